@@ -1,0 +1,5 @@
+//! [`CollateralCache`](crate::CollateralCache) backends.
+
+mod memory;
+
+pub use memory::MemoryCache;

@@ -1,0 +1,79 @@
+use std::collections::{BTreeSet, HashMap};
+
+use alloy_primitives::U256;
+
+use crate::model::{
+    AssetId, BalanceKey, Block, BlockHeader, BlockNumber, LogId, Price, PriceRejection, UserId,
+};
+
+/// Balances and prices at a transition's base height, read from the store.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BaseState {
+    /// Balance of each key the transition touches (absent means zero).
+    pub balances: HashMap<BalanceKey, U256>,
+    /// Latest price of each asset the transition prices (absent means none).
+    pub prices: HashMap<AssetId, Price>,
+}
+
+/// What one new block writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockChanges {
+    /// The block, with its raw events for the log.
+    pub block: Block,
+    /// Each balance the block touches and its value *after* the block, ordered by key.
+    pub balances: Vec<(BalanceKey, U256)>,
+    /// The last accepted price per asset in this block, ordered by asset.
+    pub prices: Vec<Price>,
+    /// Oracle updates that were not used, and why.
+    pub rejected_prices: Vec<(LogId, PriceRejection)>,
+}
+
+/// Everything one step writes, applied by [`BalanceStore::apply`](crate::BalanceStore::apply)
+/// atomically: revert, then append, then finalize.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changeset {
+    /// Unconfirmed blocks to roll back, ascending (all above the fork point).
+    pub revert: Vec<BlockHeader>,
+    /// New blocks, ascending, extending the fork point (or the head).
+    pub blocks: Vec<BlockChanges>,
+    /// The block that becomes the finalized tip, if finality advances.
+    pub finalize: Option<BlockHeader>,
+}
+
+impl Changeset {
+    /// Whether the changeset changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.revert.is_empty() && self.blocks.is_empty() && self.finalize.is_none()
+    }
+
+    /// The head after the changeset, if it appends blocks.
+    pub fn new_head(&self) -> Option<&BlockHeader> {
+        self.blocks.last().map(|b| &b.block.header)
+    }
+
+    /// The height the finalized tip moves to, if it moves.
+    pub fn finalize_number(&self) -> Option<BlockNumber> {
+        self.finalize.map(|h| h.number)
+    }
+
+    /// Users whose balances the new blocks touch.
+    pub fn new_users(&self) -> BTreeSet<UserId> {
+        self.blocks
+            .iter()
+            .flat_map(|b| b.balances.iter().map(|(k, _)| k.user))
+            .collect()
+    }
+
+    /// Assets the new blocks carry accepted prices for.
+    pub fn new_price_assets(&self) -> BTreeSet<AssetId> {
+        self.blocks
+            .iter()
+            .flat_map(|b| b.prices.iter().map(|p| p.asset))
+            .collect()
+    }
+
+    /// Number of balance events in the new blocks.
+    pub fn event_count(&self) -> usize {
+        self.blocks.iter().map(|b| b.block.events.len()).sum()
+    }
+}

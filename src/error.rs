@@ -1,0 +1,233 @@
+//! Error types. Each names what went wrong and with which block, log, user or asset.
+
+use alloy_primitives::{B256, U256};
+
+use crate::model::{AssetId, BlockNumber, BlockRef, LogId, UserId};
+
+/// Boxed source error of a backend (sqlx, redis, an RPC client, …).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why the state machine refused a block. When a block is refused, no state changes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// The block's height does not follow the head.
+    #[error("block {block} leaves a gap: the next block must be #{expected}")]
+    Gap {
+        /// The refused block.
+        block: BlockRef,
+        /// The height that would extend the head.
+        expected: BlockNumber,
+    },
+    /// The block forks off below the finalized height (or outside the unconfirmed window).
+    #[error("block {block} reorgs below the finalized height {finalized}")]
+    ReorgBeyondFinality {
+        /// The refused block.
+        block: BlockRef,
+        /// The finalized height the fork would undo.
+        finalized: BlockNumber,
+    },
+    /// The block is at or below the finalized height and is not the finalized block:
+    /// a duplicate delivery from history, or a conflicting one.
+    #[error("block {block} is at or below the finalized height {finalized}")]
+    AlreadyFinalized {
+        /// The refused block.
+        block: BlockRef,
+        /// The finalized height.
+        finalized: BlockNumber,
+    },
+    /// A segment of blocks given together does not link parent to child.
+    #[error(
+        "block {block} does not link to its predecessor: parent {parent_hash}, expected {expected}"
+    )]
+    Discontinuous {
+        /// The block that breaks the chain.
+        block: BlockRef,
+        /// Its parent hash.
+        parent_hash: B256,
+        /// The hash of the block before it in the segment.
+        expected: B256,
+    },
+    /// The same log appears twice in a block.
+    #[error("block {block}: log {log} appears twice")]
+    DuplicateLog {
+        /// The refused block.
+        block: BlockRef,
+        /// The repeated log.
+        log: LogId,
+    },
+    /// An event or price refers to an asset that is not registered.
+    #[error("block {block}: log {log} refers to unknown asset {asset}")]
+    UnknownAsset {
+        /// The refused block.
+        block: BlockRef,
+        /// The offending log.
+        log: LogId,
+        /// The unknown asset.
+        asset: AssetId,
+    },
+    /// A credit would push a balance past `U256::MAX`.
+    #[error("block {}: log {}: balance {} of {} in {} overflows when credited {}", .0.block, .0.log, .0.balance, .0.user, .0.asset, .0.amount)]
+    BalanceOverflow(Box<BalanceFault>),
+    /// A debit exceeds the balance.
+    #[error("block {}: log {}: balance {} of {} in {} is smaller than debit {}", .0.block, .0.log, .0.balance, .0.user, .0.asset, .0.amount)]
+    BalanceUnderflow(Box<BalanceFault>),
+    /// The engine was given an empty segment.
+    #[error("no block given")]
+    Empty,
+}
+
+/// The event and balance behind a [`EngineError::BalanceOverflow`] or
+/// [`EngineError::BalanceUnderflow`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceFault {
+    /// The refused block.
+    pub block: BlockRef,
+    /// The offending log.
+    pub log: LogId,
+    /// The holder.
+    pub user: UserId,
+    /// The asset.
+    pub asset: AssetId,
+    /// The balance before the event.
+    pub balance: U256,
+    /// The amount credited or debited.
+    pub amount: U256,
+}
+
+/// A valuation that cannot be represented exactly.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValuationError {
+    /// `balance × price × factor` does not fit a `Decimal`.
+    #[error(
+        "value of {balance} units of {asset} for {user} at price {answer}e-{decimals} overflows"
+    )]
+    Overflow {
+        /// The user.
+        user: UserId,
+        /// The asset.
+        asset: AssetId,
+        /// The raw balance.
+        balance: U256,
+        /// The raw price answer.
+        answer: U256,
+        /// The feed decimals.
+        decimals: u8,
+    },
+    /// The asset is not registered.
+    #[error("{user} holds unregistered asset {asset}")]
+    UnknownAsset {
+        /// The user.
+        user: UserId,
+        /// The asset.
+        asset: AssetId,
+    },
+}
+
+/// A [`BalanceStore`](crate::BalanceStore) or [`PriceFeed`](crate::PriceFeed) failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend failed (connection, query, serialization).
+    #[error("{backend} store: {operation} failed: {source}")]
+    Backend {
+        /// Which backend, e.g. `postgres`.
+        backend: &'static str,
+        /// What was being done, e.g. `apply block #12`.
+        operation: String,
+        /// The backend's error.
+        #[source]
+        source: BoxError,
+    },
+    /// The stored data contradicts the change asked for (e.g. a revert of a block it does not hold).
+    #[error("{backend} store is inconsistent: {detail}")]
+    Inconsistent {
+        /// Which backend.
+        backend: &'static str,
+        /// What does not match.
+        detail: String,
+    },
+    /// A stored value does not fit the type it is read into.
+    #[error("{backend} store: value {value:?} in {column} is out of range")]
+    OutOfRange {
+        /// Which backend.
+        backend: &'static str,
+        /// The column or field.
+        column: &'static str,
+        /// The raw value.
+        value: String,
+    },
+}
+
+/// A [`BlockSource`](crate::BlockSource) failure.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The node or transport failed; retrying may help.
+    #[error("block source: {operation} failed: {source}")]
+    Transport {
+        /// What was being fetched.
+        operation: String,
+        /// The underlying error.
+        #[source]
+        source: BoxError,
+    },
+    /// A block the chain must have was not found (e.g. a parent hash of a delivered block).
+    #[error("block source: block {0} not found")]
+    NotFound(String),
+    /// A log could not be decoded.
+    #[error("block source: block {block}, tx {tx_hash}, log {log_index}: {reason}")]
+    Malformed {
+        /// The block carrying the log.
+        block: BlockRef,
+        /// The transaction that emitted it.
+        tx_hash: B256,
+        /// The log's index in the block.
+        log_index: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// A [`CollateralCache`](crate::CollateralCache) failure.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// The cache backend failed.
+    #[error("{backend} cache: {operation} failed: {source}")]
+    Backend {
+        /// Which backend, e.g. `redis`.
+        backend: &'static str,
+        /// What was being done.
+        operation: String,
+        /// The backend's error.
+        #[source]
+        source: BoxError,
+    },
+    /// A cached entry could not be decoded.
+    #[error("{backend} cache: entry for {user} is corrupt: {detail}")]
+    Corrupt {
+        /// Which backend.
+        backend: &'static str,
+        /// The user whose entry is bad.
+        user: UserId,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// Any error of the engine's driver: the crate-level error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The state machine refused a block.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The block source failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The cache failed.
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    /// A valuation overflowed.
+    #[error(transparent)]
+    Valuation(#[from] ValuationError),
+}

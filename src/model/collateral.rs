@@ -1,0 +1,148 @@
+use std::collections::BTreeMap;
+
+use alloy_primitives::U256;
+use rust_decimal::Decimal;
+
+use super::{AssetId, BlockNumber, Price, UserId};
+
+/// A user's balance of one asset, confirmed and pending.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct BalanceView {
+    /// Fold of canonical blocks up to the finalized height.
+    pub confirmed: U256,
+    /// Fold of all canonical blocks, including unconfirmed ones.
+    pub pending: U256,
+}
+
+/// Whether a usable price backed a valuation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PriceStatus {
+    /// The price is younger than the configured maximum age.
+    Fresh,
+    /// The price is older than the configured maximum age; it is still used, and flagged.
+    Stale {
+        /// Seconds between the price's `updated_at` and the valuation time.
+        age: u64,
+    },
+    /// No price is known; the asset contributes nothing to the total and is flagged.
+    Missing,
+}
+
+/// One asset's contribution to a user's collateral.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AssetValuation {
+    /// The asset.
+    pub asset: AssetId,
+    /// The raw balance (token's smallest unit).
+    pub balance: U256,
+    /// The price used, if any.
+    pub price: Option<Price>,
+    /// `balance × price × factor`, or `None` when the price is missing.
+    pub value: Option<Decimal>,
+    /// Whether the price was fresh, stale or missing.
+    pub status: PriceStatus,
+}
+
+/// A user's collateral on one side (confirmed or pending).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Valuation {
+    /// Σ `value` over assets with a price.
+    pub total: Decimal,
+    /// Per-asset breakdown, ordered by asset.
+    pub assets: Vec<AssetValuation>,
+}
+
+impl Valuation {
+    /// Assets that have a balance but no price.
+    pub fn missing_prices(&self) -> impl Iterator<Item = AssetId> + '_ {
+        self.assets
+            .iter()
+            .filter(|a| a.status == PriceStatus::Missing)
+            .map(|a| a.asset)
+    }
+
+    /// Assets valued with a price older than the maximum age.
+    pub fn stale_prices(&self) -> impl Iterator<Item = AssetId> + '_ {
+        self.assets
+            .iter()
+            .filter(|a| matches!(a.status, PriceStatus::Stale { .. }))
+            .map(|a| a.asset)
+    }
+
+    /// Whether every asset was valued with a fresh price.
+    pub fn is_complete(&self) -> bool {
+        self.assets.iter().all(|a| a.status == PriceStatus::Fresh)
+    }
+}
+
+/// A user's collateral: `Σ balance × price × collateral_factor`, confirmed and pending apart.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Collateral {
+    /// The user.
+    pub user: UserId,
+    /// Head block the valuation reflects.
+    pub block: BlockNumber,
+    /// Confirmed balances × confirmed prices.
+    pub confirmed: Valuation,
+    /// Pending balances × pending prices.
+    pub pending: Valuation,
+}
+
+/// The cached form of one asset's value for a user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CachedAsset {
+    /// Confirmed `balance × price × factor`; `None` when the price is missing.
+    pub confirmed: Option<Decimal>,
+    /// Pending `balance × price × factor`; `None` when the price is missing.
+    pub pending: Option<Decimal>,
+}
+
+/// What a [`CollateralCache`](crate::CollateralCache) holds per user:
+/// `{asset: balance × price × factor}` plus both totals.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CachedCollateral {
+    /// The user.
+    pub user: UserId,
+    /// Head block the entry reflects.
+    pub block: BlockNumber,
+    /// Confirmed total.
+    pub confirmed: Decimal,
+    /// Pending total.
+    pub pending: Decimal,
+    /// Per-asset values.
+    pub assets: BTreeMap<AssetId, CachedAsset>,
+    /// Whether every price behind the entry was present and fresh.
+    pub complete: bool,
+}
+
+impl From<&Collateral> for CachedCollateral {
+    fn from(c: &Collateral) -> Self {
+        let mut assets: BTreeMap<AssetId, CachedAsset> = BTreeMap::new();
+        for a in &c.confirmed.assets {
+            assets
+                .entry(a.asset)
+                .or_insert(CachedAsset {
+                    confirmed: None,
+                    pending: None,
+                })
+                .confirmed = a.value;
+        }
+        for a in &c.pending.assets {
+            assets
+                .entry(a.asset)
+                .or_insert(CachedAsset {
+                    confirmed: None,
+                    pending: None,
+                })
+                .pending = a.value;
+        }
+        Self {
+            user: c.user,
+            block: c.block,
+            confirmed: c.confirmed.total,
+            pending: c.pending.total,
+            assets,
+            complete: c.confirmed.is_complete() && c.pending.is_complete(),
+        }
+    }
+}

@@ -1,0 +1,125 @@
+use std::fmt;
+
+use alloy_primitives::{Address, B256, U256};
+
+/// A user account (an Ethereum address).
+pub type UserId = Address;
+/// An asset, identified by its token contract address.
+pub type AssetId = Address;
+
+/// Identifies one log on chain: the transaction hash and the log's index in its block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LogId {
+    /// Hash of the transaction that emitted the log.
+    pub tx_hash: B256,
+    /// Index of the log within its block.
+    pub log_index: u64,
+}
+
+impl fmt::Display for LogId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.tx_hash, self.log_index)
+    }
+}
+
+/// One balance: a user's holding of one asset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BalanceKey {
+    /// The holder.
+    pub user: UserId,
+    /// The asset held.
+    pub asset: AssetId,
+}
+
+/// What a balance event does, as decoded from a contract log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BalanceChange {
+    /// ERC-20 `Transfer(from, to, value)`: debit `from`, credit `to`.
+    /// The zero address on either side is a mint or a burn and is not tracked.
+    Transfer {
+        /// Sender (zero address for a mint).
+        from: Address,
+        /// Recipient (zero address for a burn).
+        to: Address,
+        /// Amount in the token's smallest unit.
+        amount: U256,
+    },
+    /// A custom deposit event: credit `user`.
+    Deposit {
+        /// The credited user.
+        user: UserId,
+        /// Amount in the token's smallest unit.
+        amount: U256,
+    },
+    /// A custom withdraw event: debit `user`.
+    Withdraw {
+        /// The debited user.
+        user: UserId,
+        /// Amount in the token's smallest unit.
+        amount: U256,
+    },
+    /// An absolute "new balance" event: `user`'s balance is now `balance`.
+    Set {
+        /// The user whose balance is reported.
+        user: UserId,
+        /// The new balance in the token's smallest unit.
+        balance: U256,
+    },
+}
+
+/// A decoded balance event from a tracked contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BalanceEvent {
+    /// Where the event was emitted; unique within a block.
+    pub log: LogId,
+    /// The asset whose balances change.
+    pub asset: AssetId,
+    /// What changes.
+    pub change: BalanceChange,
+}
+
+/// The effect of an event on one balance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Effect {
+    /// Add to the balance.
+    Credit(U256),
+    /// Subtract from the balance.
+    Debit(U256),
+    /// Replace the balance.
+    Set(U256),
+}
+
+impl Effect {
+    /// Applies this effect to `balance`; `None` if the result does not fit a `U256`
+    /// (overflow on credit, underflow on debit).
+    pub fn apply(self, balance: U256) -> Option<U256> {
+        match self {
+            Effect::Credit(amount) => balance.checked_add(amount),
+            Effect::Debit(amount) => balance.checked_sub(amount),
+            Effect::Set(value) => Some(value),
+        }
+    }
+}
+
+impl BalanceEvent {
+    /// The per-balance effects of this event, in the order they apply
+    /// (a transfer debits the sender before crediting the recipient).
+    pub fn effects(&self) -> impl Iterator<Item = (BalanceKey, Effect)> + use<> {
+        let asset = self.asset;
+        let key = move |user| BalanceKey { user, asset };
+        let pair = match self.change {
+            BalanceChange::Transfer { from, to, amount } => [
+                (!from.is_zero()).then(|| (key(from), Effect::Debit(amount))),
+                (!to.is_zero()).then(|| (key(to), Effect::Credit(amount))),
+            ],
+            BalanceChange::Deposit { user, amount } => {
+                [Some((key(user), Effect::Credit(amount))), None]
+            }
+            BalanceChange::Withdraw { user, amount } => {
+                [Some((key(user), Effect::Debit(amount))), None]
+            }
+            BalanceChange::Set { user, balance } => [Some((key(user), Effect::Set(balance))), None],
+        };
+        pair.into_iter().flatten()
+    }
+}

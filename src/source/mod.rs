@@ -1,0 +1,5 @@
+//! [`BlockSource`](crate::BlockSource) backends.
+
+mod simulated;
+
+pub use simulated::{BlockBuilder, SimulatedChain};

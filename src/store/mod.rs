@@ -1,0 +1,5 @@
+//! [`BalanceStore`](crate::BalanceStore) / [`PriceFeed`](crate::PriceFeed) backends.
+
+mod memory;
+
+pub use memory::MemoryStore;

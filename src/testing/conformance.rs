@@ -1,0 +1,352 @@
+//! The conformance suite: behaviour every [`BalanceStore`] + [`PriceFeed`] (and optionally
+//! [`CollateralCache`]) must have, checked against the replay oracle.
+//!
+//! Call [`run_all`] with a factory that returns fresh backends (an empty schema, a new key
+//! prefix) for each scenario, or call the scenarios one by one from your own tests:
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use std::sync::Arc;
+//! use reorg_collateral::store::MemoryStore;
+//! use reorg_collateral::testing::{conformance, Backends};
+//!
+//! conformance::run_all(|| async {
+//!     let store = Arc::new(MemoryStore::new());
+//!     Backends::new(store.clone(), store)
+//! })
+//! .await;
+//! # }
+//! ```
+
+use std::future::Future;
+use std::sync::Arc;
+
+use alloy_primitives::U256;
+
+use super::harness::{Harness, START};
+use super::strategy::{BlockSpec, EventSpec, Op, PriceSpec};
+use crate::traits::{BalanceStore, CollateralCache, PriceFeed};
+
+/// The backends under test.
+#[derive(Clone, Debug)]
+pub struct Backends {
+    /// The store.
+    pub store: Arc<dyn BalanceStore>,
+    /// The price feed (often the same object as the store).
+    pub prices: Arc<dyn PriceFeed>,
+    /// The cache, if one is under test.
+    pub cache: Option<Arc<dyn CollateralCache>>,
+}
+
+impl Backends {
+    /// A store and price feed, no cache.
+    pub fn new(store: Arc<dyn BalanceStore>, prices: Arc<dyn PriceFeed>) -> Self {
+        Self {
+            store,
+            prices,
+            cache: None,
+        }
+    }
+
+    /// Adds a cache under test.
+    pub fn with_cache(mut self, cache: Arc<dyn CollateralCache>) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+}
+
+fn deposit(user: u8, asset: u8, amount: u64) -> EventSpec {
+    EventSpec::Deposit {
+        user,
+        asset,
+        amount,
+    }
+}
+
+fn mine(events: Vec<EventSpec>) -> Op {
+    Op::Mine(BlockSpec {
+        events,
+        prices: vec![],
+    })
+}
+
+fn priced(asset: u8, answer: i64) -> Op {
+    Op::Mine(BlockSpec {
+        events: vec![],
+        prices: vec![PriceSpec {
+            asset,
+            answer,
+            old_round: false,
+        }],
+    })
+}
+
+/// Blocks extend the head, become confirmed at depth, and the log follows.
+pub async fn extend_and_confirm(backends: Backends) {
+    let mut h = Harness::new(backends, 3).await;
+    h.run(&[priced(0, 100_000_000), mine(vec![deposit(0, 0, 1_000)])])
+        .await;
+    for i in 0..6 {
+        h.step(&mine(vec![
+            deposit(i % 3, 0, 10),
+            EventSpec::Transfer {
+                from: 0,
+                to: 1,
+                asset: 0,
+                percent: 10,
+            },
+        ]))
+        .await;
+    }
+    assert_eq!(h.expected_finalized(), Some(START + 8 - 3));
+}
+
+/// The original design's flaw: two pending blocks touch one balance, only the newer one is
+/// reorged out. The older block's value must survive.
+pub async fn reorg_newer_of_two_pending(backends: Backends) {
+    let mut h = Harness::new(backends, 10).await;
+    h.run(&[
+        mine(vec![deposit(0, 0, 1_000)]),
+        mine(vec![deposit(0, 0, 50)]),
+        Op::Reorg {
+            depth: 1,
+            blocks: vec![BlockSpec::default()],
+        },
+    ])
+    .await;
+    let key = crate::model::BalanceKey {
+        user: h.users[0],
+        asset: h.assets[0].id,
+    };
+    assert_eq!(
+        h.backends
+            .store
+            .balance(key)
+            .await
+            .expect("balance")
+            .pending,
+        U256::from(1_000)
+    );
+}
+
+/// Two pending blocks touch one balance; confirming the older keeps the newer pending.
+pub async fn confirm_older_of_two_pending(backends: Backends) {
+    let mut h = Harness::new(backends, 10).await;
+    h.run(&[
+        mine(vec![deposit(0, 0, 1_000)]),
+        mine(vec![deposit(0, 0, 50)]),
+        Op::FinalizeTag { lag: 1 },
+    ])
+    .await;
+    let key = crate::model::BalanceKey {
+        user: h.users[0],
+        asset: h.assets[0].id,
+    };
+    let view = h.backends.store.balance(key).await.expect("balance");
+    assert_eq!(
+        (view.confirmed, view.pending),
+        (U256::from(1_000), U256::from(1_050))
+    );
+}
+
+/// Reorgs of every depth inside the window over balances touched in consecutive blocks.
+pub async fn reorgs_of_every_depth(backends: Backends) {
+    let mut h = Harness::new(backends, 6).await;
+    for depth in 1..=6u64 {
+        for i in 0..6u8 {
+            h.step(&mine(vec![
+                deposit(i % 2, i % 3, 7 + u64::from(i)),
+                EventSpec::Transfer {
+                    from: i % 2,
+                    to: 2,
+                    asset: i % 3,
+                    percent: 30,
+                },
+            ]))
+            .await;
+        }
+        h.step(&Op::Reorg {
+            depth,
+            blocks: vec![
+                BlockSpec {
+                    events: vec![deposit(1, 1, 3)],
+                    prices: vec![]
+                };
+                depth as usize % 3 + 1
+            ],
+        })
+        .await;
+    }
+}
+
+/// Prices in reorged blocks roll back; invalid answers and old rounds are not used.
+pub async fn prices_roll_back_and_reject(backends: Backends) {
+    let mut h = Harness::new(backends, 4).await;
+    h.run(&[
+        mine(vec![deposit(0, 0, 5_000_000), deposit(0, 1, 10u64.pow(18))]),
+        priced(0, 100_000_000),
+        priced(1, 300_000_000_000),
+        priced(0, 99_000_000),
+        Op::Reorg {
+            depth: 2,
+            blocks: vec![BlockSpec::default()],
+        },
+        priced(1, 0),
+        priced(1, -5),
+        Op::Mine(BlockSpec {
+            events: vec![],
+            prices: vec![PriceSpec {
+                asset: 0,
+                answer: 1,
+                old_round: true,
+            }],
+        }),
+    ])
+    .await;
+}
+
+/// Redelivered blocks are no-ops, gaps are refused, a restart resumes from the checkpoint.
+pub async fn idempotent_and_restartable(backends: Backends) {
+    let mut h = Harness::new(backends, 3).await;
+    h.run(&[
+        mine(vec![deposit(0, 0, 1_000)]),
+        Op::Redeliver { back: 0 },
+        mine(vec![deposit(1, 0, 1_000)]),
+        Op::Redeliver { back: 1 },
+        Op::Gap,
+        Op::Restart,
+        mine(vec![EventSpec::Transfer {
+            from: 0,
+            to: 1,
+            asset: 0,
+            percent: 50,
+        }]),
+        mine(vec![]),
+        mine(vec![]),
+        mine(vec![]),
+        Op::Redeliver { back: 5 },
+        Op::Restart,
+        Op::Reorg {
+            depth: 2,
+            blocks: vec![
+                BlockSpec::default(),
+                BlockSpec::default(),
+                BlockSpec::default(),
+            ],
+        },
+    ])
+    .await;
+}
+
+/// xorshift64: a tiny deterministic generator for [`random_walk`].
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+
+    fn small(&mut self, n: u64) -> u8 {
+        self.below(n) as u8
+    }
+
+    fn block(&mut self) -> BlockSpec {
+        let events = (0..self.below(5))
+            .map(|_| match self.below(4) {
+                0 => deposit(self.small(5), self.small(3), self.below(1_000_000) + 1),
+                1 => EventSpec::Withdraw {
+                    user: self.small(5),
+                    asset: self.small(3),
+                    percent: self.small(101),
+                },
+                2 => EventSpec::Transfer {
+                    from: self.small(5),
+                    to: self.small(5),
+                    asset: self.small(3),
+                    percent: self.small(101),
+                },
+                _ => EventSpec::Set {
+                    user: self.small(5),
+                    asset: self.small(3),
+                    amount: self.below(1_000_000),
+                },
+            })
+            .collect();
+        let prices = (0..self.below(2))
+            .map(|_| PriceSpec {
+                asset: self.small(3),
+                answer: self.below(1_000_000_000) as i64 - 10_000_000,
+                old_round: self.below(10) == 0,
+            })
+            .collect();
+        BlockSpec { events, prices }
+    }
+}
+
+/// A deterministic pseudo-random scenario (no proptest needed), `steps` long.
+pub async fn random_walk(backends: Backends, seed: u64, steps: usize) {
+    let mut h = Harness::new(backends, 5).await;
+    let mut rng = Rng(seed.max(1));
+    for _ in 0..steps {
+        let op = match rng.below(12) {
+            0..=5 => Op::Mine(rng.block()),
+            6..=8 => {
+                let depth = rng.below(5) + 1;
+                let blocks = (0..rng.below(3) + 1).map(|_| rng.block()).collect();
+                Op::Reorg { depth, blocks }
+            }
+            9 => Op::FinalizeTag { lag: rng.below(4) },
+            10 => Op::Redeliver { back: rng.below(7) },
+            _ => Op::Restart,
+        };
+        h.step(&op).await;
+    }
+}
+
+/// A user-supplied cache keeps every user's collateral equal to the oracle's (checked by
+/// the harness when `backends.cache` is set), and supports put/get/clear.
+pub async fn cache_round_trip(backends: Backends) {
+    let Some(cache) = backends.cache.clone() else {
+        return;
+    };
+    let mut h = Harness::new(backends, 3).await;
+    h.run(&[
+        priced(0, 100_000_000),
+        mine(vec![deposit(0, 0, 2_000_000)]),
+        priced(0, 101_000_000),
+        Op::Reorg {
+            depth: 1,
+            blocks: vec![BlockSpec::default()],
+        },
+        mine(vec![deposit(1, 0, 3_000_000)]),
+    ])
+    .await;
+    let user = h.users[0];
+    assert!(cache.get(user).await.expect("get").is_some());
+    cache.clear().await.expect("clear");
+    assert_eq!(cache.get(user).await.expect("get"), None);
+    let rebuilt = h.watcher.rebuild_cache(|_, _| {}).await.expect("rebuild");
+    assert_eq!(rebuilt, 2);
+    h.check().await;
+}
+
+/// Runs every scenario, each on fresh backends from `new_backends`.
+pub async fn run_all<F, Fut>(mut new_backends: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Backends>,
+{
+    extend_and_confirm(new_backends().await).await;
+    reorg_newer_of_two_pending(new_backends().await).await;
+    confirm_older_of_two_pending(new_backends().await).await;
+    reorgs_of_every_depth(new_backends().await).await;
+    prices_roll_back_and_reject(new_backends().await).await;
+    idempotent_and_restartable(new_backends().await).await;
+    cache_round_trip(new_backends().await).await;
+    for seed in 1..=4 {
+        random_walk(new_backends().await, seed, 60).await;
+    }
+}

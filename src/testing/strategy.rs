@@ -1,0 +1,150 @@
+//! Abstract operations on a simulated chain, and proptest strategies that generate them.
+//!
+//! Amounts of debits are percentages of the current balance, so every generated chain is
+//! valid; the small universe (5 users × 3 assets) makes consecutive blocks touch the same
+//! balances all the time, which is where a wrong rollback shows.
+
+use proptest::collection::vec;
+use proptest::prelude::*;
+
+/// One balance event, with users and assets as indices into the harness's lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventSpec {
+    /// Credit `amount`.
+    Deposit {
+        /// User index.
+        user: u8,
+        /// Asset index.
+        asset: u8,
+        /// Raw amount.
+        amount: u64,
+    },
+    /// Debit `percent` % of the current balance.
+    Withdraw {
+        /// User index.
+        user: u8,
+        /// Asset index.
+        asset: u8,
+        /// Share of the balance, 0..=100.
+        percent: u8,
+    },
+    /// Move `percent` % of `from`'s balance to `to`.
+    Transfer {
+        /// Sender index.
+        from: u8,
+        /// Recipient index.
+        to: u8,
+        /// Asset index.
+        asset: u8,
+        /// Share of the sender's balance, 0..=100.
+        percent: u8,
+    },
+    /// Report an absolute balance.
+    Set {
+        /// User index.
+        user: u8,
+        /// Asset index.
+        asset: u8,
+        /// Raw balance.
+        amount: u64,
+    },
+}
+
+/// One oracle update.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PriceSpec {
+    /// Asset index.
+    pub asset: u8,
+    /// Raw answer (8 decimals); zero or negative ones must be rejected.
+    pub answer: i64,
+    /// Reuse the current round, which must be rejected.
+    pub old_round: bool,
+}
+
+/// The contents of one block.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlockSpec {
+    /// Balance events.
+    pub events: Vec<EventSpec>,
+    /// Oracle updates.
+    pub prices: Vec<PriceSpec>,
+}
+
+/// One step of a scenario.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Mine a block and sync.
+    Mine(BlockSpec),
+    /// Drop `depth` blocks (clamped to the unconfirmed window), mine `blocks` (at least one) and sync.
+    Reorg {
+        /// Blocks rolled back.
+        depth: u64,
+        /// Replacement blocks.
+        blocks: Vec<BlockSpec>,
+    },
+    /// Set the chain's finalized tag `lag` blocks below its head and sync.
+    FinalizeTag {
+        /// Distance below the head.
+        lag: u64,
+    },
+    /// Deliver an already-applied block again (`back` blocks below the head).
+    Redeliver {
+        /// Distance below the head.
+        back: u64,
+    },
+    /// Deliver a block that skips a height.
+    Gap,
+    /// Restart the watcher from the store's checkpoint.
+    Restart,
+}
+
+/// A balance event over `users` users and `assets` assets.
+pub fn event(users: u8, assets: u8) -> impl Strategy<Value = EventSpec> {
+    let (u, a) = (0..users, 0..assets);
+    prop_oneof![
+        3 => (u.clone(), a.clone(), 1u64..1_000_000_000).prop_map(|(user, asset, amount)| EventSpec::Deposit { user, asset, amount }),
+        2 => (u.clone(), a.clone(), 0u8..=100).prop_map(|(user, asset, percent)| EventSpec::Withdraw { user, asset, percent }),
+        3 => (u.clone(), u.clone(), a.clone(), 0u8..=100).prop_map(|(from, to, asset, percent)| EventSpec::Transfer { from, to, asset, percent }),
+        1 => (u, a, 0u64..1_000_000_000).prop_map(|(user, asset, amount)| EventSpec::Set { user, asset, amount }),
+    ]
+}
+
+/// An oracle update; about one in eight is invalid (non-positive or an old round).
+pub fn price(assets: u8) -> impl Strategy<Value = PriceSpec> {
+    (
+        0..assets,
+        prop_oneof![7 => 1i64..10_000_000_000_000, 1 => -1_000i64..=0],
+        prop::bool::weighted(0.1),
+    )
+        .prop_map(|(asset, answer, old_round)| PriceSpec {
+            asset,
+            answer,
+            old_round,
+        })
+}
+
+/// A block with up to `max_events` events and a few price updates.
+pub fn block(users: u8, assets: u8, max_events: usize) -> impl Strategy<Value = BlockSpec> {
+    (
+        vec(event(users, assets), 0..=max_events),
+        vec(price(assets), 0..=2),
+    )
+        .prop_map(|(events, prices)| BlockSpec { events, prices })
+}
+
+/// A scenario step; reorgs of depth `1..=max_depth`.
+pub fn op(users: u8, assets: u8, max_depth: u64) -> impl Strategy<Value = Op> {
+    prop_oneof![
+        8 => block(users, assets, 6).prop_map(Op::Mine),
+        4 => (1..=max_depth, vec(block(users, assets, 6), 1..=4)).prop_map(|(depth, blocks)| Op::Reorg { depth, blocks }),
+        1 => (0..=max_depth).prop_map(|lag| Op::FinalizeTag { lag }),
+        1 => (0..=max_depth + 2).prop_map(|back| Op::Redeliver { back }),
+        1 => Just(Op::Gap),
+        1 => Just(Op::Restart),
+    ]
+}
+
+/// A scenario of up to `len` steps over 5 users and 3 assets.
+pub fn scenario(len: usize, max_depth: u64) -> impl Strategy<Value = Vec<Op>> {
+    vec(op(5, 3, max_depth), 1..=len)
+}
