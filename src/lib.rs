@@ -31,4 +31,6 @@ pub use error::{
     BalanceFault, CacheError, EngineError, Error, SourceError, StoreError, ValuationError,
 };
 pub use traits::{BalanceStore, BlockSource, CollateralCache, PriceFeed};
-pub use watcher::{CollateralChanged, StepReport, Watcher, WatcherConfig};
+pub use watcher::{
+    CacheMismatch, CollateralChanged, StepReport, Watcher, WatcherConfig, WatcherStats,
+};

@@ -465,6 +465,54 @@ impl Watcher {
     }
 }
 
+/// A cache entry that differs from what the store implies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheMismatch {
+    /// The user.
+    pub user: UserId,
+    /// What the store implies.
+    pub expected: CachedCollateral,
+    /// What the cache holds (`None`: missing).
+    pub cached: Option<CachedCollateral>,
+}
+
+impl Watcher {
+    /// Compares the cache with the store for every holder of every tracked asset and returns
+    /// the entries that differ in totals or per-asset values (the `block` and `complete`
+    /// fields are time-dependent and not compared). Users without collateral may be absent.
+    pub async fn verify_cache(&self) -> Result<Vec<CacheMismatch>, Error> {
+        let Some(cache) = &self.cache else {
+            return Ok(Vec::new());
+        };
+        let mut users = BTreeSet::new();
+        for asset in self.valuator.assets().iter() {
+            users.extend(self.store.holders(asset.id).await?);
+        }
+        let mut mismatches = Vec::new();
+        for user in users {
+            let expected = CachedCollateral::from(&self.collateral(user).await?);
+            let cached = cache.get(user).await?;
+            let same = match &cached {
+                None => expected.assets.values().all(|a| {
+                    a.confirmed.is_none_or(|v| v.is_zero()) && a.pending.is_none_or(|v| v.is_zero())
+                }),
+                Some(c) => {
+                    (c.confirmed, c.pending, &c.assets)
+                        == (expected.confirmed, expected.pending, &expected.assets)
+                }
+            };
+            if !same {
+                mismatches.push(CacheMismatch {
+                    user,
+                    expected,
+                    cached,
+                });
+            }
+        }
+        Ok(mismatches)
+    }
+}
+
 /// A user's collateral from any store and price feed: O(assets of the user).
 pub async fn collateral_from(
     store: &dyn BalanceStore,
