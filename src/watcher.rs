@@ -308,7 +308,7 @@ impl Watcher {
                 .filter_map(|(a, p)| p.map(|p| (a, p)))
                 .collect(),
         };
-        let changes = self.engine.build(transition, &base)?;
+        let changes = self.engine.build(transition, base)?;
         self.write(changes).await
     }
 

@@ -1,4 +1,4 @@
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use alloy_primitives::U256;
 
@@ -10,9 +10,9 @@ use crate::model::{
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BaseState {
     /// Balance of each key the transition touches (absent means zero).
-    pub balances: HashMap<BalanceKey, U256>,
+    pub balances: Vec<(BalanceKey, U256)>,
     /// Latest price of each asset the transition prices (absent means none).
-    pub prices: HashMap<AssetId, Price>,
+    pub prices: Vec<(AssetId, Price)>,
 }
 
 /// What one new block writes.

@@ -1,10 +1,7 @@
-use std::collections::{BTreeMap, HashMap, HashSet};
-
-use alloy_primitives::U256;
-
-use super::{BaseState, BlockChanges, Changeset, EngineConfig, Transition, Window};
-use crate::error::{BalanceFault, EngineError};
-use crate::model::{Block, BlockHeader, BlockNumber, Effect, LogId, Price};
+use super::fold::Fold;
+use super::{BaseState, Changeset, EngineConfig, Transition, Window};
+use crate::error::EngineError;
+use crate::model::{Block, BlockHeader, BlockNumber};
 
 /// The pure, synchronous state machine: it decides what a delivered block means for the
 /// chain it tracks and computes the resulting writes. It does no I/O; the
@@ -109,21 +106,16 @@ impl Engine {
     /// prices at [`Transition::base`]) and adds the finality the new head implies.
     ///
     /// Fails with a typed error (overflow, underflow) and no effect if any event cannot apply.
-    pub fn build(
-        &self,
-        transition: Transition,
-        base: &BaseState,
-    ) -> Result<Changeset, EngineError> {
+    pub fn build(&self, transition: Transition, base: BaseState) -> Result<Changeset, EngineError> {
         let (revert, new) = match transition {
             Transition::Commit { new } => (Vec::new(), new),
             Transition::Reorg { old, new } => (old, new),
             Transition::Noop | Transition::NeedParent { .. } => return Ok(Changeset::default()),
         };
-        let mut balances = base.balances.clone();
-        let mut prices: HashMap<_, Price> = base.prices.clone();
+        let mut fold = Fold::new(base);
         let mut blocks = Vec::with_capacity(new.len());
         for block in new {
-            blocks.push(fold_block(block, &mut balances, &mut prices)?);
+            blocks.push(fold.block(block)?);
         }
         let mut changes = Changeset {
             revert,
@@ -197,20 +189,17 @@ impl Engine {
             })
     }
 
-    /// Rejects malformed blocks: duplicate logs, unregistered assets.
+    /// Rejects malformed blocks: duplicate logs (log indices are unique within a block),
+    /// unregistered assets.
     fn check_block(&self, block: &Block) -> Result<(), EngineError> {
         let id = block.id();
-        let mut seen: HashSet<LogId> =
-            HashSet::with_capacity(block.events.len() + block.prices.len());
         let logs = block
             .events
             .iter()
             .map(|e| (e.log, e.asset))
             .chain(block.prices.iter().map(|p| (p.log, p.asset)));
+        let mut indices = Vec::with_capacity(block.events.len() + block.prices.len());
         for (log, asset) in logs {
-            if !seen.insert(log) {
-                return Err(EngineError::DuplicateLog { block: id, log });
-            }
             if !self.config.assets.contains(&asset) {
                 return Err(EngineError::UnknownAsset {
                     block: id,
@@ -218,6 +207,14 @@ impl Engine {
                     asset,
                 });
             }
+            indices.push((log.log_index, log));
+        }
+        indices.sort_unstable_by_key(|(i, _)| *i);
+        if let Some(pair) = indices.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(EngineError::DuplicateLog {
+                block: id,
+                log: pair[1].1,
+            });
         }
         Ok(())
     }
@@ -238,68 +235,12 @@ fn check_linked(segment: &[Block]) -> Result<(), EngineError> {
     Ok(())
 }
 
-/// Applies one block's events and prices to the running state and records what it wrote.
-fn fold_block(
-    block: Block,
-    balances: &mut HashMap<crate::model::BalanceKey, U256>,
-    prices: &mut HashMap<crate::model::AssetId, Price>,
-) -> Result<BlockChanges, EngineError> {
-    let id = block.id();
-    let mut touched = BTreeMap::new();
-    for event in &block.events {
-        for (key, effect) in event.effects() {
-            let before = balances.get(&key).copied().unwrap_or(U256::ZERO);
-            let Some(after) = effect.apply(before) else {
-                let (overflow, amount) = match effect {
-                    Effect::Debit(amount) => (false, amount),
-                    Effect::Credit(amount) | Effect::Set(amount) => (true, amount),
-                };
-                let fault = Box::new(BalanceFault {
-                    block: id,
-                    log: event.log,
-                    user: key.user,
-                    asset: key.asset,
-                    balance: before,
-                    amount,
-                });
-                return Err(if overflow {
-                    EngineError::BalanceOverflow(fault)
-                } else {
-                    EngineError::BalanceUnderflow(fault)
-                });
-            };
-            balances.insert(key, after);
-            touched.insert(key, after);
-        }
-    }
-    let mut accepted = BTreeMap::new();
-    let mut rejected_prices = Vec::new();
-    for update in &block.prices {
-        match update.accept(prices.get(&update.asset), id.number) {
-            Ok(price) => {
-                prices.insert(update.asset, price);
-                accepted.insert(update.asset, price);
-            }
-            Err(why) => {
-                tracing::warn!(block = id.number, log = %update.log, asset = %update.asset, %why, "oracle update rejected");
-                rejected_prices.push((update.log, why));
-            }
-        }
-    }
-    Ok(BlockChanges {
-        block,
-        balances: touched.into_iter().collect(),
-        prices: accepted.into_values().collect(),
-        rejected_prices,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use alloy_primitives::{Address, B256, U256};
 
     use super::*;
-    use crate::model::{Asset, AssetRegistry, BalanceChange, BalanceEvent, BalanceKey};
+    use crate::model::{Asset, AssetRegistry, BalanceChange, BalanceEvent, BalanceKey, LogId};
 
     const ASSET: Address = Address::repeat_byte(0xA1);
 
@@ -347,7 +288,7 @@ mod tests {
         blocks.extend(chain(&genesis(), len, 0));
         for b in &blocks {
             let t = engine.plan(std::slice::from_ref(b)).unwrap();
-            let c = engine.build(t, &BaseState::default()).unwrap();
+            let c = engine.build(t, BaseState::default()).unwrap();
             engine.commit(&c);
         }
         (engine, blocks)
@@ -380,7 +321,7 @@ mod tests {
         let next = chain(&blocks.last().unwrap().header, 1, 0);
         let t = engine.plan(&next).unwrap();
         assert!(matches!(t, Transition::Commit { .. }));
-        let c = engine.build(t, &BaseState::default()).unwrap();
+        let c = engine.build(t, BaseState::default()).unwrap();
         assert_eq!(c.finalize_number(), Some(11), "head 14 - 3 confirmations");
     }
 
@@ -424,7 +365,7 @@ mod tests {
                 assert_eq!(old.len() as u64, depth);
                 assert_eq!(old.first().unwrap().number, fork_point.number + 1);
                 assert_eq!(applied.len() as u64, new_len);
-                let c = engine.build(t.clone(), &BaseState::default()).unwrap();
+                let c = engine.build(t.clone(), BaseState::default()).unwrap();
                 let mut e = engine.clone();
                 e.commit(&c);
                 assert_eq!(e.window().head().unwrap(), &new.last().unwrap().header);
@@ -542,20 +483,20 @@ mod tests {
             asset: ASSET,
         };
         let base = BaseState {
-            balances: [(key, U256::from(100))].into(),
+            balances: [(key, U256::from(100))].into_iter().collect(),
             prices: Default::default(),
         };
         let c = engine
-            .build(engine.plan(std::slice::from_ref(&b)).unwrap(), &base)
+            .build(engine.plan(std::slice::from_ref(&b)).unwrap(), base)
             .unwrap();
         assert_eq!(c.blocks[0].balances, vec![(key, U256::from(112))]);
 
         let base = BaseState {
-            balances: [(key, U256::MAX - U256::from(6))].into(),
+            balances: [(key, U256::MAX - U256::from(6))].into_iter().collect(),
             prices: Default::default(),
         };
         let err = engine
-            .build(engine.plan(std::slice::from_ref(&b)).unwrap(), &base)
+            .build(engine.plan(std::slice::from_ref(&b)).unwrap(), base)
             .unwrap_err();
         assert!(
             matches!(err, EngineError::BalanceOverflow(ref f) if f.amount == U256::from(7) && f.log.log_index == 2),
@@ -567,7 +508,7 @@ mod tests {
             amount: U256::from(6),
         };
         let err = engine
-            .build(engine.plan(&[b]).unwrap(), &BaseState::default())
+            .build(engine.plan(&[b]).unwrap(), BaseState::default())
             .unwrap_err();
         assert!(
             matches!(err, EngineError::BalanceUnderflow(ref f) if f.balance == U256::from(5)),

@@ -7,6 +7,7 @@
 
 mod changeset;
 mod config;
+mod fold;
 mod machine;
 mod transition;
 mod window;

@@ -50,12 +50,14 @@ impl Transition {
 
     /// Balances the new blocks touch: the base balances to read before [`build`](crate::Engine::build).
     pub fn keys(&self) -> Vec<BalanceKey> {
-        let set: BTreeSet<BalanceKey> = self
+        let mut keys: Vec<BalanceKey> = self
             .new_blocks()
             .iter()
             .flat_map(|b| b.events.iter().flat_map(|e| e.effects().map(|(k, _)| k)))
             .collect();
-        set.into_iter().collect()
+        keys.sort_unstable();
+        keys.dedup();
+        keys
     }
 
     /// Assets the new blocks carry prices for: the base prices to read before `build`.

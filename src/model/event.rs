@@ -23,12 +23,29 @@ impl fmt::Display for LogId {
 }
 
 /// One balance: a user's holding of one asset.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct BalanceKey {
     /// The holder.
     pub user: UserId,
     /// The asset held.
     pub asset: AssetId,
+}
+
+impl std::hash::Hash for BalanceKey {
+    /// Hashes all 40 bytes as five words: cheaper than a byte-slice hash on the ingest path,
+    /// with the same equality.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let (u, a) = (self.user.as_slice(), self.asset.as_slice());
+        let word = |b: &[u8]| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+        state.write_u64(word(&u[0..8]));
+        state.write_u64(word(&u[8..16]));
+        state.write_u64(
+            u64::from(u32::from_le_bytes([u[16], u[17], u[18], u[19]])) << 32
+                | u64::from(u32::from_le_bytes([a[16], a[17], a[18], a[19]])),
+        );
+        state.write_u64(word(&a[0..8]));
+        state.write_u64(word(&a[8..16]));
+    }
 }
 
 /// What a balance event does, as decoded from a contract log.
