@@ -64,11 +64,22 @@ impl Harness {
 
     /// A harness with `users` distinct users.
     pub async fn with_users(backends: Backends, confirmations: u64, users: usize) -> Self {
+        Self::with_config(backends, confirmations, users, |_| {}).await
+    }
+
+    /// A harness whose watcher configuration `tweak` adjusts (batching, concurrency, …).
+    pub async fn with_config(
+        backends: Backends,
+        confirmations: u64,
+        users: usize,
+        tweak: impl FnOnce(&mut WatcherConfig),
+    ) -> Self {
         let assets = default_assets();
         let registry = AssetRegistry::new(assets.clone()).expect("valid assets");
         let mut config = WatcherConfig::new(EngineConfig::new(registry, confirmations));
         config.start_block = START;
         config.max_price_age = 600;
+        tweak(&mut config);
         let chain = Arc::new(SimulatedChain::new(START));
         let watcher = Self::watcher(&config, &chain, &backends).await;
         let mut harness = Self {
