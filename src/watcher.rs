@@ -268,7 +268,9 @@ impl Watcher {
         };
         async move {
             loop {
-                match self.engine.plan(&segment)? {
+                let (transition, rest) = self.engine.plan_owned(segment)?;
+                segment = rest;
+                match transition {
                     Transition::NeedParent { hash, number } => {
                         tracing::debug!(parent = number, %hash, "walking back to the fork point");
                         let parent =

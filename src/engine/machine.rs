@@ -33,6 +33,27 @@ impl Engine {
     /// Blocks already applied (same hash) at the front are skipped, so a redelivery is a
     /// [`Transition::Noop`]. Errors leave the engine unchanged.
     pub fn plan(&self, segment: &[Block]) -> Result<Transition, EngineError> {
+        let (decision, applied) = self.decide(segment)?;
+        Ok(decision.into_transition(segment[applied..].to_vec()))
+    }
+
+    /// [`plan`](Self::plan) without copying the blocks: the new blocks move into the
+    /// transition. For [`Transition::NeedParent`] the segment is handed back (to prepend the
+    /// parent); otherwise the returned vector holds the already-applied prefix, if any.
+    pub fn plan_owned(
+        &self,
+        mut segment: Vec<Block>,
+    ) -> Result<(Transition, Vec<Block>), EngineError> {
+        let (decision, applied) = self.decide(&segment)?;
+        if matches!(decision, Decision::NeedParent { .. } | Decision::Noop) {
+            return Ok((decision.into_transition(Vec::new()), segment));
+        }
+        let new = segment.split_off(applied);
+        Ok((decision.into_transition(new), segment))
+    }
+
+    /// The decision for `segment`, and how many of its leading blocks are already applied.
+    fn decide(&self, segment: &[Block]) -> Result<(Decision, usize), EngineError> {
         if segment.is_empty() {
             return Err(EngineError::Empty);
         }
@@ -48,13 +69,12 @@ impl Engine {
                     .is_some_and(|h| h.hash == b.header.hash)
             })
             .count();
-        let new: Vec<Block> = segment[applied..].to_vec();
-        let Some(first) = new.first() else {
-            return Ok(Transition::Noop);
+        let Some(first) = segment.get(applied) else {
+            return Ok((Decision::Noop, applied));
         };
         let header = first.header;
         let Some(head) = self.window.head() else {
-            return Ok(Transition::Commit { new });
+            return Ok((Decision::Commit, applied));
         };
         if header.number > head.number + 1 {
             return Err(EngineError::Gap {
@@ -63,7 +83,7 @@ impl Engine {
             });
         }
         if header.number == head.number + 1 && header.parent_hash == head.hash {
-            return Ok(Transition::Commit { new });
+            return Ok((Decision::Commit, applied));
         }
         let floor = self.window.floor().unwrap_or(head.number);
         if let Some(fin) = self.window.finalized {
@@ -89,16 +109,19 @@ impl Engine {
                     .filter(|h| h.number > parent.number)
                     .copied()
                     .collect();
-                Ok(Transition::Reorg { old, new })
+                Ok((Decision::Reorg(old), applied))
             }
             _ if header.number - 1 <= floor => Err(EngineError::ReorgBeyondFinality {
                 block: header.id(),
                 finalized: floor,
             }),
-            _ => Ok(Transition::NeedParent {
-                hash: header.parent_hash,
-                number: header.number - 1,
-            }),
+            _ => Ok((
+                Decision::NeedParent {
+                    hash: header.parent_hash,
+                    number: header.number - 1,
+                },
+                applied,
+            )),
         }
     }
 
@@ -217,6 +240,28 @@ impl Engine {
             });
         }
         Ok(())
+    }
+}
+
+/// What [`Engine::decide`] found, before the blocks are moved into a [`Transition`].
+enum Decision {
+    Noop,
+    NeedParent {
+        hash: alloy_primitives::B256,
+        number: BlockNumber,
+    },
+    Commit,
+    Reorg(Vec<BlockHeader>),
+}
+
+impl Decision {
+    fn into_transition(self, new: Vec<Block>) -> Transition {
+        match self {
+            Decision::Noop => Transition::Noop,
+            Decision::NeedParent { hash, number } => Transition::NeedParent { hash, number },
+            Decision::Commit => Transition::Commit { new },
+            Decision::Reorg(old) => Transition::Reorg { old, new },
+        }
     }
 }
 
