@@ -1,5 +1,9 @@
 //! [`BalanceStore`](crate::BalanceStore) / [`PriceFeed`](crate::PriceFeed) backends.
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresStore, migrate};

@@ -1,0 +1,349 @@
+//! The write path: one transaction per changeset, one round trip per table.
+
+use sqlx::{Postgres, Row, Transaction};
+
+use super::PostgresStore;
+use super::codec::{BACKEND, b256, bigint, db, number};
+use crate::engine::Changeset;
+use crate::error::StoreError;
+use crate::model::{BlockHeader, Effect};
+
+/// Columns of the `balance_updates` rows of a changeset, as `UNNEST` arrays.
+#[derive(Default)]
+struct LogColumns {
+    block_hash: Vec<Vec<u8>>,
+    block_number: Vec<i64>,
+    tx_hash: Vec<Vec<u8>>,
+    log_index: Vec<i64>,
+    ordinal: Vec<i16>,
+    user: Vec<Vec<u8>>,
+    asset: Vec<Vec<u8>>,
+    kind: Vec<i16>,
+    amount: Vec<String>,
+}
+
+impl PostgresStore {
+    /// See [`BalanceStore::apply`](crate::BalanceStore::apply).
+    pub(super) async fn apply_changeset(&self, changes: &Changeset) -> Result<(), StoreError> {
+        let what = describe(changes);
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db(format!("begin {what}")))?;
+        if already_applied(&mut tx, changes).await? {
+            tracing::debug!(%what, "changeset already applied; no-op");
+            return Ok(());
+        }
+        validate(&mut tx, changes).await?;
+        if let Some(first) = changes.revert.first() {
+            revert(&mut tx, changes, bigint(first.number, "block_number")?).await?;
+        }
+        if !changes.blocks.is_empty() {
+            append(&mut tx, changes).await?;
+        }
+        if let Some(tip) = changes.finalize {
+            finalize(&mut tx, &tip).await?;
+        }
+        let head = changes.new_head().map(|h| h.number);
+        sqlx::query(
+            "UPDATE checkpoint SET head_number = COALESCE($1, head_number),
+             finalized_hash = COALESCE($2, finalized_hash)",
+        )
+        .bind(head.map(|n| bigint(n, "head_number")).transpose()?)
+        .bind(changes.finalize.map(|h| h.hash.to_vec()))
+        .execute(&mut *tx)
+        .await
+        .map_err(db(format!("checkpoint for {what}")))?;
+        tx.commit().await.map_err(db(format!("commit {what}")))
+    }
+}
+
+fn describe(changes: &Changeset) -> String {
+    let blocks = match (changes.blocks.first(), changes.blocks.last()) {
+        (Some(a), Some(b)) => format!(
+            "blocks #{}..=#{}",
+            a.block.header.number, b.block.header.number
+        ),
+        _ => "no blocks".to_owned(),
+    };
+    format!(
+        "{blocks}, {} reverted, finalize {:?}",
+        changes.revert.len(),
+        changes.finalize_number()
+    )
+}
+
+/// A changeset whose first new block is already stored as canonical was committed before
+/// (e.g. the commit succeeded but its acknowledgement was lost): applying it is a no-op.
+async fn already_applied(
+    tx: &mut Transaction<'_, Postgres>,
+    changes: &Changeset,
+) -> Result<bool, StoreError> {
+    let Some(first) = changes.blocks.first() else {
+        return Ok(false);
+    };
+    let row = sqlx::query("SELECT 1 FROM blocks WHERE hash = $1 AND status < 2")
+        .bind(first.block.header.hash.as_slice())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db("check idempotency"))?;
+    Ok(row.is_some())
+}
+
+/// Refuses a changeset that does not fit the stored chain, before writing anything.
+async fn validate(
+    tx: &mut Transaction<'_, Postgres>,
+    changes: &Changeset,
+) -> Result<(), StoreError> {
+    let inconsistent = |detail: String| StoreError::Inconsistent {
+        backend: BACKEND,
+        detail,
+    };
+    let above = match changes.revert.first() {
+        Some(first) => bigint(first.number, "block_number")?,
+        None => i64::MAX,
+    };
+    if let Some(first) = changes.revert.first() {
+        let stored: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT hash FROM blocks WHERE status = 0 AND number >= $1 ORDER BY number",
+        )
+        .bind(bigint(first.number, "block_number")?)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db("read blocks to revert"))?;
+        let wanted: Vec<Vec<u8>> = changes.revert.iter().map(|h| h.hash.to_vec()).collect();
+        if stored != wanted {
+            return Err(inconsistent(format!(
+                "revert from block {} does not match the {} pending blocks stored above it",
+                first.id(),
+                stored.len()
+            )));
+        }
+    }
+    let Some(first) = changes.blocks.first() else {
+        return Ok(());
+    };
+    let head = sqlx::query("SELECT number, hash FROM blocks WHERE status < 2 AND number < $1 ORDER BY number DESC LIMIT 1")
+        .bind(above)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db("read stored head"))?;
+    if let Some(row) = head {
+        let n = number(
+            row.try_get("number").map_err(db("read head number"))?,
+            "number",
+        )?;
+        let hash = b256(
+            &row.try_get::<Vec<u8>, _>("hash")
+                .map_err(db("read head hash"))?,
+            "hash",
+        )?;
+        let h = &first.block.header;
+        if h.number != n + 1 || h.parent_hash != hash {
+            return Err(inconsistent(format!(
+                "block {} does not extend stored block #{n} ({hash})",
+                h.id()
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn revert(
+    tx: &mut Transaction<'_, Postgres>,
+    changes: &Changeset,
+    from: i64,
+) -> Result<(), StoreError> {
+    let hashes: Vec<Vec<u8>> = changes.revert.iter().map(|h| h.hash.to_vec()).collect();
+    sqlx::query("UPDATE blocks SET status = 2 WHERE hash = ANY($1)")
+        .bind(&hashes)
+        .execute(&mut **tx)
+        .await
+        .map_err(db(format!("revert blocks from #{from}")))?;
+    sqlx::query("DELETE FROM user_current_balances WHERE block_status = 0 AND block_number >= $1")
+        .bind(from)
+        .execute(&mut **tx)
+        .await
+        .map_err(db(format!("revert pending balances from #{from}")))?;
+    sqlx::query("DELETE FROM oracle_prices WHERE block_status = 0 AND block_number >= $1")
+        .bind(from)
+        .execute(&mut **tx)
+        .await
+        .map_err(db(format!("revert pending prices from #{from}")))?;
+    Ok(())
+}
+
+async fn append(tx: &mut Transaction<'_, Postgres>, changes: &Changeset) -> Result<(), StoreError> {
+    let n = changes.blocks.len();
+    let (mut hash, mut num, mut parent, mut ts) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let mut log = LogColumns::default();
+    let (mut b_user, mut b_asset, mut b_value, mut b_block) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut p_asset, mut p_answer, mut p_dec, mut p_round, mut p_time, mut p_block) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for b in &changes.blocks {
+        let h = b.block.header;
+        let bn = bigint(h.number, "block_number")?;
+        hash.push(h.hash.to_vec());
+        num.push(bn);
+        parent.push(h.parent_hash.to_vec());
+        ts.push(bigint(h.timestamp, "timestamp")?);
+        for event in &b.block.events {
+            for (ordinal, (key, effect)) in event.effects().enumerate() {
+                let (kind, amount) = match effect {
+                    Effect::Credit(a) => (0i16, a),
+                    Effect::Debit(a) => (1, a),
+                    Effect::Set(a) => (2, a),
+                };
+                log.block_hash.push(h.hash.to_vec());
+                log.block_number.push(bn);
+                log.tx_hash.push(event.log.tx_hash.to_vec());
+                log.log_index
+                    .push(bigint(event.log.log_index, "log_index")?);
+                log.ordinal.push(ordinal as i16);
+                log.user.push(key.user.to_vec());
+                log.asset.push(key.asset.to_vec());
+                log.kind.push(kind);
+                log.amount.push(amount.to_string());
+            }
+        }
+        for (key, value) in &b.balances {
+            b_user.push(key.user.to_vec());
+            b_asset.push(key.asset.to_vec());
+            b_value.push(value.to_string());
+            b_block.push(bn);
+        }
+        for p in &b.prices {
+            p_asset.push(p.asset.to_vec());
+            p_answer.push(p.answer.to_string());
+            p_dec.push(i16::from(p.decimals));
+            p_round.push(p.round_id.to_string());
+            p_time.push(bigint(p.updated_at, "updated_at")?);
+            p_block.push(bn);
+        }
+    }
+    let range = format!("#{}..=#{}", num[0], num[n - 1]);
+    // A block that comes back after being reorged out keeps its hash and its log rows.
+    sqlx::query(
+        "INSERT INTO blocks (hash, number, parent_hash, timestamp, status)
+         SELECT *, 0 FROM UNNEST($1::bytea[], $2::bigint[], $3::bytea[], $4::bigint[])
+         ON CONFLICT (hash) DO UPDATE SET status = 0",
+    )
+    .bind(&hash)
+    .bind(&num)
+    .bind(&parent)
+    .bind(&ts)
+    .execute(&mut **tx)
+    .await
+    .map_err(db(format!("insert blocks {range}")))?;
+    if !log.user.is_empty() {
+        sqlx::query(
+            "INSERT INTO balance_updates (block_hash, block_number, tx_hash, log_index, ordinal, user_address, asset, kind, amount)
+             SELECT h, n, t, i, o, u, a, k, m::numeric
+             FROM UNNEST($1::bytea[], $2::bigint[], $3::bytea[], $4::bigint[], $5::smallint[], $6::bytea[], $7::bytea[], $8::smallint[], $9::text[])
+               AS r(h, n, t, i, o, u, a, k, m)
+             ON CONFLICT (block_hash, log_index, ordinal) DO NOTHING",
+        )
+        .bind(&log.block_hash)
+        .bind(&log.block_number)
+        .bind(&log.tx_hash)
+        .bind(&log.log_index)
+        .bind(&log.ordinal)
+        .bind(&log.user)
+        .bind(&log.asset)
+        .bind(&log.kind)
+        .bind(&log.amount)
+        .execute(&mut **tx)
+        .await
+        .map_err(db(format!("insert balance_updates of {range}")))?;
+    }
+    if !b_user.is_empty() {
+        sqlx::query(
+            "INSERT INTO user_current_balances (user_address, asset, balance, block_number, block_status)
+             SELECT u, a, v::numeric, n, 0 FROM UNNEST($1::bytea[], $2::bytea[], $3::text[], $4::bigint[]) AS r(u, a, v, n)",
+        )
+        .bind(&b_user)
+        .bind(&b_asset)
+        .bind(&b_value)
+        .bind(&b_block)
+        .execute(&mut **tx)
+        .await
+        .map_err(db(format!("insert pending balances of {range}")))?;
+    }
+    if !p_asset.is_empty() {
+        sqlx::query(
+            "INSERT INTO oracle_prices (asset, answer, decimals, round_id, updated_at, block_number, block_status)
+             SELECT a, v::numeric, d, r::numeric, t, n, 0
+             FROM UNNEST($1::bytea[], $2::text[], $3::smallint[], $4::text[], $5::bigint[], $6::bigint[]) AS x(a, v, d, r, t, n)",
+        )
+        .bind(&p_asset)
+        .bind(&p_answer)
+        .bind(&p_dec)
+        .bind(&p_round)
+        .bind(&p_time)
+        .bind(&p_block)
+        .execute(&mut **tx)
+        .await
+        .map_err(db(format!("insert pending prices of {range}")))?;
+    }
+    Ok(())
+}
+
+/// Promotes the latest pending row at or below the tip to confirmed (replacing the older
+/// confirmed row) and drops the pending rows at or below it: only rows of the finalized
+/// blocks are read, through the partial `*_pending_by_block` indexes.
+async fn finalize(tx: &mut Transaction<'_, Postgres>, tip: &BlockHeader) -> Result<(), StoreError> {
+    let h = bigint(tip.number, "block_number")?;
+    sqlx::query(
+        "WITH promoted AS (
+            DELETE FROM user_current_balances WHERE block_status = 0 AND block_number <= $1
+            RETURNING user_address, asset, balance, block_number
+         ), latest AS (
+            SELECT DISTINCT ON (user_address, asset) user_address, asset, balance, block_number
+            FROM promoted ORDER BY user_address, asset, block_number DESC
+         )
+         INSERT INTO user_current_balances (user_address, asset, balance, block_number, block_status)
+         SELECT user_address, asset, balance, block_number, 1 FROM latest
+         ON CONFLICT (user_address, asset) WHERE block_status = 1
+         DO UPDATE SET balance = EXCLUDED.balance, block_number = EXCLUDED.block_number",
+    )
+    .bind(h)
+    .execute(&mut **tx)
+    .await
+    .map_err(db(format!("finalize balances up to {}", tip.id())))?;
+    sqlx::query(
+        "WITH promoted AS (
+            DELETE FROM oracle_prices WHERE block_status = 0 AND block_number <= $1
+            RETURNING asset, answer, decimals, round_id, updated_at, block_number
+         ), latest AS (
+            SELECT DISTINCT ON (asset) * FROM promoted ORDER BY asset, block_number DESC
+         )
+         INSERT INTO oracle_prices (asset, answer, decimals, round_id, updated_at, block_number, block_status)
+         SELECT asset, answer, decimals, round_id, updated_at, block_number, 1 FROM latest
+         ON CONFLICT (asset) WHERE block_status = 1
+         DO UPDATE SET answer = EXCLUDED.answer, decimals = EXCLUDED.decimals, round_id = EXCLUDED.round_id,
+                       updated_at = EXCLUDED.updated_at, block_number = EXCLUDED.block_number",
+    )
+    .bind(h)
+    .execute(&mut **tx)
+    .await
+    .map_err(db(format!("finalize prices up to {}", tip.id())))?;
+    sqlx::query("UPDATE blocks SET status = 1 WHERE status = 0 AND number <= $1")
+        .bind(h)
+        .execute(&mut **tx)
+        .await
+        .map_err(db(format!("finalize blocks up to {}", tip.id())))?;
+    Ok(())
+}

@@ -1,0 +1,378 @@
+//! The read path and the trait implementations. Reads are plain MVCC selects: they take
+//! no locks that could block the writer.
+
+use std::collections::BTreeMap;
+
+use alloy_primitives::{B256, U256};
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+
+use super::PostgresStore;
+use super::codec::{address, b256, bigint, db, number, u256};
+use crate::engine::{Changeset, Window};
+use crate::error::StoreError;
+use crate::model::{
+    AssetId, BalanceKey, BalanceView, BlockHeader, BlockNumber, BlockRef, Effect, LogId, Price,
+    PriceView, UserId,
+};
+use crate::traits::{BalanceStore, LogRecord, LogStatus, PriceFeed, Touched};
+
+fn header(row: &PgRow) -> Result<BlockHeader, StoreError> {
+    Ok(BlockHeader {
+        number: number(
+            row.try_get("number").map_err(db("read block number"))?,
+            "number",
+        )?,
+        hash: b256(
+            &row.try_get::<Vec<u8>, _>("hash")
+                .map_err(db("read block hash"))?,
+            "hash",
+        )?,
+        parent_hash: b256(
+            &row.try_get::<Vec<u8>, _>("parent_hash")
+                .map_err(db("read parent hash"))?,
+            "parent_hash",
+        )?,
+        timestamp: number(
+            row.try_get("timestamp").map_err(db("read timestamp"))?,
+            "timestamp",
+        )?,
+    })
+}
+
+fn price(row: &PgRow, asset: AssetId) -> Result<Price, StoreError> {
+    let get_text = |c: &'static str| {
+        row.try_get::<String, _>(c)
+            .map_err(db(format!("read price {c}")))
+    };
+    Ok(Price {
+        asset,
+        answer: u256(&get_text("answer")?, "answer")?,
+        decimals: u8::try_from(
+            row.try_get::<i16, _>("decimals")
+                .map_err(db("read price decimals"))?,
+        )
+        .map_err(|_| StoreError::OutOfRange {
+            backend: "postgres",
+            column: "decimals",
+            value: "negative".into(),
+        })?,
+        round_id: u256(&get_text("round_id")?, "round_id")?,
+        updated_at: number(
+            row.try_get("updated_at").map_err(db("read updated_at"))?,
+            "updated_at",
+        )?,
+        block: number(
+            row.try_get("block_number")
+                .map_err(db("read price block"))?,
+            "block_number",
+        )?,
+    })
+}
+
+/// The price columns, as a literal for `concat!`.
+macro_rules! price_columns {
+    () => {
+        "answer::text AS answer, decimals, round_id::text AS round_id, updated_at, block_number"
+    };
+}
+
+#[async_trait]
+impl BalanceStore for PostgresStore {
+    async fn window(&self) -> Result<Window, StoreError> {
+        let rows = sqlx::query("SELECT number, hash, parent_hash, timestamp FROM blocks WHERE status = 0 ORDER BY number")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("read unconfirmed window"))?;
+        let unconfirmed = rows.iter().map(header).collect::<Result<_, _>>()?;
+        let finalized = sqlx::query(
+            "SELECT b.number, b.hash, b.parent_hash, b.timestamp FROM checkpoint c JOIN blocks b ON b.hash = c.finalized_hash",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("read finalized block"))?
+        .as_ref()
+        .map(header)
+        .transpose()?;
+        Ok(Window {
+            finalized,
+            unconfirmed,
+        })
+    }
+
+    async fn balances_at(
+        &self,
+        keys: &[BalanceKey],
+        at: BlockNumber,
+    ) -> Result<Vec<U256>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let users: Vec<Vec<u8>> = keys.iter().map(|k| k.user.to_vec()).collect();
+        let assets: Vec<Vec<u8>> = keys.iter().map(|k| k.asset.to_vec()).collect();
+        let rows = sqlx::query(
+            "SELECT COALESCE(
+                (SELECT p.balance FROM user_current_balances p
+                 WHERE p.user_address = k.u AND p.asset = k.a AND p.block_status = 0 AND p.block_number <= $3
+                 ORDER BY p.block_number DESC LIMIT 1),
+                (SELECT c.balance FROM user_current_balances c
+                 WHERE c.user_address = k.u AND c.asset = k.a AND c.block_status = 1),
+                0)::text
+             FROM UNNEST($1::bytea[], $2::bytea[]) WITH ORDINALITY AS k(u, a, i) ORDER BY k.i",
+        )
+        .bind(&users)
+        .bind(&assets)
+        .bind(bigint(at, "block_number")?)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(format!("read {} balances at #{at}", keys.len())))?;
+        rows.iter()
+            .map(|r| {
+                u256(
+                    &r.try_get::<String, _>(0).map_err(db("read balance"))?,
+                    "balance",
+                )
+            })
+            .collect()
+    }
+
+    async fn prices_at(
+        &self,
+        assets: &[AssetId],
+        at: BlockNumber,
+    ) -> Result<Vec<Option<Price>>, StoreError> {
+        let mut out = Vec::with_capacity(assets.len());
+        for asset in assets {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                price_columns!(),
+                " FROM oracle_prices
+                 WHERE asset = $1 AND (block_status = 1 OR (block_status = 0 AND block_number <= $2))
+                 ORDER BY block_status ASC, block_number DESC LIMIT 1"
+            ))
+            .bind(asset.as_slice())
+            .bind(bigint(at, "block_number")?)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db(format!("read price of {asset} at #{at}")))?;
+            out.push(row.as_ref().map(|r| price(r, *asset)).transpose()?);
+        }
+        Ok(out)
+    }
+
+    async fn apply(&self, changes: &Changeset) -> Result<(), StoreError> {
+        self.apply_changeset(changes).await
+    }
+
+    async fn balance(&self, key: BalanceKey) -> Result<BalanceView, StoreError> {
+        let views = self.views(key.user, Some(key.asset)).await?;
+        Ok(views.into_iter().next().map(|(_, v)| v).unwrap_or_default())
+    }
+
+    async fn user_balances(&self, user: UserId) -> Result<Vec<(AssetId, BalanceView)>, StoreError> {
+        self.views(user, None).await
+    }
+
+    async fn touched(&self, from: BlockNumber, to: BlockNumber) -> Result<Touched, StoreError> {
+        let mut touched = Touched::default();
+        if from > to {
+            return Ok(touched);
+        }
+        let (f, t) = (
+            bigint(from, "block_number")?,
+            bigint(to.min(i64::MAX as u64), "block_number")?,
+        );
+        let users: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT DISTINCT user_address FROM user_current_balances WHERE block_status = 0 AND block_number BETWEEN $1 AND $2",
+        )
+        .bind(f)
+        .bind(t)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(format!("read users touched in #{from}..=#{to}")))?;
+        for u in users {
+            touched.users.insert(address(&u, "user_address")?);
+        }
+        let assets: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT DISTINCT asset FROM oracle_prices WHERE block_status = 0 AND block_number BETWEEN $1 AND $2",
+        )
+        .bind(f)
+        .bind(t)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(format!("read prices touched in #{from}..=#{to}")))?;
+        for a in assets {
+            touched.price_assets.insert(address(&a, "asset")?);
+        }
+        Ok(touched)
+    }
+
+    async fn holders(&self, asset: AssetId) -> Result<Vec<UserId>, StoreError> {
+        let users: Vec<Vec<u8>> =
+            sqlx::query_scalar("SELECT DISTINCT user_address FROM user_current_balances WHERE asset = $1 ORDER BY user_address")
+                .bind(asset.as_slice())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db(format!("read holders of {asset}")))?;
+        users.iter().map(|u| address(u, "user_address")).collect()
+    }
+
+    async fn log(&self, from: BlockNumber, to: BlockNumber) -> Result<Vec<LogRecord>, StoreError> {
+        if from > to {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT u.block_number, u.block_hash, u.tx_hash, u.log_index, u.ordinal, u.user_address, u.asset, u.kind,
+                    u.amount::text AS amount, b.status
+             FROM balance_updates u JOIN blocks b ON b.hash = u.block_hash
+             WHERE u.block_number BETWEEN $1 AND $2
+             ORDER BY u.block_number, u.log_index, u.ordinal, b.status DESC",
+        )
+        .bind(bigint(from, "block_number")?)
+        .bind(bigint(to.min(i64::MAX as u64), "block_number")?)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(format!("read log #{from}..=#{to}")))?;
+        rows.iter().map(log_record).collect()
+    }
+}
+
+fn log_record(r: &PgRow) -> Result<LogRecord, StoreError> {
+    let bytes = |c: &'static str| {
+        r.try_get::<Vec<u8>, _>(c)
+            .map_err(db(format!("read log {c}")))
+    };
+    let amount = u256(
+        &r.try_get::<String, _>("amount")
+            .map_err(db("read log amount"))?,
+        "amount",
+    )?;
+    let effect = match r.try_get::<i16, _>("kind").map_err(db("read log kind"))? {
+        0 => Effect::Credit(amount),
+        1 => Effect::Debit(amount),
+        _ => Effect::Set(amount),
+    };
+    let status = match r
+        .try_get::<i16, _>("status")
+        .map_err(db("read log status"))?
+    {
+        0 => LogStatus::Pending,
+        1 => LogStatus::Confirmed,
+        _ => LogStatus::Reverted,
+    };
+    Ok(LogRecord {
+        block: BlockRef {
+            number: number(
+                r.try_get("block_number").map_err(db("read log block"))?,
+                "block_number",
+            )?,
+            hash: b256(&bytes("block_hash")?, "block_hash")?,
+        },
+        log: LogId {
+            tx_hash: B256::try_from(bytes("tx_hash")?.as_slice()).map_err(|_| {
+                StoreError::OutOfRange {
+                    backend: "postgres",
+                    column: "tx_hash",
+                    value: "length".into(),
+                }
+            })?,
+            log_index: number(
+                r.try_get("log_index").map_err(db("read log index"))?,
+                "log_index",
+            )?,
+        },
+        ordinal: u8::try_from(
+            r.try_get::<i16, _>("ordinal")
+                .map_err(db("read log ordinal"))?,
+        )
+        .unwrap_or(u8::MAX),
+        key: BalanceKey {
+            user: address(&bytes("user_address")?, "user_address")?,
+            asset: address(&bytes("asset")?, "asset")?,
+        },
+        effect,
+        status,
+    })
+}
+
+impl PostgresStore {
+    /// Confirmed and pending views of a user's balances (one asset, or all), by asset.
+    async fn views(
+        &self,
+        user: UserId,
+        asset: Option<AssetId>,
+    ) -> Result<Vec<(AssetId, BalanceView)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT asset, balance::text AS balance, block_status FROM user_current_balances
+             WHERE user_address = $1 AND ($2::bytea IS NULL OR asset = $2)
+             ORDER BY asset, block_status DESC, block_number",
+        )
+        .bind(user.as_slice())
+        .bind(asset.map(|a| a.to_vec()))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(format!("read balances of {user}")))?;
+        let mut views: BTreeMap<AssetId, (Option<U256>, Option<U256>)> = BTreeMap::new();
+        for r in &rows {
+            let a = address(
+                &r.try_get::<Vec<u8>, _>("asset").map_err(db("read asset"))?,
+                "asset",
+            )?;
+            let v = u256(
+                &r.try_get::<String, _>("balance")
+                    .map_err(db("read balance"))?,
+                "balance",
+            )?;
+            let entry = views.entry(a).or_default();
+            match r
+                .try_get::<i16, _>("block_status")
+                .map_err(db("read status"))?
+            {
+                1 => entry.0 = Some(v),
+                _ => entry.1 = Some(v), // ascending block order: the last one wins
+            }
+        }
+        Ok(views
+            .into_iter()
+            .map(|(a, (confirmed, pending))| {
+                let confirmed = confirmed.unwrap_or_default();
+                (
+                    a,
+                    BalanceView {
+                        confirmed,
+                        pending: pending.unwrap_or(confirmed),
+                    },
+                )
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl PriceFeed for PostgresStore {
+    async fn price(&self, asset: AssetId) -> Result<PriceView, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            price_columns!(),
+            ", block_status FROM oracle_prices WHERE asset = $1 ORDER BY block_status DESC, block_number"
+        ))
+        .bind(asset.as_slice())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(format!("read price of {asset}")))?;
+        let mut view = PriceView::default();
+        for r in &rows {
+            let p = price(r, asset)?;
+            match r
+                .try_get::<i16, _>("block_status")
+                .map_err(db("read price status"))?
+            {
+                1 => view.confirmed = Some(p),
+                _ => view.pending = Some(p),
+            }
+        }
+        view.pending = view.pending.or(view.confirmed);
+        Ok(view)
+    }
+}

@@ -1,0 +1,79 @@
+//! A fresh Postgres schema per test (and per conformance scenario), so tests run in
+//! parallel against one database. Under `CI=true` (and always, in fact) an unreachable
+//! server fails the test: nothing here skips.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use reorg_collateral::store::{PostgresStore, migrate};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{AssertSqlSafe, Executor, PgPool};
+use tokio::sync::OnceCell;
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+static CLEANED: OnceCell<()> = OnceCell::const_new();
+
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// Drops schemas left by earlier test processes (never this process's).
+async fn clean_old_schemas(admin: &PgPool) {
+    let mine = format!("t{}\\_%", std::process::id());
+    let old: Vec<String> = sqlx::query_scalar(
+        "SELECT nspname FROM pg_namespace WHERE nspname LIKE 't%\\_%' AND nspname ~ '^t[0-9]+_[0-9]+$' AND nspname NOT LIKE $1",
+    )
+    .bind(&mine)
+    .fetch_all(admin)
+    .await
+    .expect("list old test schemas");
+    for schema in old {
+        let _ = admin
+            .execute(AssertSqlSafe(format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE"
+            )))
+            .await;
+    }
+}
+
+/// A pool whose connections use a brand-new schema with the migrations applied.
+pub async fn fresh_pool() -> PgPool {
+    let url = database_url();
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("Postgres must be reachable at {url}: {e}"));
+    CLEANED.get_or_init(|| clean_old_schemas(&admin)).await;
+    let schema = format!(
+        "t{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    admin
+        .execute(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .await
+        .expect("create test schema");
+    admin.close().await;
+    let search_path = format!("SET search_path TO {schema}");
+    let pool = PgPoolOptions::new()
+        .max_connections(4)
+        .after_connect(move |conn, _| {
+            let sql = search_path.clone();
+            Box::pin(async move {
+                conn.execute(AssertSqlSafe(sql)).await?;
+                Ok(())
+            })
+        })
+        .connect(&url)
+        .await
+        .expect("connect test pool");
+    migrate(&pool).await.expect("migrations apply");
+    pool
+}
+
+/// A store in a fresh schema.
+#[allow(dead_code)]
+pub async fn fresh_store() -> PostgresStore {
+    PostgresStore::new(fresh_pool().await)
+}
