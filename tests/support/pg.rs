@@ -38,6 +38,12 @@ async fn clean_old_schemas(admin: &PgPool) {
 
 /// A pool whose connections use a brand-new schema with the migrations applied.
 pub async fn fresh_pool() -> PgPool {
+    fresh_pool_named("reorg_collateral_test").await
+}
+
+/// Like [`fresh_pool`], with every connection reporting `application_name` (so a test can
+/// find and terminate exactly its own connections).
+pub async fn fresh_pool_named(application_name: &str) -> PgPool {
     let url = database_url();
     let admin = PgPoolOptions::new()
         .max_connections(1)
@@ -56,6 +62,8 @@ pub async fn fresh_pool() -> PgPool {
         .expect("create test schema");
     admin.close().await;
     let search_path = format!("SET search_path TO {schema}");
+    let options: sqlx::postgres::PgConnectOptions = url.parse().expect("valid DATABASE_URL");
+    let options = options.application_name(application_name);
     let pool = PgPoolOptions::new()
         .max_connections(4)
         .after_connect(move |conn, _| {
@@ -65,7 +73,7 @@ pub async fn fresh_pool() -> PgPool {
                 Ok(())
             })
         })
-        .connect(&url)
+        .connect_with(options)
         .await
         .expect("connect test pool");
     migrate(&pool).await.expect("migrations apply");

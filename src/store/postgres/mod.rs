@@ -5,8 +5,8 @@ mod apply;
 mod codec;
 mod read;
 
-use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+use sqlx::{AssertSqlSafe, Executor, PgPool};
 
 use crate::error::StoreError;
 use crate::model::AssetRegistry;
@@ -45,6 +45,42 @@ impl PostgresStore {
             .connect(url)
             .await
             .map_err(db(format!("connect to {}", redact(url))))?;
+        migrate(&pool).await?;
+        Ok(Self::new(pool))
+    }
+
+    /// Connects to `url` with every connection's `search_path` set to `schema` (created if
+    /// missing) and runs the migrations there: one database can hold several independent
+    /// stores (tenants, tests). `schema` must be a plain identifier (`[a-z_][a-z0-9_]*`).
+    pub async fn connect_in_schema(url: &str, schema: &str) -> Result<Self, StoreError> {
+        let valid = schema
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+            && schema
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !valid {
+            return Err(StoreError::Inconsistent {
+                backend: codec::BACKEND,
+                detail: format!("schema name {schema:?} is not a plain lower-case identifier"),
+            });
+        }
+        let create = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
+        let search_path = format!("SET search_path TO {schema}");
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .after_connect(move |conn, _| {
+                let (create, search_path) = (create.clone(), search_path.clone());
+                Box::pin(async move {
+                    conn.execute(AssertSqlSafe(create)).await?;
+                    conn.execute(AssertSqlSafe(search_path)).await?;
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await
+            .map_err(db(format!("connect to {} (schema {schema})", redact(url))))?;
         migrate(&pool).await?;
         Ok(Self::new(pool))
     }
