@@ -23,9 +23,11 @@ CREATE UNIQUE INDEX blocks_one_canonical_per_height ON blocks (number) WHERE sta
 
 -- The append-only event log: one row per effect of an event on a balance.
 -- Its status is the status of its block (joined from `blocks`), so finalizing or
--- reverting a block touches one row in `blocks`, not every event.
+-- reverting a block touches one row in `blocks`, not every event. No foreign key to
+-- `blocks`: both are written in the same transaction, and a per-row RI trigger would
+-- dominate ingest cost.
 CREATE TABLE balance_updates (
-    block_hash   BYTEA         NOT NULL REFERENCES blocks (hash),
+    block_hash   BYTEA         NOT NULL,
     block_number BIGINT        NOT NULL,
     tx_hash      BYTEA         NOT NULL,
     log_index    BIGINT        NOT NULL,
@@ -37,7 +39,6 @@ CREATE TABLE balance_updates (
     PRIMARY KEY (block_hash, log_index, ordinal)
 );
 CREATE INDEX balance_updates_block ON balance_updates (block_number);
-CREATE INDEX balance_updates_user ON balance_updates (user_address, asset, block_number);
 
 -- Denormalized current state (the original design's table), extended so pending state is
 -- kept per unconfirmed block: one confirmed row per (user, asset) and one pending row per

@@ -1,0 +1,308 @@
+//! Postgres benchmarks (needs `DATABASE_URL`, default the local test database).
+//!
+//! - `pg_ingest`: events/s through the watcher with batched `UNNEST` writes (25 blocks per
+//!   transaction during catch-up), against the original design's per-row path (one
+//!   `INSERT` into `balance_updates` + one `UPSERT` into `user_current_balances` per effect,
+//!   one transaction per block) in the same run.
+//! - `pg_read`: per-user collateral read latency with 10,000 and 1,000,000 rows in
+//!   `balance_updates`, against the original "killer query" (users JOIN the whole log).
+//!
+//! `cargo bench --bench postgres --features postgres`
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use alloy_primitives::{Address, U256};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use reorg_collateral::model::{Asset, AssetRegistry, Block, Effect};
+use reorg_collateral::source::SimulatedChain;
+use reorg_collateral::store::PostgresStore;
+use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
+use sqlx::{AssertSqlSafe, Executor};
+
+const TOKEN: Address = Address::repeat_byte(0xA1);
+const USERS: u64 = 10_000;
+const BLOCKS: usize = 50;
+const EVENTS_PER_BLOCK: usize = 200;
+static SCHEMA: AtomicUsize = AtomicUsize::new(0);
+
+fn url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+fn user(i: u64) -> Address {
+    let mut b = [0u8; 20];
+    b[12..].copy_from_slice(&(i + 1).to_be_bytes());
+    Address::from(b)
+}
+
+async fn fresh(tag: &str) -> PostgresStore {
+    let schema = format!(
+        "bench_{tag}_{}_{}",
+        std::process::id(),
+        SCHEMA.fetch_add(1, Ordering::Relaxed)
+    );
+    PostgresStore::connect_in_schema(&url(), &schema)
+        .await
+        .expect("Postgres reachable")
+}
+
+async fn drop_schema(store: &PostgresStore) {
+    let schema: String = sqlx::query_scalar("SELECT current_schema()")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    store
+        .pool()
+        .execute(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .await
+        .unwrap();
+}
+
+/// A chain that funds `USERS` users, then `BLOCKS` blocks of 200 transfers.
+fn chain() -> Arc<SimulatedChain> {
+    let chain = Arc::new(SimulatedChain::new(1));
+    chain.mine(|b| {
+        for i in 0..USERS {
+            b.set_balance(TOKEN, user(i), U256::from(1_000_000_000u64));
+        }
+    });
+    let mut x = 7u64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for _ in 0..BLOCKS {
+        chain.mine(|b| {
+            for _ in 0..EVENTS_PER_BLOCK {
+                b.transfer(
+                    TOKEN,
+                    user(next() % USERS),
+                    user(next() % USERS),
+                    U256::from(next() % 1_000),
+                );
+            }
+        });
+    }
+    chain
+}
+
+fn config() -> WatcherConfig {
+    let mut c = WatcherConfig::new(EngineConfig::new(
+        AssetRegistry::new([Asset::new(TOKEN, "TKN", 18, 8_000)]).unwrap(),
+        12,
+    ));
+    c.start_block = 1;
+    c.apply_batch = 25;
+    c.fetch_concurrency = 8;
+    c
+}
+
+/// The original design's write path: per effect, one INSERT and one UPSERT.
+async fn naive_ingest(store: &PostgresStore, blocks: &[Block]) {
+    let pool = store.pool();
+    for block in blocks {
+        let mut tx = pool.begin().await.unwrap();
+        let h = &block.header;
+        sqlx::query("INSERT INTO blocks (hash, number, parent_hash, timestamp, status) VALUES ($1, $2, $3, $4, 0)")
+            .bind(h.hash.as_slice())
+            .bind(h.number as i64)
+            .bind(h.parent_hash.as_slice())
+            .bind(h.timestamp as i64)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        for e in &block.events {
+            for (ordinal, (key, effect)) in e.effects().enumerate() {
+                let (kind, amount, delta) = match effect {
+                    Effect::Credit(a) => (0i16, a, a.to_string()),
+                    Effect::Debit(a) => (1, a, format!("-{a}")),
+                    Effect::Set(a) => (2, a, a.to_string()),
+                };
+                sqlx::query(
+                    "INSERT INTO balance_updates (block_hash, block_number, tx_hash, log_index, ordinal, user_address, asset, kind, amount)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::numeric)",
+                )
+                .bind(h.hash.as_slice())
+                .bind(h.number as i64)
+                .bind(e.log.tx_hash.as_slice())
+                .bind(e.log.log_index as i64)
+                .bind(ordinal as i16)
+                .bind(key.user.as_slice())
+                .bind(key.asset.as_slice())
+                .bind(kind)
+                .bind(amount.to_string())
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+                sqlx::query(
+                    "INSERT INTO user_current_balances (user_address, asset, balance, block_number, block_status)
+                     VALUES ($1, $2, $3::numeric, $4, 1)
+                     ON CONFLICT (user_address, asset) WHERE block_status = 1
+                     DO UPDATE SET balance = user_current_balances.balance + $5::numeric, block_number = EXCLUDED.block_number",
+                )
+                .bind(key.user.as_slice())
+                .bind(key.asset.as_slice())
+                .bind(amount.to_string())
+                .bind(h.number as i64)
+                .bind(if kind == 2 { amount.to_string() } else { delta })
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            }
+        }
+        tx.commit().await.unwrap();
+    }
+}
+
+fn ingest(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let chain = chain();
+    let canonical = chain.canonical();
+    let events = (BLOCKS * EVENTS_PER_BLOCK) as u64;
+    let mut group = c.benchmark_group("pg_ingest");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
+    group.throughput(Throughput::Elements(events));
+    group.bench_function("batched_unnest_watcher", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let store = Arc::new(fresh("ingest").await);
+                    let mut w = Watcher::new(config(), chain.clone(), store.clone(), store.clone())
+                        .await
+                        .unwrap();
+                    w.ingest(canonical[0].clone()).await.unwrap();
+                    w.ingest(canonical[1].clone()).await.unwrap(); // funding block, not timed
+                    let start = Instant::now();
+                    w.sync().await.unwrap();
+                    total += start.elapsed();
+                    drop_schema(&store).await;
+                }
+                total
+            })
+        })
+    });
+    group.bench_function("original_per_row_baseline", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let store = fresh("naive").await;
+                    naive_ingest(&store, &canonical[..1]).await;
+                    let start = Instant::now();
+                    naive_ingest(&store, &canonical[2..]).await;
+                    total += start.elapsed();
+                    drop_schema(&store).await;
+                }
+                total
+            })
+        })
+    });
+    group.finish();
+}
+
+/// Fills `balance_updates` with `rows` rows over `USERS` users in one confirmed block,
+/// and the current-state table with one confirmed row per user.
+async fn populate(store: &PostgresStore, rows: i64) {
+    let pool = store.pool();
+    sqlx::query("INSERT INTO blocks VALUES ('\\x01', 1, '\\x00', 0, 1)")
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO balance_updates (block_hash, block_number, tx_hash, log_index, ordinal, user_address, asset, kind, amount)
+         SELECT '\\x01', 1, int8send(g), g, 0, int8send(g % $2), $3, 0, 1 FROM generate_series(1, $1) g",
+    )
+    .bind(rows)
+    .bind(USERS as i64)
+    .bind(TOKEN.as_slice())
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO user_current_balances (user_address, asset, balance, block_number, block_status)
+         SELECT int8send(g), $2, g, 1, 1 FROM generate_series(0, $1 - 1) g",
+    )
+    .bind(USERS as i64)
+    .bind(TOKEN.as_slice())
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query("CREATE TABLE users (user_id BIGSERIAL PRIMARY KEY, address BYTEA NOT NULL)")
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO users (address) SELECT int8send(g) FROM generate_series(0, $1 - 1) g")
+        .bind(USERS as i64)
+        .execute(pool)
+        .await
+        .unwrap();
+    pool.execute("ANALYZE").await.unwrap();
+}
+
+fn read(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("pg_read");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(5));
+    for rows in [10_000i64, 1_000_000] {
+        let store = rt.block_on(async {
+            let store = fresh("read").await;
+            populate(&store, rows).await;
+            store
+        });
+        // int8send(g) is an 8-byte address stand-in; the lookup path is the same.
+        let probe: Vec<u8> = (4242i64).to_be_bytes().to_vec();
+        group.bench_with_input(BenchmarkId::new("per_user_current_state", rows), &rows, |b, _| {
+            b.iter(|| {
+                rt.block_on(async {
+                    sqlx::query("SELECT asset, balance::text, block_status FROM user_current_balances WHERE user_address = $1")
+                        .bind(&probe)
+                        .fetch_all(store.pool())
+                        .await
+                        .unwrap()
+                })
+            })
+        });
+        group.bench_with_input(
+            BenchmarkId::new("killer_query_join_whole_log", rows),
+            &rows,
+            |b, _| {
+                b.iter(|| {
+                    rt.block_on(async {
+                        sqlx::query(
+                            "SELECT u.user_id, u.address, bu.asset, SUM(bu.amount) FROM users u
+                         JOIN balance_updates bu ON u.address = bu.user_address
+                         JOIN blocks b ON b.hash = bu.block_hash AND b.status = 1
+                         GROUP BY u.user_id, u.address, bu.asset",
+                        )
+                        .fetch_all(store.pool())
+                        .await
+                        .unwrap()
+                    })
+                })
+            },
+        );
+        rt.block_on(drop_schema(&store));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, ingest, read);
+criterion_main!(benches);
