@@ -1,2 +1,5 @@
 //! Shared test support.
+#[cfg(feature = "postgres")]
 pub mod pg;
+#[cfg(feature = "redis")]
+pub mod redis;

@@ -1,0 +1,249 @@
+//! The Redis collateral cache: conformance against the replay oracle, atomic reads,
+//! flush / outage fallback, rebuild and verify, pub/sub.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use alloy_primitives::{Address, I256, U256};
+use reorg_collateral::cache::{RedisCollateralCache, RedisPublisher};
+use reorg_collateral::model::{CachedAsset, CachedCollateral};
+use reorg_collateral::store::MemoryStore;
+use reorg_collateral::testing::{Backends, Harness, conformance};
+use reorg_collateral::traits::CollateralCache;
+use rust_decimal::Decimal;
+use support::redis::{PrivateRedis, fresh_cache, redis_url, unique_prefix};
+
+async fn backends(tag: &str) -> Backends {
+    let store = Arc::new(MemoryStore::new());
+    Backends::new(store.clone(), store).with_cache(Arc::new(fresh_cache(tag).await))
+}
+
+#[tokio::test]
+async fn conformance_extend_confirm_reorg() {
+    conformance::extend_and_confirm(backends("ext").await).await;
+    conformance::reorg_newer_of_two_pending(backends("newer").await).await;
+    conformance::confirm_older_of_two_pending(backends("older").await).await;
+}
+
+#[tokio::test]
+async fn conformance_reorgs_prices_restarts() {
+    conformance::reorgs_of_every_depth(backends("depth").await).await;
+    conformance::prices_roll_back_and_reject(backends("prices").await).await;
+    conformance::idempotent_and_restartable(backends("idem").await).await;
+}
+
+#[tokio::test]
+async fn conformance_cache_round_trip_and_random_walks() {
+    conformance::cache_round_trip(backends("round").await).await;
+    for seed in 1..=3 {
+        conformance::random_walk(backends("walk").await, seed, 50).await;
+    }
+}
+
+/// A reader never sees half of a put: totals always equal the sum of the asset values it
+/// reads with them, while a writer rewrites the entry concurrently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_are_atomic_per_put() {
+    let cache = Arc::new(fresh_cache("atomic").await);
+    let user = Address::repeat_byte(7);
+    let entry = |n: i64| {
+        let assets: std::collections::BTreeMap<_, _> = (1..=3u8)
+            .map(|a| {
+                (
+                    Address::repeat_byte(a),
+                    CachedAsset {
+                        confirmed: Some(Decimal::from(n * i64::from(a))),
+                        pending: Some(Decimal::from(n)),
+                    },
+                )
+            })
+            .collect();
+        CachedCollateral {
+            user,
+            block: n as u64,
+            confirmed: Decimal::from(n * 6),
+            pending: Decimal::from(n * 3),
+            assets,
+            complete: true,
+        }
+    };
+    cache.put(&[entry(1)]).await.unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (cache, done) = (cache.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut reads = 0;
+            while !done.load(Ordering::Relaxed) {
+                let e = cache.get(user).await.unwrap().expect("entry present");
+                let sum: Decimal = e.assets.values().filter_map(|a| a.confirmed).sum();
+                assert_eq!(sum, e.confirmed, "torn read at block {}", e.block);
+                assert_eq!(
+                    Decimal::from(e.block * 6),
+                    e.confirmed,
+                    "totals from another put"
+                );
+                reads += 1;
+            }
+            reads
+        })
+    };
+    for n in 2..400 {
+        cache.put(&[entry(n)]).await.unwrap();
+    }
+    done.store(true, Ordering::Relaxed);
+    assert!(reader.await.unwrap() > 10);
+}
+
+/// Flushing the cache mid-run: ingestion goes on, reads fall back to the store, `verify`
+/// reports the gap, `rebuild` repopulates with progress, and `verify` is then clean.
+#[tokio::test]
+async fn flushed_cache_falls_back_rebuilds_and_verifies() {
+    let cache = Arc::new(fresh_cache("flush").await);
+    let store = Arc::new(MemoryStore::new());
+    let mut h = Harness::new(
+        Backends::new(store.clone(), store).with_cache(cache.clone()),
+        3,
+    )
+    .await;
+    let (usdc, alice) = (h.assets[0].id, h.users[0]);
+    h.chain.mine(|b| {
+        b.price(usdc, I256::try_from(100_000_000i64).unwrap(), 8);
+        b.deposit(usdc, alice, U256::from(5_000_000u64));
+    });
+    h.sync().await;
+    assert!(h.watcher.verify_cache().await.unwrap().is_empty());
+
+    cache.clear().await.unwrap();
+    assert_eq!(cache.get(alice).await.unwrap(), None);
+    let mismatches = h.watcher.verify_cache().await.unwrap();
+    assert_eq!(mismatches.len(), 1, "verify must report the flushed entry");
+    assert_eq!(mismatches[0].user, alice);
+    let fallback = h.watcher.cached_collateral(alice).await.unwrap();
+    let truth = h.watcher.collateral(alice).await.unwrap();
+    assert_eq!(
+        (fallback.confirmed, fallback.pending),
+        (truth.confirmed.total, truth.pending.total),
+        "store fallback"
+    );
+    assert_eq!(
+        fallback.pending,
+        Decimal::new(45, 1),
+        "5 USDC × $1 × 90 %, still pending"
+    );
+
+    h.chain.mine(|b| {
+        b.deposit(usdc, h.users[1], U256::from(1_000_000u64));
+    });
+    h.sync().await; // ingestion goes on
+    let mut progress = Vec::new();
+    let n = h
+        .watcher
+        .rebuild_cache(|done, total| progress.push((done, total)))
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(progress.last(), Some(&(2, 2)));
+    assert!(h.watcher.verify_cache().await.unwrap().is_empty());
+    h.check().await;
+}
+
+/// Redis killed mid-run: ingestion goes on (cache errors are counted, not returned), the
+/// cache catches up after the server returns and a rebuild, and verify is clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_mid_run_does_not_stop_ingestion() {
+    let mut server = PrivateRedis::start();
+    let cache = Arc::new(
+        RedisCollateralCache::connect(&server.url(), "outage")
+            .await
+            .unwrap(),
+    );
+    let store = Arc::new(MemoryStore::new());
+    let mut h = Harness::new(
+        Backends::new(store.clone(), store.clone()).with_cache(cache.clone()),
+        3,
+    )
+    .await;
+    let usdc = h.assets[0].id;
+    h.chain.mine(|b| {
+        b.price(usdc, I256::try_from(100_000_000i64).unwrap(), 8);
+        b.deposit(usdc, h.users[0], U256::from(7_000_000u64));
+    });
+    h.sync().await;
+    assert_eq!(h.watcher.stats().cache_errors, 0);
+
+    server.kill();
+    for i in 0..4u64 {
+        h.chain.mine(|b| {
+            b.deposit(
+                usdc,
+                h.users[(i % 3) as usize],
+                U256::from(1_000_000u64 + i),
+            );
+        });
+        h.sync().await; // must not fail
+    }
+    assert!(
+        h.watcher.stats().cache_errors > 0,
+        "cache writes should have failed while Redis was down"
+    );
+    let c = h.watcher.cached_collateral(h.users[1]).await.unwrap();
+    assert!(
+        !c.pending.is_zero(),
+        "reads fall back to the store while Redis is down"
+    );
+
+    server.restart();
+    let mut rebuilt = None;
+    for _ in 0..40 {
+        match h.watcher.rebuild_cache(|_, _| {}).await {
+            Ok(n) => {
+                rebuilt = Some(n);
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    assert_eq!(rebuilt, Some(3), "rebuild after Redis came back");
+    assert!(h.watcher.verify_cache().await.unwrap().is_empty());
+    h.check().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collateral_changes_are_published() {
+    let cache = Arc::new(fresh_cache("pubsub").await);
+    let channel = unique_prefix("chan");
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut sub = client.get_async_pubsub().await.unwrap();
+    sub.subscribe(&channel).await.unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let mut h = Harness::new(
+        Backends::new(store.clone(), store).with_cache(cache.clone()),
+        3,
+    )
+    .await;
+    let publisher =
+        RedisPublisher::spawn(h.watcher.subscribe(), cache.connection(), channel.clone());
+    let (usdc, alice) = (h.assets[0].id, h.users[0]);
+    h.chain.mine(|b| {
+        b.price(usdc, I256::try_from(100_000_000i64).unwrap(), 8);
+        b.deposit(usdc, alice, U256::from(2_000_000u64));
+    });
+    h.sync().await;
+    use futures::StreamExt;
+    let msg = tokio::time::timeout(std::time::Duration::from_secs(5), sub.on_message().next())
+        .await
+        .expect("a notification within 5 s")
+        .expect("stream open");
+    let payload: String = msg.get_payload().unwrap();
+    let parts: Vec<&str> = payload.split('|').collect();
+    assert_eq!(parts[0].to_lowercase(), alice.to_string().to_lowercase());
+    assert_eq!(
+        parts[3].parse::<Decimal>().unwrap(),
+        Decimal::new(18, 1),
+        "2 USDC × $1 × 90 %"
+    );
+    drop(h);
+    assert!(publisher.await.unwrap() >= 1);
+}
