@@ -43,21 +43,33 @@ impl ScriptedChain {
         self.users[i]
     }
 
-    fn pick_asset(&mut self) -> Address {
+    /// An asset and the factor that turns script amounts (up to 10^9) into whole-token
+    /// scale for its decimals.
+    fn pick_asset(&mut self) -> (Address, U256) {
         let i = self.next(self.assets.len() as u64) as usize;
-        self.assets[i].id
+        let scale = U256::from(10u64).pow(U256::from(self.assets[i].decimals.saturating_sub(6)));
+        (self.assets[i].id, scale)
     }
 
     /// Mines one block of `events` balance events (plus, sometimes, a price update).
     pub fn mine(&mut self, events: usize) {
         let mut ops = Vec::with_capacity(events);
         for _ in 0..events {
-            let (user, other, asset) = (self.pick_user(), self.pick_user(), self.pick_asset());
-            let amount = U256::from(self.next(1_000_000_000) + 1);
+            let (user, other, (asset, scale)) = (self.pick_user(), self.pick_user(), self.pick_asset());
+            let amount = U256::from(self.next(1_000_000_000) + 1) * scale;
             ops.push((self.next(3), user, other, asset, amount));
         }
-        let price = (self.next(4) == 0)
-            .then(|| (self.pick_asset(), self.next(5_000_000_000_000) as i64 + 1));
+        // Every asset is priced in the script's first block; later, one in four blocks
+        // updates one feed.
+        let mut prices = Vec::new();
+        if self.chain.head_number() == self.chain.start() {
+            for asset in self.assets.clone() {
+                prices.push((asset.id, self.next(5_000_000_000_000) as i64 + 1));
+            }
+        } else if self.next(4) == 0 {
+            let (asset, _) = self.pick_asset();
+            prices.push((asset, self.next(5_000_000_000_000) as i64 + 1));
+        }
         self.chain.mine(|b| {
             for (kind, user, other, asset, amount) in ops {
                 match kind {
@@ -74,7 +86,7 @@ impl ScriptedChain {
                     }
                 }
             }
-            if let Some((asset, answer)) = price {
+            for (asset, answer) in prices {
                 b.price(asset, I256::try_from(answer).unwrap_or(I256::ONE), 8);
             }
         });
