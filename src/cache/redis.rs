@@ -24,15 +24,15 @@ fn backend(operation: impl Into<String>) -> impl FnOnce(redis::RedisError) -> Ca
     }
 }
 
-/// Collateral cache in Redis: per user a hash `{asset: "confirmed|pending"}` of
-/// `balance × price × factor` values and a hash of totals.
+/// Collateral cache in Redis: per user one hash holding `{asset: "confirmed|pending"}`
+/// (`balance × price × factor`, exact decimal strings, `-` for a missing price) and the
+/// totals in the fields `~block`, `~confirmed`, `~pending`, `~complete`.
 ///
-/// Keys: `{<prefix>:<user>}:assets` and `{<prefix>:<user>}:totals`. The braces are a Redis
-/// Cluster hash tag, so one user's keys share a slot. Values are exact decimal strings
-/// (`-` for a missing price). A [`put`](CollateralCache::put) is one `MULTI`/`EXEC`
-/// transaction, and a [`get`](CollateralCache::get) reads both keys in one transaction, so a
-/// reader never sees half of a block's update. (On a Redis Cluster a batch spanning slots
-/// must be split per user; this type targets a standalone server or a proxy.)
+/// Key: `{<prefix>:<user>}` (the braces are a Redis Cluster hash tag). A
+/// [`put`](CollateralCache::put) is one Lua script call that rewrites every user of the
+/// batch, so it is atomic: a reader never sees half of a block's update; a
+/// [`get`](CollateralCache::get) is one `HGETALL`. (On a Redis Cluster a batch spanning
+/// slots must be split per user; this type targets a standalone server or a proxy.)
 #[derive(Clone)]
 pub struct RedisCollateralCache {
     conn: ConnectionManager,
@@ -49,9 +49,10 @@ impl std::fmt::Debug for RedisCollateralCache {
 
 impl RedisCollateralCache {
     /// Connects to `url` (e.g. `redis://127.0.0.1:6379`) with keys under `prefix`
-    /// (letters, digits, `_`, `-`, `:` only). Commands time out after a second, so a dead
-    /// server turns into errors quickly instead of stalling ingestion; the connection
-    /// manager reconnects by itself when the server is back.
+    /// (letters, digits, `_`, `-`, `:` only). Connecting times out after 1 s and commands
+    /// after 5 s (a refresh of 100,000 users is one script call of about a second), so a
+    /// dead server turns into errors instead of stalling ingestion; the connection manager
+    /// reconnects by itself when the server is back.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, CacheError> {
         if prefix.is_empty()
             || !prefix
@@ -67,7 +68,7 @@ impl RedisCollateralCache {
         let client = redis::Client::open(url).map_err(backend(format!("open {url}")))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(5)))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
         let conn = ConnectionManager::new_with_config(client, config)
@@ -84,9 +85,14 @@ impl RedisCollateralCache {
         &self.prefix
     }
 
-    fn keys(&self, user: &UserId) -> (String, String) {
-        let tag = format!("{{{}:{user}}}", self.prefix);
-        (format!("{tag}:assets"), format!("{tag}:totals"))
+    /// The key of `user`'s hash: `{<prefix>:<lower-case hex address>}`.
+    pub fn key(&self, user: &UserId) -> String {
+        // Plain hex: `Display` would compute an EIP-55 checksum (a keccak) per key.
+        format!(
+            "{{{}:0x{}}}",
+            self.prefix,
+            alloy_primitives::hex::encode(user)
+        )
     }
 
     /// A connection for other uses (e.g. [`RedisPublisher`]).
@@ -94,6 +100,24 @@ impl RedisCollateralCache {
         self.conn.clone()
     }
 }
+
+/// Rewrites each key: `ARGV` holds, per key, the number of field/value pairs, then the pairs.
+/// Runs atomically on the server.
+static PUT_SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        local i = 1
+        for k = 1, #KEYS do
+            local n = tonumber(ARGV[i])
+            i = i + 1
+            redis.call('DEL', KEYS[k])
+            redis.call('HSET', KEYS[k], unpack(ARGV, i, i + 2 * n - 1))
+            i = i + 2 * n
+        end
+        return #KEYS
+        ",
+    )
+});
 
 fn encode(value: Option<Decimal>) -> String {
     value.map_or_else(|| "-".to_owned(), |v| v.to_string())
@@ -118,52 +142,39 @@ impl CollateralCache for RedisCollateralCache {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut pipe = redis::pipe();
-        pipe.atomic();
+        let mut invocation = PUT_SCRIPT.prepare_invoke();
         for e in entries {
-            let (assets, totals) = self.keys(&e.user);
-            pipe.del(&assets).ignore();
-            if !e.assets.is_empty() {
-                let fields: Vec<(String, String)> = e
-                    .assets
-                    .iter()
-                    .map(|(a, v)| {
-                        (
-                            a.to_string(),
-                            format!("{}|{}", encode(v.confirmed), encode(v.pending)),
-                        )
-                    })
-                    .collect();
-                pipe.hset_multiple(&assets, &fields).ignore();
+            invocation.key(self.key(&e.user));
+            invocation.arg(e.assets.len() + 4);
+            for (asset, v) in &e.assets {
+                invocation
+                    .arg(alloy_primitives::hex::encode(asset))
+                    .arg(format!("{}|{}", encode(v.confirmed), encode(v.pending)));
             }
-            pipe.hset_multiple(
-                &totals,
-                &[
-                    ("block", e.block.to_string()),
-                    ("confirmed", e.confirmed.to_string()),
-                    ("pending", e.pending.to_string()),
-                    ("complete", u8::from(e.complete).to_string()),
-                ],
-            )
-            .ignore();
+            invocation
+                .arg("~block")
+                .arg(e.block)
+                .arg("~confirmed")
+                .arg(e.confirmed.to_string())
+                .arg("~pending")
+                .arg(e.pending.to_string())
+                .arg("~complete")
+                .arg(u8::from(e.complete));
         }
         let mut conn = self.conn.clone();
-        pipe.query_async::<()>(&mut conn)
+        invocation
+            .invoke_async::<()>(&mut conn)
             .await
             .map_err(backend(format!("put {} entries", entries.len())))
     }
 
     async fn get(&self, user: UserId) -> Result<Option<CachedCollateral>, CacheError> {
-        let (assets_key, totals_key) = self.keys(&user);
         let mut conn = self.conn.clone();
-        let (assets, totals): (HashMap<String, String>, HashMap<String, String>) = redis::pipe()
-            .atomic()
-            .hgetall(&assets_key)
-            .hgetall(&totals_key)
-            .query_async(&mut conn)
+        let fields: HashMap<String, String> = conn
+            .hgetall(self.key(&user))
             .await
             .map_err(backend(format!("get {user}")))?;
-        if totals.is_empty() {
+        if fields.is_empty() {
             return Ok(None);
         }
         let corrupt = |detail: String| CacheError::Corrupt {
@@ -172,22 +183,22 @@ impl CollateralCache for RedisCollateralCache {
             detail,
         };
         let field = |name: &str| {
-            totals
+            fields
                 .get(name)
                 .ok_or_else(|| corrupt(format!("missing field {name}")))
         };
         let total = |name: &str| -> Result<Decimal, CacheError> {
             decode(user, field(name)?)?.ok_or_else(|| corrupt(format!("{name} is not a number")))
         };
-        let mut parsed = BTreeMap::new();
-        for (asset, value) in &assets {
-            let asset: Address = asset
+        let mut assets = BTreeMap::new();
+        for (name, value) in fields.iter().filter(|(k, _)| !k.starts_with('~')) {
+            let asset: Address = name
                 .parse()
-                .map_err(|_| corrupt(format!("asset field {asset:?}")))?;
+                .map_err(|_| corrupt(format!("asset field {name:?}")))?;
             let (c, p) = value
                 .split_once('|')
                 .ok_or_else(|| corrupt(format!("value {value:?}")))?;
-            parsed.insert(
+            assets.insert(
                 asset,
                 CachedAsset {
                     confirmed: decode(user, c)?,
@@ -197,19 +208,19 @@ impl CollateralCache for RedisCollateralCache {
         }
         Ok(Some(CachedCollateral {
             user,
-            block: field("block")?
+            block: field("~block")?
                 .parse()
                 .map_err(|_| corrupt("block is not a number".into()))?,
-            confirmed: total("confirmed")?,
-            pending: total("pending")?,
-            assets: parsed,
-            complete: field("complete")? == "1",
+            confirmed: total("~confirmed")?,
+            pending: total("~pending")?,
+            assets,
+            complete: field("~complete")? == "1",
         }))
     }
 
     async fn clear(&self) -> Result<(), CacheError> {
         let mut conn = self.conn.clone();
-        let pattern = format!("{{{}:*", self.prefix);
+        let pattern = format!("{{{}:*}}", self.prefix);
         let mut cursor: u64 = 0;
         loop {
             let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
