@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use alloy_primitives::{Address, B256, U256};
 use reorg_collateral::model::{
-    Asset, AssetRegistry, BalanceChange, BalanceEvent, BalanceKey, Block, BlockHeader, LogId,
+    AssetRegistry, BalanceChange, BalanceEvent, BalanceKey, Block, BlockHeader, LogId,
 };
 use reorg_collateral::source::ScriptedChain;
 use reorg_collateral::store::PostgresStore;
@@ -25,19 +25,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_reorg-collateral");
 const STEPS: usize = 80;
 const EVENTS: usize = 25;
 const USERS: usize = 30;
-
-fn demo_assets() -> Vec<Asset> {
-    vec![
-        Asset::new(Address::repeat_byte(0xA1), "USDC", 6, 9_000),
-        Asset::new(Address::repeat_byte(0xA2), "WETH", 18, 8_000),
-    ]
-}
-
-fn demo_user(i: usize) -> Address {
-    let mut b = [0u8; 20];
-    b[12..].copy_from_slice(&(i as u64 + 1).to_be_bytes());
-    Address::from(b)
-}
 
 fn simulate(schema: &str) -> Command {
     let mut cmd = Command::new(BIN);
@@ -66,9 +53,15 @@ fn simulate(schema: &str) -> Command {
 async fn dump(store: &PostgresStore) -> String {
     let mut out = format!("{:?}\n", store.window().await.unwrap());
     for i in 0..USERS {
-        out += &format!("{:?}\n", store.user_balances(demo_user(i)).await.unwrap());
+        out += &format!(
+            "{:?}\n",
+            store
+                .user_balances(ScriptedChain::demo_user(i))
+                .await
+                .unwrap()
+        );
     }
-    for a in demo_assets() {
+    for a in ScriptedChain::demo_assets() {
         out += &format!("{:?}\n", store.price(a.id).await.unwrap());
     }
     let log = store.log(0, u64::MAX).await.unwrap();
@@ -136,7 +129,12 @@ async fn killed_writer_resumes_to_the_uninterrupted_state() {
     );
 
     // And both equal the replay oracle of the script's final chain.
-    let mut script = ScriptedChain::new(7, 1, (0..USERS).map(demo_user).collect(), demo_assets());
+    let mut script = ScriptedChain::new(
+        7,
+        1,
+        (0..USERS).map(ScriptedChain::demo_user).collect(),
+        ScriptedChain::demo_assets(),
+    );
     for _ in 0..STEPS {
         script.step(EVENTS);
     }
@@ -145,9 +143,9 @@ async fn killed_writer_resumes_to_the_uninterrupted_state() {
     assert_eq!(fin, Some(script.chain.head_number() - 6));
     let expected = replay(&canonical, fin);
     for i in 0..USERS {
-        for asset in demo_assets() {
+        for asset in ScriptedChain::demo_assets() {
             let key = BalanceKey {
-                user: demo_user(i),
+                user: ScriptedChain::demo_user(i),
                 asset: asset.id,
             };
             assert_eq!(
@@ -247,9 +245,14 @@ async fn readers_never_deadlock_or_see_confirmed_ahead_of_commits() {
         .unwrap()
     };
     let before = deadlocks().await;
-    let assets = demo_assets();
+    let assets = ScriptedChain::demo_assets();
     let registry = AssetRegistry::new(assets.clone()).unwrap();
-    let mut script = ScriptedChain::new(11, 1, (0..USERS).map(demo_user).collect(), assets.clone());
+    let mut script = ScriptedChain::new(
+        11,
+        1,
+        (0..USERS).map(ScriptedChain::demo_user).collect(),
+        assets.clone(),
+    );
     let mut config = WatcherConfig::new(EngineConfig::new(registry, 6));
     config.start_block = 1;
     let mut watcher = Watcher::new(config, script.chain.clone(), store.clone(), store.clone())
@@ -271,7 +274,7 @@ async fn readers_never_deadlock_or_see_confirmed_ahead_of_commits() {
             let mut seen = Vec::new();
             let mut i = r;
             while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                let user = demo_user(i % USERS);
+                let user = ScriptedChain::demo_user(i % USERS);
                 let f1 = store.window().await.unwrap().finalized_number();
                 let views = store.user_balances(user).await.unwrap();
                 let _ = reorg_collateral::watcher::collateral_from(

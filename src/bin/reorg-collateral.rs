@@ -10,9 +10,8 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use alloy_primitives::Address;
 use clap::{Parser, Subcommand};
-use reorg_collateral::model::{Asset, AssetRegistry};
+use reorg_collateral::model::AssetRegistry;
 use reorg_collateral::source::ScriptedChain;
 use reorg_collateral::store::PostgresStore;
 use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
@@ -60,20 +59,6 @@ enum Command {
     },
 }
 
-/// The assets of the scripted chain.
-fn demo_assets() -> Vec<Asset> {
-    vec![
-        Asset::new(Address::repeat_byte(0xA1), "USDC", 6, 9_000),
-        Asset::new(Address::repeat_byte(0xA2), "WETH", 18, 8_000),
-    ]
-}
-
-fn demo_user(i: usize) -> Address {
-    let mut b = [0u8; 20];
-    b[12..].copy_from_slice(&(i as u64 + 1).to_be_bytes());
-    Address::from(b)
-}
-
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let store = Arc::new(PostgresStore::connect_in_schema(&cli.database_url, &cli.schema).await?);
     match cli.command {
@@ -85,10 +70,10 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             users,
             confirmations,
         } => {
-            let assets = demo_assets();
+            let assets = ScriptedChain::demo_assets();
             let registry = AssetRegistry::new(assets.clone())?;
             store.register_assets(&registry).await?;
-            let script_users = (0..users).map(demo_user).collect();
+            let script_users = (0..users).map(ScriptedChain::demo_user).collect();
             let mut script = ScriptedChain::new(seed, 1, script_users, assets);
             let mut config = WatcherConfig::new(EngineConfig::new(registry, confirmations));
             config.start_block = 1;

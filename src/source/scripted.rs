@@ -21,6 +21,22 @@ pub struct ScriptedChain {
 }
 
 impl ScriptedChain {
+    /// The assets the demos and the CLI script over: USDC (6 decimals, 90 %) and WETH
+    /// (18 decimals, 80 %).
+    pub fn demo_assets() -> Vec<Asset> {
+        vec![
+            Asset::new(Address::repeat_byte(0xA1), "USDC", 6, 9_000),
+            Asset::new(Address::repeat_byte(0xA2), "WETH", 18, 8_000),
+        ]
+    }
+
+    /// The `i`-th demo user: `0x00…0(i+1)`.
+    pub fn demo_user(i: usize) -> Address {
+        let mut b = [0u8; 20];
+        b[12..].copy_from_slice(&(i as u64 + 1).to_be_bytes());
+        Address::from(b)
+    }
+
     /// A script starting at block `start`.
     pub fn new(seed: u64, start: BlockNumber, users: Vec<Address>, assets: Vec<Asset>) -> Self {
         Self {
@@ -55,7 +71,8 @@ impl ScriptedChain {
     pub fn mine(&mut self, events: usize) {
         let mut ops = Vec::with_capacity(events);
         for _ in 0..events {
-            let (user, other, (asset, scale)) = (self.pick_user(), self.pick_user(), self.pick_asset());
+            let (user, other, (asset, scale)) =
+                (self.pick_user(), self.pick_user(), self.pick_asset());
             let amount = U256::from(self.next(1_000_000_000) + 1) * scale;
             ops.push((self.next(3), user, other, asset, amount));
         }
