@@ -2,9 +2,17 @@
 //!
 //! Exact with `rust_decimal` up to its 28 significant digits. Rounding rules:
 //! - a token with more than 28 decimals has its balance truncated to 28 decimal places;
-//! - products are computed by `rust_decimal` (which rounds only past 28 decimal places) and
-//!   each per-asset value is then rounded to [`VALUE_DECIMALS`] places, half to even;
+//! - products are computed by `rust_decimal`, which rounds half to even only when the exact
+//!   product needs more than 28 decimal places or more than its 96-bit mantissa (about 28
+//!   significant digits); each per-asset value is then rounded to [`VALUE_DECIMALS`]
+//!   places, half to even;
 //! - totals are exact sums of the rounded per-asset values.
+//!
+//! In practice: a per-asset value keeps all [`VALUE_DECIMALS`] places while it is below
+//! about 7.9 × 10^10 (a $3 trillion position keeps 16 places), and when token decimals +
+//! feed decimals + 4 exceed 28 (an 18-decimal token with an 8-decimal feed) the product is
+//! rounded at 28 places first, so the last kept place can be off by one unit (double
+//! rounding: at most 10^-18 of a unit of account).
 //!
 //! A value whose integer part does not fit a `Decimal` (about 7.9 × 10^28) is a
 //! [`ValuationError::Overflow`], never a wrap or a clamp.
@@ -169,8 +177,11 @@ fn token_amount(raw: U256, decimals: u8) -> Option<Decimal> {
     whole.checked_add(frac)
 }
 
-/// Aave-style health factor: `collateral_after_factors / debt`; `None` when there is no debt.
-/// Below `1` a position is liquidatable.
+/// Aave-style health factor: `collateral_after_factors / debt`; `None` when there is no debt
+/// (`debt <= 0`) or the quotient does not fit a `Decimal`. Below `1` a position is
+/// liquidatable. Pass the collateral `total` of a [`Valuation`] (factors already applied,
+/// like Aave's liquidation threshold) and the debt in the same unit of account; the
+/// quotient is rounded by `rust_decimal` to at most 28 decimal places.
 pub fn health_factor(collateral: Decimal, debt: Decimal) -> Option<Decimal> {
     if debt <= Decimal::ZERO {
         return None;
@@ -179,7 +190,12 @@ pub fn health_factor(collateral: Decimal, debt: Decimal) -> Option<Decimal> {
 }
 
 /// Margin still available for new exposure: `collateral_after_factors - debt` (negative
-/// when under-collateralized).
+/// when under-collateralized). Exact.
+///
+/// # Panics
+///
+/// If the difference exceeds the `Decimal` range (about 7.9 × 10^28), which takes a
+/// negative `debt` of that order; a non-negative debt never panics.
 pub fn available_margin(collateral: Decimal, debt: Decimal) -> Decimal {
     collateral - debt
 }
@@ -279,6 +295,116 @@ mod tests {
         assert_eq!(
             available_margin(Decimal::from(150), Decimal::from(200)),
             Decimal::from(-50)
+        );
+    }
+
+    #[test]
+    fn values_round_half_to_even_at_value_decimals() {
+        let (v, asset) = valuator(18, 10_000);
+        // 1 wei of an 18-decimal token at $1.5 / $2.5 / $3.5: exact values 1.5e-18, 2.5e-18,
+        // 3.5e-18 sit exactly half-way between two kept places.
+        let value = |answer| {
+            v.value(Address::ZERO, &asset, U256::from(1), &price(answer, 1, 0))
+                .unwrap()
+        };
+        assert_eq!(value(15), Decimal::new(2, 18));
+        assert_eq!(value(25), Decimal::new(2, 18));
+        assert_eq!(value(35), Decimal::new(4, 18));
+    }
+
+    #[test]
+    fn balances_beyond_28_decimals_are_truncated() {
+        // 199 raw units of a 30-decimal token = 1.99e-28, truncated (not rounded) to 1e-28.
+        assert_eq!(token_amount(U256::from(199), 30), Some(Decimal::new(1, 28)));
+        // The whole part is kept exactly.
+        let raw = U256::from(10u64).pow(U256::from(30)) * U256::from(7) + U256::from(199);
+        assert_eq!(
+            token_amount(raw, 30),
+            Some("7.0000000000000000000000000001".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn large_positions_keep_28_significant_digits() {
+        let (v, asset) = valuator(18, 10_000);
+        // 1,000,000,000 tokens + 123 wei at $3,000.12345678: the exact value is
+        // 3,000,123,456,780.00000000000036901518518394; a $3 trillion value keeps 16
+        // decimal places (rounded half to even), not 18.
+        let raw = U256::from(10u64).pow(U256::from(27)) + U256::from(123);
+        let value = v
+            .value(Address::ZERO, &asset, raw, &price(300_012_345_678, 8, 0))
+            .unwrap();
+        assert_eq!(value, "3000123456780.000000000000369".parse().unwrap());
+    }
+
+    #[test]
+    fn factor_is_in_basis_points() {
+        // 1 bps of 10,000 tokens at $1 is $1; 0 bps is worth nothing.
+        for (bps, expected) in [(1, Decimal::ONE), (0, Decimal::ZERO)] {
+            let (v, asset) = valuator(0, bps);
+            let value = v
+                .value(Address::ZERO, &asset, U256::from(10_000), &price(1, 0, 0))
+                .unwrap();
+            assert_eq!(value, expected, "{bps} bps");
+        }
+    }
+
+    #[test]
+    fn stale_means_older_than_max_age_and_zero_balances_are_left_out() {
+        let (v, asset) = valuator(0, 10_000);
+        let other = Address::repeat_byte(2);
+        let (fresh_at, stale_at) = (100 + 3600, 100 + 3601);
+        let balances = [(
+            asset.id,
+            BalanceView {
+                confirmed: U256::from(5),
+                pending: U256::ZERO,
+            },
+        )];
+        let prices = [PriceView {
+            confirmed: Some(price(2, 0, 100)),
+            pending: Some(price(2, 0, 100)),
+        }];
+        let at = |now| {
+            v.collateral(Address::ZERO, 9, now, &balances, &prices)
+                .unwrap()
+        };
+        let c = at(fresh_at);
+        assert_eq!(c.confirmed.total, Decimal::from(10));
+        assert_eq!(
+            c.confirmed.assets[0].status,
+            PriceStatus::Fresh,
+            "age == max age"
+        );
+        assert!(c.confirmed.is_complete());
+        assert!(c.pending.assets.is_empty(), "zero balance left out");
+        assert_eq!(c.pending.total, Decimal::ZERO);
+        assert_eq!(
+            at(stale_at).confirmed.assets[0].status,
+            PriceStatus::Stale { age: 3601 }
+        );
+
+        let unknown = [(other, balances[0].1)];
+        assert!(matches!(
+            v.collateral(Address::ZERO, 9, fresh_at, &unknown, &prices),
+            Err(ValuationError::UnknownAsset { asset, .. }) if asset == other
+        ));
+    }
+
+    #[test]
+    fn health_factor_below_one_is_liquidatable_and_negative_debt_is_none() {
+        let hf = health_factor(Decimal::from(90), Decimal::from(100)).unwrap();
+        assert_eq!(hf, Decimal::new(9, 1));
+        assert!(hf < Decimal::ONE);
+        assert_eq!(health_factor(Decimal::from(90), Decimal::from(-1)), None);
+        assert_eq!(
+            health_factor(Decimal::ONE, Decimal::from(3)),
+            Some("0.3333333333333333333333333333".parse().unwrap()),
+            "rounded to 28 places"
+        );
+        assert_eq!(
+            available_margin(Decimal::new(12345, 2), Decimal::new(2345, 2)),
+            Decimal::from(100)
         );
     }
 }
