@@ -117,13 +117,12 @@ async fn main() {
     for r in 0..rounds {
         let mut pipe = redis::pipe();
         for i in 0..batch {
-            pipe.hgetall(format!(
-                "{{{prefix}:{}}}:totals",
-                user((r * batch + i) % 10_000)
-            ));
+            pipe.hgetall(cache.key(&user((r * batch + i) % 10_000)));
         }
-        let _: Vec<std::collections::HashMap<String, String>> =
+        let read: Vec<std::collections::HashMap<String, String>> =
             pipe.query_async(&mut conn).await.unwrap();
+        // Every read must hit a cached entry (3 assets + 4 totals), not a missing key.
+        assert!(read.iter().all(|fields| fields.len() == 7));
     }
     let secs = t.elapsed().as_secs_f64();
     println!(
