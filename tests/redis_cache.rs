@@ -247,3 +247,46 @@ async fn collateral_changes_are_published() {
     drop(h);
     assert!(publisher.await.unwrap() >= 1);
 }
+
+/// `clear` deletes only its own entries: not those of a prefix that extends it (`p` and
+/// `p:v2` are separate caches) nor other keys on the server.
+#[tokio::test]
+async fn clear_only_deletes_its_own_prefix() {
+    let url = redis_url();
+    let base = unique_prefix("clear");
+    let outer = RedisCollateralCache::connect(&url, &base).await.unwrap();
+    let nested = RedisCollateralCache::connect(&url, &format!("{base}:v2"))
+        .await
+        .unwrap();
+    let user = Address::repeat_byte(9);
+    let entry = CachedCollateral {
+        user,
+        block: 1,
+        confirmed: Decimal::ONE,
+        pending: Decimal::ONE,
+        assets: std::collections::BTreeMap::new(),
+        complete: true,
+    };
+    outer.put(std::slice::from_ref(&entry)).await.unwrap();
+    nested.put(std::slice::from_ref(&entry)).await.unwrap();
+    let mut conn = outer.connection();
+    let other = format!("{base}:not-a-cache-key");
+    redis::AsyncCommands::set::<_, _, ()>(&mut conn, &other, "keep")
+        .await
+        .unwrap();
+
+    outer.clear().await.unwrap();
+    assert_eq!(outer.get(user).await.unwrap(), None);
+    assert_eq!(
+        nested.get(user).await.unwrap(),
+        Some(entry),
+        "clearing {base} must not touch {base}:v2"
+    );
+    let kept: Option<String> = redis::AsyncCommands::get(&mut conn, &other).await.unwrap();
+    assert_eq!(kept.as_deref(), Some("keep"));
+
+    nested.clear().await.unwrap();
+    redis::AsyncCommands::del::<_, ()>(&mut conn, &other)
+        .await
+        .unwrap();
+}

@@ -220,7 +220,9 @@ impl CollateralCache for RedisCollateralCache {
 
     async fn clear(&self) -> Result<(), CacheError> {
         let mut conn = self.conn.clone();
-        let pattern = format!("{{{}:*}}", self.prefix);
+        // Exactly `{<prefix>:0x<40 hex>}`: a bare `*` would also match the keys of a cache
+        // whose prefix extends this one (`p` and `p:v2`).
+        let pattern = format!("{{{}:0x{}}}", self.prefix, "?".repeat(40));
         let mut cursor: u64 = 0;
         loop {
             let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
