@@ -17,22 +17,35 @@ pub fn database_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
-/// Drops schemas left by earlier test processes (never this process's).
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Drops test schemas (`t<created unix secs>_<pid>_<n>`) created more than an hour ago, so
+/// concurrent test processes never drop each other's live schemas.
 async fn clean_old_schemas(admin: &PgPool) {
-    let mine = format!("t{}\\_%", std::process::id());
-    let old: Vec<String> = sqlx::query_scalar(
-        "SELECT nspname FROM pg_namespace WHERE nspname LIKE 't%\\_%' AND nspname ~ '^t[0-9]+_[0-9]+$' AND nspname NOT LIKE $1",
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT nspname FROM pg_namespace WHERE nspname ~ '^t[0-9]+_[0-9]+_[0-9]+$'",
     )
-    .bind(&mine)
     .fetch_all(admin)
     .await
     .expect("list old test schemas");
-    for schema in old {
-        let _ = admin
-            .execute(AssertSqlSafe(format!(
-                "DROP SCHEMA IF EXISTS {schema} CASCADE"
-            )))
-            .await;
+    let cutoff = now_secs().saturating_sub(3_600);
+    for schema in names {
+        let created: u64 = schema[1..]
+            .split('_')
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(u64::MAX);
+        if created < cutoff {
+            let _ = admin
+                .execute(AssertSqlSafe(format!(
+                    "DROP SCHEMA IF EXISTS {schema} CASCADE"
+                )))
+                .await;
+        }
     }
 }
 
