@@ -65,7 +65,8 @@ pub async fn fresh_pool_named(application_name: &str) -> PgPool {
         .unwrap_or_else(|e| panic!("Postgres must be reachable at {url}: {e}"));
     CLEANED.get_or_init(|| clean_old_schemas(&admin)).await;
     let schema = format!(
-        "t{}_{}",
+        "t{}_{}_{}",
+        now_secs(),
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
