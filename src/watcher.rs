@@ -17,6 +17,9 @@ use crate::model::{Block, BlockNumber, BlockRef, CachedCollateral, Collateral, U
 use crate::traits::{BalanceStore, BlockSource, CollateralCache, PriceFeed, Touched};
 use crate::valuation::Valuator;
 
+/// Most blocks one [`BlockSource::blocks`] call fetches during catch-up.
+pub const CATCH_UP_CHUNK: u64 = 500;
+
 /// Settings of the [`Watcher`].
 #[derive(Clone, Debug)]
 pub struct WatcherConfig {
@@ -206,32 +209,46 @@ impl Watcher {
         Ok(report)
     }
 
-    /// Fetches `from..=to` with `fetch_concurrency` requests in flight and applies the
-    /// blocks in order, `apply_batch` linked blocks per changeset.
+    /// Fetches `from..=to` in chunks ([`BlockSource::blocks`]) with `fetch_concurrency`
+    /// chunks in flight and applies the blocks strictly in order, `apply_batch` linked
+    /// blocks per changeset. Chunks hold `ceil(len / fetch_concurrency)` blocks, between 1
+    /// and [`CATCH_UP_CHUNK`], so short catch-ups still spread over all fetchers.
     async fn catch_up(&mut self, from: BlockNumber, to: BlockNumber) -> Result<StepReport, Error> {
         let mut report = StepReport::default();
         let source = self.source.clone();
-        let mut blocks = futures::stream::iter(from..=to)
-            .map(move |n| {
+        let concurrency = self.config.fetch_concurrency.max(1);
+        let chunk = (to - from + 1)
+            .div_ceil(concurrency as u64)
+            .clamp(1, CATCH_UP_CHUNK);
+        let starts = (from..=to).step_by(usize::try_from(chunk).unwrap_or(usize::MAX));
+        let mut chunks = futures::stream::iter(starts)
+            .map(move |start| {
                 let source = source.clone();
+                let end = to.min(start + chunk - 1);
                 async move {
-                    source
-                        .block_by_number(n)
-                        .await?
-                        .ok_or_else(|| SourceError::NotFound(format!("#{n}")))
+                    let blocks = source.blocks(start, end).await?;
+                    if blocks.len() as u64 != end - start + 1 {
+                        return Err(SourceError::NotFound(format!(
+                            "#{start}..=#{end}: got {} blocks",
+                            blocks.len()
+                        )));
+                    }
+                    Ok::<_, SourceError>(blocks)
                 }
             })
-            .buffered(self.config.fetch_concurrency.max(1));
+            .buffered(concurrency);
         let mut batch: Vec<Block> = Vec::new();
-        while let Some(block) = blocks.try_next().await? {
-            let links = batch.last().is_none_or(|p| {
-                p.header.number + 1 == block.header.number
-                    && p.header.hash == block.header.parent_hash
-            });
-            if !links || batch.len() >= self.config.apply_batch.max(1) {
-                report.add(&self.ingest_segment(std::mem::take(&mut batch)).await?);
+        while let Some(blocks) = chunks.try_next().await? {
+            for block in blocks {
+                let links = batch.last().is_none_or(|p| {
+                    p.header.number + 1 == block.header.number
+                        && p.header.hash == block.header.parent_hash
+                });
+                if !links || batch.len() >= self.config.apply_batch.max(1) {
+                    report.add(&self.ingest_segment(std::mem::take(&mut batch)).await?);
+                }
+                batch.push(block);
             }
-            batch.push(block);
         }
         if !batch.is_empty() {
             report.add(&self.ingest_segment(batch).await?);

@@ -1,5 +1,7 @@
 //! [`BlockSource`](crate::BlockSource) backends.
 
+#[cfg(feature = "rpc")]
+pub mod rpc;
 mod scripted;
 mod simulated;
 

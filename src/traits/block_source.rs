@@ -35,4 +35,21 @@ pub trait BlockSource: Send + Sync + Debug {
     async fn finalized(&self) -> Result<Option<BlockNumber>, SourceError> {
         Ok(None)
     }
+
+    /// The canonical blocks `from..=to` in order (empty if `from > to`), for catch-up.
+    /// A height above the head is [`SourceError::NotFound`]. The default fetches each with
+    /// [`block_by_number`](Self::block_by_number), one after another; sources that can
+    /// fetch ranges more cheaply (e.g. range `eth_getLogs`) override it. The watcher calls
+    /// it for several chunks concurrently.
+    async fn blocks(&self, from: BlockNumber, to: BlockNumber) -> Result<Vec<Block>, SourceError> {
+        let mut blocks = Vec::with_capacity(to.saturating_sub(from).saturating_add(1) as usize);
+        for n in from..=to {
+            let block = self
+                .block_by_number(n)
+                .await?
+                .ok_or_else(|| SourceError::NotFound(format!("#{n}")))?;
+            blocks.push(block);
+        }
+        Ok(blocks)
+    }
 }

@@ -1,0 +1,306 @@
+//! A Hardhat development node as a child process (killed on drop), plus the few JSON-RPC
+//! calls the tests and benches need: deploy, send, mine, snapshot/revert, `eth_call` at a
+//! block. Shared by `tests/rpc_node.rs` and `benches/rpc.rs`.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use alloy_primitives::{Address, B256, Bytes, U64, U256};
+use alloy_rpc_client::{ClientBuilder, RpcClient};
+use alloy_sol_types::{SolCall, sol};
+use reorg_collateral::decode::AggregatorV3Interface;
+
+sol! {
+    interface ITestToken {
+        function balanceOf(address owner) external view returns (uint256);
+        function transfer(address to, uint256 value) external returns (bool);
+        function burn(uint256 value) external;
+    }
+    interface IMockAggregator {
+        function updateAnswer(int256 answer) external;
+    }
+}
+
+/// The npm project holding Hardhat and the compiled contracts.
+pub fn chain_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/chain")
+}
+
+/// A running `hardhat node` on a free port.
+pub struct DevNode {
+    child: Child,
+    /// The HTTP endpoint.
+    pub url: String,
+    /// A plain client (no retries) for test calls.
+    pub client: RpcClient,
+    /// The node's unlocked accounts.
+    pub accounts: Vec<Address>,
+}
+
+impl Drop for DevNode {
+    fn drop(&mut self) {
+        // The node runs in its own process group: kill the group, then reap the child.
+        let _ = Command::new("kill")
+            .args(["-KILL", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl DevNode {
+    /// Starts the node. Returns `None` (the caller skips) if Hardhat is not installed,
+    /// unless `CI=true`, where a missing or failing node is a test failure.
+    pub async fn start() -> Option<DevNode> {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+        let cli = chain_dir().join("node_modules/hardhat/internal/cli/cli.js");
+        if !cli.exists() {
+            assert!(
+                !ci,
+                "{} missing: run `npm ci --prefix tests/chain`",
+                cli.display()
+            );
+            eprintln!(
+                "skipping: Hardhat not installed (run `npm ci --prefix tests/chain`); set CI=true to fail instead"
+            );
+            return None;
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let log = std::env::temp_dir().join(format!("hardhat-node-{port}.log"));
+        let out = std::fs::File::create(&log).expect("node log file");
+        let err = out.try_clone().expect("node log file");
+        use std::os::unix::process::CommandExt;
+        let child = Command::new("node")
+            .arg(&cli)
+            .args([
+                "node",
+                "--hostname",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+            ])
+            .current_dir(chain_dir())
+            .env("HARDHAT_DISABLE_TELEMETRY_PROMPT", "true")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0)
+            .spawn()
+            .expect("spawn `node hardhat node` (is Node.js installed?)");
+        let url = format!("http://127.0.0.1:{port}");
+        let client = ClientBuilder::default().http(url.parse().expect("url"));
+        let mut node = DevNode {
+            child,
+            url,
+            client,
+            accounts: Vec::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Ok(accounts) = node
+                .client
+                .request_noparams::<Vec<Address>>("eth_accounts")
+                .await
+            {
+                node.accounts = accounts;
+                return Some(node);
+            }
+            if let Ok(Some(status)) = node.child.try_wait() {
+                panic!(
+                    "hardhat node exited with {status}: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "hardhat node did not answer within 90 s: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Sends a transaction from `from` (unlocked) and waits for its receipt; panics on revert.
+    pub async fn send(
+        &self,
+        from: Address,
+        to: Option<Address>,
+        data: Vec<u8>,
+    ) -> serde_json::Value {
+        let mut tx =
+            serde_json::json!({ "from": from, "data": Bytes::from(data), "gas": "0x200000" });
+        if let Some(to) = to {
+            tx["to"] = serde_json::json!(to);
+        }
+        let hash: B256 = self
+            .client
+            .request("eth_sendTransaction", (tx,))
+            .await
+            .expect("eth_sendTransaction");
+        let receipt: serde_json::Value = self
+            .client
+            .request("eth_getTransactionReceipt", (hash,))
+            .await
+            .expect("receipt");
+        assert_eq!(receipt["status"], "0x1", "transaction reverted: {receipt}");
+        receipt
+    }
+
+    /// Deploys the compiled contract `name` (from `tests/chain/build`) with ABI-encoded
+    /// constructor `args`.
+    pub async fn deploy(&self, name: &str, args: &[u8]) -> Address {
+        let path = chain_dir().join(format!("build/{name}.json"));
+        let artifact: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("artifact")).expect("json");
+        let code: Bytes = artifact["bytecode"]
+            .as_str()
+            .expect("bytecode")
+            .parse()
+            .expect("hex");
+        let mut data = code.to_vec();
+        data.extend_from_slice(args);
+        let receipt = self.send(self.accounts[0], None, data).await;
+        receipt["contractAddress"]
+            .as_str()
+            .expect("contract address")
+            .parse()
+            .expect("address")
+    }
+
+    /// `token.transfer(to, amount)` from `from`.
+    pub async fn transfer(&self, token: Address, from: Address, to: Address, amount: U256) {
+        let call = ITestToken::transferCall { to, value: amount };
+        self.send(from, Some(token), call.abi_encode()).await;
+    }
+
+    /// `feed.updateAnswer(answer)` from the deployer.
+    pub async fn set_price(&self, feed: Address, answer: i64) {
+        let call = IMockAggregator::updateAnswerCall {
+            answer: alloy_primitives::I256::try_from(answer).expect("small"),
+        };
+        self.send(self.accounts[0], Some(feed), call.abi_encode())
+            .await;
+    }
+
+    /// `eth_call` of `data` on `to` at block `number`.
+    pub async fn call_at(&self, to: Address, data: Vec<u8>, number: u64) -> Bytes {
+        self.client
+            .request(
+                "eth_call",
+                (
+                    serde_json::json!({ "to": to, "data": Bytes::from(data) }),
+                    U64::from(number),
+                ),
+            )
+            .await
+            .expect("eth_call")
+    }
+
+    /// `token.balanceOf(owner)` at block `number` (zero before the token exists).
+    pub async fn balance_at(&self, token: Address, owner: Address, number: u64) -> U256 {
+        let out = self
+            .call_at(
+                token,
+                ITestToken::balanceOfCall { owner }.abi_encode(),
+                number,
+            )
+            .await;
+        if out.is_empty() {
+            return U256::ZERO;
+        }
+        ITestToken::balanceOfCall::abi_decode_returns(&out).expect("balanceOf")
+    }
+
+    /// `feed.latestRoundData()` at block `number` (all zero before the feed exists).
+    pub async fn round_at(
+        &self,
+        feed: Address,
+        number: u64,
+    ) -> AggregatorV3Interface::latestRoundDataReturn {
+        let out = self
+            .call_at(
+                feed,
+                AggregatorV3Interface::latestRoundDataCall {}.abi_encode(),
+                number,
+            )
+            .await;
+        if out.is_empty() {
+            return AggregatorV3Interface::latestRoundDataReturn {
+                roundId: Default::default(),
+                answer: Default::default(),
+                startedAt: U256::ZERO,
+                updatedAt: U256::ZERO,
+                answeredInRound: Default::default(),
+            };
+        }
+        AggregatorV3Interface::latestRoundDataCall::abi_decode_returns(&out)
+            .expect("latestRoundData")
+    }
+
+    /// The latest block number.
+    pub async fn head(&self) -> u64 {
+        let n: U64 = self
+            .client
+            .request_noparams("eth_blockNumber")
+            .await
+            .expect("head");
+        n.to()
+    }
+
+    /// Mines `n` empty blocks: `evm_mine` calls in JSON-RPC batches of 500. (Not
+    /// `hardhat_mine`: its reserved blocks report a zero `parentHash`.)
+    pub async fn mine(&self, n: u64) {
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(500);
+            let mut batch = self.client.new_batch();
+            let mut waiters = Vec::new();
+            for _ in 0..k {
+                waiters.push(
+                    batch
+                        .add_call::<_, serde_json::Value>("evm_mine", &Vec::<u8>::new())
+                        .expect("batch"),
+                );
+            }
+            batch.send().await.expect("evm_mine batch");
+            for w in waiters {
+                w.await.expect("evm_mine");
+            }
+            left -= k;
+        }
+    }
+
+    /// `evm_snapshot`.
+    pub async fn snapshot(&self) -> U64 {
+        self.client
+            .request_noparams("evm_snapshot")
+            .await
+            .expect("evm_snapshot")
+    }
+
+    /// `evm_revert` to `id`: the blocks after the snapshot leave the chain.
+    pub async fn revert(&self, id: U64) {
+        let ok: bool = self
+            .client
+            .request("evm_revert", (id,))
+            .await
+            .expect("evm_revert");
+        assert!(ok, "evm_revert {id} failed");
+    }
+
+    /// The hash of block `number`.
+    pub async fn hash_at(&self, number: u64) -> B256 {
+        let block: serde_json::Value = self
+            .client
+            .request("eth_getBlockByNumber", (U64::from(number), false))
+            .await
+            .expect("block");
+        block["hash"].as_str().expect("hash").parse().expect("hash")
+    }
+}
