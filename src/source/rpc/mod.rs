@@ -438,3 +438,6 @@ impl BlockSource for RpcBlockSource {
         Ok(blocks)
     }
 }
+
+#[cfg(test)]
+mod tests;
