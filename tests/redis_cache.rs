@@ -290,3 +290,47 @@ async fn clear_only_deletes_its_own_prefix() {
         .await
         .unwrap();
 }
+
+/// A put of many users is one atomic step across users too: a reader that reads the first
+/// and the last user of the batch in one `MULTI` always sees them at the same block.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_user_put_is_atomic_across_users() {
+    let cache = Arc::new(fresh_cache("atomic_users").await);
+    let users: Vec<Address> = (1..=50u8).map(Address::repeat_byte).collect();
+    let batch = |n: u64| -> Vec<CachedCollateral> {
+        users
+            .iter()
+            .map(|&user| CachedCollateral {
+                user,
+                block: n,
+                confirmed: Decimal::from(n),
+                pending: Decimal::from(n),
+                assets: std::collections::BTreeMap::new(),
+                complete: true,
+            })
+            .collect()
+    };
+    cache.put(&batch(1)).await.unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (first, last) = (cache.key(&users[0]), cache.key(&users[49]));
+        let (mut conn, done) = (cache.connection(), done.clone());
+        tokio::spawn(async move {
+            let mut reads = 0u32;
+            while !done.load(Ordering::Relaxed) {
+                let mut pipe = redis::pipe();
+                pipe.atomic().hget(&first, "~block").hget(&last, "~block");
+                let (a, b): (u64, u64) = pipe.query_async(&mut conn).await.unwrap();
+                assert_eq!(a, b, "a reader saw half of a put");
+                reads += 1;
+            }
+            reads
+        })
+    };
+    for n in 2..300 {
+        cache.put(&batch(n)).await.unwrap();
+    }
+    done.store(true, Ordering::Relaxed);
+    assert!(reader.await.unwrap() > 10);
+    cache.clear().await.unwrap();
+}
