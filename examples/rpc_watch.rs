@@ -113,10 +113,11 @@ async fn main() -> Result<(), Error> {
         registry.clone(),
         env_or("CONFIRMATIONS", "12").parse()?,
     ));
-    config.start_block = match std::env::var("START_BLOCK") {
+    let start = match std::env::var("START_BLOCK") {
         Ok(n) => n.parse()?,
         Err(_) => head.saturating_sub(100),
     };
+    config.start_block = start;
     let (balances, prices) = store(&registry).await?;
     let mut watcher = Watcher::new(config, source, balances, prices).await?;
     #[cfg(feature = "redis")]
@@ -128,7 +129,9 @@ async fn main() -> Result<(), Error> {
     }
     let mut changes = watcher.subscribe();
     let poll = Duration::from_millis(env_or("POLL_MS", "1000").parse()?);
-    eprintln!("following {url} from block {head} (Ctrl-C to stop)");
+    eprintln!(
+        "following {url} (head #{head}) from block {start} or the store's checkpoint; Ctrl-C to stop"
+    );
     loop {
         match watcher.sync().await {
             Ok(step) if step.applied > 0 || step.reverted > 0 => eprintln!(
