@@ -13,7 +13,9 @@ use tracing::Instrument;
 
 use crate::engine::{BaseState, Changeset, Engine, EngineConfig, Transition, Window};
 use crate::error::{Error, SourceError};
-use crate::model::{Block, BlockNumber, BlockRef, CachedCollateral, Collateral, UserId};
+use crate::model::{
+    Block, BlockHeader, BlockNumber, BlockRef, CachedCollateral, Collateral, UserId,
+};
 use crate::traits::{BalanceStore, BlockSource, CollateralCache, PriceFeed, Touched};
 use crate::valuation::Valuator;
 
@@ -122,6 +124,9 @@ pub struct Watcher {
     store: Arc<dyn BalanceStore>,
     prices: Arc<dyn PriceFeed>,
     cache: Option<Arc<dyn CollateralCache>>,
+    /// Users whose latest cache write failed: their cached entry may be outdated, so reads
+    /// skip it and the next successful refresh rewrites it.
+    stale: BTreeSet<UserId>,
     valuator: Valuator,
     changes: broadcast::Sender<CollateralChanged>,
     stats: WatcherStats,
@@ -146,6 +151,7 @@ impl Watcher {
             store,
             prices,
             cache: None,
+            stale: BTreeSet::new(),
             valuator,
             changes,
             stats: WatcherStats::default(),
@@ -385,7 +391,8 @@ impl Watcher {
     }
 
     /// Recomputes the collateral of `users` from the store, writes it to the cache in one
-    /// batch and notifies subscribers. A cache failure is logged and counted, not returned.
+    /// batch and notifies subscribers. A cache failure is logged and counted, not returned;
+    /// the users it missed are marked stale and rewritten after the next successful write.
     async fn refresh(&mut self, users: BTreeSet<UserId>) -> Result<(), Error> {
         let Some(head) = self.engine.window().head().copied() else {
             return Ok(());
@@ -403,13 +410,56 @@ impl Watcher {
             });
             entries.push(CachedCollateral::from(&c));
         }
-        if let Some(cache) = &self.cache {
-            if let Err(error) = cache.put(&entries).await {
-                self.stats.cache_errors += 1;
-                tracing::warn!(%error, users = entries.len(), "collateral cache update failed; ingestion continues");
+        if let Some(cache) = self.cache.clone() {
+            match cache.put(&entries).await {
+                Ok(()) => {
+                    for e in &entries {
+                        self.stale.remove(&e.user);
+                    }
+                    self.heal_cache(&*cache, head).await?;
+                }
+                Err(error) => {
+                    self.stats.cache_errors += 1;
+                    self.stale.extend(entries.iter().map(|e| e.user));
+                    tracing::warn!(%error, users = entries.len(), "collateral cache update failed; ingestion continues");
+                }
             }
         }
         Ok(())
+    }
+
+    /// Rewrites the entries of stale users (whose earlier write failed), 512 per write,
+    /// stopping at the first failure.
+    async fn heal_cache(
+        &mut self,
+        cache: &dyn CollateralCache,
+        head: BlockHeader,
+    ) -> Result<(), Error> {
+        let users: Vec<UserId> = self.stale.iter().copied().collect();
+        for chunk in users.chunks(512) {
+            let mut entries = Vec::with_capacity(chunk.len());
+            for user in chunk {
+                let c = self
+                    .collateral_at(*user, head.number, head.timestamp)
+                    .await?;
+                entries.push(CachedCollateral::from(&c));
+            }
+            if let Err(error) = cache.put(&entries).await {
+                self.stats.cache_errors += 1;
+                tracing::warn!(%error, stale = self.stale.len(), "collateral cache still failing");
+                return Ok(());
+            }
+            for user in chunk {
+                self.stale.remove(user);
+            }
+        }
+        Ok(())
+    }
+
+    /// How many users' cache entries may be outdated because their latest cache write
+    /// failed (they are read from the store until a later write succeeds).
+    pub fn stale_cache_entries(&self) -> usize {
+        self.stale.len()
     }
 
     /// A user's collateral, computed from the store (the truth), valued at the head's time.
@@ -440,10 +490,10 @@ impl Watcher {
         .await
     }
 
-    /// A user's collateral from the cache, falling back to the store when the cache misses
-    /// or fails.
+    /// A user's collateral from the cache, falling back to the store when the cache misses,
+    /// fails, or may be outdated for `user` (see [`stale_cache_entries`](Self::stale_cache_entries)).
     pub async fn cached_collateral(&self, user: UserId) -> Result<CachedCollateral, Error> {
-        if let Some(cache) = &self.cache {
+        if let Some(cache) = self.cache.as_ref().filter(|_| !self.stale.contains(&user)) {
             match cache.get(user).await {
                 Ok(Some(entry)) => return Ok(entry),
                 Ok(None) => {}

@@ -334,3 +334,71 @@ async fn multi_user_put_is_atomic_across_users() {
     assert!(reader.await.unwrap() > 10);
     cache.clear().await.unwrap();
 }
+
+/// A put that fails while Redis still holds the older entries (here: the server refuses
+/// writes) must not leave those entries served as current: until the cache is healed,
+/// `cached_collateral` reads the store, and the next successful refresh rewrites them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_put_does_not_leave_stale_entries_behind() {
+    let server = PrivateRedis::start();
+    let cache = Arc::new(
+        RedisCollateralCache::connect(&server.url(), "stale")
+            .await
+            .unwrap(),
+    );
+    let store = Arc::new(MemoryStore::new());
+    let mut h = Harness::new(
+        Backends::new(store.clone(), store).with_cache(cache.clone()),
+        3,
+    )
+    .await;
+    let (usdc, alice, bob) = (h.assets[0].id, h.users[0], h.users[1]);
+    h.chain.mine(|b| {
+        b.price(usdc, I256::try_from(100_000_000i64).unwrap(), 8);
+        b.deposit(usdc, alice, U256::from(1_000_000u64));
+    });
+    h.sync().await;
+
+    // The server refuses every write from now on (reads still work).
+    let mut admin = cache.connection();
+    let refuse_writes = |n: u8| {
+        let mut cmd = redis::cmd("CONFIG");
+        cmd.arg("SET").arg("min-replicas-to-write").arg(n);
+        cmd
+    };
+    refuse_writes(1)
+        .query_async::<()>(&mut admin)
+        .await
+        .unwrap();
+    h.chain.mine(|b| {
+        b.deposit(usdc, alice, U256::from(9_000_000u64));
+    });
+    h.sync().await;
+    assert_eq!(h.watcher.stats().cache_errors, 1);
+    assert_eq!(
+        h.watcher.stale_cache_entries(),
+        1,
+        "alice's entry is outdated"
+    );
+    let truth = CachedCollateral::from(&h.watcher.collateral(alice).await.unwrap());
+    let served = h.watcher.cached_collateral(alice).await.unwrap();
+    assert_eq!(
+        (served.confirmed, served.pending),
+        (truth.confirmed, truth.pending),
+        "an entry whose refresh failed must not be served as current"
+    );
+
+    // Writes work again: the next step (which does not touch alice) heals her entry.
+    refuse_writes(0)
+        .query_async::<()>(&mut admin)
+        .await
+        .unwrap();
+    h.chain.mine(|b| {
+        b.deposit(usdc, bob, U256::from(1_000_000u64));
+    });
+    h.sync().await;
+    assert_eq!(h.watcher.stats().cache_errors, 1);
+    assert_eq!(h.watcher.stale_cache_entries(), 0);
+    assert!(h.watcher.verify_cache().await.unwrap().is_empty());
+    h.check().await;
+}
