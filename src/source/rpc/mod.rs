@@ -56,7 +56,7 @@ pub struct RpcConfig {
     /// The tag `finalized()` reads.
     pub finality: FinalityTag,
     /// Largest block range of one `eth_getLogs` call during catch-up; halved (down to 1)
-    /// whenever the node answers "too many results".
+    /// whenever the node answers "too many results", and kept at the smaller size from then on.
     pub max_log_range: u64,
     /// Headers requested per JSON-RPC batch during catch-up.
     pub header_batch: usize,
