@@ -347,3 +347,45 @@ async fn finality_tag_and_head() {
             .is_none()
     );
 }
+
+#[cfg(feature = "rpc-ws")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_new_heads_drive_the_watcher() {
+    use futures::StreamExt;
+    let Some(chain) = Chain::start().await else {
+        return;
+    };
+    let ws = chain.node.url.replacen("http://", "ws://", 1);
+    let decoders = Decoders::new().with(chain.token, Contract::Token { asset: chain.token });
+    let mut config = RpcConfig::new(decoders);
+    config.finality = FinalityTag::None;
+    let source = Arc::new(RpcBlockSource::ws(&ws, config).await.expect("ws source"));
+    let mut heads = Box::pin(source.new_heads().await.expect("subscribe"));
+    let store = Arc::new(MemoryStore::new());
+    let mut watcher = Watcher::new(
+        chain.watcher_config(),
+        source.clone(),
+        store.clone(),
+        store.clone(),
+    )
+    .await
+    .expect("watcher");
+    for amount in [3, 4, 5] {
+        chain.pay(0, 1, amount).await;
+        let head = tokio::time::timeout(std::time::Duration::from_secs(10), heads.next())
+            .await
+            .expect("a newHeads notification within 10 s")
+            .expect("subscription open");
+        assert_eq!(head, chain.node.head().await);
+        watcher.sync().await.expect("sync");
+        assert_eq!(watcher.window().head().map(|h| h.number), Some(head));
+    }
+    let view = store
+        .balance(BalanceKey {
+            user: chain.user(1),
+            asset: chain.token,
+        })
+        .await
+        .expect("balance");
+    assert_eq!(view.pending, e18(12));
+}

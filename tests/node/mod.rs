@@ -42,10 +42,7 @@ pub struct DevNode {
 
 impl Drop for DevNode {
     fn drop(&mut self) {
-        // The node runs in its own process group: kill the group, then reap the child.
-        let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.child.id())])
-            .status();
+        // `hardhat node` is a single process: SIGKILL it and reap it.
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -75,7 +72,6 @@ impl DevNode {
         let log = std::env::temp_dir().join(format!("hardhat-node-{port}.log"));
         let out = std::fs::File::create(&log).expect("node log file");
         let err = out.try_clone().expect("node log file");
-        use std::os::unix::process::CommandExt;
         let child = Command::new("node")
             .arg(&cli)
             .args([
@@ -90,7 +86,6 @@ impl DevNode {
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
-            .process_group(0)
             .spawn()
             .expect("spawn `node hardhat node` (is Node.js installed?)");
         let url = format!("http://127.0.0.1:{port}");

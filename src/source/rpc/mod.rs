@@ -18,6 +18,8 @@
 
 mod retry;
 mod wire;
+#[cfg(feature = "rpc-ws")]
+mod ws;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
