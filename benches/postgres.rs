@@ -1,6 +1,6 @@
 //! Postgres benchmarks (needs `DATABASE_URL`, default the local test database).
 //!
-//! - `pg_ingest`: events/s through the watcher with batched `UNNEST` writes (25 blocks per
+//! - `pg_ingest`: events/s through the watcher with batched writes (`COPY` + `UNNEST`, 25 blocks per
 //!   transaction during catch-up), against the original design's per-row path (one
 //!   `INSERT` into `balance_updates` + one `UPSERT` into `user_current_balances` per effect,
 //!   one transaction per block) in the same run.
@@ -18,6 +18,8 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use reorg_collateral::model::{Asset, AssetRegistry, Block, Effect};
 use reorg_collateral::source::SimulatedChain;
 use reorg_collateral::store::PostgresStore;
+use reorg_collateral::valuation::Valuator;
+use reorg_collateral::watcher::collateral_from;
 use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
 use sqlx::{AssertSqlSafe, Executor};
 
@@ -173,7 +175,7 @@ fn ingest(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(20));
     group.throughput(Throughput::Elements(events));
-    group.bench_function("batched_unnest_watcher", |b| {
+    group.bench_function("batched_watcher", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
                 let mut total = Duration::ZERO;
@@ -212,17 +214,20 @@ fn ingest(c: &mut Criterion) {
     group.finish();
 }
 
-/// Fills `balance_updates` with `rows` rows over `USERS` users in one confirmed block,
-/// and the current-state table with one confirmed row per user.
+/// Fills `balance_updates` with `rows` rows over `USERS` users in one confirmed block, and
+/// the current state with one confirmed row per user and a confirmed price: one
+/// `INSERT … SELECT generate_series` each.
 async fn populate(store: &PostgresStore, rows: i64) {
     let pool = store.pool();
     sqlx::query("INSERT INTO blocks VALUES ('\\x01', 1, '\\x00', 0, 1)")
         .execute(pool)
         .await
         .unwrap();
+    // `addr(g)` is `user(g - 1)`: 12 zero bytes, then `g` big-endian.
     sqlx::query(
         "INSERT INTO balance_updates (block_hash, block_number, tx_hash, log_index, ordinal, user_address, asset, kind, amount)
-         SELECT '\\x01', 1, int8send(g), g, 0, int8send(g % $2), $3, 0, 1 FROM generate_series(1, $1) g",
+         SELECT '\\x01', 1, int8send(g), g, 0, '\\x000000000000000000000000'::bytea || int8send(1 + g % $2), $3, 0, 1
+         FROM generate_series(1, $1) g",
     )
     .bind(rows)
     .bind(USERS as i64)
@@ -232,22 +237,34 @@ async fn populate(store: &PostgresStore, rows: i64) {
     .unwrap();
     sqlx::query(
         "INSERT INTO user_current_balances (user_address, asset, balance, block_number, block_status)
-         SELECT int8send(g), $2, g, 1, 1 FROM generate_series(0, $1 - 1) g",
+         SELECT '\\x000000000000000000000000'::bytea || int8send(g), $2, g, 1, 1 FROM generate_series(1, $1) g",
     )
     .bind(USERS as i64)
     .bind(TOKEN.as_slice())
     .execute(pool)
     .await
     .unwrap();
+    sqlx::query(
+        "INSERT INTO oracle_prices (asset, answer, decimals, round_id, updated_at, block_number, block_status)
+         VALUES ($1, 200000000000, 8, 1, 0, 1, 1)",
+    )
+    .bind(TOKEN.as_slice())
+    .execute(pool)
+    .await
+    .unwrap();
+    // The original design's `users` table, for its killer query.
     sqlx::query("CREATE TABLE users (user_id BIGSERIAL PRIMARY KEY, address BYTEA NOT NULL)")
         .execute(pool)
         .await
         .unwrap();
-    sqlx::query("INSERT INTO users (address) SELECT int8send(g) FROM generate_series(0, $1 - 1) g")
-        .bind(USERS as i64)
-        .execute(pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "INSERT INTO users (address) SELECT '\\x000000000000000000000000'::bytea || int8send(g)
+         FROM generate_series(1, $1) g",
+    )
+    .bind(USERS as i64)
+    .execute(pool)
+    .await
+    .unwrap();
     pool.execute("ANALYZE").await.unwrap();
 }
 
@@ -257,9 +274,12 @@ fn read(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
+    let registry = AssetRegistry::new([Asset::new(TOKEN, "TKN", 18, 8_000)]).unwrap();
+    let valuator = Valuator::new(Arc::new(registry), u64::MAX);
+    let probe = user(4241);
     let mut group = c.benchmark_group("pg_read");
     group
-        .sample_size(20)
+        .sample_size(10)
         .measurement_time(Duration::from_secs(5));
     for rows in [10_000i64, 1_000_000] {
         let store = rt.block_on(async {
@@ -267,30 +287,56 @@ fn read(c: &mut Criterion) {
             populate(&store, rows).await;
             store
         });
-        // int8send(g) is an 8-byte address stand-in; the lookup path is the same.
-        let probe: Vec<u8> = (4242i64).to_be_bytes().to_vec();
-        group.bench_with_input(BenchmarkId::new("per_user_current_state", rows), &rows, |b, _| {
-            b.iter(|| {
-                rt.block_on(async {
-                    sqlx::query("SELECT asset, balance::text, block_status FROM user_current_balances WHERE user_address = $1")
-                        .bind(&probe)
-                        .fetch_all(store.pool())
-                        .await
-                        .unwrap()
-                })
-            })
-        });
+        // What a trading backend asks per request: `collateral(user)` = the user's balances
+        // (one indexed lookup in `user_current_balances`) and their prices, valued.
         group.bench_with_input(
-            BenchmarkId::new("killer_query_join_whole_log", rows),
+            BenchmarkId::new("collateral_per_user", rows),
+            &rows,
+            |b, _| {
+                b.iter(|| {
+                    rt.block_on(async {
+                        let c = collateral_from(&store, &store, &valuator, probe, 1, 0)
+                            .await
+                            .unwrap();
+                        assert!(!c.confirmed.total.is_zero());
+                        c
+                    })
+                })
+            },
+        );
+        // The original design's killer query as written: users JOIN the whole confirmed log
+        // (status comes from `blocks` here; the original kept it on each log row).
+        group.bench_with_input(
+            BenchmarkId::new("killer_query_as_written", rows),
             &rows,
             |b, _| {
                 b.iter(|| {
                     rt.block_on(async {
                         sqlx::query(
-                            "SELECT u.user_id, u.address, bu.asset, SUM(bu.amount) FROM users u
-                         JOIN balance_updates bu ON u.address = bu.user_address
-                         JOIN blocks b ON b.hash = bu.block_hash AND b.status = 1
-                         GROUP BY u.user_id, u.address, bu.asset",
+                            "SELECT u.user_id, u.address, bu.asset, bu.amount::text FROM users u
+                             JOIN balance_updates bu ON u.address = bu.user_address
+                             JOIN blocks b ON b.hash = bu.block_hash
+                             WHERE b.status = 1",
+                        )
+                        .fetch_all(store.pool())
+                        .await
+                        .unwrap()
+                    })
+                })
+            },
+        );
+        // The same join aggregated to one balance per (user, asset), computed in the server.
+        group.bench_with_input(
+            BenchmarkId::new("killer_query_aggregated", rows),
+            &rows,
+            |b, _| {
+                b.iter(|| {
+                    rt.block_on(async {
+                        sqlx::query(
+                            "SELECT u.user_id, u.address, bu.asset, SUM(bu.amount)::text FROM users u
+                             JOIN balance_updates bu ON u.address = bu.user_address
+                             JOIN blocks b ON b.hash = bu.block_hash AND b.status = 1
+                             GROUP BY u.user_id, u.address, bu.asset",
                         )
                         .fetch_all(store.pool())
                         .await

@@ -195,12 +195,14 @@ async fn dropped_connections_are_typed_errors_and_never_partial_blocks() {
                 .await
                 .unwrap_or_default();
                 killed += n.len() as u64;
-                tokio::time::sleep(Duration::from_millis(3)).await;
+                // Irregular gaps: some steps are cut off mid-transaction, others commit.
+                let pause = [2u64, 9, 1, 25, 4, 60][(killed % 6) as usize];
+                tokio::time::sleep(Duration::from_millis(pause)).await;
             }
             killed
         })
     };
-    let mut errors = 0;
+    let (mut errors, mut landed) = (0, 0);
     for i in 0..60u8 {
         h.chain.mine(|b| {
             for u in 0..5u8 {
@@ -214,7 +216,10 @@ async fn dropped_connections_are_typed_errors_and_never_partial_blocks() {
         // Retry until the step lands; a failure must be a typed store error.
         for _ in 0..50 {
             match h.watcher.sync().await {
-                Ok(_) => break,
+                Ok(_) => {
+                    landed += 1;
+                    break;
+                }
                 Err(Error::Store(StoreError::Backend { .. })) => errors += 1,
                 Err(other) => panic!("unexpected error kind: {other}"),
             }
@@ -226,8 +231,15 @@ async fn dropped_connections_are_typed_errors_and_never_partial_blocks() {
     h.restart().await;
     h.sync().await;
     h.check().await;
-    eprintln!("terminated {killed} backends, {errors} failed steps retried");
+    eprintln!(
+        "terminated {killed} backends, {errors} failed steps retried, {landed} steps landed under fire"
+    );
     assert!(killed > 0, "the fault injector never hit a connection");
+    assert!(errors > 0, "no step was cut off by a dropped connection");
+    assert!(
+        landed > 0,
+        "no step committed while connections were being dropped"
+    );
 }
 
 /// One writer ingests while 8 readers hammer collateral and balance reads. No deadlock is
@@ -454,6 +466,36 @@ async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
         store.apply(&huge).await,
         Err(StoreError::OutOfRange { .. }) | Err(StoreError::Inconsistent { .. })
     ));
+    // A changeset that carries the same log twice (the engine would refuse it first) hits
+    // the log's unique key (block hash, tx hash, log index, ordinal): typed, nothing written.
+    let twice = reorg_collateral::engine::Changeset {
+        blocks: vec![reorg_collateral::engine::BlockChanges {
+            block: Block {
+                header: next,
+                events: vec![
+                    event(0, h.assets[0].id, credit),
+                    event(0, h.assets[0].id, credit),
+                ],
+                prices: vec![],
+            },
+            balances: vec![(
+                BalanceKey {
+                    user: h.users[0],
+                    asset: h.assets[0].id,
+                },
+                U256::from(1_002),
+            )],
+            prices: vec![],
+            rejected_prices: vec![],
+        }],
+        ..Default::default()
+    };
+    match store.apply(&twice).await {
+        Err(StoreError::Inconsistent { detail, .. }) => {
+            assert!(detail.contains("duplicate log"), "{detail}")
+        }
+        other => panic!("expected a duplicate-log error, got {other:?}"),
+    }
     assert_eq!(dump(&store).await, before);
     // The largest amount a U256 holds round-trips exactly through NUMERIC(78,0).
     h.chain.mine(|b| {
@@ -461,4 +503,29 @@ async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
     });
     h.sync().await;
     h.check().await;
+    // A credit that would push it past U256::MAX is refused whole.
+    let before = dump(&store).await;
+    let head = *h.watcher.window().head().unwrap();
+    let overflow = Block {
+        header: BlockHeader {
+            number: head.number + 1,
+            hash: B256::repeat_byte(0x0F),
+            parent_hash: head.hash,
+            timestamp: head.timestamp + 12,
+        },
+        events: vec![event(
+            7,
+            h.assets[1].id,
+            BalanceChange::Deposit {
+                user: h.users[2],
+                amount: U256::from(1),
+            },
+        )],
+        prices: vec![],
+    };
+    assert!(matches!(
+        h.watcher.ingest(overflow).await,
+        Err(Error::Engine(EngineError::BalanceOverflow(_)))
+    ));
+    assert_eq!(dump(&store).await, before);
 }

@@ -24,9 +24,10 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
 /// The Postgres store: the `balance_updates` event log, `user_current_balances`
 /// (confirmed + per-block pending rows), `oracle_prices`, `blocks` and `checkpoint`.
 ///
-/// Each [`apply`](crate::BalanceStore::apply) is one transaction with one round trip per
-/// table (`UNNEST` arrays); reorgs and confirmations touch only the rows of the affected
-/// blocks through partial indexes. Readers use plain MVCC reads and never block the writer.
+/// Each [`apply`](crate::BalanceStore::apply) is one transaction with one batched write per
+/// table (`COPY` for the log, `UNNEST` arrays for the rest); reorgs and confirmations touch
+/// only the rows of the affected blocks through partial indexes. Readers use plain MVCC
+/// reads and never block the writer.
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,

@@ -142,23 +142,33 @@ impl BalanceStore for PostgresStore {
         assets: &[AssetId],
         at: BlockNumber,
     ) -> Result<Vec<Option<Price>>, StoreError> {
-        let mut out = Vec::with_capacity(assets.len());
-        for asset in assets {
-            let row = sqlx::query(concat!(
-                "SELECT ",
-                price_columns!(),
-                " FROM oracle_prices
-                 WHERE asset = $1 AND (block_status = 1 OR (block_status = 0 AND block_number <= $2))
-                 ORDER BY block_status ASC, block_number DESC LIMIT 1"
-            ))
-            .bind(asset.as_slice())
-            .bind(bigint(at, "block_number")?)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db(format!("read price of {asset} at #{at}")))?;
-            out.push(row.as_ref().map(|r| price(r, *asset)).transpose()?);
+        if assets.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        let ids: Vec<Vec<u8>> = assets.iter().map(|a| a.to_vec()).collect();
+        // Per asset, the confirmed row or the latest pending row at or below `at`: one
+        // indexed probe each, one round trip for all.
+        let rows = sqlx::query(concat!(
+            "SELECT k.i, p.* FROM UNNEST($1::bytea[]) WITH ORDINALITY AS k(a, i)
+             LEFT JOIN LATERAL (SELECT ",
+            price_columns!(),
+            " FROM oracle_prices
+                 WHERE asset = k.a AND (block_status = 1 OR (block_status = 0 AND block_number <= $2))
+                 ORDER BY block_status ASC, block_number DESC LIMIT 1) p ON TRUE
+             ORDER BY k.i"
+        ))
+        .bind(&ids)
+        .bind(bigint(at, "block_number")?)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(format!("read {} prices at #{at}", assets.len())))?;
+        rows.iter()
+            .zip(assets)
+            .map(|(r, asset)| {
+                let priced: Option<i16> = r.try_get("decimals").map_err(db("read price"))?;
+                priced.map(|_| price(r, *asset)).transpose()
+            })
+            .collect()
     }
 
     async fn apply(&self, changes: &Changeset) -> Result<(), StoreError> {
@@ -352,27 +362,57 @@ impl PostgresStore {
 #[async_trait]
 impl PriceFeed for PostgresStore {
     async fn price(&self, asset: AssetId) -> Result<PriceView, StoreError> {
+        Ok(self.price_views(&[asset]).await?.pop().unwrap_or_default())
+    }
+
+    /// One round trip for all the assets.
+    async fn prices(&self, assets: &[AssetId]) -> Result<Vec<PriceView>, StoreError> {
+        self.price_views(assets).await
+    }
+}
+
+impl PostgresStore {
+    /// Confirmed and pending price of each asset, in the order asked.
+    async fn price_views(&self, assets: &[AssetId]) -> Result<Vec<PriceView>, StoreError> {
+        if assets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Vec<u8>> = assets.iter().map(|a| a.to_vec()).collect();
         let rows = sqlx::query(concat!(
-            "SELECT ",
+            "SELECT k.i, ",
             price_columns!(),
-            ", block_status FROM oracle_prices WHERE asset = $1 ORDER BY block_status DESC, block_number"
+            ", block_status FROM UNNEST($1::bytea[]) WITH ORDINALITY AS k(a, i)
+             JOIN oracle_prices ON asset = k.a
+             ORDER BY k.i, block_status DESC, block_number"
         ))
-        .bind(asset.as_slice())
+        .bind(&ids)
         .fetch_all(&self.pool)
         .await
-        .map_err(db(format!("read price of {asset}")))?;
-        let mut view = PriceView::default();
+        .map_err(db(format!("read prices of {} assets", assets.len())))?;
+        let mut views = vec![PriceView::default(); assets.len()];
         for r in &rows {
-            let p = price(r, asset)?;
+            let i: i64 = r.try_get("i").map_err(db("read price ordinal"))?;
+            let slot = usize::try_from(i - 1)
+                .ok()
+                .filter(|i| *i < assets.len())
+                .ok_or_else(|| StoreError::OutOfRange {
+                    backend: "postgres",
+                    column: "ordinality",
+                    value: i.to_string(),
+                })?;
+            let p = price(r, assets[slot])?;
+            let view = &mut views[slot];
             match r
                 .try_get::<i16, _>("block_status")
                 .map_err(db("read price status"))?
             {
                 1 => view.confirmed = Some(p),
-                _ => view.pending = Some(p),
+                _ => view.pending = Some(p), // ascending block order: the last one wins
             }
         }
-        view.pending = view.pending.or(view.confirmed);
-        Ok(view)
+        for view in &mut views {
+            view.pending = view.pending.or(view.confirmed);
+        }
+        Ok(views)
     }
 }
