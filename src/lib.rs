@@ -5,6 +5,8 @@ pub mod cache;
 pub mod decode;
 pub mod engine;
 pub mod error;
+#[cfg(feature = "postgres")]
+pub mod migration;
 pub mod model;
 pub mod source;
 pub mod store;
@@ -21,4 +23,5 @@ pub use error::{
 pub use traits::{BalanceStore, BlockSource, CollateralCache, PriceFeed};
 pub use watcher::{
     CacheMismatch, CollateralChanged, StepReport, Watcher, WatcherConfig, WatcherStats,
+    rebuild_cache_from,
 };

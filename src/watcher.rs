@@ -509,29 +509,59 @@ impl Watcher {
     /// calling `progress(done, total)` as it goes. Returns the number of users written.
     pub async fn rebuild_cache(
         &self,
-        mut progress: impl FnMut(usize, usize) + Send,
+        progress: impl FnMut(usize, usize) + Send,
     ) -> Result<usize, Error> {
         let Some(cache) = &self.cache else {
             return Ok(0);
         };
-        let mut users = BTreeSet::new();
-        for asset in self.valuator.assets().iter() {
-            users.extend(self.store.holders(asset.id).await?);
-        }
-        let total = users.len();
-        let users: Vec<UserId> = users.into_iter().collect();
-        let mut done = 0;
-        for chunk in users.chunks(512) {
-            let mut entries = Vec::with_capacity(chunk.len());
-            for user in chunk {
-                entries.push(CachedCollateral::from(&self.collateral(*user).await?));
-            }
-            cache.put(&entries).await?;
-            done += chunk.len();
-            progress(done, total);
-        }
-        Ok(total)
+        let (block, now) = self
+            .engine
+            .window()
+            .head()
+            .map_or((0, 0), |h| (h.number, h.timestamp));
+        rebuild_cache_from(
+            &*self.store,
+            &*self.prices,
+            &self.valuator,
+            &**cache,
+            (block, now),
+            progress,
+        )
+        .await
     }
+}
+
+/// Repopulates `cache` from `store` and `prices` for every holder of every asset the
+/// valuator tracks, valued at `(block, now)` (the head's number and timestamp), calling
+/// `progress(done, total)` after each batch of 512 users. Returns the number of users
+/// written. What [`Watcher::rebuild_cache`] does, usable without a watcher (e.g. from an
+/// operator's command line).
+pub async fn rebuild_cache_from(
+    store: &dyn BalanceStore,
+    prices: &dyn PriceFeed,
+    valuator: &Valuator,
+    cache: &dyn CollateralCache,
+    (block, now): (BlockNumber, u64),
+    mut progress: impl FnMut(usize, usize) + Send,
+) -> Result<usize, Error> {
+    let mut users = BTreeSet::new();
+    for asset in valuator.assets().iter() {
+        users.extend(store.holders(asset.id).await?);
+    }
+    let total = users.len();
+    let users: Vec<UserId> = users.into_iter().collect();
+    let mut done = 0;
+    for chunk in users.chunks(512) {
+        let mut entries = Vec::with_capacity(chunk.len());
+        for user in chunk {
+            let c = collateral_from(store, prices, valuator, *user, block, now).await?;
+            entries.push(CachedCollateral::from(&c));
+        }
+        cache.put(&entries).await?;
+        done += chunk.len();
+        progress(done, total);
+    }
+    Ok(total)
 }
 
 /// A cache entry that differs from what the store implies.

@@ -3,18 +3,36 @@
 //! ```text
 //! reorg-collateral migrate                      apply the schema migrations
 //! reorg-collateral simulate --steps 200         run the watcher over a scripted chain
+//! reorg-collateral backfill [--high-water N]    fold the log into user_current_balances
+//! reorg-collateral verify [--sample N]          diff user_current_balances against the log
+//! reorg-collateral cutover [--rollback]         switch the shared read-path flag
+//! reorg-collateral rebuild-cache                repopulate the Redis collateral cache
 //! ```
 //!
-//! Exit codes: 0 success, 1 a failed operation (message on stderr), 2 bad usage.
+//! `backfill`, `verify` and `cutover` fold the crate's own `balance_updates`, or a legacy
+//! table given with `--legacy-table` and its column flags.
+//!
+//! Exit codes: 0 success, 1 a failed operation (message on stderr), 2 bad usage,
+//! 3 `verify` found mismatches.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use reorg_collateral::cache::RedisCollateralCache;
+use reorg_collateral::migration::{
+    AddressEncoding, AmountColumns, Backfill, BackfillConfig, History, LegacyLog, Phase, ReadPath,
+    StatusColumn, SwitchableReads, VerifyMode, verify,
+};
 use reorg_collateral::model::AssetRegistry;
 use reorg_collateral::source::ScriptedChain;
 use reorg_collateral::store::PostgresStore;
-use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
+use reorg_collateral::valuation::Valuator;
+use reorg_collateral::{BalanceStore, EngineConfig, Watcher, WatcherConfig, rebuild_cache_from};
+
+/// Exit code of a `verify` that found mismatches.
+const MISMATCHES: u8 = 3;
 
 /// Operate a reorg-collateral Postgres store.
 #[derive(Parser, Debug)]
@@ -57,12 +75,279 @@ enum Command {
         #[arg(long, default_value_t = 6)]
         confirmations: u64,
     },
+    /// Fold the history into user_current_balances (resumable: run it again after a kill).
+    /// The backfill owns history at or below the high-water mark; run the live watcher on
+    /// a `MigratingStore` meanwhile.
+    Backfill {
+        #[command(flatten)]
+        history: HistoryArgs,
+        /// High-water mark (default: the history's newest confirmed block). Ignored when
+        /// resuming.
+        #[arg(long)]
+        high_water: Option<u64>,
+        /// History rows per transaction.
+        #[arg(long, default_value_t = 250_000)]
+        chunk_rows: u64,
+        /// Keys merged per transaction.
+        #[arg(long, default_value_t = 20_000)]
+        merge_keys: u64,
+    },
+    /// Recompute confirmed balances from the log and diff them against
+    /// user_current_balances; exits 3 when any differ.
+    Verify {
+        #[command(flatten)]
+        history: HistoryArgs,
+        /// Check about N sampled keys instead of all of them.
+        #[arg(long)]
+        sample: Option<u32>,
+        /// Mismatches to print.
+        #[arg(long, default_value_t = 20)]
+        show: u32,
+    },
+    /// Switch the shared read-path flag to user_current_balances (refused before the
+    /// backfill is done), or back to the log with --rollback.
+    Cutover {
+        #[command(flatten)]
+        history: HistoryArgs,
+        /// Switch back to the legacy log query.
+        #[arg(long)]
+        rollback: bool,
+    },
+    /// Repopulate the Redis collateral cache from the store, for every holder.
+    RebuildCache {
+        /// Redis URL.
+        #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+        redis_url: String,
+        /// Key prefix of the cache.
+        #[arg(long, default_value = "collateral")]
+        prefix: String,
+        /// Prices older than this many seconds (before the head) count as stale.
+        #[arg(long, default_value_t = 3_600)]
+        max_price_age: u64,
+    },
 }
 
-async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+/// The history to fold: the crate's `balance_updates`, or a legacy table.
+#[derive(Args, Debug)]
+struct HistoryArgs {
+    /// A legacy log table (`name` or `schema.name`) instead of balance_updates.
+    #[arg(long)]
+    legacy_table: Option<String>,
+    /// Its block-number column.
+    #[arg(long, default_value = "block_number")]
+    legacy_block: String,
+    /// Its log-index column ("" for none).
+    #[arg(long, default_value = "log_index")]
+    legacy_log_index: String,
+    /// Its user-address column.
+    #[arg(long, default_value = "user_address")]
+    legacy_user: String,
+    /// Its asset-address column.
+    #[arg(long, default_value = "asset_id")]
+    legacy_asset: String,
+    /// How it stores addresses.
+    #[arg(long, value_enum, default_value_t = Encoding::Hex)]
+    legacy_encoding: Encoding,
+    /// Its amount column: signed, unless --legacy-kind is given.
+    #[arg(long, default_value = "amount")]
+    legacy_amount: String,
+    /// A kind column (credit/debit/set codes from --legacy-kind-codes); the amount is then
+    /// non-negative.
+    #[arg(long)]
+    legacy_kind: Option<String>,
+    /// Credit, debit and set codes of --legacy-kind.
+    #[arg(long, default_value = "0,1,2")]
+    legacy_kind_codes: String,
+    /// Its status column ("" for none: every row is confirmed).
+    #[arg(long, default_value = "block_status")]
+    legacy_status: String,
+    /// Status value of a confirmed row.
+    #[arg(long, default_value = "confirmed")]
+    legacy_confirmed: String,
+    /// Status value of a pending row.
+    #[arg(long, default_value = "pending")]
+    legacy_pending: String,
+}
+
+/// Address encoding of a legacy table.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Encoding {
+    /// Hex text (`0x…`).
+    Hex,
+    /// Raw bytes.
+    Bytea,
+}
+
+impl HistoryArgs {
+    fn history(&self) -> Result<History, Box<dyn std::error::Error>> {
+        let Some(table) = &self.legacy_table else {
+            return Ok(History::CrateLog);
+        };
+        let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        let amount = match &self.legacy_kind {
+            None => AmountColumns::Signed {
+                column: self.legacy_amount.clone(),
+            },
+            Some(kind) => {
+                let codes: Vec<i16> = self
+                    .legacy_kind_codes
+                    .split(',')
+                    .map(|c| c.trim().parse())
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| format!("--legacy-kind-codes: {e}"))?;
+                let [credit, debit, set] = codes[..] else {
+                    return Err("--legacy-kind-codes takes three codes: credit,debit,set".into());
+                };
+                AmountColumns::Kind {
+                    kind: kind.clone(),
+                    amount: self.legacy_amount.clone(),
+                    credit,
+                    debit,
+                    set,
+                }
+            }
+        };
+        let legacy = LegacyLog {
+            table: table.clone(),
+            block_number: self.legacy_block.clone(),
+            log_index: some(&self.legacy_log_index),
+            tx_hash: None,
+            user: self.legacy_user.clone(),
+            asset: self.legacy_asset.clone(),
+            encoding: match self.legacy_encoding {
+                Encoding::Hex => AddressEncoding::HexText,
+                Encoding::Bytea => AddressEncoding::Bytea,
+            },
+            amount,
+            status: some(&self.legacy_status).map(|column| StatusColumn {
+                column,
+                confirmed: self.legacy_confirmed.clone(),
+                pending: self.legacy_pending.clone(),
+            }),
+        };
+        legacy.validate()?;
+        Ok(History::Legacy(legacy))
+    }
+}
+
+fn bar(len: u64, template: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let store = Arc::new(PostgresStore::connect_in_schema(&cli.database_url, &cli.schema).await?);
     match cli.command {
         Command::Migrate => println!("migrations applied (schema {})", cli.schema),
+        Command::Backfill {
+            history,
+            high_water,
+            chunk_rows,
+            merge_keys,
+        } => {
+            let backfill = Backfill::new(store.pool().clone(), history.history()?).with_config(
+                BackfillConfig {
+                    chunk_rows,
+                    merge_keys,
+                },
+            );
+            let state = backfill.start(high_water).await?;
+            println!(
+                "backfill of {} up to block {} ({} rows)",
+                state.source, state.high_water, state.rows_total
+            );
+            let rows = bar(
+                state.rows_total,
+                "fold  [{bar:40}] {pos}/{len} rows {per_sec} eta {eta} {msg}",
+            );
+            let mut merging: Option<ProgressBar> = None;
+            let done = backfill
+                .run(|p| match p.phase {
+                    Phase::Folding => {
+                        rows.set_position(p.rows_folded);
+                        rows.set_message(format!("block {:?}", p.folded_through));
+                    }
+                    Phase::Merging | Phase::Done => {
+                        rows.finish();
+                        let m = merging.get_or_insert_with(|| {
+                            let m = ProgressBar::new_spinner();
+                            m.set_message("merging");
+                            m
+                        });
+                        m.set_message(format!("merged {} keys", p.keys_merged));
+                        m.tick();
+                    }
+                })
+                .await?;
+            if let Some(m) = merging {
+                m.finish();
+            }
+            println!(
+                "backfill {:?}: {} rows folded, {} keys merged",
+                done.phase, done.rows_folded, done.keys_merged
+            );
+        }
+        Command::Verify {
+            history,
+            sample,
+            show,
+        } => {
+            let mode = sample.map_or(VerifyMode::Full, VerifyMode::Sample);
+            let spinner = ProgressBar::new_spinner();
+            spinner.set_message(format!("verifying ({mode:?})"));
+            spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+            let report = verify(store.pool(), &history.history()?, mode, show).await?;
+            spinner.finish_and_clear();
+            println!(
+                "verify {mode:?} at block {:?}: {} keys checked, {} mismatches",
+                report.height, report.keys_checked, report.mismatches
+            );
+            for m in &report.samples {
+                println!(
+                    "  {} {}: log {} table {}",
+                    m.user, m.asset, m.expected, m.actual
+                );
+            }
+            if !report.is_clean() {
+                return Ok(ExitCode::from(MISMATCHES));
+            }
+        }
+        Command::Cutover { history, rollback } => {
+            let reads = SwitchableReads::new(store.pool().clone(), history.history()?).await?;
+            let path = if rollback {
+                ReadPath::Log
+            } else {
+                ReadPath::CurrentState
+            };
+            reads.cutover(path).await?;
+            println!("read path is now {path:?}");
+        }
+        Command::RebuildCache {
+            redis_url,
+            prefix,
+            max_price_age,
+        } => {
+            let cache = RedisCollateralCache::connect(&redis_url, &prefix).await?;
+            let registry = Arc::new(store.assets().await?);
+            let valuator = Valuator::new(registry, max_price_age);
+            let head = store
+                .window()
+                .await?
+                .head()
+                .map_or((0, 0), |h| (h.number, h.timestamp));
+            let users = bar(0, "cache [{bar:40}] {pos}/{len} users {per_sec} eta {eta}");
+            let written =
+                rebuild_cache_from(&*store, &*store, &valuator, &cache, head, |done, total| {
+                    users.set_length(total as u64);
+                    users.set_position(done as u64);
+                })
+                .await?;
+            users.finish();
+            println!("rebuilt the cache of {written} users at block {}", head.0);
+        }
         Command::Simulate {
             seed,
             steps,
@@ -108,14 +393,14 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             );
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

@@ -70,6 +70,10 @@ impl PostgresStore {
             .begin()
             .await
             .map_err(db(format!("begin {what}")))?;
+        sqlx::query(super::WRITER_LOCK_SQL)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(format!("take the writer lock for {what}")))?;
         let returning = match stored_blocks(&mut tx, changes).await? {
             Stored::Applied => {
                 tracing::debug!(%what, "changeset already applied; no-op");
@@ -96,6 +100,9 @@ impl PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(db(format!("checkpoint for {what}")))?;
+        if let Some(legacy) = &self.legacy {
+            crate::migration::write_legacy(&mut tx, legacy, changes).await?;
+        }
         tx.commit().await.map_err(db(format!("commit {what}")))
     }
 }

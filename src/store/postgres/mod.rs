@@ -21,6 +21,13 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
         .map_err(|e| db("migrate")(sqlx::Error::Migrate(Box::new(e))))
 }
 
+/// The writer lock of the schema on the current `search_path`: a transaction-scoped
+/// advisory lock that every [`PostgresStore`] changeset takes first, and that the migration
+/// toolkit's merge takes too, so the two serialize instead of racing (or deadlocking) on
+/// `user_current_balances`. Keyed by schema: stores in other schemas do not contend.
+pub const WRITER_LOCK_SQL: &str =
+    "SELECT pg_advisory_xact_lock(1919118188, hashtext(current_schema()))";
+
 /// The Postgres store: the `balance_updates` event log, `user_current_balances`
 /// (confirmed + per-block pending rows), `oracle_prices`, `blocks` and `checkpoint`.
 ///
@@ -31,12 +38,31 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Dual-write: a legacy log table written in each changeset's transaction.
+    legacy: Option<std::sync::Arc<crate::migration::LegacyLog>>,
 }
 
 impl PostgresStore {
     /// A store over an existing pool (migrations must have run: see [`migrate`]).
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self { pool, legacy: None }
+    }
+
+    /// Dual-write mode: every changeset also writes `legacy` (your own log table, described
+    /// by its columns) in the same transaction — rows of new blocks inserted (pending, or
+    /// confirmed when finalized in the same changeset), rows of reverted blocks deleted,
+    /// pending rows marked confirmed on finalization — so readers of the legacy table keep
+    /// working until the cutover. See [`crate::migration`].
+    pub fn with_legacy_log(
+        mut self,
+        legacy: crate::migration::LegacyLog,
+    ) -> Result<Self, StoreError> {
+        legacy.validate().map_err(|e| StoreError::Inconsistent {
+            backend: codec::BACKEND,
+            detail: e.to_string(),
+        })?;
+        self.legacy = Some(std::sync::Arc::new(legacy));
+        Ok(self)
     }
 
     /// Connects to `url` with a small pool and runs the migrations.
@@ -108,6 +134,45 @@ impl PostgresStore {
             .map_err(db(format!("register asset {}", asset.symbol)))?;
         }
         Ok(())
+    }
+}
+
+impl PostgresStore {
+    /// The tracked assets recorded by [`register_assets`](Self::register_assets).
+    pub async fn assets(&self) -> Result<AssetRegistry, StoreError> {
+        use sqlx::Row;
+        let rows = sqlx::query(
+            "SELECT asset, symbol, decimals, collateral_factor_bps FROM assets ORDER BY asset",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("read assets"))?;
+        let mut assets = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id: Vec<u8> = r.try_get("asset").map_err(db("read asset id"))?;
+            let decimals: i16 = r.try_get("decimals").map_err(db("read asset decimals"))?;
+            let bps: i32 = r
+                .try_get("collateral_factor_bps")
+                .map_err(db("read collateral factor"))?;
+            let out_of_range = |column: &'static str, value: String| StoreError::OutOfRange {
+                backend: codec::BACKEND,
+                column,
+                value,
+            };
+            assets.push(crate::model::Asset::new(
+                codec::address(&id, "asset")?,
+                &r.try_get::<String, _>("symbol")
+                    .map_err(db("read asset symbol"))?,
+                u8::try_from(decimals)
+                    .map_err(|_| out_of_range("decimals", decimals.to_string()))?,
+                u16::try_from(bps)
+                    .map_err(|_| out_of_range("collateral_factor_bps", bps.to_string()))?,
+            ));
+        }
+        AssetRegistry::new(assets).map_err(|e| StoreError::Inconsistent {
+            backend: codec::BACKEND,
+            detail: format!("assets table: {e}"),
+        })
     }
 }
 

@@ -1,0 +1,351 @@
+//! The history a migration folds: the crate's own `balance_updates`, or a legacy log table
+//! described by a column mapping.
+//!
+//! Every history is read through one normalized relation with the columns
+//! `u` (user, BYTEA), `a` (asset, BYTEA), `k` (0 credit, 1 debit, 2 set), `v` (amount,
+//! NUMERIC ≥ 0), `n` (block number), `i` (log index) and `o` (ordinal within the log), of
+//! confirmed rows only. The backfill, `verify` and the migration-mode reads are SQL over it,
+//! so a legacy table is folded by Postgres where it lies, without copying it.
+
+use super::MigrationError;
+
+/// Where the history lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum History {
+    /// This crate's `balance_updates`, confirmed rows (their block is finalized in `blocks`).
+    CrateLog,
+    /// A legacy log table with its own column names.
+    Legacy(LegacyLog),
+}
+
+/// How a legacy table stores addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddressEncoding {
+    /// 20 raw bytes (`BYTEA`).
+    Bytea,
+    /// Hex text, with or without `0x`, any letter case (`TEXT`, as the original design had).
+    HexText,
+}
+
+/// How a legacy table stores what an event did to a balance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AmountColumns {
+    /// One signed numeric column: positive credits, negative debits. Cannot express an
+    /// absolute "new balance" event.
+    Signed {
+        /// The signed amount column.
+        column: String,
+    },
+    /// A kind code column and a non-negative amount column.
+    Kind {
+        /// The kind column (an integer type).
+        kind: String,
+        /// The amount column (numeric, ≥ 0).
+        amount: String,
+        /// Code of a credit.
+        credit: i16,
+        /// Code of a debit.
+        debit: i16,
+        /// Code of an absolute "set balance" event.
+        set: i16,
+    },
+}
+
+/// A status column: only rows whose status is `confirmed` are history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusColumn {
+    /// The column (text).
+    pub column: String,
+    /// The value of a confirmed row, e.g. `confirmed`.
+    pub confirmed: String,
+    /// The value of a pending row written in dual-write mode, e.g. `pending`.
+    pub pending: String,
+}
+
+/// A legacy event-log table described by its column names, so the toolkit can read (and,
+/// in dual-write mode, write) it without forking the crate.
+///
+/// Names are plain identifiers (`[A-Za-z_][A-Za-z0-9_]*`, the table optionally
+/// `schema.table`) and are quoted as given, so their letter case matters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LegacyLog {
+    /// The table, `name` or `schema.name`.
+    pub table: String,
+    /// Block number column (integer).
+    pub block_number: String,
+    /// Log index column (integer): orders events within a block. Needed when the table
+    /// has absolute events; without it, rows of one block fold in unspecified order.
+    pub log_index: Option<String>,
+    /// Transaction hash column, written in dual-write mode (same encoding as addresses).
+    pub tx_hash: Option<String>,
+    /// User address column.
+    pub user: String,
+    /// Asset (token) address column.
+    pub asset: String,
+    /// Encoding of the user, asset and tx-hash columns.
+    pub encoding: AddressEncoding,
+    /// Amount columns.
+    pub amount: AmountColumns,
+    /// Status column; without one, every row is confirmed history.
+    pub status: Option<StatusColumn>,
+}
+
+impl LegacyLog {
+    /// The original design's log: `balance_updates_legacy (block_number, log_index,
+    /// user_address TEXT, asset_id TEXT, amount NUMERIC signed, block_status TEXT)` with
+    /// statuses `confirmed` / `pending`. Change `table` to point it at yours.
+    pub fn original_design(table: &str) -> Self {
+        Self {
+            table: table.to_owned(),
+            block_number: "block_number".into(),
+            log_index: Some("log_index".into()),
+            tx_hash: None,
+            user: "user_address".into(),
+            asset: "asset_id".into(),
+            encoding: AddressEncoding::HexText,
+            amount: AmountColumns::Signed {
+                column: "amount".into(),
+            },
+            status: Some(StatusColumn {
+                column: "block_status".into(),
+                confirmed: "confirmed".into(),
+                pending: "pending".into(),
+            }),
+        }
+    }
+
+    /// Checks every name; called before any SQL is built from the mapping.
+    pub fn validate(&self) -> Result<(), MigrationError> {
+        let mut names = vec![&self.block_number, &self.user, &self.asset];
+        names.extend(self.log_index.iter());
+        names.extend(self.tx_hash.iter());
+        match &self.amount {
+            AmountColumns::Signed { column } => names.push(column),
+            AmountColumns::Kind { kind, amount, .. } => names.extend([kind, amount]),
+        }
+        if let Some(s) = &self.status {
+            names.push(&s.column);
+        }
+        for name in names {
+            ident(name)?;
+        }
+        let parts: Vec<&str> = self.table.split('.').collect();
+        if parts.len() > 2 {
+            return Err(MigrationError::Mapping(format!(
+                "table {:?} has more than one `.`",
+                self.table
+            )));
+        }
+        for part in parts {
+            ident(part)?;
+        }
+        Ok(())
+    }
+
+    /// The table name, quoted.
+    pub(crate) fn quoted_table(&self) -> String {
+        self.table
+            .split('.')
+            .map(quote)
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+
+    /// SQL turning an address-like column into BYTEA.
+    fn decode(&self, column: &str) -> String {
+        self.decode_in("t.", column)
+    }
+
+    /// [`Self::decode`] with the column qualified by `prefix` (`""` in an index definition).
+    fn decode_in(&self, prefix: &str, column: &str) -> String {
+        let c = format!("{prefix}{}", quote(column));
+        match self.encoding {
+            AddressEncoding::Bytea => c,
+            AddressEncoding::HexText => format!(
+                "decode(CASE WHEN left({c}, 2) IN ('0x', '0X') THEN substr({c}, 3) ELSE {c} END, 'hex')"
+            ),
+        }
+    }
+
+    fn status_filter(&self) -> String {
+        match &self.status {
+            Some(s) => format!("t.{} = {}", quote(&s.column), literal(&s.confirmed)),
+            None => "TRUE".to_owned(),
+        }
+    }
+}
+
+impl History {
+    /// A one-line description, stored in `migration_state.source` so a resumed backfill
+    /// can tell it is folding the same history.
+    pub fn describe(&self) -> String {
+        match self {
+            History::CrateLog => "balance_updates".to_owned(),
+            History::Legacy(l) => format!("legacy {}", l.table),
+        }
+    }
+
+    /// Checks a legacy mapping's names.
+    pub fn validate(&self) -> Result<(), MigrationError> {
+        match self {
+            History::CrateLog => Ok(()),
+            History::Legacy(l) => l.validate(),
+        }
+    }
+
+    /// The normalized relation (see the module docs), as a parenthesized subquery.
+    pub(crate) fn relation(&self) -> String {
+        match self {
+            History::CrateLog => {
+                "(SELECT bu.user_address AS u, bu.asset AS a, bu.kind AS k, bu.amount AS v,
+                     bu.block_number AS n, bu.log_index AS i, bu.ordinal::int AS o
+              FROM balance_updates bu JOIN blocks b ON b.hash = bu.block_hash AND b.status = 1)"
+                    .to_owned()
+            }
+            History::Legacy(l) => {
+                let (k, v) = match &l.amount {
+                    AmountColumns::Signed { column } => {
+                        let c = format!("t.{}", quote(column));
+                        (
+                            format!("(CASE WHEN {c} < 0 THEN 1 ELSE 0 END)::smallint"),
+                            format!("abs({c})::numeric"),
+                        )
+                    }
+                    AmountColumns::Kind {
+                        kind,
+                        amount,
+                        credit,
+                        debit,
+                        set,
+                    } => {
+                        let c = format!("t.{}", quote(kind));
+                        (
+                            format!(
+                                "(CASE {c} WHEN {credit} THEN 0 WHEN {debit} THEN 1 WHEN {set} THEN 2 END)::smallint"
+                            ),
+                            format!("t.{}::numeric", quote(amount)),
+                        )
+                    }
+                };
+                let i = l.log_index.as_deref().map_or("0::bigint".to_owned(), |c| {
+                    format!("t.{}::bigint", quote(c))
+                });
+                format!(
+                    "(SELECT {u} AS u, {a} AS a, {k} AS k, {v} AS v, t.{n}::bigint AS n, {i} AS i, 0 AS o
+                      FROM {table} t WHERE {status})",
+                    u = l.decode(&l.user),
+                    a = l.decode(&l.asset),
+                    n = quote(&l.block_number),
+                    table = l.quoted_table(),
+                    status = l.status_filter(),
+                )
+            }
+        }
+    }
+
+    /// The highest block with confirmed history (`None` for an empty history).
+    pub(crate) fn max_block_sql(&self) -> String {
+        format!("SELECT max(n) FROM {} h", self.relation())
+    }
+
+    /// `CREATE INDEX` for the per-key lookups of migration-mode reads and sampled verify
+    /// (`(user, asset)` as the normalized relation computes them). Idempotent.
+    pub fn key_index_sql(&self) -> String {
+        match self {
+            History::CrateLog => "CREATE INDEX IF NOT EXISTS balance_updates_key
+                 ON balance_updates (user_address, asset, block_number)"
+                .to_owned(),
+            History::Legacy(l) => {
+                let index = format!(
+                    "{}_migration_key",
+                    l.table.rsplit('.').next().unwrap_or(&l.table)
+                );
+                let expr = |c: &str| l.decode_in("", c);
+                format!(
+                    "CREATE INDEX IF NOT EXISTS {} ON {} (({}), ({}), {})",
+                    quote(&index),
+                    l.quoted_table(),
+                    expr(&l.user),
+                    expr(&l.asset),
+                    quote(&l.block_number)
+                )
+            }
+        }
+    }
+}
+
+/// The fold of the rows of the normalized relation that pass `filter` (SQL over `h`),
+/// per (user, asset): `reset` when the rows hold an absolute event, and `net`: the value
+/// after the last absolute event, or the signed sum of all the rows when there is none.
+/// Columns: `u`, `a`, `reset`, `net`, `rows` and `bad` (rows with an unknown kind or a
+/// NULL or negative amount).
+pub(crate) fn fold_sql(history: &History, filter: &str) -> String {
+    fold_over(&history.relation(), filter)
+}
+
+/// [`fold_sql`] over any relation with the normalized columns.
+pub(crate) fn fold_over(relation: &str, filter: &str) -> String {
+    format!(
+        "SELECT u, a, bool_or(k = 2) AS reset,
+                COALESCE(sum(CASE k WHEN 1 THEN -v ELSE v END) FILTER (WHERE s = 0 OR (s = 1 AND k = 2)), 0) AS net,
+                count(*) AS rows,
+                count(*) FILTER (WHERE k IS NULL OR v IS NULL OR v < 0) AS bad
+         FROM (SELECT u, a, k, v,
+                      count(*) FILTER (WHERE k = 2) OVER (PARTITION BY u, a ORDER BY n DESC, i DESC, o DESC
+                                                          ROWS UNBOUNDED PRECEDING) AS s
+               FROM {relation} h WHERE {filter}) r
+         GROUP BY u, a"
+    )
+}
+
+/// A checked identifier.
+fn ident(name: &str) -> Result<(), MigrationError> {
+    let ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(MigrationError::Mapping(format!(
+            "{name:?} is not a plain identifier ([A-Za-z_][A-Za-z0-9_]*)"
+        )))
+    }
+}
+
+/// A checked identifier, double-quoted.
+pub(crate) fn quote(name: &str) -> String {
+    format!("\"{name}\"")
+}
+
+/// A SQL string literal.
+pub(crate) fn literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_names_that_are_not_identifiers() {
+        let mut l = LegacyLog::original_design("ok_table");
+        assert!(l.validate().is_ok());
+        l.user = "user; DROP TABLE x".into();
+        assert!(matches!(l.validate(), Err(MigrationError::Mapping(_))));
+        let l = LegacyLog::original_design("a.b.c");
+        assert!(matches!(l.validate(), Err(MigrationError::Mapping(_))));
+    }
+
+    #[test]
+    fn status_values_are_escaped() {
+        let mut l = LegacyLog::original_design("t");
+        l.status = Some(StatusColumn {
+            column: "s".into(),
+            confirmed: "it's".into(),
+            pending: "p".into(),
+        });
+        assert!(History::Legacy(l).relation().contains("'it''s'"));
+    }
+}
