@@ -205,8 +205,27 @@ impl Backfill {
         };
         let mut cursor = state.folded_through.map_or(-1, |c| c as i64);
         while state.phase == Phase::Folding && cursor < h {
-            let hi = cursor.saturating_add(span).min(h);
             let mut tx = self.pool.begin().await.map_err(db("begin a chunk"))?;
+            // The state row is locked first: another runner, or the transaction of a killed
+            // one whose COMMIT is still in flight, finishes before this chunk reads the
+            // cursor, so no chunk is folded twice.
+            let row = sqlx::query(
+                "SELECT cursor_block, rows_folded, phase FROM migration_state FOR UPDATE",
+            )
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db("lock the migration state"))?;
+            let stored: i64 = row.try_get("cursor_block").map_err(db("read cursor"))?;
+            let phase: i16 = row.try_get("phase").map_err(db("read phase"))?;
+            if phase != Phase::Folding.code() {
+                tx.commit().await.map_err(db("end a chunk"))?;
+                state = load_state(&self.pool)
+                    .await?
+                    .ok_or(MigrationError::NotStarted)?;
+                break;
+            }
+            cursor = cursor.max(stored);
+            let hi = cursor.saturating_add(span).min(h);
             let row = sqlx::query(AssertSqlSafe(chunk_sql.clone()))
                 .bind(cursor)
                 .bind(hi)
@@ -222,19 +241,20 @@ impl Backfill {
                     count: bad,
                 });
             }
-            sqlx::query(
+            let folded: i64 = sqlx::query_scalar(
                 "UPDATE migration_state SET cursor_block = $1, rows_folded = rows_folded + $2,
-                 phase = CASE WHEN $1 >= high_water THEN 1 ELSE 0 END",
+                 phase = CASE WHEN $1 >= high_water THEN 1 ELSE 0 END
+                 RETURNING rows_folded",
             )
             .bind(hi)
             .bind(rows)
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await
             .map_err(db("advance the backfill cursor"))?;
             tx.commit().await.map_err(db("commit a chunk"))?;
             cursor = hi;
             state.folded_through = Some(hi as u64);
-            state.rows_folded += rows as u64;
+            state.rows_folded = folded as u64;
             if hi >= h {
                 state.phase = Phase::Merging;
             }
@@ -318,14 +338,22 @@ impl Backfill {
                 .execute(&mut *tx)
                 .await
                 .map_err(db("take the writer lock"))?;
-            let cursor = sqlx::query("SELECT merge_user, merge_asset FROM migration_state")
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db("read the merge cursor"))?;
+            // Locked, like the folding cursor: concurrent or zombie merges serialize here.
+            let cursor = sqlx::query(
+                "SELECT merge_user, merge_asset, phase FROM migration_state FOR UPDATE",
+            )
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db("read the merge cursor"))?;
             let (cu, ca): (Option<Vec<u8>>, Option<Vec<u8>>) = (
                 cursor.try_get(0).map_err(db("read merge_user"))?,
                 cursor.try_get(1).map_err(db("read merge_asset"))?,
             );
+            if cursor.try_get::<i16, _>(2).map_err(db("read phase"))? == Phase::Done.code() {
+                tx.commit().await.map_err(db("end a merge chunk"))?;
+                state.phase = Phase::Done;
+                return Ok(());
+            }
             let row = sqlx::query(
                 "WITH chunk AS (
                     SELECT user_address, asset, balance FROM migration_backfill
@@ -356,17 +384,18 @@ impl Backfill {
                 row.try_get("la").map_err(db("read merge cursor"))?,
             );
             let done = keys < limit;
-            sqlx::query(
+            let merged: i64 = sqlx::query_scalar(
                 "UPDATE migration_state SET merge_user = COALESCE($1, merge_user),
                  merge_asset = COALESCE($2, merge_asset), keys_merged = keys_merged + $3,
                  phase = CASE WHEN $4 THEN 2 ELSE 1 END,
-                 finished_at = CASE WHEN $4 THEN now() END",
+                 finished_at = CASE WHEN $4 THEN now() END
+                 RETURNING keys_merged",
             )
             .bind(lu)
             .bind(la)
             .bind(keys)
             .bind(done)
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await
             .map_err(db("advance the merge cursor"))?;
             if done {
@@ -376,7 +405,7 @@ impl Backfill {
                     .map_err(db("clear migration_backfill"))?;
             }
             tx.commit().await.map_err(db("commit a merge chunk"))?;
-            state.keys_merged += keys as u64;
+            state.keys_merged = merged as u64;
             if done {
                 state.phase = Phase::Done;
             }
