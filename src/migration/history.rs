@@ -10,6 +10,9 @@
 use super::MigrationError;
 
 /// Where the history lives.
+// A configuration value built once per job: the size of the variants does not matter, and
+// `History::Legacy(LegacyLog { .. })` reads better than a boxed mapping.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum History {
     /// This crate's `balance_updates`, confirmed rows (their block is finalized in `blocks`).
