@@ -69,7 +69,11 @@ fn jitter_fraction(attempt: u32) -> f64 {
     (x >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// The tower layer; see the [module docs](self).
+/// A tower layer that retries JSON-RPC requests with exponential backoff and full jitter
+/// and bounds each attempt with a timeout. Retried: attempt timeouts, connection failures,
+/// HTTP 429 / 502 / 503 / 504, missing batch responses and JSON-RPC rate-limit errors; not
+/// "too many results" answers to `eth_getLogs`, which the source handles by shrinking its
+/// range.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RetryLayer {
     config: RetryConfig,
