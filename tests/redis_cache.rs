@@ -292,7 +292,8 @@ async fn clear_only_deletes_its_own_prefix() {
 }
 
 /// A put of many users is one atomic step across users too: a reader that reads the first
-/// and the last user of the batch in one `MULTI` always sees them at the same block.
+/// and the last user of the batch in one `get_many` (one `MGET`) always sees them at the
+/// same block.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_user_put_is_atomic_across_users() {
     let cache = Arc::new(fresh_cache("atomic_users").await);
@@ -313,15 +314,15 @@ async fn multi_user_put_is_atomic_across_users() {
     cache.put(&batch(1)).await.unwrap();
     let done = Arc::new(AtomicBool::new(false));
     let reader = {
-        let (first, last) = (cache.key(&users[0]), cache.key(&users[49]));
-        let (mut conn, done) = (cache.connection(), done.clone());
+        let (pair, cache, done) = ([users[0], users[49]], cache.clone(), done.clone());
         tokio::spawn(async move {
             let mut reads = 0u32;
             while !done.load(Ordering::Relaxed) {
-                let mut pipe = redis::pipe();
-                pipe.atomic().hget(&first, "~block").hget(&last, "~block");
-                let (a, b): (u64, u64) = pipe.query_async(&mut conn).await.unwrap();
-                assert_eq!(a, b, "a reader saw half of a put");
+                let read = cache.get_many(&pair).await.unwrap();
+                let [Some(a), Some(b)] = &read[..] else {
+                    panic!("missing entries: {read:?}");
+                };
+                assert_eq!(a.block, b.block, "a reader saw half of a put");
                 reads += 1;
             }
             reads
@@ -401,4 +402,67 @@ async fn failed_put_does_not_leave_stale_entries_behind() {
     assert_eq!(h.watcher.stale_cache_entries(), 0);
     assert!(h.watcher.verify_cache().await.unwrap().is_empty());
     h.check().await;
+}
+
+/// Entries round-trip exactly through the string encoding (missing prices, no assets,
+/// several assets, `Decimal::MAX`, scale 28, negative totals), `get_many` keeps the order and reports misses, and a
+/// value that does not parse is `CacheError::Corrupt` naming the user.
+#[tokio::test]
+async fn entries_round_trip_and_corrupt_values_are_reported() {
+    let cache = fresh_cache("encoding").await;
+    let big = Decimal::MAX;
+    let assets = |n: u8| -> std::collections::BTreeMap<Address, CachedAsset> {
+        (1..=n)
+            .map(|a| {
+                let value = (a % 2 == 0).then(|| Decimal::new(i64::from(a) * 1_001, 3));
+                let asset = CachedAsset {
+                    confirmed: value,
+                    pending: Some(big),
+                };
+                (Address::repeat_byte(a), asset)
+            })
+            .collect()
+    };
+    let entries: Vec<CachedCollateral> = (0..3u8)
+        .map(|i| CachedCollateral {
+            user: Address::repeat_byte(0xB0 + i),
+            block: u64::MAX - u64::from(i),
+            confirmed: Decimal::new(-12_345, 28),
+            pending: big,
+            assets: assets(i * 2),
+            complete: i == 1,
+        })
+        .collect();
+    cache.put(&entries).await.unwrap();
+    for e in &entries {
+        assert_eq!(cache.get(e.user).await.unwrap().as_ref(), Some(e));
+    }
+    let missing = Address::repeat_byte(0xEE);
+    let users = [entries[2].user, missing, entries[0].user];
+    let read = cache.get_many(&users).await.unwrap();
+    assert_eq!(
+        read,
+        [Some(entries[2].clone()), None, Some(entries[0].clone())]
+    );
+    assert_eq!(cache.get_many(&[]).await.unwrap(), []);
+
+    let mut conn = cache.connection();
+    for bad in [
+        "",
+        "7|1|x|1",
+        "7|1|1|1|zz|1|1",
+        "7|1|1|1|a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1|1",
+    ] {
+        redis::cmd("SET")
+            .arg(cache.key(&missing))
+            .arg(bad)
+            .query_async::<()>(&mut conn)
+            .await
+            .unwrap();
+        match cache.get(missing).await {
+            Err(reorg_collateral::CacheError::Corrupt { user, .. }) => assert_eq!(user, missing),
+            other => panic!("{bad:?} read as {other:?}"),
+        }
+    }
+    cache.clear().await.unwrap();
 }

@@ -1,6 +1,6 @@
 //! Redis [`CollateralCache`] (feature `redis`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use alloy_primitives::Address;
@@ -24,15 +24,17 @@ fn backend(operation: impl Into<String>) -> impl FnOnce(redis::RedisError) -> Ca
     }
 }
 
-/// Collateral cache in Redis: per user one hash holding `{asset: "confirmed|pending"}`
-/// (`balance × price × factor`, exact decimal strings, `-` for a missing price) and the
-/// totals in the fields `~block`, `~confirmed`, `~pending`, `~complete`.
+/// Collateral cache in Redis: per user one string
+/// `block|complete|confirmed|pending` followed by `|asset|confirmed|pending` per asset
+/// (`balance × price × factor` as exact decimal strings, `-` for a missing price, assets
+/// as lower-case hex without `0x`), e.g. `7|1|1010.0|1010.0|a1a1…a1|1010.0|1010.0`.
 ///
 /// Key: `{<prefix>:<user>}` (the braces are a Redis Cluster hash tag). A
-/// [`put`](CollateralCache::put) is one Lua script call that rewrites every user of the
-/// batch, so it is atomic: a reader never sees half of a block's update; a
-/// [`get`](CollateralCache::get) is one `HGETALL`. (On a Redis Cluster a batch spanning
-/// slots must be split per user; this type targets a standalone server or a proxy.)
+/// [`put`](CollateralCache::put) is one `MSET` of every user of the batch, so it is atomic
+/// across users as the trait requires: a reader never sees half of a block's update. A
+/// [`get`](CollateralCache::get) is one `GET`, [`get_many`](Self::get_many) one `MGET`.
+/// (On a Redis Cluster a batch spanning slots must be split per user; this type targets a
+/// standalone server or a proxy.)
 #[derive(Clone)]
 pub struct RedisCollateralCache {
     conn: ConnectionManager,
@@ -50,7 +52,7 @@ impl std::fmt::Debug for RedisCollateralCache {
 impl RedisCollateralCache {
     /// Connects to `url` (e.g. `redis://127.0.0.1:6379`) with keys under `prefix`
     /// (letters, digits, `_`, `-`, `:` only). Connecting times out after 1 s and commands
-    /// after 5 s (a refresh of 100,000 users is one script call of about a second), so a
+    /// after 5 s (a refresh of 100,000 users is one `MSET` of about 50 ms on the server), so a
     /// dead server turns into errors instead of stalling ingestion; the connection manager
     /// reconnects by itself when the server is back.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, CacheError> {
@@ -87,12 +89,39 @@ impl RedisCollateralCache {
 
     /// The key of `user`'s hash: `{<prefix>:<lower-case hex address>}`.
     pub fn key(&self, user: &UserId) -> String {
-        // Plain hex: `Display` would compute an EIP-55 checksum (a keccak) per key.
-        format!(
-            "{{{}:0x{}}}",
-            self.prefix,
-            alloy_primitives::hex::encode(user)
-        )
+        let mut key = String::with_capacity(self.prefix.len() + 45);
+        self.write_key(user, &mut key);
+        key
+    }
+
+    fn write_key(&self, user: &UserId, out: &mut String) {
+        out.push('{');
+        out.push_str(&self.prefix);
+        out.push_str(":0x");
+        push_hex(user, out);
+        out.push('}');
+    }
+
+    /// The entries of `users` (in order) read in one `MGET`, so they are from the same
+    /// puts: a consistent snapshot across users, at the cost of one round trip.
+    pub async fn get_many(
+        &self,
+        users: &[UserId],
+    ) -> Result<Vec<Option<CachedCollateral>>, CacheError> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = users.iter().map(|u| self.key(u)).collect();
+        let mut conn = self.conn.clone();
+        let values: Vec<Option<String>> = conn
+            .mget(&keys)
+            .await
+            .map_err(backend(format!("get {} entries", users.len())))?;
+        users
+            .iter()
+            .zip(values)
+            .map(|(&user, v)| v.map(|v| decode_entry(user, &v)).transpose())
+            .collect()
     }
 
     /// A connection for other uses (e.g. [`RedisPublisher`]).
@@ -101,26 +130,117 @@ impl RedisCollateralCache {
     }
 }
 
-/// Rewrites each key: `ARGV` holds, per key, the number of field/value pairs, then the pairs.
-/// Runs atomically on the server.
-static PUT_SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
-    redis::Script::new(
-        r"
-        local i = 1
-        for k = 1, #KEYS do
-            local n = tonumber(ARGV[i])
-            i = i + 1
-            redis.call('DEL', KEYS[k])
-            redis.call('HSET', KEYS[k], unpack(ARGV, i, i + 2 * n - 1))
-            i = i + 2 * n
-        end
-        return #KEYS
-        ",
-    )
-});
+/// Appends `address` as lower-case hex without `0x` (`Display` would compute an EIP-55
+/// checksum, a keccak, per address).
+fn push_hex(address: &Address, out: &mut String) {
+    let mut hex = [0u8; 40];
+    if alloy_primitives::hex::encode_to_slice(address, &mut hex).is_ok() {
+        out.push_str(std::str::from_utf8(&hex).unwrap_or_default());
+    }
+}
 
-fn encode(value: Option<Decimal>) -> String {
-    value.map_or_else(|| "-".to_owned(), |v| v.to_string())
+/// Appends `d` in plain decimal notation with all `d.scale()` fraction digits (what
+/// `Display` prints, about twice as fast: one `u128` division at most, then `u64` digits).
+fn push_decimal(d: Decimal, out: &mut String) {
+    const TEN19: u128 = 10_000_000_000_000_000_000;
+    let mut digits = [b'0'; 40];
+    let mut start = digits.len();
+    let mut write_u64 = |mut n: u64, pad: bool, start: &mut usize| {
+        let end = *start;
+        while n > 0 {
+            *start -= 1;
+            digits[*start] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        if pad {
+            *start = end - 19; // the digits array starts as '0's
+        }
+    };
+    let mantissa = d.mantissa().unsigned_abs();
+    let (high, low) = (mantissa / TEN19, mantissa % TEN19);
+    // Both halves fit in a u64: a mantissa is below 2^96 < 10^29.
+    write_u64(low as u64, high > 0, &mut start);
+    write_u64(high as u64, false, &mut start);
+    let scale = d.scale() as usize;
+    // At least one integer digit, and every fraction digit (leading zeros included).
+    start = start.min(digits.len() - scale - 1);
+    if d.is_sign_negative() && mantissa > 0 {
+        out.push('-');
+    }
+    let text = std::str::from_utf8(&digits[start..]).unwrap_or_default();
+    let (int, frac) = text.split_at(text.len() - scale);
+    out.push_str(int);
+    if scale > 0 {
+        out.push('.');
+        out.push_str(frac);
+    }
+}
+
+/// Appends `e`'s value: `block|complete|confirmed|pending`, then `|asset|confirmed|pending`
+/// per asset (lower-case hex without `0x`; `-` for a missing price).
+fn encode_entry(e: &CachedCollateral, out: &mut String) {
+    use std::fmt::Write;
+    // Writing to a `String` cannot fail.
+    let _ = write!(out, "{}|{}|", e.block, u8::from(e.complete));
+    push_decimal(e.confirmed, out);
+    out.push('|');
+    push_decimal(e.pending, out);
+    for (asset, v) in &e.assets {
+        out.push('|');
+        push_hex(asset, out);
+        for value in [v.confirmed, v.pending] {
+            out.push('|');
+            match value {
+                Some(v) => push_decimal(v, out),
+                None => out.push('-'),
+            }
+        }
+    }
+}
+
+/// Parses a value written by [`encode_entry`].
+fn decode_entry(user: UserId, text: &str) -> Result<CachedCollateral, CacheError> {
+    let corrupt = |detail: String| CacheError::Corrupt {
+        backend: BACKEND,
+        user,
+        detail,
+    };
+    let mut parts = text.split('|');
+    let mut next = |what: &str| {
+        parts
+            .next()
+            .ok_or_else(|| corrupt(format!("missing {what} in {text:?}")))
+    };
+    let block = next("block")?
+        .parse()
+        .map_err(|_| corrupt(format!("block is not a number in {text:?}")))?;
+    let complete = next("complete")? == "1";
+    let total =
+        |t: &str| decode(user, t)?.ok_or_else(|| corrupt(format!("total {t:?} is not a number")));
+    let confirmed = total(next("confirmed")?)?;
+    let pending = total(next("pending")?)?;
+    let mut assets = BTreeMap::new();
+    while let Some(name) = parts.next() {
+        let asset: Address = name
+            .parse()
+            .map_err(|_| corrupt(format!("asset {name:?}")))?;
+        let (Some(c), Some(p)) = (parts.next(), parts.next()) else {
+            return Err(corrupt(format!("asset {name} has no values in {text:?}")));
+        };
+        let value = CachedAsset {
+            confirmed: decode(user, c)?,
+            pending: decode(user, p)?,
+        };
+        assets.insert(asset, value);
+    }
+    Ok(CachedCollateral {
+        user,
+        block,
+        confirmed,
+        pending,
+        assets,
+        complete,
+    })
 }
 
 fn decode(user: UserId, text: &str) -> Result<Option<Decimal>, CacheError> {
@@ -142,80 +262,43 @@ impl CollateralCache for RedisCollateralCache {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut invocation = PUT_SCRIPT.prepare_invoke();
+        // One `MSET`: atomic across users, and without a script the server spends about
+        // 0.3–0.7 µs per user (one string each) instead of running Lua for every field.
+        // The command is sized up front: 100,000 users are ~15 MB, and growing it by
+        // doubling copies it over and over.
+        let key_len = self.prefix.len() + 45;
+        let size: usize = entries
+            .iter()
+            .map(|e| key_len + 64 + 112 * e.assets.len())
+            .sum();
+        let mut mset = redis::Cmd::with_capacity(1 + 2 * entries.len(), size);
+        mset.arg("MSET");
+        let (mut key, mut value) = (String::with_capacity(key_len), String::with_capacity(256));
         for e in entries {
-            invocation.key(self.key(&e.user));
-            invocation.arg(e.assets.len() + 4);
-            for (asset, v) in &e.assets {
-                invocation
-                    .arg(alloy_primitives::hex::encode(asset))
-                    .arg(format!("{}|{}", encode(v.confirmed), encode(v.pending)));
-            }
-            invocation
-                .arg("~block")
-                .arg(e.block)
-                .arg("~confirmed")
-                .arg(e.confirmed.to_string())
-                .arg("~pending")
-                .arg(e.pending.to_string())
-                .arg("~complete")
-                .arg(u8::from(e.complete));
+            key.clear();
+            self.write_key(&e.user, &mut key);
+            value.clear();
+            encode_entry(e, &mut value);
+            mset.arg(&key).arg(&value);
         }
         let mut conn = self.conn.clone();
-        invocation
-            .invoke_async::<()>(&mut conn)
+        mset.query_async::<()>(&mut conn)
             .await
             .map_err(backend(format!("put {} entries", entries.len())))
     }
 
     async fn get(&self, user: UserId) -> Result<Option<CachedCollateral>, CacheError> {
         let mut conn = self.conn.clone();
-        let fields: HashMap<String, String> = conn
-            .hgetall(self.key(&user))
+        let value: Option<String> = conn
+            .get(self.key(&user))
             .await
-            .map_err(backend(format!("get {user}")))?;
-        if fields.is_empty() {
-            return Ok(None);
-        }
-        let corrupt = |detail: String| CacheError::Corrupt {
-            backend: BACKEND,
-            user,
-            detail,
-        };
-        let field = |name: &str| {
-            fields
-                .get(name)
-                .ok_or_else(|| corrupt(format!("missing field {name}")))
-        };
-        let total = |name: &str| -> Result<Decimal, CacheError> {
-            decode(user, field(name)?)?.ok_or_else(|| corrupt(format!("{name} is not a number")))
-        };
-        let mut assets = BTreeMap::new();
-        for (name, value) in fields.iter().filter(|(k, _)| !k.starts_with('~')) {
-            let asset: Address = name
-                .parse()
-                .map_err(|_| corrupt(format!("asset field {name:?}")))?;
-            let (c, p) = value
-                .split_once('|')
-                .ok_or_else(|| corrupt(format!("value {value:?}")))?;
-            assets.insert(
-                asset,
-                CachedAsset {
-                    confirmed: decode(user, c)?,
-                    pending: decode(user, p)?,
-                },
-            );
-        }
-        Ok(Some(CachedCollateral {
-            user,
-            block: field("~block")?
-                .parse()
-                .map_err(|_| corrupt("block is not a number".into()))?,
-            confirmed: total("~confirmed")?,
-            pending: total("~pending")?,
-            assets,
-            complete: field("~complete")? == "1",
-        }))
+            // Named lazily: formatting an address computes its checksum (a keccak).
+            .map_err(|source| CacheError::Backend {
+                backend: BACKEND,
+                operation: format!("get {user}"),
+                source: Box::new(source),
+            })?;
+        value.map(|v| decode_entry(user, &v)).transpose()
     }
 
     async fn clear(&self) -> Result<(), CacheError> {
@@ -287,5 +370,43 @@ impl RedisPublisher {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `push_decimal` prints exactly what `Display` prints, around every `u64`/`u128` split.
+    #[test]
+    fn decimals_print_as_display_does() {
+        let mut cases = vec![
+            Decimal::ZERO,
+            Decimal::new(0, 5),
+            Decimal::MAX,
+            Decimal::MIN,
+        ];
+        for scale in [0, 1, 5, 18, 19, 20, 27, 28] {
+            for m in [
+                1i128,
+                9,
+                10,
+                123_456_789,
+                9_999_999_999_999_999_999,
+                10_000_000_000_000_000_000,
+                10_000_000_000_000_000_001,
+                12_345_678_901_234_567_890_123,
+                (1 << 96) - 1,
+            ] {
+                cases.push(Decimal::from_i128_with_scale(m, scale));
+                cases.push(Decimal::from_i128_with_scale(-m, scale));
+            }
+        }
+        for d in cases {
+            let mut out = String::new();
+            push_decimal(d, &mut out);
+            assert_eq!(out, d.to_string(), "{d:?}");
+            assert_eq!(out.parse::<Decimal>().unwrap(), d);
+        }
     }
 }
