@@ -1,6 +1,6 @@
 //! The write path: one transaction per changeset, one batched write per table.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use alloy_primitives::{B256, U256, hex};
 use sqlx::{Postgres, Row, Transaction};
@@ -127,12 +127,14 @@ enum Stored {
     /// The first new block is stored as canonical: the changeset was committed before
     /// (e.g. the commit succeeded but its acknowledgement was lost), so applying it is a no-op.
     Applied,
-    /// Hashes of new blocks that were applied once and reorged out: they come back with the
-    /// log rows they already have (possibly none).
+    /// Hashes of new blocks that were applied once and reorged out (before or by this
+    /// changeset): they come back with the log rows they already have (possibly none).
+    /// Every other new block is absent from `blocks`, hence has no log row yet.
     Returning(Vec<B256>),
 }
 
-/// One lookup of the new blocks' hashes in `blocks`.
+/// One lookup of the new blocks' hashes in `blocks`. A stored canonical block other than
+/// the first (and not reverted by this changeset) is refused: its log rows exist already.
 async fn stored_blocks(
     tx: &mut Transaction<'_, Postgres>,
     changes: &Changeset,
@@ -162,6 +164,13 @@ async fn stored_blocks(
             returning.push(hash);
         } else if hash == first.block.header.hash {
             return Ok(Stored::Applied);
+        } else if changes.revert.iter().any(|r| r.hash == hash) {
+            returning.push(hash);
+        } else {
+            return Err(StoreError::Inconsistent {
+                backend: BACKEND,
+                detail: format!("new block {hash} is already stored as canonical"),
+            });
         }
     }
     Ok(Stored::Returning(returning))
@@ -268,6 +277,10 @@ async fn append(
         Vec::with_capacity(n),
     );
     let mut log = LogRows::default();
+    // The log has no unique index (it cost more than half of the log's write): a log
+    // repeated within a block is refused here, and a block's log rows are written only by
+    // the changeset that inserts the block (`stored_blocks`, and the insert below).
+    let mut seen = HashSet::new();
     let (mut b_user, mut b_asset, mut b_value, mut b_block) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut p_asset, mut p_answer, mut p_dec, mut p_round, mut p_time, mut p_block) = (
@@ -291,7 +304,19 @@ async fn append(
         } else {
             &b.block.events[..]
         };
+        seen.clear();
         for event in events {
+            if !seen.insert(event.log) {
+                return Err(StoreError::Inconsistent {
+                    backend: BACKEND,
+                    detail: format!(
+                        "duplicate log {}:{} in block {}",
+                        event.log.tx_hash,
+                        event.log.log_index,
+                        h.id()
+                    ),
+                });
+            }
             for (ordinal, (key, effect)) in event.effects().enumerate() {
                 let (kind, amount) = match effect {
                     Effect::Credit(a) => (0i16, a),
@@ -333,11 +358,12 @@ async fn append(
         }
     }
     let range = format!("#{}..=#{}", num[0], num[n - 1]);
-    // A block that comes back after being reorged out keeps its hash and its log rows.
-    sqlx::query(
+    // A block that comes back after being reorged out keeps its hash and its log rows; any
+    // other stored hash (a concurrent writer got there first) fails the changeset.
+    let inserted = sqlx::query(
         "INSERT INTO blocks (hash, number, parent_hash, timestamp, status)
          SELECT *, 0 FROM UNNEST($1::bytea[], $2::bigint[], $3::bytea[], $4::bigint[])
-         ON CONFLICT (hash) DO UPDATE SET status = 0",
+         ON CONFLICT (hash) DO UPDATE SET status = 0 WHERE blocks.status = 2",
     )
     .bind(&hash)
     .bind(&num)
@@ -345,7 +371,17 @@ async fn append(
     .bind(&ts)
     .execute(&mut **tx)
     .await
-    .map_err(db(format!("insert blocks {range}")))?;
+    .map_err(db(format!("insert blocks {range}")))?
+    .rows_affected();
+    if inserted != n as u64 {
+        return Err(StoreError::Inconsistent {
+            backend: BACKEND,
+            detail: format!(
+                "blocks {range}: {} of {n} already stored",
+                n as u64 - inserted
+            ),
+        });
+    }
     if log.rows > 0 {
         copy_log(tx, &log, &range).await?;
     }
@@ -389,21 +425,13 @@ async fn append(
 }
 
 /// Appends the log rows with one `COPY … FROM STDIN`: the bulk path, cheaper per row than
-/// `INSERT … SELECT FROM UNNEST`. A repeated (block hash, tx hash, log index, ordinal)
-/// violates the log's primary key: [`StoreError::Inconsistent`], and the transaction
-/// (the whole changeset) rolls back.
+/// `INSERT … SELECT FROM UNNEST`. Duplicates were refused before (see `append`).
 async fn copy_log(
     tx: &mut Transaction<'_, Postgres>,
     log: &LogRows,
     range: &str,
 ) -> Result<(), StoreError> {
-    let failed = |e: sqlx::Error| match e.as_database_error() {
-        Some(d) if d.is_unique_violation() => StoreError::Inconsistent {
-            backend: BACKEND,
-            detail: format!("duplicate log in blocks {range}: {}", d.message()),
-        },
-        _ => db(format!("copy balance_updates of {range}"))(e),
-    };
+    let failed = |e: sqlx::Error| db(format!("copy balance_updates of {range}"))(e);
     let mut copy = tx
         .copy_in_raw(
             "COPY balance_updates (block_hash, block_number, tx_hash, log_index, ordinal, user_address, asset, kind, amount) FROM STDIN",
