@@ -450,10 +450,7 @@ async fn copy_log(
 /// confirmed row) and drops the pending rows at or below it: only rows of the finalized
 /// blocks are read, through the partial `*_pending_by_block` indexes. `direct` balances
 /// (this changeset's own finalized blocks, newer than any stored row) take part as
-/// candidates of the same statement. Existing confirmed rows are updated through a join
-/// and only missing ones inserted: cheaper per row than `INSERT … ON CONFLICT DO UPDATE`
-/// (a speculative insertion per row). With one writer nothing inserts the same confirmed
-/// key concurrently; if something did, `ucb_one_confirmed` would fail the transaction.
+/// candidates of the same statement.
 async fn finalize(
     tx: &mut Transaction<'_, Postgres>,
     tip: &BlockHeader,
@@ -470,15 +467,11 @@ async fn finalize(
                   UNION ALL
                   SELECT u, a, v::numeric, n FROM UNNEST($2::bytea[], $3::bytea[], $4::text[], $5::bigint[]) AS d(u, a, v, n)) x
             ORDER BY user_address, asset, block_number DESC
-         ), updated AS (
-            UPDATE user_current_balances c SET balance = l.balance, block_number = l.block_number
-            FROM latest l
-            WHERE c.user_address = l.user_address AND c.asset = l.asset AND c.block_status = 1
-            RETURNING c.user_address, c.asset
          )
          INSERT INTO user_current_balances (user_address, asset, balance, block_number, block_status)
-         SELECT l.user_address, l.asset, l.balance, l.block_number, 1 FROM latest l
-         WHERE NOT EXISTS (SELECT 1 FROM updated d WHERE d.user_address = l.user_address AND d.asset = l.asset)",
+         SELECT user_address, asset, balance, block_number, 1 FROM latest
+         ON CONFLICT (user_address, asset) WHERE block_status = 1
+         DO UPDATE SET balance = EXCLUDED.balance, block_number = EXCLUDED.block_number",
     )
     .bind(h)
     .bind(&direct.user)
