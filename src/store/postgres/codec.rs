@@ -2,6 +2,12 @@
 
 use alloy_primitives::{Address, B256, U256};
 
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::types::Oid;
+use sqlx::postgres::{PgArgumentBuffer, PgHasArrayType, PgTypeInfo};
+use sqlx::{Encode, Postgres, Type};
+
 use crate::error::StoreError;
 
 pub(super) const BACKEND: &str = "postgres";
@@ -43,5 +49,175 @@ fn out_of_range(column: &'static str, value: &str) -> StoreError {
         backend: BACKEND,
         column,
         value: value.to_owned(),
+    }
+}
+
+/// Rows for `COPY … FROM STDIN (FORMAT binary)`: values go in their wire form (raw BYTEA,
+/// big-endian integers, NUMERIC as base-10000 digits), so neither side formats, escapes or
+/// parses text.
+pub(super) struct CopyBinary {
+    buf: Vec<u8>,
+}
+
+impl CopyBinary {
+    /// An empty payload: the signature, no flags, no header extension.
+    pub(super) fn new() -> Self {
+        let mut buf = Vec::with_capacity(1 << 16);
+        buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+        buf.extend_from_slice(&0i32.to_be_bytes());
+        buf.extend_from_slice(&0i32.to_be_bytes());
+        Self { buf }
+    }
+
+    /// Starts a row of `fields` columns (as many as the `COPY` statement lists).
+    pub(super) fn row(&mut self, fields: i16) {
+        self.buf.extend_from_slice(&fields.to_be_bytes());
+    }
+
+    pub(super) fn bytea(&mut self, value: &[u8]) {
+        // Addresses and hashes: 20 or 32 bytes.
+        self.buf
+            .extend_from_slice(&(value.len() as i32).to_be_bytes());
+        self.buf.extend_from_slice(value);
+    }
+
+    pub(super) fn int8(&mut self, value: i64) {
+        self.buf.extend_from_slice(&8i32.to_be_bytes());
+        self.buf.extend_from_slice(&value.to_be_bytes());
+    }
+
+    pub(super) fn int2(&mut self, value: i16) {
+        self.buf.extend_from_slice(&2i32.to_be_bytes());
+        self.buf.extend_from_slice(&value.to_be_bytes());
+    }
+
+    /// A non-negative integer as NUMERIC: digit count, weight (power of 10000 of the first
+    /// digit), sign, display scale, then the base-10000 digits, most significant first
+    /// (at most 20 for a `U256`), trailing zero digits left out.
+    pub(super) fn numeric(&mut self, value: &U256) {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(&0i32.to_be_bytes());
+        numeric_body(&mut self.buf, value);
+        let len = (self.buf.len() - start - 4) as i32;
+        self.buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
+    }
+
+    /// The payload, with its trailer.
+    pub(super) fn finish(mut self) -> Vec<u8> {
+        self.buf.extend_from_slice(&(-1i16).to_be_bytes());
+        self.buf
+    }
+}
+
+/// A `U256` bound as `NUMERIC` in binary form: no decimal text on either side.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Numeric(pub(super) U256);
+
+impl Type<Postgres> for Numeric {
+    fn type_info() -> PgTypeInfo {
+        PgTypeInfo::with_oid(Oid(1700))
+    }
+}
+
+impl PgHasArrayType for Numeric {
+    fn array_type_info() -> PgTypeInfo {
+        PgTypeInfo::with_oid(Oid(1231))
+    }
+}
+
+impl Encode<'_, Postgres> for Numeric {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        numeric_body(buf, &self.0);
+        Ok(IsNull::No)
+    }
+
+    fn size_hint(&self) -> usize {
+        8 + 2 * 20
+    }
+}
+
+/// A non-negative integer in `NUMERIC`'s binary form: digit count, weight (power of 10000
+/// of the first digit), sign, display scale, then the base-10000 digits, most significant
+/// first (at most 20 for a `U256`), trailing zero digits left out.
+fn numeric_body(buf: &mut Vec<u8>, value: &U256) {
+    let mut digits = [0i16; 20];
+    let mut len = 0;
+    for chunk in value.to_base_le(10_000_000_000_000_000) {
+        let mut chunk = chunk;
+        for _ in 0..4 {
+            digits[len] = (chunk % 10_000) as i16;
+            chunk /= 10_000;
+            len += 1;
+        }
+    }
+    // Little-endian digits: drop the leading zeros of the number (the top of the array).
+    while len > 0 && digits[len - 1] == 0 {
+        len -= 1;
+    }
+    let weight = len as i16 - 1;
+    let mut low = 0;
+    while low < len && digits[low] == 0 {
+        low += 1;
+    }
+    let n = (len - low) as i16;
+    buf.extend_from_slice(&n.to_be_bytes());
+    buf.extend_from_slice(&(if n == 0 { 0 } else { weight }).to_be_bytes());
+    buf.extend_from_slice(&0u16.to_be_bytes()); // positive
+    buf.extend_from_slice(&0u16.to_be_bytes()); // scale 0
+    for d in digits[low..len].iter().rev() {
+        buf.extend_from_slice(&d.to_be_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decodes what [`CopyBinary::numeric`] wrote back to decimal.
+    fn numeric_text(field: &[u8]) -> String {
+        let word = |i: usize| i16::from_be_bytes([field[4 + 2 * i], field[5 + 2 * i]]);
+        let len = i32::from_be_bytes(field[..4].try_into().unwrap()) as usize;
+        let (n, weight, sign, scale) = (word(0) as usize, word(1), word(2), word(3));
+        assert_eq!(len, 8 + 2 * n);
+        assert_eq!((sign, scale), (0, 0));
+        if n == 0 {
+            return "0".into();
+        }
+        let digits: Vec<i16> = (0..n).map(|i| word(4 + i)).collect();
+        assert!(digits.iter().all(|d| (0..10_000).contains(d)));
+        assert_ne!(digits[0], 0);
+        assert_ne!(digits[n - 1], 0);
+        let mut text = digits[0].to_string();
+        for i in 1..=weight as usize {
+            text.push_str(&format!("{:04}", digits.get(i).copied().unwrap_or(0)));
+        }
+        text
+    }
+
+    #[test]
+    fn numeric_digits_round_trip() {
+        let mut values = vec![
+            U256::ZERO,
+            U256::from(1),
+            U256::from(9_999),
+            U256::from(10_000),
+            U256::from(10_001),
+            U256::from(100_000_000u64),
+            U256::from(1_000_000_000_000_000_000u128),
+            U256::from(10_000_000_000_000_000u64),
+            U256::MAX,
+            U256::MAX - U256::from(1),
+        ];
+        let mut x = U256::from(0x9E37_79B9_7F4A_7C15u64);
+        for _ in 0..200 {
+            x = x.wrapping_mul(U256::from(6_364_136_223_846_793_005u64)) + U256::from(1);
+            values.push(x >> (x.as_limbs()[0] % 256) as usize);
+        }
+        for v in values {
+            let mut copy = CopyBinary::new();
+            let start = copy.buf.len();
+            copy.numeric(&v);
+            assert_eq!(numeric_text(&copy.buf[start..]), v.to_string(), "{v}");
+        }
     }
 }
