@@ -136,6 +136,41 @@ impl Encode<'_, Postgres> for Numeric {
     }
 }
 
+/// A `NUMERIC` read in binary form (a `U256` column such as a balance): digit count,
+/// weight, sign, display scale, base-10000 digits. Anything that is not a non-negative
+/// integer below 2^256 is [`StoreError::OutOfRange`].
+pub(super) fn numeric_u256(field: &[u8], column: &'static str) -> Result<U256, StoreError> {
+    let bad = || out_of_range(column, &format!("NUMERIC {field:?}"));
+    let word = |i: usize| -> Result<i16, StoreError> {
+        let b = field.get(2 * i..2 * i + 2).ok_or_else(bad)?;
+        Ok(i16::from_be_bytes([b[0], b[1]]))
+    };
+    let (n, weight, sign) = (word(0)?, word(1)?, word(2)?);
+    if sign != 0 || n < 0 || field.len() != 8 + 2 * n as usize {
+        return Err(bad());
+    }
+    if n == 0 {
+        return Ok(U256::ZERO);
+    }
+    // Digits beyond the units (weight < n - 1) would be a fraction.
+    if weight < n - 1 || weight >= 20 {
+        return Err(bad());
+    }
+    let mut value = U256::ZERO;
+    let base = U256::from(10_000u64);
+    for i in 0..=weight as usize {
+        let digit = if i < n as usize { word(4 + i)? } else { 0 };
+        if !(0..10_000).contains(&digit) {
+            return Err(bad());
+        }
+        value = value
+            .checked_mul(base)
+            .and_then(|v| v.checked_add(U256::from(digit as u64)))
+            .ok_or_else(bad)?;
+    }
+    Ok(value)
+}
+
 /// A non-negative integer in `NUMERIC`'s binary form: digit count, weight (power of 10000
 /// of the first digit), sign, display scale, then the base-10000 digits, most significant
 /// first (at most 20 for a `U256`), trailing zero digits left out.
@@ -195,6 +230,31 @@ mod tests {
     }
 
     #[test]
+    fn numeric_out_of_range_is_refused() {
+        let field =
+            |words: &[i16]| -> Vec<u8> { words.iter().flat_map(|w| w.to_be_bytes()).collect() };
+        // 1.5 (a fraction), -1, 10000^20 (past 2^256), a digit of 10000.
+        for bad in [
+            field(&[2, 0, 0, 1, 1, 5000]),
+            field(&[1, 0, 0x4000, 0, 1]),
+            field(&[1, 20, 0, 0, 1]),
+            field(&[1, 0, 0, 0, 10_000]),
+        ] {
+            assert!(numeric_u256(&bad, "x").is_err(), "{bad:?}");
+        }
+        // 2^256 itself: 20 digits that overflow.
+        let past: U256 = U256::MAX;
+        let mut copy = CopyBinary::new();
+        let start = copy.buf.len();
+        copy.numeric(&past);
+        let mut body = copy.buf[start + 4..].to_vec();
+        let last = body.len() - 2;
+        let d = i16::from_be_bytes([body[last], body[last + 1]]) + 1;
+        body[last..].copy_from_slice(&d.to_be_bytes());
+        assert!(numeric_u256(&body, "x").is_err());
+    }
+
+    #[test]
     fn numeric_digits_round_trip() {
         let mut values = vec![
             U256::ZERO,
@@ -218,6 +278,7 @@ mod tests {
             let start = copy.buf.len();
             copy.numeric(&v);
             assert_eq!(numeric_text(&copy.buf[start..]), v.to_string(), "{v}");
+            assert_eq!(numeric_u256(&copy.buf[start + 4..], "x").unwrap(), v);
         }
     }
 }

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use alloy_primitives::{B256, U256};
 use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::postgres::PgRow;
+use sqlx::postgres::{PgRow, PgValueFormat};
 
 use super::PostgresStore;
-use super::codec::{address, b256, bigint, db, number, u256};
+use super::codec::{address, b256, bigint, db, number, numeric_u256, u256};
 use crate::engine::{Changeset, Window};
 use crate::error::StoreError;
 use crate::model::{
@@ -39,6 +39,19 @@ fn header(row: &PgRow) -> Result<BlockHeader, StoreError> {
             "timestamp",
         )?,
     })
+}
+
+/// A `NUMERIC` column holding a `U256`, as sent: binary for prepared statements, text
+/// otherwise.
+fn numeric(row: &PgRow, index: usize, column: &'static str) -> Result<U256, StoreError> {
+    let raw = row
+        .try_get_raw(index)
+        .map_err(db(format!("read {column}")))?;
+    let read = |e| db(format!("read {column}"))(sqlx::Error::Decode(e));
+    match raw.format() {
+        PgValueFormat::Binary => numeric_u256(raw.as_bytes().map_err(read)?, column),
+        PgValueFormat::Text => u256(raw.as_str().map_err(read)?, column),
+    }
 }
 
 fn price(row: &PgRow, asset: AssetId) -> Result<Price, StoreError> {
@@ -111,14 +124,15 @@ impl BalanceStore for PostgresStore {
         }
         let users: Vec<Vec<u8>> = keys.iter().map(|k| k.user.to_vec()).collect();
         let assets: Vec<Vec<u8>> = keys.iter().map(|k| k.asset.to_vec()).collect();
+        // One probe per key: its rows (the confirmed one and at most one pending row per
+        // unconfirmed block) are adjacent in the primary key; the latest pending row at or
+        // below `at` wins, else the confirmed row.
         let rows = sqlx::query(
             "SELECT COALESCE(
                 (SELECT p.balance FROM user_current_balances p
-                 WHERE p.user_address = k.u AND p.asset = k.a AND p.block_status = 0 AND p.block_number <= $3
-                 ORDER BY p.block_number DESC LIMIT 1),
-                (SELECT c.balance FROM user_current_balances c
-                 WHERE c.user_address = k.u AND c.asset = k.a AND c.block_status = 1),
-                0)::text
+                 WHERE p.user_address = k.u AND p.asset = k.a AND (p.block_status = 1 OR p.block_number <= $3)
+                 ORDER BY p.block_status, p.block_number DESC LIMIT 1),
+                0)
              FROM UNNEST($1::bytea[], $2::bytea[]) WITH ORDINALITY AS k(u, a, i) ORDER BY k.i",
         )
         .bind(&users)
@@ -127,14 +141,7 @@ impl BalanceStore for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db(format!("read {} balances at #{at}", keys.len())))?;
-        rows.iter()
-            .map(|r| {
-                u256(
-                    &r.try_get::<String, _>(0).map_err(db("read balance"))?,
-                    "balance",
-                )
-            })
-            .collect()
+        rows.iter().map(|r| numeric(r, 0, "balance")).collect()
     }
 
     async fn prices_at(
