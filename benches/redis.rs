@@ -3,7 +3,8 @@
 //! - read latency of one user's entry (p50 / p99 printed) and pipelined reads per second
 //!   from one client;
 //! - a price update for an asset with 100,000 holders: the watcher recomputes every
-//!   holder's collateral and writes the cache; total time and cost per holder.
+//!   holder's collateral and writes the cache; total time and cost per holder, the server's
+//!   time in `EXEC` (from `INFO commandstats`) and another client's slowest read meanwhile.
 //!
 //! `cargo bench --bench redis --features redis`
 
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use alloy_primitives::{Address, I256, U256};
+use redis::aio::ConnectionManager;
 use reorg_collateral::cache::RedisCollateralCache;
 use reorg_collateral::model::{Asset, AssetRegistry, CachedAsset, CachedCollateral};
 use reorg_collateral::source::SimulatedChain;
@@ -32,7 +34,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Times the watcher step that applies a price change to an asset held by 100,000 users.
-async fn fan_out(cache: Arc<dyn CollateralCache>) -> (f64, u64) {
+async fn fan_out(
+    cache: Arc<dyn CollateralCache>,
+    admin: &mut ConnectionManager,
+) -> (f64, u64, ServerTimes) {
     let holders = 100_000u64;
     let assets = AssetRegistry::new([Asset::new(TOKEN, "TKN", 18, 8_000)]).unwrap();
     let mut config = WatcherConfig::new(EngineConfig::new(assets, 12));
@@ -53,12 +58,63 @@ async fn fan_out(cache: Arc<dyn CollateralCache>) -> (f64, u64) {
     chain.mine(|b| {
         b.price(TOKEN, I256::try_from(101_000_000i64).unwrap(), 8);
     });
+    let before = ServerTimes::read(admin).await;
     let t = Instant::now();
     let report = w.sync().await.unwrap();
     let secs = t.elapsed().as_secs_f64();
+    let server = ServerTimes::read(admin).await.since(&before);
     assert_eq!(report.refreshed_users as u64, holders);
     assert_eq!(w.stats().cache_errors, 0);
-    (secs, holders)
+    (secs, holders, server)
+}
+
+/// The server's cumulative time in `EXEC` (`INFO commandstats`; the time every other client
+/// waits) and its main thread's CPU time (`INFO cpu`: parsing and queueing too), in seconds.
+struct ServerTimes {
+    exec: f64,
+    cpu: f64,
+}
+
+impl ServerTimes {
+    async fn read(conn: &mut ConnectionManager) -> Self {
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .arg("cpu")
+            .query_async(conn)
+            .await
+            .unwrap();
+        let (mut exec, mut cpu) = (0.0, 0.0);
+        for line in info.lines() {
+            if let Some(stats) = line.strip_prefix("cmdstat_exec:") {
+                let usec = stats.split(',').find_map(|kv| kv.strip_prefix("usec="));
+                exec = usec.map_or(0.0, |u| u.parse::<f64>().unwrap() / 1e6);
+            }
+            for name in ["used_cpu_sys_main_thread:", "used_cpu_user_main_thread:"] {
+                if let Some(secs) = line.strip_prefix(name) {
+                    cpu += secs.trim().parse::<f64>().unwrap();
+                }
+            }
+        }
+        Self { exec, cpu }
+    }
+
+    fn since(&self, before: &Self) -> Self {
+        Self {
+            exec: self.exec - before.exec,
+            cpu: self.cpu - before.cpu,
+        }
+    }
+}
+
+impl std::fmt::Display for ServerTimes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "server: {:.0} ms in EXEC, {:.0} ms CPU",
+            self.exec * 1e3,
+            self.cpu * 1e3
+        )
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -104,15 +160,15 @@ async fn main() {
     }
     lat.sort_by(|a, b| a.total_cmp(b));
     println!(
-        "redis get (one GET, decoded): p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs",
+        "redis get (one HGETALL, decoded): p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs",
         percentile(&lat, 0.5),
         percentile(&lat, 0.99),
         lat[lat.len() - 1]
     );
 
     // Reads of 1,000 users at a time: as 1,000 concurrent `get`s (the multiplexed
-    // connection pipelines them) and as one `get_many` (one MGET). Every read must hit a
-    // cached entry with its 3 assets, not a missing key.
+    // connection pipelines them) and as one `get_many` (one MULTI/EXEC of HGETALLs). Every
+    // read must hit a cached entry with its 3 assets, not a missing key.
     let batch = 1_000u64;
     let rounds = 100u64;
     let batch_users = |r: u64| (0..batch).map(move |i| user((r * batch + i) % 10_000));
@@ -137,7 +193,7 @@ async fn main() {
     }
     let secs = t.elapsed().as_secs_f64();
     println!(
-        "get_many (one MGET of 1,000 users, decoded): {:.0} reads/s",
+        "get_many (one MULTI/EXEC of 1,000 HGETALLs, decoded): {:.0} reads/s",
         (batch * rounds) as f64 / secs
     );
 
@@ -162,27 +218,31 @@ async fn main() {
             complete: true,
         })
         .collect();
+    let mut admin = cache.connection();
+    let before = ServerTimes::read(&mut admin).await;
     let t = Instant::now();
     cache.put(&entries).await.unwrap();
     let secs = t.elapsed().as_secs_f64();
+    let server = ServerTimes::read(&mut admin).await.since(&before);
     println!(
-        "put of 100000 one-asset entries alone: {:.0} ms, {:.2} µs per user",
+        "put of 100000 one-asset entries alone: {:.0} ms, {:.2} µs per user ({server})",
         secs * 1e3,
         secs * 1e6 / 1e5
     );
     drop(entries);
 
     // Price update fan-out to 100,000 holders, with the in-memory cache (valuation alone)
-    // and with Redis (valuation + one MSET), while another client reads every millisecond.
+    // and with Redis (valuation + one MULTI/EXEC: UNLINK, one HSET per holder), while another
+    // client reads every millisecond.
     let memory: Arc<dyn CollateralCache> = Arc::new(reorg_collateral::cache::MemoryCache::new());
     let redis_cache: Arc<dyn CollateralCache> = cache.clone();
     for (name, target) in [("memory cache", memory), ("redis cache", redis_cache)] {
         let reader = Reader::spawn(&url, &prefix);
-        let (secs, holders) = fan_out(target).await;
+        let (secs, holders, server) = fan_out(target, &mut admin).await;
         let max = reader.stop();
         println!(
             "price update → {holders} holders refreshed, {name}: {:.0} ms, {:.2} µs per holder \
-             (another client's slowest read meanwhile: {:.1} ms)",
+             (another client's slowest read meanwhile: {:.1} ms; {server})",
             secs * 1e3,
             secs * 1e6 / holders as f64,
             max * 1e3

@@ -42,8 +42,8 @@ async fn conformance_cache_round_trip_and_random_walks() {
     }
 }
 
-/// A reader never sees half of a put: totals always equal the sum of the asset values it
-/// reads with them, while a writer rewrites the entry concurrently.
+/// A reader (on its own connection) never sees half of a put: totals always equal the sum
+/// of the asset values it reads with them, while a writer rewrites the entry concurrently.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_are_atomic_per_put() {
     let cache = Arc::new(fresh_cache("atomic").await);
@@ -72,7 +72,10 @@ async fn reads_are_atomic_per_put() {
     cache.put(&[entry(1)]).await.unwrap();
     let done = Arc::new(AtomicBool::new(false));
     let reader = {
-        let (cache, done) = (cache.clone(), done.clone());
+        let cache = RedisCollateralCache::connect(&redis_url(), cache.prefix())
+            .await
+            .unwrap();
+        let done = done.clone();
         tokio::spawn(async move {
             let mut reads = 0;
             while !done.load(Ordering::Relaxed) {
@@ -291,13 +294,16 @@ async fn clear_only_deletes_its_own_prefix() {
         .unwrap();
 }
 
-/// A put of many users is one atomic step across users too: a reader that reads the first
-/// and the last user of the batch in one `get_many` (one `MGET`) always sees them at the
-/// same block.
+/// A put of many users is one atomic step across users too: a reader on another connection
+/// that reads the first and the last user of the batch in one `get_many` (one
+/// `MULTI`/`EXEC` of `HGETALL`s) always sees them at the same block. The batch (~300 kB)
+/// spans many of the server's socket reads, so a plain pipeline would be seen half-applied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_user_put_is_atomic_across_users() {
     let cache = Arc::new(fresh_cache("atomic_users").await);
-    let users: Vec<Address> = (1..=50u8).map(Address::repeat_byte).collect();
+    let users: Vec<Address> = (1..=2_000u16)
+        .map(|i| Address::left_padding_from(&i.to_be_bytes()))
+        .collect();
     let batch = |n: u64| -> Vec<CachedCollateral> {
         users
             .iter()
@@ -314,7 +320,10 @@ async fn multi_user_put_is_atomic_across_users() {
     cache.put(&batch(1)).await.unwrap();
     let done = Arc::new(AtomicBool::new(false));
     let reader = {
-        let (pair, cache, done) = ([users[0], users[49]], cache.clone(), done.clone());
+        let cache = RedisCollateralCache::connect(&redis_url(), cache.prefix())
+            .await
+            .unwrap();
+        let (pair, done) = ([users[0], users[1_999]], done.clone());
         tokio::spawn(async move {
             let mut reads = 0u32;
             while !done.load(Ordering::Relaxed) {
@@ -328,7 +337,7 @@ async fn multi_user_put_is_atomic_across_users() {
             reads
         })
     };
-    for n in 2..300 {
+    for n in 2..100 {
         cache.put(&batch(n)).await.unwrap();
     }
     done.store(true, Ordering::Relaxed);
@@ -404,9 +413,9 @@ async fn failed_put_does_not_leave_stale_entries_behind() {
     h.check().await;
 }
 
-/// Entries round-trip exactly through the string encoding (missing prices, no assets,
-/// several assets, `Decimal::MAX`, scale 28, negative totals), `get_many` keeps the order and reports misses, and a
-/// value that does not parse is `CacheError::Corrupt` naming the user.
+/// Entries round-trip exactly through the hash layout (missing prices, no assets, several
+/// assets, `Decimal::MAX`, scale 28, negative totals), `get_many` keeps the order and
+/// reports misses, and a field that does not parse is `CacheError::Corrupt` naming the user.
 #[tokio::test]
 async fn entries_round_trip_and_corrupt_values_are_reported() {
     let cache = fresh_cache("encoding").await;
@@ -447,22 +456,149 @@ async fn entries_round_trip_and_corrupt_values_are_reported() {
     assert_eq!(cache.get_many(&[]).await.unwrap(), []);
 
     let mut conn = cache.connection();
-    for bad in [
-        "",
-        "7|1|x|1",
-        "7|1|1|1|zz|1|1",
-        "7|1|1|1|a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1|1",
+    let key = cache.key(&missing);
+    let asset = format!("0x{}", "a1".repeat(20));
+    for (field, bad) in [
+        ("~total", "7|x|1|1"),
+        ("~total", "-1|1|1|1"),
+        ("zz", "1|1"),
+        (asset.as_str(), "1"),
     ] {
-        redis::cmd("SET")
-            .arg(cache.key(&missing))
-            .arg(bad)
-            .query_async::<()>(&mut conn)
+        let mut hset = redis::cmd("HSET");
+        hset.arg(&key)
+            .arg("~total")
+            .arg("7|1|1|1")
+            .arg(field)
+            .arg(bad);
+        redis::pipe()
+            .atomic()
+            .del(&key)
+            .add_command(hset)
+            .exec_async(&mut conn)
             .await
             .unwrap();
         match cache.get(missing).await {
             Err(reorg_collateral::CacheError::Corrupt { user, .. }) => assert_eq!(user, missing),
-            other => panic!("{bad:?} read as {other:?}"),
+            other => panic!("{field} = {bad:?} read as {other:?}"),
         }
     }
+    cache.clear().await.unwrap();
+}
+
+/// Upgrading from the string layout: a user's key holding a string (what earlier versions
+/// wrote) reads as `CacheError::Corrupt` (so the watcher reads the store), in `get` and
+/// `get_many`, and the next put replaces it with the hash.
+#[tokio::test]
+async fn string_entries_of_the_old_layout_are_errors_until_rewritten() {
+    let cache = fresh_cache("upgrade").await;
+    let (old, other) = (Address::repeat_byte(0xC1), Address::repeat_byte(0xC2));
+    let mut conn = cache.connection();
+    redis::AsyncCommands::set::<_, _, ()>(
+        &mut conn,
+        cache.key(&old),
+        format!("7|1|1010.0|1010.0|{}|1010.0|1010.0", "a1".repeat(20)),
+    )
+    .await
+    .unwrap();
+    let entry = |user, block| CachedCollateral {
+        user,
+        block,
+        confirmed: Decimal::new(1_010, 0),
+        pending: Decimal::new(2_020, 0),
+        assets: [(
+            Address::repeat_byte(0xA1),
+            CachedAsset {
+                confirmed: Some(Decimal::new(1_010, 0)),
+                pending: None,
+            },
+        )]
+        .into(),
+        complete: false,
+    };
+    cache.put(&[entry(other, 7)]).await.unwrap();
+    match cache.get(old).await {
+        Err(reorg_collateral::CacheError::Corrupt { user, detail, .. }) => {
+            assert_eq!(user, old);
+            assert!(detail.contains("not a hash"), "{detail}");
+        }
+        got => panic!("a string entry read as {got:?}"),
+    }
+    match cache.get_many(&[other, old]).await {
+        Err(reorg_collateral::CacheError::Corrupt { user, .. }) => assert_eq!(user, old),
+        got => panic!("a string entry read as {got:?}"),
+    }
+
+    cache.put(&[entry(old, 8), entry(other, 8)]).await.unwrap();
+    assert_eq!(cache.get(old).await.unwrap(), Some(entry(old, 8)));
+    assert_eq!(
+        cache.get_many(&[other, old]).await.unwrap(),
+        [Some(entry(other, 8)), Some(entry(old, 8))]
+    );
+    let kind: String = redis::cmd("TYPE")
+        .arg(cache.key(&old))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(kind, "hash");
+    cache.clear().await.unwrap();
+}
+
+/// The documented layout, read as a user without this crate would: `HGET` of a total and of
+/// an asset, and a put that drops an asset removes its field.
+#[tokio::test]
+async fn layout_is_readable_with_plain_hget() {
+    let cache = fresh_cache("layout").await;
+    let (user, a, b) = (
+        Address::repeat_byte(0xB0),
+        Address::repeat_byte(0xA1),
+        Address::repeat_byte(0x0C),
+    );
+    let value = |c: Option<i64>, p: i64| CachedAsset {
+        confirmed: c.map(|c| Decimal::new(c, 1)),
+        pending: Some(Decimal::new(p, 1)),
+    };
+    let mut entry = CachedCollateral {
+        user,
+        block: 42,
+        confirmed: Decimal::new(10_100, 1),
+        pending: Decimal::new(10_105, 1),
+        assets: [(a, value(Some(10_100), 10_100)), (b, value(None, 5))].into(),
+        complete: false,
+    };
+    cache.put(std::slice::from_ref(&entry)).await.unwrap();
+    let key = format!("{{{}:0x{}}}", cache.prefix(), "b0".repeat(20));
+    assert_eq!(cache.key(&user), key);
+    let mut conn = cache.connection();
+    let hget = |field: String| {
+        let mut conn = conn.clone();
+        let key = key.clone();
+        async move {
+            redis::AsyncCommands::hget::<_, _, Option<String>>(&mut conn, key, field)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        hget("~total".into()).await.as_deref(),
+        Some("42|1010.0|1010.5|0")
+    );
+    let a_field = format!("0x{}", "a1".repeat(20));
+    let b_field = format!("0x{}", "0c".repeat(20));
+    assert_eq!(
+        hget(a_field.clone()).await.as_deref(),
+        Some("1010.0|1010.0")
+    );
+    assert_eq!(hget(b_field.clone()).await.as_deref(), Some("-|0.5"));
+
+    entry.assets.remove(&b);
+    cache.put(std::slice::from_ref(&entry)).await.unwrap();
+    assert_eq!(
+        hget(b_field).await,
+        None,
+        "a dropped asset's field is removed"
+    );
+    let len: usize = redis::AsyncCommands::hlen(&mut conn, &key).await.unwrap();
+    assert_eq!(len, 2, "~total and one asset");
+    assert_eq!(cache.get(user).await.unwrap(), Some(entry));
     cache.clear().await.unwrap();
 }

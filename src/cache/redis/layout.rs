@@ -1,0 +1,460 @@
+//! The Redis layout of one user's entry: key, hash fields and values, written and parsed
+//! without `Display` (see [`RedisCollateralCache`](super::RedisCollateralCache) for the
+//! layout itself).
+
+use std::collections::BTreeMap;
+
+use alloy_primitives::Address;
+use redis::Value;
+use rust_decimal::Decimal;
+
+use super::BACKEND;
+use crate::error::CacheError;
+use crate::model::{CachedAsset, CachedCollateral, UserId};
+
+/// Hash field of the totals: `block|confirmed|pending|complete`.
+pub(super) const TOTAL: &str = "~total";
+
+/// Length of an asset field, `0x` and 40 hex digits.
+pub(super) const ASSET_FIELD_LEN: usize = 42;
+
+/// Upper bound of an asset value's length: two decimals (sign, 29 digits, point) and `|`.
+pub(super) const MAX_VALUE_LEN: usize = 2 * 31 + 1;
+
+/// Upper bound of the totals' length: a block number, two decimals, a flag and three `|`.
+pub(super) const MAX_TOTAL_LEN: usize = 20 + 2 * 31 + 1 + 3;
+
+/// Appends `address` as lower-case hex without `0x` (`Display` would compute an EIP-55
+/// checksum, a keccak, per address).
+pub(super) fn push_hex(address: &Address, out: &mut String) {
+    let mut hex = [0u8; 40];
+    if alloy_primitives::hex::encode_to_slice(address, &mut hex).is_ok() {
+        out.push_str(std::str::from_utf8(&hex).unwrap_or_default());
+    }
+}
+
+/// Appends `d` in plain decimal notation with all `d.scale()` fraction digits (what
+/// `Display` prints, about twice as fast: one `u128` division at most, then `u64` digits).
+pub(super) fn push_decimal(d: Decimal, out: &mut String) {
+    const TEN19: u128 = 10_000_000_000_000_000_000;
+    let mut digits = [b'0'; 40];
+    let mut start = digits.len();
+    let mut write_u64 = |mut n: u64, pad: bool, start: &mut usize| {
+        let end = *start;
+        while n > 0 {
+            *start -= 1;
+            digits[*start] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        if pad {
+            *start = end - 19; // the digits array starts as '0's
+        }
+    };
+    let mantissa = d.mantissa().unsigned_abs();
+    let (high, low) = (mantissa / TEN19, mantissa % TEN19);
+    // Both halves fit in a u64: a mantissa is below 2^96 < 10^29.
+    write_u64(low as u64, high > 0, &mut start);
+    write_u64(high as u64, false, &mut start);
+    let scale = d.scale() as usize;
+    // At least one integer digit, and every fraction digit (leading zeros included).
+    start = start.min(digits.len() - scale - 1);
+    if d.is_sign_negative() && mantissa > 0 {
+        out.push('-');
+    }
+    let text = std::str::from_utf8(&digits[start..]).unwrap_or_default();
+    let (int, frac) = text.split_at(text.len() - scale);
+    out.push_str(int);
+    if scale > 0 {
+        out.push('.');
+        out.push_str(frac);
+    }
+}
+
+/// Appends an asset's field name: `0x` and the lower-case hex address.
+pub(super) fn push_asset_field(asset: &Address, out: &mut String) {
+    out.push_str("0x");
+    push_hex(asset, out);
+}
+
+/// Appends an asset's value: `confirmed|pending`, `-` for a value without a price.
+pub(super) fn push_asset_value(value: &CachedAsset, out: &mut String) {
+    push_option(value.confirmed, out);
+    out.push('|');
+    push_option(value.pending, out);
+}
+
+fn push_option(value: Option<Decimal>, out: &mut String) {
+    match value {
+        Some(v) => push_decimal(v, out),
+        None => out.push('-'),
+    }
+}
+
+/// Appends the totals' value: `block|confirmed|pending|complete` (`1` if every price
+/// behind the entry was present and fresh, else `0`).
+pub(super) fn push_total(e: &CachedCollateral, out: &mut String) {
+    push_u64(e.block, out);
+    out.push('|');
+    push_decimal(e.confirmed, out);
+    out.push('|');
+    push_decimal(e.pending, out);
+    out.push_str(if e.complete { "|1" } else { "|0" });
+}
+
+/// Appends `n` in decimal.
+fn push_u64(n: u64, out: &mut String) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut n = n;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
+}
+
+/// Parses a `HGETALL` reply (a flat array in RESP2, a map in RESP3): `None` for an empty
+/// hash (no entry), else the entry, or [`CacheError::Corrupt`] naming `user` when a field
+/// is missing, unknown or does not parse.
+pub(super) fn decode_hash(
+    user: UserId,
+    reply: &Value,
+) -> Result<Option<CachedCollateral>, CacheError> {
+    let corrupt = |detail: String| CacheError::Corrupt {
+        backend: BACKEND,
+        user,
+        detail,
+    };
+    let mut decoder = Decoder::new(user);
+    match reply {
+        Value::Array(items) => {
+            if items.len() % 2 != 0 {
+                return Err(corrupt(format!("HGETALL returned {} items", items.len())));
+            }
+            for pair in items.chunks_exact(2) {
+                decoder.field(bytes(user, &pair[0])?, bytes(user, &pair[1])?)?;
+            }
+        }
+        Value::Map(pairs) => {
+            for (field, value) in pairs {
+                decoder.field(bytes(user, field)?, bytes(user, value)?)?;
+            }
+        }
+        Value::Nil => {}
+        other => return Err(corrupt(format!("HGETALL returned {other:?}"))),
+    }
+    decoder.finish()
+}
+
+fn bytes(user: UserId, value: &Value) -> Result<&[u8], CacheError> {
+    match value {
+        Value::BulkString(b) => Ok(b),
+        Value::SimpleString(s) => Ok(s.as_bytes()),
+        other => Err(CacheError::Corrupt {
+            backend: BACKEND,
+            user,
+            detail: format!("hash item {other:?} is not a string"),
+        }),
+    }
+}
+
+/// Collects one hash's fields into an entry.
+struct Decoder {
+    user: UserId,
+    fields: usize,
+    total: Option<(u64, Decimal, Decimal, bool)>,
+    assets: BTreeMap<Address, CachedAsset>,
+}
+
+impl Decoder {
+    fn new(user: UserId) -> Self {
+        Self {
+            user,
+            fields: 0,
+            total: None,
+            assets: BTreeMap::new(),
+        }
+    }
+
+    fn corrupt(&self, detail: String) -> CacheError {
+        CacheError::Corrupt {
+            backend: BACKEND,
+            user: self.user,
+            detail,
+        }
+    }
+
+    fn text<'a>(&self, what: &str, b: &'a [u8]) -> Result<&'a str, CacheError> {
+        std::str::from_utf8(b).map_err(|_| self.corrupt(format!("{what} is not UTF-8: {b:?}")))
+    }
+
+    fn field(&mut self, name: &[u8], value: &[u8]) -> Result<(), CacheError> {
+        self.fields += 1;
+        let name = self.text("field name", name)?;
+        let value = self.text(name, value)?;
+        if name == TOTAL {
+            self.total = Some(self.totals(value)?);
+            return Ok(());
+        }
+        let asset = self.asset(name)?;
+        let Some((c, p)) = value.split_once('|') else {
+            return Err(self.corrupt(format!(
+                "asset {name}: value {value:?} is not confirmed|pending"
+            )));
+        };
+        let value = CachedAsset {
+            confirmed: self.decimal(c)?,
+            pending: self.decimal(p)?,
+        };
+        self.assets.insert(asset, value);
+        Ok(())
+    }
+
+    fn totals(&self, value: &str) -> Result<(u64, Decimal, Decimal, bool), CacheError> {
+        let bad = |what: &str| {
+            self.corrupt(format!(
+                "{TOTAL} {value:?}: {what} (expected block|confirmed|pending|complete)"
+            ))
+        };
+        let mut parts = value.split('|');
+        let mut next = |what: &str| parts.next().ok_or_else(|| bad(what));
+        let block = next("no block")?;
+        let block = block.parse().map_err(|_| bad("block is not a number"))?;
+        let confirmed = self.decimal(next("no confirmed total")?)?;
+        let pending = self.decimal(next("no pending total")?)?;
+        let complete = match next("no complete flag")? {
+            "0" => false,
+            "1" => true,
+            _ => return Err(bad("complete is not 0 or 1")),
+        };
+        if parts.next().is_some() {
+            return Err(bad("extra parts"));
+        }
+        match (confirmed, pending) {
+            (Some(c), Some(p)) => Ok((block, c, p, complete)),
+            _ => Err(bad("a total is not a number")),
+        }
+    }
+
+    fn asset(&self, name: &str) -> Result<Address, CacheError> {
+        let bad = || self.corrupt(format!("unknown field {name:?}"));
+        let hex = name.strip_prefix("0x").ok_or_else(bad)?;
+        // Only the lower-case form this module writes: `HGET` is exact.
+        if hex.len() != 40 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(bad());
+        }
+        let mut raw = [0u8; 20];
+        alloy_primitives::hex::decode_to_slice(hex, &mut raw).map_err(|_| bad())?;
+        Ok(Address::from(raw))
+    }
+
+    fn decimal(&self, text: &str) -> Result<Option<Decimal>, CacheError> {
+        if text == "-" {
+            return Ok(None);
+        }
+        Decimal::from_str_exact(text)
+            .map(Some)
+            .map_err(|e| self.corrupt(format!("value {text:?}: {e}")))
+    }
+
+    fn finish(self) -> Result<Option<CachedCollateral>, CacheError> {
+        if self.fields == 0 {
+            return Ok(None);
+        }
+        let Some((block, confirmed, pending, complete)) = self.total else {
+            return Err(self.corrupt(format!("field {TOTAL} missing")));
+        };
+        Ok(Some(CachedCollateral {
+            user: self.user,
+            block,
+            confirmed,
+            pending,
+            assets: self.assets,
+            complete,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    /// The fields `put` writes for `e`, as `HGETALL` returns them in RESP2.
+    fn encode(e: &CachedCollateral) -> Value {
+        let mut total = String::new();
+        push_total(e, &mut total);
+        let mut items = vec![bulk(TOTAL), bulk(&total)];
+        for (asset, v) in &e.assets {
+            let (mut field, mut value) = (String::new(), String::new());
+            push_asset_field(asset, &mut field);
+            push_asset_value(v, &mut value);
+            items.extend([bulk(&field), bulk(&value)]);
+        }
+        Value::Array(items)
+    }
+
+    fn entry() -> CachedCollateral {
+        let user = Address::repeat_byte(0xB0);
+        CachedCollateral {
+            user,
+            block: u64::MAX,
+            confirmed: Decimal::new(-12_345, 28),
+            pending: Decimal::MAX,
+            assets: [
+                (
+                    Address::repeat_byte(0xA1),
+                    CachedAsset {
+                        confirmed: None,
+                        pending: Some(Decimal::MIN),
+                    },
+                ),
+                (
+                    Address::repeat_byte(2),
+                    CachedAsset {
+                        confirmed: Some(Decimal::new(1_001, 3)),
+                        pending: None,
+                    },
+                ),
+            ]
+            .into(),
+            complete: false,
+        }
+    }
+
+    /// Entries round-trip through the fields, in RESP2 (flat array) and RESP3 (map) form;
+    /// an empty hash is no entry.
+    #[test]
+    fn entries_round_trip() {
+        let e = entry();
+        let reply = encode(&e);
+        assert_eq!(decode_hash(e.user, &reply).unwrap(), Some(e.clone()));
+        let Value::Array(items) = reply else {
+            unreachable!()
+        };
+        let map = Value::Map(
+            items
+                .chunks_exact(2)
+                .map(|p| (p[0].clone(), p[1].clone()))
+                .collect(),
+        );
+        assert_eq!(decode_hash(e.user, &map).unwrap(), Some(e.clone()));
+        assert_eq!(decode_hash(e.user, &Value::Array(vec![])).unwrap(), None);
+        assert_eq!(decode_hash(e.user, &Value::Map(vec![])).unwrap(), None);
+    }
+
+    /// A field that is missing, unknown or does not parse is `Corrupt`, naming the user.
+    #[test]
+    fn corrupt_hashes_are_reported() {
+        let e = entry();
+        let Value::Array(good) = encode(&e) else {
+            unreachable!()
+        };
+        let asset = format!("0x{}", "a1".repeat(20));
+        let with = |field: &str, value: &str| {
+            let mut items = good.clone();
+            let at = items.iter().position(|v| *v == bulk(field)).unwrap();
+            items[at + 1] = bulk(value);
+            Value::Array(items)
+        };
+        let without = |field: &str| {
+            let mut items = good.clone();
+            let at = items.iter().position(|v| *v == bulk(field)).unwrap();
+            items.drain(at..at + 2);
+            Value::Array(items)
+        };
+        let extra = |field: &str, value: &str| {
+            let mut items = good.clone();
+            items.extend([bulk(field), bulk(value)]);
+            Value::Array(items)
+        };
+        let cases = [
+            with(TOTAL, "x|1|1|1"),
+            with(TOTAL, "-1|1|1|1"),
+            with(TOTAL, "7|1|1|yes"),
+            with(TOTAL, "7|-|1|1"),
+            with(TOTAL, "7|1|1e5|1"),
+            with(TOTAL, "7|1|1"),
+            with(TOTAL, "7|1|1|1|1"),
+            with(&asset, "1"),
+            with(&asset, "1|x"),
+            with(&asset, "1|2|3"),
+            without(TOTAL),
+            extra("~other", "1"),
+            extra("zz", "1|1"),
+            extra(&format!("0x{}", "A1".repeat(20)), "1|1"),
+            extra(&format!("0x{}", "a1".repeat(19)), "1|1"),
+            Value::Array(vec![bulk(TOTAL)]),
+            Value::Array(vec![bulk(TOTAL), Value::Int(7)]),
+            Value::Array(vec![bulk(&asset), bulk("1|1")]),
+            Value::Int(3),
+        ];
+        for reply in cases {
+            match decode_hash(e.user, &reply) {
+                Err(CacheError::Corrupt { user, .. }) => assert_eq!(user, e.user),
+                other => panic!("{reply:?} read as {other:?}"),
+            }
+        }
+    }
+
+    /// `push_decimal` prints exactly what `Display` prints, around every `u64`/`u128` split.
+    #[test]
+    fn decimals_print_as_display_does() {
+        let mut cases = vec![
+            Decimal::ZERO,
+            Decimal::new(0, 5),
+            Decimal::MAX,
+            Decimal::MIN,
+        ];
+        for scale in [0, 1, 5, 18, 19, 20, 27, 28] {
+            for m in [
+                1i128,
+                9,
+                10,
+                123_456_789,
+                9_999_999_999_999_999_999,
+                10_000_000_000_000_000_000,
+                10_000_000_000_000_000_001,
+                12_345_678_901_234_567_890_123,
+                (1 << 96) - 1,
+            ] {
+                cases.push(Decimal::from_i128_with_scale(m, scale));
+                cases.push(Decimal::from_i128_with_scale(-m, scale));
+            }
+        }
+        for d in cases {
+            let mut out = String::new();
+            push_decimal(d, &mut out);
+            assert_eq!(out, d.to_string(), "{d:?}");
+            assert_eq!(out.parse::<Decimal>().unwrap(), d);
+            assert!(out.len() <= MAX_VALUE_LEN / 2, "{out}");
+            let e = CachedCollateral {
+                user: Address::ZERO,
+                block: u64::MAX,
+                confirmed: d,
+                pending: d,
+                assets: BTreeMap::new(),
+                complete: true,
+            };
+            let mut total = String::new();
+            push_total(&e, &mut total);
+            assert!(total.len() <= MAX_TOTAL_LEN, "{total}");
+        }
+    }
+
+    #[test]
+    fn u64_prints_as_display_does() {
+        for n in [0, 1, 9, 10, 99, 100, 12_345, u64::MAX - 1, u64::MAX] {
+            let mut out = String::new();
+            push_u64(n, &mut out);
+            assert_eq!(out, n.to_string());
+        }
+    }
+}
