@@ -5,6 +5,7 @@ pub mod cache;
 pub mod decode;
 pub mod engine;
 pub mod error;
+mod head_balances;
 #[cfg(feature = "postgres")]
 pub mod migration;
 pub mod model;

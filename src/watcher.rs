@@ -6,15 +6,17 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use alloy_primitives::U256;
 use futures::{StreamExt, TryStreamExt};
 use rust_decimal::Decimal;
 use tokio::sync::broadcast;
 use tracing::Instrument;
 
 use crate::engine::{BaseState, Changeset, Engine, EngineConfig, Transition, Window};
-use crate::error::{Error, SourceError};
+use crate::error::{Error, SourceError, StoreError};
+use crate::head_balances::HeadBalances;
 use crate::model::{
-    Block, BlockHeader, BlockNumber, BlockRef, CachedCollateral, Collateral, UserId,
+    BalanceKey, Block, BlockHeader, BlockNumber, BlockRef, CachedCollateral, Collateral, UserId,
 };
 use crate::traits::{BalanceStore, BlockSource, CollateralCache, PriceFeed, Touched};
 use crate::valuation::Valuator;
@@ -39,11 +41,17 @@ pub struct WatcherConfig {
     pub use_finalized_tag: bool,
     /// Capacity of the [`CollateralChanged`] broadcast channel.
     pub channel_capacity: usize,
+    /// Balances kept in memory at the head, for keys the watcher itself wrote since its
+    /// last reorg (about 100 bytes each), so a block extending the head reads only the
+    /// other keys from the store. When more keys are written, the memo starts over.
+    /// 0 reads every key from the store.
+    pub head_balance_memo: usize,
 }
 
 impl WatcherConfig {
     /// Defaults: start at block 0, prices stale after an hour, 8 concurrent fetches,
-    /// one block per changeset, the source's finalized tag honoured.
+    /// one block per changeset, the source's finalized tag honoured, a memo of 262,144
+    /// balances at the head.
     pub fn new(engine: EngineConfig) -> Self {
         Self {
             engine,
@@ -53,6 +61,7 @@ impl WatcherConfig {
             apply_batch: 1,
             use_finalized_tag: true,
             channel_capacity: 1_024,
+            head_balance_memo: 262_144,
         }
     }
 }
@@ -130,6 +139,12 @@ pub struct Watcher {
     valuator: Valuator,
     changes: broadcast::Sender<CollateralChanged>,
     stats: WatcherStats,
+    /// The highest height the source has reported final (its head minus the confirmation
+    /// depth, or its `finalized` tag): blocks at or below it are written as confirmed as
+    /// soon as they are applied.
+    known_final: Option<BlockNumber>,
+    /// Balances at the head that this watcher wrote (see [`HeadBalances`]).
+    memo: HeadBalances,
 }
 
 impl Watcher {
@@ -146,7 +161,6 @@ impl Watcher {
         let (changes, _) = broadcast::channel(config.channel_capacity.max(1));
         Ok(Self {
             engine,
-            config,
             source,
             store,
             prices,
@@ -155,6 +169,9 @@ impl Watcher {
             valuator,
             changes,
             stats: WatcherStats::default(),
+            known_final: None,
+            memo: HeadBalances::new(config.head_balance_memo),
+            config,
         })
     }
 
@@ -186,9 +203,21 @@ impl Watcher {
 
     /// Catches up with the source: checks the head is still canonical, fetches the missing
     /// heights in parallel, applies them in order, then follows the source's finalized tag.
+    ///
+    /// Blocks the source already reports final (at least the confirmation depth below its
+    /// head, or at or below its `finalized` tag) are written as confirmed in the changeset
+    /// that applies them, so a catch-up does not write pending rows only to promote them
+    /// a few changesets later.
     pub async fn sync(&mut self) -> Result<StepReport, Error> {
         let mut report = StepReport::default();
         let source_head = self.source.head().await?;
+        let tag = if self.config.use_finalized_tag {
+            self.source.finalized().await?
+        } else {
+            None
+        };
+        let by_depth = source_head.checked_sub(self.config.engine.confirmations);
+        self.known_final = self.known_final.max(by_depth).max(tag);
         let next = match self.engine.window().head().copied() {
             None => self.config.start_block,
             Some(head) => {
@@ -207,10 +236,8 @@ impl Watcher {
         if next <= source_head {
             report.add(&self.catch_up(next, source_head).await?);
         }
-        if self.config.use_finalized_tag {
-            if let Some(tag) = self.source.finalized().await? {
-                report.add(&self.finalize_to(tag).await?);
-            }
+        if let Some(tag) = tag {
+            report.add(&self.finalize_to(tag).await?);
         }
         Ok(report)
     }
@@ -323,7 +350,11 @@ impl Watcher {
         let keys = transition.keys();
         let assets = transition.price_assets();
         let at = transition.base().unwrap_or_default();
-        let balances = self.store.balances_at(&keys, at).await?;
+        let balances = if matches!(transition, Transition::Commit { .. }) {
+            self.read_balances(&keys, at).await?
+        } else {
+            self.store.balances_at(&keys, at).await?
+        };
         let prices = self.store.prices_at(&assets, at).await?;
         let base = BaseState {
             balances: keys.into_iter().zip(balances).collect(),
@@ -333,8 +364,47 @@ impl Watcher {
                 .filter_map(|(a, p)| p.map(|p| (a, p)))
                 .collect(),
         };
-        let changes = self.engine.build(transition, base)?;
+        let changes = self
+            .engine
+            .build_with_finality(transition, base, self.known_final)?;
         self.write(changes).await
+    }
+
+    /// The balances of `keys` at `at`: from the memo of balances at the head where it has
+    /// them, from the store for the rest (one read).
+    async fn read_balances(
+        &self,
+        keys: &[BalanceKey],
+        at: BlockNumber,
+    ) -> Result<Vec<U256>, Error> {
+        let mut known = self.memo.lookup(keys, at);
+        let missing: Vec<BalanceKey> = keys
+            .iter()
+            .zip(&known)
+            .filter(|(_, v)| v.is_none())
+            .map(|(k, _)| *k)
+            .collect();
+        if missing.is_empty() {
+            return Ok(known.into_iter().flatten().collect());
+        }
+        let mut read = self.store.balances_at(&missing, at).await?.into_iter();
+        for slot in known.iter_mut().filter(|v| v.is_none()) {
+            *slot = read.next();
+        }
+        known
+            .into_iter()
+            .map(|v| {
+                v.ok_or_else(|| {
+                    Error::Store(StoreError::Inconsistent {
+                        backend: "watcher",
+                        detail: format!(
+                            "the store returned fewer balances than the {} keys asked",
+                            missing.len()
+                        ),
+                    })
+                })
+            })
+            .collect()
     }
 
     /// Writes a changeset, advances the engine, refreshes collateral.
@@ -353,8 +423,14 @@ impl Watcher {
                 merge(&mut touched, self.store.touched(from, fin.number).await?);
             }
         }
-        self.store.apply(&changes).await?;
+        if let Err(e) = self.store.apply(&changes).await {
+            // The write may or may not have landed (a lost acknowledgement): forget the
+            // memo rather than trust it.
+            self.memo.clear();
+            return Err(e.into());
+        }
         self.engine.commit(&changes);
+        self.memo.record(&changes);
 
         let rejected: usize = changes.blocks.iter().map(|b| b.rejected_prices.len()).sum();
         if !changes.revert.is_empty() {

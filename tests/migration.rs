@@ -254,7 +254,7 @@ async fn a_killed_backfill_process_resumes_to_the_same_result() {
 
     let verified = cli(&["verify"]).output().expect("verify");
     assert_eq!(verified.status.code(), Some(0), "verify clean exits 0");
-    sqlx::query("DELETE FROM user_current_balances WHERE ctid IN (SELECT ctid FROM user_current_balances LIMIT 2)")
+    sqlx::query("DELETE FROM user_confirmed_balances WHERE ctid IN (SELECT ctid FROM user_confirmed_balances LIMIT 2)")
         .execute(&pool)
         .await
         .expect("lose two rows");

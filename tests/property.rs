@@ -1,6 +1,7 @@
 //! Property tests: random chains with random reorgs (depth 1..=window), confirmations,
 //! redeliveries, gaps and restarts; after every step the in-memory backends equal the
-//! replay oracle (the harness checks balances, prices, log, collateral and cache).
+//! replay oracle (the harness checks balances, prices, log, collateral and cache), with the
+//! watcher's memo of balances at the head on, off, and overflowing.
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use reorg_collateral::testing::{Backends, Harness, strategy};
 
 const WINDOW: u64 = 6;
 
-fn run(ops: Vec<strategy::Op>, apply_batch: usize) {
+fn run(ops: Vec<strategy::Op>, apply_batch: usize, head_balance_memo: usize) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
@@ -21,6 +22,7 @@ fn run(ops: Vec<strategy::Op>, apply_batch: usize) {
         let mut harness = Harness::with_config(backends, WINDOW, 5, |c| {
             c.apply_batch = apply_batch;
             c.fetch_concurrency = 3;
+            c.head_balance_memo = head_balance_memo;
         })
         .await;
         harness.run(&ops).await;
@@ -32,12 +34,24 @@ proptest! {
 
     #[test]
     fn memory_store_equals_replay_oracle(ops in strategy::scenario(40, WINDOW)) {
-        run(ops, 1);
+        run(ops, 1, 1_000);
+    }
+
+    /// Every base balance read from the store (no memo of the balances at the head).
+    #[test]
+    fn without_the_head_balance_memo_equals_replay_oracle(ops in strategy::scenario(40, WINDOW)) {
+        run(ops, 1, 0);
+    }
+
+    /// A memo smaller than the users × assets written, so it keeps starting over.
+    #[test]
+    fn with_an_overflowing_head_balance_memo_equals_replay_oracle(ops in strategy::scenario(40, WINDOW)) {
+        run(ops, 2, 3);
     }
 
     /// Catch-up applies up to 4 linked blocks per changeset (one store transaction).
     #[test]
     fn batched_apply_equals_replay_oracle(ops in strategy::scenario(40, WINDOW)) {
-        run(ops, 4);
+        run(ops, 4, 1_000);
     }
 }

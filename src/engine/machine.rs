@@ -130,6 +130,21 @@ impl Engine {
     ///
     /// Fails with a typed error (overflow, underflow) and no effect if any event cannot apply.
     pub fn build(&self, transition: Transition, base: BaseState) -> Result<Changeset, EngineError> {
+        self.build_with_finality(transition, base, None)
+    }
+
+    /// [`build`](Self::build), finalizing also up to `known_final` (capped at the new head):
+    /// a height the source already reports as final when the blocks are delivered, such as
+    /// its head minus the confirmations during a catch-up, or its `finalized` tag. Blocks at
+    /// or below it are then written as confirmed in this changeset instead of as pending
+    /// state promoted by a later one. Finality never moves back: a `known_final` at or
+    /// below the current finalized height changes nothing.
+    pub fn build_with_finality(
+        &self,
+        transition: Transition,
+        base: BaseState,
+        known_final: Option<BlockNumber>,
+    ) -> Result<Changeset, EngineError> {
         let (revert, new) = match transition {
             Transition::Commit { new } => (Vec::new(), new),
             Transition::Reorg { old, new } => (old, new),
@@ -145,11 +160,12 @@ impl Engine {
             blocks,
             finalize: None,
         };
-        if let Some(target) = changes
-            .new_head()
-            .and_then(|h| h.number.checked_sub(self.config.confirmations))
-        {
-            changes.finalize = self.finalize_header(&changes, target);
+        if let Some(head) = changes.new_head().map(|h| h.number) {
+            let by_depth = head.checked_sub(self.config.confirmations);
+            let known = known_final.map(|k| k.min(head));
+            if let Some(target) = by_depth.max(known) {
+                changes.finalize = self.finalize_header(&changes, target);
+            }
         }
         Ok(changes)
     }
@@ -368,6 +384,29 @@ mod tests {
         assert!(matches!(t, Transition::Commit { .. }));
         let c = engine.build(t, BaseState::default()).unwrap();
         assert_eq!(c.finalize_number(), Some(11), "head 14 - 3 confirmations");
+    }
+
+    #[test]
+    fn known_finality_finalizes_new_blocks_at_once_capped_at_the_new_head() {
+        let (engine, blocks) = engine_with(3, 3);
+        let fin = engine.window().finalized_number().unwrap();
+        let build = |len: u64, known: Option<u64>| {
+            let next = chain(&blocks.last().unwrap().header, len, 0);
+            let t = engine.plan(&next).unwrap();
+            engine
+                .build_with_finality(t, BaseState::default(), known)
+                .unwrap()
+        };
+        // Head 13 + 5 = 18: by depth 15; the source knows 17 is final.
+        assert_eq!(build(5, Some(17)).finalize_number(), Some(17));
+        // Known finality beyond the new head finalizes the whole changeset.
+        let c = build(5, Some(40));
+        assert_eq!(c.finalize_number(), Some(18));
+        assert_eq!(c.finalize, Some(c.blocks.last().unwrap().block.header));
+        // Below the depth rule, or below what is already final: the depth rule decides.
+        assert_eq!(build(5, Some(12)).finalize_number(), Some(15));
+        assert_eq!(build(1, Some(fin - 1)).finalize_number(), Some(11));
+        assert_eq!(build(5, None).finalize_number(), Some(15));
     }
 
     #[test]

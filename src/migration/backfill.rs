@@ -360,10 +360,10 @@ impl Backfill {
                     WHERE $1::bytea IS NULL OR (user_address, asset) > ($1::bytea, $2::bytea)
                     ORDER BY user_address, asset LIMIT $3
                  ), ins AS (
-                    INSERT INTO user_current_balances (user_address, asset, balance, block_number, block_status)
+                    INSERT INTO user_confirmed_balances (user_address, asset, balance, block_number, block_status)
                     SELECT user_address, asset, balance::numeric(78,0), $4, 1 FROM chunk
                     WHERE balance > 0 ORDER BY user_address, asset
-                    ON CONFLICT (user_address, asset) WHERE block_status = 1 DO NOTHING
+                    ON CONFLICT (user_address, asset) DO NOTHING
                     RETURNING 1
                  ), last AS (
                     SELECT user_address, asset FROM chunk ORDER BY user_address DESC, asset DESC LIMIT 1

@@ -16,9 +16,9 @@ use crate::model::{BalanceKey, BlockHeader, Effect};
 /// the same transaction would promote and delete.
 #[derive(Default)]
 struct Direct {
-    user: Vec<Vec<u8>>,
-    asset: Vec<Vec<u8>>,
-    value: Vec<String>,
+    user: Vec<[u8; 20]>,
+    asset: Vec<[u8; 20]>,
+    value: Vec<Numeric>,
     block: Vec<i64>,
 }
 
@@ -210,7 +210,7 @@ async fn revert(
         .execute(&mut **tx)
         .await
         .map_err(db(format!("revert blocks from #{from}")))?;
-    sqlx::query("DELETE FROM user_current_balances WHERE block_status = 0 AND block_number >= $1")
+    sqlx::query("DELETE FROM user_pending_balances WHERE block_number >= $1")
         .bind(from)
         .execute(&mut **tx)
         .await
@@ -353,7 +353,7 @@ async fn append(
     let pending_rows = b_user.len();
     if pending_rows > 0 {
         sqlx::query(
-            "INSERT INTO user_current_balances (user_address, asset, balance, block_number, block_status)
+            "INSERT INTO user_pending_balances (user_address, asset, balance, block_number, block_status)
              SELECT u, a, v, n, 0 FROM UNNEST($1::bytea[], $2::bytea[], $3::numeric[], $4::bigint[]) AS r(u, a, v, n)",
         )
         .bind(&b_user)
@@ -382,9 +382,9 @@ async fn append(
     }
     let mut direct = Direct::default();
     for (key, (value, block)) in latest_final {
-        direct.user.push(key.user.to_vec());
-        direct.asset.push(key.asset.to_vec());
-        direct.value.push(value.to_string());
+        direct.user.push(key.user.0.0);
+        direct.asset.push(key.asset.0.0);
+        direct.value.push(Numeric(value));
         direct.block.push(block);
     }
     Ok(direct)
@@ -476,9 +476,10 @@ async fn write_log(
 
 /// Promotes the latest pending row at or below the tip to confirmed (replacing the older
 /// confirmed row) and drops the pending rows at or below it: only rows of the finalized
-/// blocks are read, through the partial `*_pending_by_block` indexes. `direct` balances
-/// (this changeset's own finalized blocks, newer than any stored row) take part as
-/// candidates of the same statement.
+/// blocks are read, through `ucb_pending_by_block`. `direct` balances (this changeset's own
+/// finalized blocks, newer than any stored row) take part as candidates of the same
+/// statement. The confirmed partition indexes only (user, asset), so replacing a confirmed
+/// row's balance and block is a HOT update (migration 0005).
 async fn finalize(
     tx: &mut Transaction<'_, Postgres>,
     tip: &BlockHeader,
@@ -487,18 +488,18 @@ async fn finalize(
     let h = bigint(tip.number, "block_number")?;
     sqlx::query(
         "WITH promoted AS (
-            DELETE FROM user_current_balances WHERE block_status = 0 AND block_number <= $1
+            DELETE FROM user_pending_balances WHERE block_number <= $1
             RETURNING user_address, asset, balance, block_number
          ), latest AS (
             SELECT DISTINCT ON (user_address, asset) user_address, asset, balance, block_number
             FROM (SELECT * FROM promoted
                   UNION ALL
-                  SELECT u, a, v::numeric, n FROM UNNEST($2::bytea[], $3::bytea[], $4::text[], $5::bigint[]) AS d(u, a, v, n)) x
+                  SELECT * FROM UNNEST($2::bytea[], $3::bytea[], $4::numeric[], $5::bigint[])) x
             ORDER BY user_address, asset, block_number DESC
          )
-         INSERT INTO user_current_balances (user_address, asset, balance, block_number, block_status)
+         INSERT INTO user_confirmed_balances (user_address, asset, balance, block_number, block_status)
          SELECT user_address, asset, balance, block_number, 1 FROM latest
-         ON CONFLICT (user_address, asset) WHERE block_status = 1
+         ON CONFLICT (user_address, asset)
          DO UPDATE SET balance = EXCLUDED.balance, block_number = EXCLUDED.block_number",
     )
     .bind(h)

@@ -124,14 +124,16 @@ impl BalanceStore for PostgresStore {
         }
         let users: Vec<Vec<u8>> = keys.iter().map(|k| k.user.to_vec()).collect();
         let assets: Vec<Vec<u8>> = keys.iter().map(|k| k.asset.to_vec()).collect();
-        // One probe per key: its rows (the confirmed one and at most one pending row per
-        // unconfirmed block) are adjacent in the primary key; the latest pending row at or
-        // below `at` wins, else the confirmed row.
+        // Per key, the latest pending row at or below `at` (one backward probe of the
+        // pending partition's primary key), else the confirmed row (one probe of the
+        // confirmed partition's, only when there is no such pending row).
         let rows = sqlx::query(
             "SELECT COALESCE(
-                (SELECT p.balance FROM user_current_balances p
-                 WHERE p.user_address = k.u AND p.asset = k.a AND (p.block_status = 1 OR p.block_number <= $3)
-                 ORDER BY p.block_status, p.block_number DESC LIMIT 1),
+                (SELECT p.balance FROM user_pending_balances p
+                 WHERE p.user_address = k.u AND p.asset = k.a AND p.block_number <= $3
+                 ORDER BY p.block_number DESC LIMIT 1),
+                (SELECT c.balance FROM user_confirmed_balances c
+                 WHERE c.user_address = k.u AND c.asset = k.a),
                 0)
              FROM UNNEST($1::bytea[], $2::bytea[]) WITH ORDINALITY AS k(u, a, i) ORDER BY k.i",
         )
