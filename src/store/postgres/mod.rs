@@ -29,12 +29,15 @@ pub const WRITER_LOCK_SQL: &str =
     "SELECT pg_advisory_xact_lock(1919118188, hashtext(current_schema()))";
 
 /// The Postgres store: the `balance_updates` event log, `user_current_balances`
-/// (confirmed + per-block pending rows), `oracle_prices`, `blocks` and `checkpoint`.
+/// (confirmed + per-block pending rows, partitioned by status into
+/// `user_confirmed_balances` and `user_pending_balances`), `oracle_prices`, `blocks` and
+/// `checkpoint`.
 ///
 /// Each [`apply`](crate::BalanceStore::apply) is one transaction with one batched write per
 /// table (`COPY` for the log, `UNNEST` arrays for the rest); reorgs and confirmations touch
-/// only the rows of the affected blocks through partial indexes. Readers use plain MVCC
-/// reads and never block the writer.
+/// only the rows of the affected blocks, through the pending partition's index by block
+/// and the partial indexes of `oracle_prices` and `blocks`. Readers use plain MVCC reads
+/// and never block the writer.
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
