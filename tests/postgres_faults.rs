@@ -466,8 +466,9 @@ async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
         store.apply(&huge).await,
         Err(StoreError::OutOfRange { .. }) | Err(StoreError::Inconsistent { .. })
     ));
-    // A changeset that carries the same log twice (the engine would refuse it first) hits
-    // the log's unique key (block hash, tx hash, log index, ordinal): typed, nothing written.
+    // A changeset that carries the same log twice (the engine would refuse it first) is
+    // refused by the writer before anything is written (the log has no unique index since
+    // migration 0004): typed, nothing written.
     let twice = reorg_collateral::engine::Changeset {
         blocks: vec![reorg_collateral::engine::BlockChanges {
             block: Block {
