@@ -229,7 +229,14 @@ impl BalanceStore for PostgresStore {
 
     async fn holders(&self, asset: AssetId) -> Result<Vec<UserId>, StoreError> {
         let users: Vec<Vec<u8>> =
-            sqlx::query_scalar("SELECT DISTINCT user_address FROM user_current_balances WHERE asset = $1 ORDER BY user_address")
+            // Confirmed holders by index (`ucb_confirmed_holders`), plus those with pending
+            // rows only: the pending partition holds just the unconfirmed window.
+            sqlx::query_scalar(
+                "SELECT user_address FROM user_confirmed_balances WHERE asset = $1
+                 UNION
+                 SELECT user_address FROM user_pending_balances WHERE asset = $1
+                 ORDER BY user_address",
+            )
                 .bind(asset.as_slice())
                 .fetch_all(&self.pool)
                 .await
