@@ -322,6 +322,69 @@ async fn populate(store: &PostgresStore, rows: i64) {
     pool.execute("ANALYZE").await.unwrap();
 }
 
+/// The original design's killer query as written: users JOIN the whole confirmed log
+/// (status comes from `blocks` here; the original kept it on each log row).
+const KILLER_QUERY: &str = "SELECT u.user_id, u.address, bu.asset, bu.amount::text FROM users u
+     JOIN balance_updates bu ON u.address = bu.user_address
+     JOIN blocks b ON b.hash = bu.block_hash
+     WHERE b.status = 1";
+
+/// The same join aggregated to one balance per (user, asset), computed in the server.
+const KILLER_QUERY_AGGREGATED: &str =
+    "SELECT u.user_id, u.address, bu.asset, SUM(bu.amount)::text FROM users u
+     JOIN balance_updates bu ON u.address = bu.user_address
+     JOIN blocks b ON b.hash = bu.block_hash AND b.status = 1
+     GROUP BY u.user_id, u.address, bu.asset";
+
+/// The median of `runs` timed runs of `f`.
+async fn median<F, Fut>(runs: usize, mut f: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        f().await;
+        times.push(start.elapsed());
+    }
+    times.sort();
+    times[runs / 2]
+}
+
+/// Medians of the three reads at one log size, for the printed table.
+struct ReadRow {
+    rows: i64,
+    collateral: Duration,
+    killer: Duration,
+    aggregated: Duration,
+}
+
+/// Prints the read table of the README: each read's median at each size, and its growth
+/// from the smallest size (the issue's targets: collateral within 1.5×, killer query ≥ 50×).
+fn print_read_table(table: &[ReadRow]) {
+    let Some(base) = table.first() else { return };
+    let growth = |d: Duration, b: Duration| d.as_secs_f64() / b.as_secs_f64();
+    println!();
+    println!(
+        "| rows in `balance_updates` | collateral, one user | killer query as written | killer query aggregated |"
+    );
+    println!("|---|---|---|---|");
+    for r in table {
+        println!(
+            "| {} | {:.0?} ({:.2}×) | {:.1?} ({:.0}×) | {:.1?} ({:.0}×) |",
+            r.rows,
+            r.collateral,
+            growth(r.collateral, base.collateral),
+            r.killer,
+            growth(r.killer, base.killer),
+            r.aggregated,
+            growth(r.aggregated, base.aggregated),
+        );
+    }
+    println!();
+}
+
 fn read(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -335,6 +398,7 @@ fn read(c: &mut Criterion) {
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(5));
+    let mut table = Vec::new();
     for rows in [10_000i64, 1_000_000] {
         let store = rt.block_on(async {
             let store = fresh("read").await;
@@ -358,50 +422,67 @@ fn read(c: &mut Criterion) {
                 })
             },
         );
-        // The original design's killer query as written: users JOIN the whole confirmed log
-        // (status comes from `blocks` here; the original kept it on each log row).
+        // The original design's killer query as written.
         group.bench_with_input(
             BenchmarkId::new("killer_query_as_written", rows),
             &rows,
             |b, _| {
                 b.iter(|| {
                     rt.block_on(async {
-                        sqlx::query(
-                            "SELECT u.user_id, u.address, bu.asset, bu.amount::text FROM users u
-                             JOIN balance_updates bu ON u.address = bu.user_address
-                             JOIN blocks b ON b.hash = bu.block_hash
-                             WHERE b.status = 1",
-                        )
-                        .fetch_all(store.pool())
-                        .await
-                        .unwrap()
+                        sqlx::query(KILLER_QUERY)
+                            .fetch_all(store.pool())
+                            .await
+                            .unwrap()
                     })
                 })
             },
         );
-        // The same join aggregated to one balance per (user, asset), computed in the server.
+        // The same join aggregated per (user, asset).
         group.bench_with_input(
             BenchmarkId::new("killer_query_aggregated", rows),
             &rows,
             |b, _| {
                 b.iter(|| {
                     rt.block_on(async {
-                        sqlx::query(
-                            "SELECT u.user_id, u.address, bu.asset, SUM(bu.amount)::text FROM users u
-                             JOIN balance_updates bu ON u.address = bu.user_address
-                             JOIN blocks b ON b.hash = bu.block_hash AND b.status = 1
-                             GROUP BY u.user_id, u.address, bu.asset",
-                        )
-                        .fetch_all(store.pool())
-                        .await
-                        .unwrap()
+                        sqlx::query(KILLER_QUERY_AGGREGATED)
+                            .fetch_all(store.pool())
+                            .await
+                            .unwrap()
                     })
                 })
             },
         );
+        // Medians outside criterion, for the printed table (not part of its statistics).
+        let (killer_runs, collateral_runs) = (5, 201);
+        table.push(rt.block_on(async {
+            ReadRow {
+                rows,
+                collateral: median(collateral_runs, || async {
+                    collateral_from(&store, &store, &valuator, probe, 1, 0)
+                        .await
+                        .unwrap();
+                })
+                .await,
+                killer: median(killer_runs, || async {
+                    sqlx::query(KILLER_QUERY)
+                        .fetch_all(store.pool())
+                        .await
+                        .unwrap();
+                })
+                .await,
+                aggregated: median(killer_runs, || async {
+                    sqlx::query(KILLER_QUERY_AGGREGATED)
+                        .fetch_all(store.pool())
+                        .await
+                        .unwrap();
+                })
+                .await,
+            }
+        }));
         rt.block_on(drop_schema(&store));
     }
     group.finish();
+    print_read_table(&table);
 }
 
 criterion_group!(benches, ingest, read);
