@@ -57,6 +57,13 @@ pub async fn fresh_pool() -> PgPool {
 /// Like [`fresh_pool`], with every connection reporting `application_name` (so a test can
 /// find and terminate exactly its own connections).
 pub async fn fresh_pool_named(application_name: &str) -> PgPool {
+    let pool = empty_schema_pool(application_name).await;
+    migrate(&pool).await.expect("migrations apply");
+    pool
+}
+
+/// A pool whose connections use a brand-new, empty schema (no migration applied).
+pub async fn empty_schema_pool(application_name: &str) -> PgPool {
     let url = database_url();
     let admin = PgPoolOptions::new()
         .max_connections(1)
@@ -78,7 +85,7 @@ pub async fn fresh_pool_named(application_name: &str) -> PgPool {
     let search_path = format!("SET search_path TO {schema}");
     let options: sqlx::postgres::PgConnectOptions = url.parse().expect("valid DATABASE_URL");
     let options = options.application_name(application_name);
-    let pool = PgPoolOptions::new()
+    PgPoolOptions::new()
         .max_connections(4)
         .after_connect(move |conn, _| {
             let sql = search_path.clone();
@@ -89,9 +96,7 @@ pub async fn fresh_pool_named(application_name: &str) -> PgPool {
         })
         .connect_with(options)
         .await
-        .expect("connect test pool");
-    migrate(&pool).await.expect("migrations apply");
-    pool
+        .expect("connect test pool")
 }
 
 /// A store in a fresh schema.
