@@ -10,6 +10,20 @@ use reorg_collateral::store::{PostgresStore, migrate};
 use reorg_collateral::traits::BalanceStore;
 use support::pg::empty_schema_pool;
 
+/// A `user_current_balances` row: user, asset, balance as text, block, status.
+type Row = (Vec<u8>, Vec<u8>, String, i64, i16);
+
+/// Every row of `user_current_balances`, in a fixed order.
+async fn all_rows(pool: &sqlx::PgPool) -> Vec<Row> {
+    sqlx::query_as(
+        "SELECT user_address, asset, balance::text, block_number, block_status
+         FROM user_current_balances ORDER BY 1, 2, 5, 4",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("read user_current_balances")
+}
+
 fn addr(byte: u8) -> Address {
     Address::repeat_byte(byte)
 }
@@ -54,23 +68,11 @@ async fn partitioning_keeps_every_balance_row() {
         .await
         .expect("a 0004 row");
     }
-    let before: Vec<(Vec<u8>, Vec<u8>, String, i64, i16)> = sqlx::query_as(
-        "SELECT user_address, asset, balance::text, block_number, block_status
-         FROM user_current_balances ORDER BY 1, 2, 5, 4",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    let before = all_rows(&pool).await;
 
     migrate(&pool).await.expect("0005 and 0006 apply over data");
 
-    let after: Vec<(Vec<u8>, Vec<u8>, String, i64, i16)> = sqlx::query_as(
-        "SELECT user_address, asset, balance::text, block_number, block_status
-         FROM user_current_balances ORDER BY 1, 2, 5, 4",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    let after = all_rows(&pool).await;
     assert_eq!(after, before, "every row kept, through the parent table");
     let split: (i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM user_confirmed_balances), (SELECT count(*) FROM user_pending_balances)",
