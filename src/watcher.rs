@@ -13,7 +13,7 @@ use tokio::sync::broadcast;
 use tracing::Instrument;
 
 use crate::engine::{BaseState, Changeset, Engine, EngineConfig, Transition, Window};
-use crate::error::{Error, SourceError, StoreError};
+use crate::error::{CacheError, Error, SourceError, StoreError};
 use crate::head_balances::HeadBalances;
 use crate::model::{
     BalanceKey, Block, BlockHeader, BlockNumber, BlockRef, CachedCollateral, Collateral, UserId,
@@ -647,14 +647,19 @@ pub struct CacheMismatch {
     pub user: UserId,
     /// What the store implies.
     pub expected: CachedCollateral,
-    /// What the cache holds (`None`: missing).
+    /// What the cache holds (`None`: missing or unreadable).
     pub cached: Option<CachedCollateral>,
+    /// Why the cached entry could not be read (e.g. an entry of an older layout), if so.
+    pub unreadable: Option<String>,
 }
 
 impl Watcher {
     /// Compares the cache with the store for every holder of every tracked asset and returns
     /// the entries that differ in totals or per-asset values (the `block` and `complete`
     /// fields are time-dependent and not compared). Users without collateral may be absent.
+    /// An entry the cache cannot decode ([`CacheError::Corrupt`](crate::CacheError::Corrupt))
+    /// is a mismatch with [`CacheMismatch::unreadable`] set, not an error; other cache
+    /// errors (e.g. the server is down) are returned.
     pub async fn verify_cache(&self) -> Result<Vec<CacheMismatch>, Error> {
         let Some(cache) = &self.cache else {
             return Ok(Vec::new());
@@ -666,21 +671,28 @@ impl Watcher {
         let mut mismatches = Vec::new();
         for user in users {
             let expected = CachedCollateral::from(&self.collateral(user).await?);
-            let cached = cache.get(user).await?;
-            let same = match &cached {
-                None => expected.assets.values().all(|a| {
-                    a.confirmed.is_none_or(|v| v.is_zero()) && a.pending.is_none_or(|v| v.is_zero())
-                }),
-                Some(c) => {
-                    (c.confirmed, c.pending, &c.assets)
-                        == (expected.confirmed, expected.pending, &expected.assets)
-                }
+            let (cached, unreadable) = match cache.get(user).await {
+                Ok(cached) => (cached, None),
+                Err(CacheError::Corrupt { detail, .. }) => (None, Some(detail)),
+                Err(e) => return Err(e.into()),
             };
+            let same = unreadable.is_none()
+                && match &cached {
+                    None => expected.assets.values().all(|a| {
+                        a.confirmed.is_none_or(|v| v.is_zero())
+                            && a.pending.is_none_or(|v| v.is_zero())
+                    }),
+                    Some(c) => {
+                        (c.confirmed, c.pending, &c.assets)
+                            == (expected.confirmed, expected.pending, &expected.assets)
+                    }
+                };
             if !same {
                 mismatches.push(CacheMismatch {
                     user,
                     expected,
                     cached,
+                    unreadable,
                 });
             }
         }

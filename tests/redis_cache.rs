@@ -149,6 +149,20 @@ async fn flushed_cache_falls_back_rebuilds_and_verifies() {
     assert_eq!(n, 2);
     assert_eq!(progress.last(), Some(&(2, 2)));
     assert!(h.watcher.verify_cache().await.unwrap().is_empty());
+
+    // An entry of the previous layout (a string) is reported, not an error, and a rebuild
+    // replaces it.
+    let mut conn = cache.connection();
+    redis::AsyncCommands::set::<_, _, ()>(&mut conn, cache.key(&alice), "7|1|4.5|4.5")
+        .await
+        .unwrap();
+    let mismatches = h.watcher.verify_cache().await.unwrap();
+    assert_eq!(mismatches.len(), 1);
+    assert_eq!((mismatches[0].user, &mismatches[0].cached), (alice, &None));
+    let why = mismatches[0].unreadable.as_deref().unwrap_or_default();
+    assert!(why.contains("not a hash"), "{why}");
+    h.watcher.rebuild_cache(|_, _| {}).await.unwrap();
+    assert!(h.watcher.verify_cache().await.unwrap().is_empty());
     h.check().await;
 }
 
