@@ -407,76 +407,41 @@ fn read(c: &mut Criterion) {
         });
         // What a trading backend asks per request: `collateral(user)` = the user's balances
         // (one indexed lookup in `user_current_balances`) and their prices, valued.
+        let collateral = || async {
+            let c = collateral_from(&store, &store, &valuator, probe, 1, 0)
+                .await
+                .unwrap();
+            assert!(!c.confirmed.total.is_zero());
+        };
+        // The original design's killer query, as written and aggregated per (user, asset).
+        let query = |sql: &'static str| {
+            let pool = store.pool();
+            move || async move {
+                sqlx::query(sql).fetch_all(pool).await.unwrap();
+            }
+        };
         group.bench_with_input(
             BenchmarkId::new("collateral_per_user", rows),
             &rows,
-            |b, _| {
-                b.iter(|| {
-                    rt.block_on(async {
-                        let c = collateral_from(&store, &store, &valuator, probe, 1, 0)
-                            .await
-                            .unwrap();
-                        assert!(!c.confirmed.total.is_zero());
-                        c
-                    })
-                })
-            },
+            |b, _| b.iter(|| rt.block_on(collateral())),
         );
-        // The original design's killer query as written.
-        group.bench_with_input(
-            BenchmarkId::new("killer_query_as_written", rows),
-            &rows,
-            |b, _| {
-                b.iter(|| {
-                    rt.block_on(async {
-                        sqlx::query(KILLER_QUERY)
-                            .fetch_all(store.pool())
-                            .await
-                            .unwrap()
-                    })
-                })
-            },
-        );
-        // The same join aggregated per (user, asset).
-        group.bench_with_input(
-            BenchmarkId::new("killer_query_aggregated", rows),
-            &rows,
-            |b, _| {
-                b.iter(|| {
-                    rt.block_on(async {
-                        sqlx::query(KILLER_QUERY_AGGREGATED)
-                            .fetch_all(store.pool())
-                            .await
-                            .unwrap()
-                    })
-                })
-            },
-        );
+        for (name, sql) in [
+            ("killer_query_as_written", KILLER_QUERY),
+            ("killer_query_aggregated", KILLER_QUERY_AGGREGATED),
+        ] {
+            let run = query(sql);
+            group.bench_with_input(BenchmarkId::new(name, rows), &rows, |b, _| {
+                b.iter(|| rt.block_on(run()))
+            });
+        }
         // Medians outside criterion, for the printed table (not part of its statistics).
         let (killer_runs, collateral_runs) = (5, 201);
         table.push(rt.block_on(async {
             ReadRow {
                 rows,
-                collateral: median(collateral_runs, || async {
-                    collateral_from(&store, &store, &valuator, probe, 1, 0)
-                        .await
-                        .unwrap();
-                })
-                .await,
-                killer: median(killer_runs, || async {
-                    sqlx::query(KILLER_QUERY)
-                        .fetch_all(store.pool())
-                        .await
-                        .unwrap();
-                })
-                .await,
-                aggregated: median(killer_runs, || async {
-                    sqlx::query(KILLER_QUERY_AGGREGATED)
-                        .fetch_all(store.pool())
-                        .await
-                        .unwrap();
-                })
-                .await,
+                collateral: median(collateral_runs, collateral).await,
+                killer: median(killer_runs, query(KILLER_QUERY)).await,
+                aggregated: median(killer_runs, query(KILLER_QUERY_AGGREGATED)).await,
             }
         }));
         rt.block_on(drop_schema(&store));
