@@ -42,9 +42,9 @@ pub struct WatcherConfig {
     /// Capacity of the [`CollateralChanged`] broadcast channel.
     pub channel_capacity: usize,
     /// Balances kept in memory at the head, for keys the watcher itself wrote since its
-    /// last reorg (a 40-byte key and a 32-byte balance each, plus hash-table overhead), so a block extending the head reads only the
-    /// other keys from the store. When more keys are written, the memo starts over.
-    /// 0 reads every key from the store.
+    /// last reorg (a 40-byte key and a 32-byte balance each, plus hash-table overhead), so
+    /// a block extending the head reads only the other keys from the store. When more keys
+    /// are written, the memo starts over. 0 reads every key from the store.
     pub head_balance_memo: usize,
 }
 
