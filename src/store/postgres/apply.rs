@@ -478,8 +478,8 @@ async fn write_log(
 /// confirmed row) and drops the pending rows at or below it: only rows of the finalized
 /// blocks are read, through `ucb_pending_by_block`. `direct` balances (this changeset's own
 /// finalized blocks, newer than any stored row) take part as candidates of the same
-/// statement. The confirmed partition indexes only (user, asset), so replacing a confirmed
-/// row's balance and block is a HOT update (migration 0005).
+/// statement. The confirmed partition indexes neither the balance nor the block
+/// (migrations 0005, 0006), so replacing them is a HOT update when the page has room.
 async fn finalize(
     tx: &mut Transaction<'_, Postgres>,
     tip: &BlockHeader,
