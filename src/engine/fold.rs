@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use alloy_primitives::U256;
 use alloy_primitives::map::HashMap;
 
-use super::{BaseState, BlockChanges};
+use super::BaseState;
+use crate::model::BlockChanges;
 use crate::error::{BalanceFault, EngineError};
 use crate::model::{AssetId, BalanceKey, Block, Effect, Price};
 

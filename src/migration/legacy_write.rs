@@ -5,7 +5,7 @@ use sqlx::{AssertSqlSafe, Postgres, Transaction};
 
 use super::history::{literal, quote};
 use super::{AddressEncoding, AmountColumns, LegacyLog};
-use crate::engine::Changeset;
+use crate::model::Changeset;
 use crate::error::StoreError;
 use crate::model::Effect;
 

@@ -7,7 +7,7 @@ use sqlx::{Postgres, Row, Transaction};
 
 use super::PostgresStore;
 use super::codec::{BACKEND, CopyBinary, Numeric, b256, bigint, db, number};
-use crate::engine::Changeset;
+use crate::model::Changeset;
 use crate::error::StoreError;
 use crate::model::{BalanceKey, BlockHeader, Effect};
 

@@ -4,6 +4,7 @@
 mod apply;
 mod codec;
 mod read;
+mod views;
 
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, Executor, PgPool};
