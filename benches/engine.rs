@@ -11,6 +11,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use reorg_collateral::model::{
     Asset, AssetRegistry, BalanceChange, BalanceEvent, Block, BlockHeader, LogId,
 };
+use reorg_collateral::prelude::*;
 use reorg_collateral::source::SimulatedChain;
 use reorg_collateral::store::MemoryStore;
 use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
@@ -67,7 +68,7 @@ fn chain(users: u64, blocks: usize, seed: u64) -> (Arc<SimulatedChain>, Vec<Bloc
 
 async fn funded(chain: &Arc<SimulatedChain>, confirmations: u64) -> Watcher {
     let store = Arc::new(MemoryStore::new());
-    let mut w = Watcher::new(config(confirmations), chain.clone(), store.clone(), store)
+    let mut w = Watcher::new(config(confirmations), chain.clone(), store.clone())
         .await
         .expect("watcher");
     for b in chain.canonical().into_iter().take(2) {

@@ -18,10 +18,11 @@ use std::time::{Duration, Instant};
 use alloy_primitives::{Address, U256};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use reorg_collateral::model::{Asset, AssetRegistry, Block, Effect};
+use reorg_collateral::prelude::*;
+use reorg_collateral::reader::{CollateralReader, ValuationPoint};
 use reorg_collateral::source::SimulatedChain;
 use reorg_collateral::store::PostgresStore;
 use reorg_collateral::valuation::Valuator;
-use reorg_collateral::watcher::collateral_from;
 use reorg_collateral::{BalanceStore, EngineConfig, Watcher, WatcherConfig};
 use sqlx::{AssertSqlSafe, Executor};
 
@@ -119,7 +120,7 @@ async fn check_log(store: &PostgresStore, blocks: &[Block]) {
         blocks[0].header.number,
         blocks[blocks.len() - 1].header.number,
     );
-    let stored = store.log(first, last).await.unwrap();
+    let stored = store.log(first..=last).await.unwrap();
     let stored: HashSet<_> = stored
         .iter()
         .map(|r| (r.block, r.log, r.ordinal, r.key, r.effect))
@@ -213,7 +214,7 @@ fn ingest(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(20));
     group.throughput(Throughput::Elements((BLOCKS * EVENTS_PER_BLOCK) as u64));
-    // The watcher keeps the balances it wrote at the head in memory (`head_balance_memo`):
+    // The watcher keeps the balances it wrote at the head in memory (`head_memo`):
     // here all 10,000 users fit, and the funding block fills it, so the timed sync reads no
     // balance from the store. `batched_watcher_no_memo` reads every base balance from
     // Postgres (`balances_at`), the bound for a working set larger than the memo.
@@ -225,10 +226,8 @@ fn ingest(c: &mut Criterion) {
                     for _ in 0..iters {
                         let store = Arc::new(fresh("ingest").await);
                         let mut c = config();
-                        c.head_balance_memo = memo;
-                        let mut w = Watcher::new(c, chain.clone(), store.clone(), store.clone())
-                            .await
-                            .unwrap();
+                        c.head_memo = memo;
+                        let mut w = Watcher::new(c, chain.clone(), store.clone()).await.unwrap();
                         w.ingest(canonical[0].clone()).await.unwrap();
                         // The funding block, not timed: applied and finalized (it is 200
                         // blocks deep), so the timed sync does not promote its 10,000 rows.
@@ -407,10 +406,10 @@ fn read(c: &mut Criterion) {
         });
         // What a trading backend asks per request: `collateral(user)` = the user's balances
         // (one indexed lookup in `user_current_balances`) and their prices, valued.
+        let reader = CollateralReader::new(Arc::new(store.clone()), valuator.clone());
         let collateral = || async {
-            let c = collateral_from(&store, &store, &valuator, probe, 1, 0)
-                .await
-                .unwrap();
+            let at = ValuationPoint { block: 1, now: 0 };
+            let c = reader.collateral_at(probe, at).await.unwrap();
             assert!(!c.confirmed.total.is_zero());
         };
         // The original design's killer query, as written and aggregated per (user, asset).

@@ -15,6 +15,7 @@ use alloy_primitives::{Address, I256, U256};
 use redis::aio::ConnectionManager;
 use reorg_collateral::cache::RedisCollateralCache;
 use reorg_collateral::model::{Asset, AssetRegistry, CachedAsset, CachedCollateral};
+use reorg_collateral::prelude::*;
 use reorg_collateral::source::SimulatedChain;
 use reorg_collateral::store::MemoryStore;
 use reorg_collateral::traits::CollateralCache;
@@ -50,7 +51,7 @@ async fn fan_out(
         }
     });
     let store = Arc::new(MemoryStore::new());
-    let mut w = Watcher::new(config, chain.clone(), store.clone(), store)
+    let mut w = Watcher::new(config, chain.clone(), store.clone())
         .await
         .unwrap()
         .with_cache(cache);
@@ -64,7 +65,7 @@ async fn fan_out(
     let secs = t.elapsed().as_secs_f64();
     let server = ServerTimes::read(admin).await.since(&before);
     assert_eq!(report.refreshed_users as u64, holders);
-    assert_eq!(w.stats().cache_errors, 0);
+    assert_eq!(w.refresh_status().cache_errors, 0);
     (secs, holders, server)
 }
 

@@ -21,6 +21,7 @@ use alloy_sol_types::SolValue;
 use async_trait::async_trait;
 use reorg_collateral::decode::{Contract, Decoders};
 use reorg_collateral::model::{Asset, AssetRegistry, BalanceKey, Block, BlockNumber};
+use reorg_collateral::prelude::*;
 use reorg_collateral::source::rpc::{FinalityTag, RpcBlockSource, RpcConfig};
 use reorg_collateral::store::MemoryStore;
 use reorg_collateral::{
@@ -57,7 +58,7 @@ async fn catch_up(
     config.fetch_concurrency = concurrency;
     config.apply_batch = apply_batch;
     let store = Arc::new(MemoryStore::new());
-    let mut watcher = Watcher::new(config, source, store.clone(), store.clone())
+    let mut watcher = Watcher::new(config, source, store.clone())
         .await
         .expect("watcher");
     let t = Instant::now();

@@ -1,5 +1,5 @@
 //! A user-defined store plugged into the watcher: `CountingStore` decorates any
-//! `BalanceStore + PriceFeed` (here the in-memory one) with counters, like object_store's
+//! `BalanceStore` (here the in-memory one) with counters, like object_store's
 //! `LimitStore` / `ThrottledStore` wrap another store. It then passes the conformance suite
 //! against the replay oracle, which is how you check your own backend.
 //!
@@ -7,19 +7,20 @@
 //! cargo run --example custom_store --features testing
 //! ```
 
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use alloy_primitives::U256;
 use async_trait::async_trait;
 use reorg_collateral::StoreError;
-use reorg_collateral::engine::{Changeset, Window};
 use reorg_collateral::model::{
-    AssetId, BalanceKey, BalanceView, BlockNumber, Price, PriceView, UserId,
+    AssetId, BalanceKey, BalanceView, BlockNumber, Changeset, Price, PriceView, UserId, Window,
 };
+use reorg_collateral::prelude::*;
 use reorg_collateral::store::MemoryStore;
 use reorg_collateral::testing::{Backends, conformance};
-use reorg_collateral::traits::{BalanceStore, LogRecord, PriceFeed, Touched};
+use reorg_collateral::traits::{LogRecord, Touched};
 
 /// Counts changesets, reverted blocks and reads, then delegates.
 #[derive(Debug, Default)]
@@ -49,8 +50,9 @@ impl<S> CountingStore<S> {
     }
 }
 
+/// The writer's side is where the counters are; the reads are forwarded unchanged.
 #[async_trait]
-impl<S: BalanceStore> BalanceStore for CountingStore<S> {
+impl<S: BalanceStore> StoreWriter for CountingStore<S> {
     async fn window(&self) -> Result<Window, StoreError> {
         self.inner.window().await
     }
@@ -80,31 +82,32 @@ impl<S: BalanceStore> BalanceStore for CountingStore<S> {
         self.inner.apply(changes).await
     }
 
-    async fn balance(&self, key: BalanceKey) -> Result<BalanceView, StoreError> {
-        self.read();
-        self.inner.balance(key).await
+    async fn touched(&self, blocks: RangeInclusive<BlockNumber>) -> Result<Touched, StoreError> {
+        self.inner.touched(blocks).await
     }
+}
 
+#[async_trait]
+impl<S: BalanceStore> BalanceReader for CountingStore<S> {
     async fn user_balances(&self, user: UserId) -> Result<Vec<(AssetId, BalanceView)>, StoreError> {
         self.read();
         self.inner.user_balances(user).await
     }
 
-    async fn touched(&self, from: BlockNumber, to: BlockNumber) -> Result<Touched, StoreError> {
-        self.inner.touched(from, to).await
-    }
-
     async fn holders(&self, asset: AssetId) -> Result<Vec<UserId>, StoreError> {
         self.inner.holders(asset).await
-    }
-
-    async fn log(&self, from: BlockNumber, to: BlockNumber) -> Result<Vec<LogRecord>, StoreError> {
-        self.inner.log(from, to).await
     }
 }
 
 #[async_trait]
-impl<S: PriceFeed> PriceFeed for CountingStore<S> {
+impl<S: BalanceStore> LogReader for CountingStore<S> {
+    async fn log(&self, blocks: RangeInclusive<BlockNumber>) -> Result<Vec<LogRecord>, StoreError> {
+        self.inner.log(blocks).await
+    }
+}
+
+#[async_trait]
+impl<S: BalanceStore> PriceFeed for CountingStore<S> {
     async fn price(&self, asset: AssetId) -> Result<PriceView, StoreError> {
         self.read();
         self.inner.price(asset).await

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use alloy_primitives::Address;
 use reorg_collateral::model::{Asset, AssetRegistry};
+use reorg_collateral::prelude::*;
 use reorg_collateral::source::ScriptedChain;
 use reorg_collateral::store::PostgresStore;
 use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
@@ -32,8 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = WatcherConfig::new(EngineConfig::new(registry, 6));
     config.start_block = 1;
     config.max_price_age = u64::MAX; // the script prices assets only now and then
-    let mut watcher =
-        Watcher::new(config, script.chain.clone(), store.clone(), store.clone()).await?;
+    let mut watcher = Watcher::new(config, script.chain.clone(), store.clone()).await?;
     if let Some(head) = watcher.window().head() {
         println!("resuming from the checkpoint at #{}", head.number);
         while script.chain.head_number() < head.number {

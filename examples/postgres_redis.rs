@@ -11,6 +11,7 @@ use std::sync::Arc;
 use alloy_primitives::Address;
 use reorg_collateral::cache::RedisCollateralCache;
 use reorg_collateral::model::{Asset, AssetRegistry};
+use reorg_collateral::prelude::*;
 use reorg_collateral::source::ScriptedChain;
 use reorg_collateral::store::PostgresStore;
 use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
@@ -35,7 +36,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = WatcherConfig::new(EngineConfig::new(registry, 6));
     config.start_block = 1;
     config.max_price_age = u64::MAX;
-    let mut watcher = Watcher::new(config, script.chain.clone(), store.clone(), store.clone())
+    let mut watcher = Watcher::new(config, script.chain.clone(), store.clone())
         .await?
         .with_cache(cache);
     let stored_head = watcher.window().head().map_or(0, |h| h.number);
@@ -55,7 +56,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         watcher.window().finalized_number()
     );
     for user in users {
-        let c = watcher.cached_collateral(user).await?;
+        let c = watcher.cached_collateral(user).await?.entry;
         println!(
             "{user}: confirmed {:>16}  pending {:>16}  ({} assets)",
             c.confirmed.round_dp(2),

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use alloy_primitives::{Address, I256, U256};
 use reorg_collateral::cache::MemoryCache;
 use reorg_collateral::model::{Asset, AssetRegistry};
+use reorg_collateral::prelude::*;
 use reorg_collateral::source::SimulatedChain;
 use reorg_collateral::store::MemoryStore;
 use reorg_collateral::{EngineConfig, Error, Watcher, WatcherConfig};
@@ -63,7 +64,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let chain = Arc::new(SimulatedChain::new(1));
     let store = Arc::new(MemoryStore::new());
     let cache = Arc::new(MemoryCache::new());
-    let mut watcher = Watcher::new(config, chain.clone(), store.clone(), store.clone())
+    let mut watcher = Watcher::new(config, chain.clone(), store.clone())
         .await?
         .with_cache(cache);
     let mut changes = watcher.subscribe();
@@ -99,12 +100,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     watcher.sync().await?;
     show("three more blocks: up to #3 is confirmed", &watcher).await?;
 
+    watcher.flush().await;
     let mut notified = 0;
-    while changes.try_recv().is_ok() {
+    while changes.try_recv().is_some() {
         notified += 1;
     }
     println!(
-        "\n{notified} CollateralChanged notifications; stats: {:?}",
+        "\n{notified} collateral updates (one per refresh); stats: {:?}",
         watcher.stats()
     );
     Ok(())

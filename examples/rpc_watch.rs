@@ -21,7 +21,9 @@ use std::time::Duration;
 use alloy_primitives::Address;
 use reorg_collateral::decode::{Contract, Decoders};
 use reorg_collateral::model::{Asset, AssetRegistry};
+use reorg_collateral::prelude::*;
 use reorg_collateral::source::rpc::{FinalityTag, RpcBlockSource, RpcConfig};
+use reorg_collateral::watcher::Notification;
 use reorg_collateral::{
     BalanceStore, BlockSource, EngineConfig, PriceFeed, Watcher, WatcherConfig,
 };
@@ -119,7 +121,7 @@ async fn main() -> Result<(), Error> {
     };
     config.start_block = start;
     let (balances, prices) = store(&registry).await?;
-    let mut watcher = Watcher::new(config, source, balances, prices).await?;
+    let mut watcher = Watcher::new(config, source, balances).await?;
     #[cfg(feature = "redis")]
     if let Ok(url) = std::env::var("REDIS_URL") {
         let cache =
@@ -146,14 +148,21 @@ async fn main() -> Result<(), Error> {
             // Transport errors were already retried by the source; try again next poll.
             Err(e) => eprintln!("sync failed: {e}"),
         }
-        while let Ok(c) = changes.try_recv() {
-            println!(
-                "block #{} {}: confirmed {} pending {}",
-                c.block.number,
-                c.user,
-                c.confirmed.round_dp(2),
-                c.pending.round_dp(2)
-            );
+        while let Some(n) = changes.try_recv() {
+            match n {
+                Notification::Update(u) => {
+                    for c in &u.users {
+                        println!(
+                            "block #{} {}: confirmed {} pending {}",
+                            u.block.number,
+                            c.user,
+                            c.confirmed.round_dp(2),
+                            c.pending.round_dp(2)
+                        );
+                    }
+                }
+                Notification::Lagged { missed, .. } => eprintln!("missed {missed} updates"),
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(poll) => {}

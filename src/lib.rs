@@ -29,3 +29,11 @@ pub use traits::{
 pub use watcher::{
     CollateralUpdate, Notification, StepReport, Subscription, Watcher, WatcherConfig, WatcherStats,
 };
+
+/// The traits, for `use reorg_collateral::prelude::*;` (their methods in scope at once).
+pub mod prelude {
+    pub use crate::traits::{
+        BalanceReader, BalanceStore, BlockSource, CollateralCache, LogReader, PriceFeed,
+        StoreWriter,
+    };
+}

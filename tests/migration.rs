@@ -16,6 +16,7 @@ use reorg_collateral::migration::{
     Phase, ReadPath, StatusColumn, SwitchableReads, VerifyMode, load_state, verify,
 };
 use reorg_collateral::model::{AssetRegistry, BalanceKey, Effect};
+use reorg_collateral::prelude::*;
 use reorg_collateral::source::ScriptedChain;
 use reorg_collateral::store::PostgresStore;
 use reorg_collateral::testing::replay;
@@ -277,7 +278,7 @@ async fn an_aborted_backfill_of_the_crate_log_resumes_to_the_oracle_state() {
     let mut script = ScriptedChain::new(7, 1, users, assets);
     let mut config = WatcherConfig::new(EngineConfig::new(registry, 4));
     config.start_block = 1;
-    let mut watcher = Watcher::new(config, script.chain.clone(), store.clone(), store.clone())
+    let mut watcher = Watcher::new(config, script.chain.clone(), store.clone())
         .await
         .expect("watcher");
     for _ in 0..80 {
@@ -450,14 +451,9 @@ async fn backfill_concurrent_with_a_live_watcher_through_reorgs_verifies_clean()
     );
     let mut config = WatcherConfig::new(EngineConfig::new(registry, 3));
     config.start_block = high_water + 1;
-    let mut watcher = Watcher::new(
-        config,
-        script.chain.clone(),
-        migrating.clone(),
-        Arc::new(store.clone()),
-    )
-    .await
-    .expect("watcher");
+    let mut watcher = Watcher::new(config, script.chain.clone(), migrating.clone())
+        .await
+        .expect("watcher");
 
     // Phase 1: the watcher alone; every balance comes out right through the fallback.
     for _ in 0..15 {

@@ -57,7 +57,7 @@ async fn random_walks() {
     }
 }
 
-fn run(ops: Vec<strategy::Op>, apply_batch: usize, head_balance_memo: usize) {
+fn run(ops: Vec<strategy::Op>, apply_batch: usize, head_memo: usize) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -65,7 +65,7 @@ fn run(ops: Vec<strategy::Op>, apply_batch: usize, head_balance_memo: usize) {
     rt.block_on(async {
         let mut harness = Harness::with_config(backends().await, 6, 5, |c| {
             c.apply_batch = apply_batch;
-            c.head_balance_memo = head_balance_memo;
+            c.head_memo = head_memo;
         })
         .await;
         harness.run(&ops).await;

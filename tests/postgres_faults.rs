@@ -13,6 +13,7 @@ use alloy_primitives::{Address, B256, U256};
 use reorg_collateral::model::{
     AssetRegistry, BalanceChange, BalanceEvent, BalanceKey, Block, BlockHeader, LogId,
 };
+use reorg_collateral::prelude::*;
 use reorg_collateral::source::ScriptedChain;
 use reorg_collateral::store::PostgresStore;
 use reorg_collateral::testing::{Backends, Harness, replay};
@@ -64,7 +65,7 @@ async fn dump(store: &PostgresStore) -> String {
     for a in ScriptedChain::demo_assets() {
         out += &format!("{:?}\n", store.price(a.id).await.unwrap());
     }
-    let log = store.log(0, u64::MAX).await.unwrap();
+    let log = store.log(0..=u64::MAX).await.unwrap();
     let canonical: Vec<_> = log
         .iter()
         .filter(|r| r.status != LogStatus::Reverted)
@@ -267,7 +268,7 @@ async fn readers_never_deadlock_or_see_confirmed_ahead_of_commits() {
     );
     let mut config = WatcherConfig::new(EngineConfig::new(registry, 6));
     config.start_block = 1;
-    let mut watcher = Watcher::new(config, script.chain.clone(), store.clone(), store.clone())
+    let mut watcher = Watcher::new(config, script.chain.clone(), store.clone())
         .await
         .unwrap();
     watcher.sync().await.unwrap();
@@ -289,9 +290,11 @@ async fn readers_never_deadlock_or_see_confirmed_ahead_of_commits() {
                 let user = ScriptedChain::demo_user(i % USERS);
                 let f1 = store.window().await.unwrap().finalized_number();
                 let views = store.user_balances(user).await.unwrap();
-                let _ = reorg_collateral::watcher::collateral_from(
-                    &*store, &*store, &valuator, user, 0, 0,
+                let _ = reorg_collateral::reader::CollateralReader::new(
+                    store.clone(),
+                    valuator.clone(),
                 )
+                .collateral_at(user, Default::default())
                 .await
                 .unwrap();
                 let f2 = store.window().await.unwrap().finalized_number();
@@ -426,9 +429,9 @@ async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
     ));
 
     // Below the engine: a changeset that does not extend the stored head is refused whole.
-    let stray = reorg_collateral::engine::Changeset {
+    let stray = reorg_collateral::model::Changeset {
         revert: vec![],
-        blocks: vec![reorg_collateral::engine::BlockChanges {
+        blocks: vec![reorg_collateral::model::BlockChanges {
             block: Block::empty(BlockHeader {
                 parent_hash: B256::repeat_byte(3),
                 ..next
@@ -450,8 +453,8 @@ async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
         Err(StoreError::Inconsistent { .. })
     ));
     // A height that does not fit BIGINT is a typed error, not a wrap.
-    let huge = reorg_collateral::engine::Changeset {
-        blocks: vec![reorg_collateral::engine::BlockChanges {
+    let huge = reorg_collateral::model::Changeset {
+        blocks: vec![reorg_collateral::model::BlockChanges {
             block: Block::empty(BlockHeader {
                 number: u64::MAX,
                 ..next
@@ -469,8 +472,8 @@ async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
     // A changeset that carries the same log twice (the engine would refuse it first) is
     // refused by the writer before anything is written (the log has no unique index since
     // migration 0004): typed, nothing written.
-    let twice = reorg_collateral::engine::Changeset {
-        blocks: vec![reorg_collateral::engine::BlockChanges {
+    let twice = reorg_collateral::model::Changeset {
+        blocks: vec![reorg_collateral::model::BlockChanges {
             block: Block {
                 header: next,
                 events: vec![

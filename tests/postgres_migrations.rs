@@ -6,6 +6,7 @@ mod support;
 
 use alloy_primitives::{Address, U256};
 use reorg_collateral::model::BalanceKey;
+use reorg_collateral::prelude::*;
 use reorg_collateral::store::{PostgresStore, migrate};
 use reorg_collateral::traits::BalanceStore;
 use support::pg::empty_schema_pool;

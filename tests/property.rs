@@ -12,7 +12,7 @@ use reorg_collateral::testing::{Backends, Harness, strategy};
 
 const WINDOW: u64 = 6;
 
-fn run(ops: Vec<strategy::Op>, apply_batch: usize, head_balance_memo: usize) {
+fn run(ops: Vec<strategy::Op>, apply_batch: usize, head_memo: usize) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
@@ -22,7 +22,7 @@ fn run(ops: Vec<strategy::Op>, apply_batch: usize, head_balance_memo: usize) {
         let mut harness = Harness::with_config(backends, WINDOW, 5, |c| {
             c.apply_batch = apply_batch;
             c.fetch_concurrency = 3;
-            c.head_balance_memo = head_balance_memo;
+            c.head_memo = head_memo;
         })
         .await;
         harness.run(&ops).await;
@@ -39,13 +39,13 @@ proptest! {
 
     /// Every base balance read from the store (no memo of the balances at the head).
     #[test]
-    fn without_the_head_balance_memo_equals_replay_oracle(ops in strategy::scenario(40, WINDOW)) {
+    fn without_the_head_memo_equals_replay_oracle(ops in strategy::scenario(40, WINDOW)) {
         run(ops, 1, 0);
     }
 
     /// A memo smaller than the users × assets written, so it keeps starting over.
     #[test]
-    fn with_an_overflowing_head_balance_memo_equals_replay_oracle(ops in strategy::scenario(40, WINDOW)) {
+    fn with_an_overflowing_head_memo_equals_replay_oracle(ops in strategy::scenario(40, WINDOW)) {
         run(ops, 2, 3);
     }
 

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use alloy_primitives::{Address, I256, U256};
 use reorg_collateral::cache::{RedisCollateralCache, RedisPublisher};
 use reorg_collateral::model::{CachedAsset, CachedCollateral};
+use reorg_collateral::prelude::*;
 use reorg_collateral::store::MemoryStore;
 use reorg_collateral::testing::{Backends, Harness, conformance};
 use reorg_collateral::traits::CollateralCache;
@@ -123,7 +124,7 @@ async fn flushed_cache_falls_back_rebuilds_and_verifies() {
     let mismatches = h.watcher.verify_cache().await.unwrap();
     assert_eq!(mismatches.len(), 1, "verify must report the flushed entry");
     assert_eq!(mismatches[0].user, alice);
-    let fallback = h.watcher.cached_collateral(alice).await.unwrap();
+    let fallback = h.watcher.cached_collateral(alice).await.unwrap().entry;
     let truth = h.watcher.collateral(alice).await.unwrap();
     assert_eq!(
         (fallback.confirmed, fallback.pending),
@@ -188,7 +189,7 @@ async fn redis_down_mid_run_does_not_stop_ingestion() {
         b.deposit(usdc, h.users[0], U256::from(7_000_000u64));
     });
     h.sync().await;
-    assert_eq!(h.watcher.stats().cache_errors, 0);
+    assert_eq!(h.watcher.refresh_status().cache_errors, 0);
 
     server.kill();
     for i in 0..4u64 {
@@ -202,10 +203,10 @@ async fn redis_down_mid_run_does_not_stop_ingestion() {
         h.sync().await; // must not fail
     }
     assert!(
-        h.watcher.stats().cache_errors > 0,
+        h.watcher.refresh_status().cache_errors > 0,
         "cache writes should have failed while Redis was down"
     );
-    let c = h.watcher.cached_collateral(h.users[1]).await.unwrap();
+    let c = h.watcher.cached_collateral(h.users[1]).await.unwrap().entry;
     assert!(
         !c.pending.is_zero(),
         "reads fall back to the store while Redis is down"
@@ -398,14 +399,14 @@ async fn failed_put_does_not_leave_stale_entries_behind() {
         b.deposit(usdc, alice, U256::from(9_000_000u64));
     });
     h.sync().await;
-    assert_eq!(h.watcher.stats().cache_errors, 1);
+    assert_eq!(h.watcher.refresh_status().cache_errors, 1);
     assert_eq!(
         h.watcher.stale_cache_entries(),
         1,
         "alice's entry is outdated"
     );
     let truth = CachedCollateral::from(&h.watcher.collateral(alice).await.unwrap());
-    let served = h.watcher.cached_collateral(alice).await.unwrap();
+    let served = h.watcher.cached_collateral(alice).await.unwrap().entry;
     assert_eq!(
         (served.confirmed, served.pending),
         (truth.confirmed, truth.pending),
@@ -421,7 +422,7 @@ async fn failed_put_does_not_leave_stale_entries_behind() {
         b.deposit(usdc, bob, U256::from(1_000_000u64));
     });
     h.sync().await;
-    assert_eq!(h.watcher.stats().cache_errors, 1);
+    assert_eq!(h.watcher.refresh_status().cache_errors, 1);
     assert_eq!(h.watcher.stale_cache_entries(), 0);
     assert!(h.watcher.verify_cache().await.unwrap().is_empty());
     h.check().await;

@@ -7,6 +7,7 @@ use alloy_primitives::{Address, B256, I256, U256};
 use reorg_collateral::model::{
     Asset, AssetRegistry, BalanceChange, BalanceKey, Block, BlockHeader,
 };
+use reorg_collateral::prelude::*;
 use reorg_collateral::source::SimulatedChain;
 use reorg_collateral::store::MemoryStore;
 use reorg_collateral::traits::{BalanceStore, PriceFeed};
@@ -34,7 +35,7 @@ async fn setup(confirmations: u64) -> Setup {
     config.start_block = 1;
     let chain = Arc::new(SimulatedChain::new(1));
     let store = Arc::new(MemoryStore::new());
-    let mut watcher = Watcher::new(config, chain.clone(), store.clone(), store.clone())
+    let mut watcher = Watcher::new(config, chain.clone(), store.clone())
         .await
         .unwrap();
     chain.mine(|b| {
@@ -66,7 +67,7 @@ async fn snapshot(store: &MemoryStore) -> String {
         out += &format!("{user}: {b:?}\n");
     }
     out += &format!("{:?}\n", store.price(TOKEN).await.unwrap());
-    out += &format!("{:?}\n", store.log(0, u64::MAX).await.unwrap());
+    out += &format!("{:?}\n", store.log(0..=u64::MAX).await.unwrap());
     out
 }
 

@@ -19,6 +19,7 @@ use alloy_sol_types::SolValue;
 use node::DevNode;
 use reorg_collateral::decode::{Contract, Decoders};
 use reorg_collateral::model::{Asset, AssetRegistry, BalanceKey};
+use reorg_collateral::prelude::*;
 use reorg_collateral::source::rpc::{FinalityTag, RpcBlockSource, RpcConfig};
 use reorg_collateral::store::MemoryStore;
 use reorg_collateral::{
@@ -195,14 +196,9 @@ async fn sync_and_check(
 /// The whole scenario against any store.
 async fn scenario(chain: &Chain, store: Arc<dyn BalanceStore>, prices: Arc<dyn PriceFeed>) {
     let source = chain.source();
-    let mut watcher = Watcher::new(
-        chain.watcher_config(),
-        source.clone(),
-        store.clone(),
-        prices.clone(),
-    )
-    .await
-    .expect("watcher");
+    let mut watcher = Watcher::new(chain.watcher_config(), source.clone(), store.clone())
+        .await
+        .expect("watcher");
     let (s, p) = (&*store, &*prices);
     let node = &chain.node;
 
@@ -362,14 +358,9 @@ async fn websocket_new_heads_drive_the_watcher() {
     let source = Arc::new(RpcBlockSource::ws(&ws, config).await.expect("ws source"));
     let mut heads = Box::pin(source.new_heads().await.expect("subscribe"));
     let store = Arc::new(MemoryStore::new());
-    let mut watcher = Watcher::new(
-        chain.watcher_config(),
-        source.clone(),
-        store.clone(),
-        store.clone(),
-    )
-    .await
-    .expect("watcher");
+    let mut watcher = Watcher::new(chain.watcher_config(), source.clone(), store.clone())
+        .await
+        .expect("watcher");
     for amount in [3, 4, 5] {
         chain.pay(0, 1, amount).await;
         let head = tokio::time::timeout(std::time::Duration::from_secs(10), heads.next())

@@ -26,10 +26,10 @@ use reorg_collateral::migration::{
     StatusColumn, SwitchableReads, VerifyMode, verify,
 };
 use reorg_collateral::model::AssetRegistry;
+use reorg_collateral::reader::CollateralReader;
 use reorg_collateral::source::ScriptedChain;
 use reorg_collateral::store::PostgresStore;
 use reorg_collateral::valuation::Valuator;
-use reorg_collateral::reader::CollateralReader;
 use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
 
 /// Exit code of a `verify` that found mismatches.
@@ -403,8 +403,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let mut script = ScriptedChain::new(seed, 1, script_users, assets);
             let mut config = WatcherConfig::new(EngineConfig::new(registry, confirmations));
             config.start_block = 1;
-            let mut watcher =
-                Watcher::new(config, script.chain.clone(), store.clone()).await?;
+            let mut watcher = Watcher::new(config, script.chain.clone(), store.clone()).await?;
             // Every step raises the head by one. After a crash, replay the script without
             // syncing until it reaches the stored head; from there the watcher sees the
             // chain exactly as an uninterrupted run did (any fork is a shallow reorg).

@@ -18,9 +18,7 @@ use crate::model::{
     AssetId, BalanceKey, BalanceView, BlockNumber, Changeset, Price, PriceView, UserId, Window,
 };
 use crate::store::PostgresStore;
-use crate::traits::{
-    BalanceReader, LogReader, LogRecord, PriceFeed, StoreWriter, Touched,
-};
+use crate::traits::{BalanceReader, LogReader, LogRecord, PriceFeed, StoreWriter, Touched};
 
 /// How often the migration phase is re-read.
 const PHASE_REFRESH: Duration = Duration::from_secs(1);
@@ -304,7 +302,6 @@ impl BalanceReader for MigratingStore {
     async fn holders(&self, asset: AssetId) -> Result<Vec<UserId>, StoreError> {
         self.inner.holders(asset).await
     }
-
 }
 
 #[async_trait]

@@ -414,7 +414,6 @@ impl BalanceReader for MemoryStore {
         users.sort_unstable();
         Ok(users)
     }
-
 }
 
 #[async_trait]

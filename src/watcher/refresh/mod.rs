@@ -94,7 +94,8 @@ impl Shared {
 
     /// Marks the status busy (work was queued).
     pub fn mark_busy(&self) {
-        self.status.send_if_modified(|s| std::mem::replace(&mut s.idle, false));
+        self.status
+            .send_if_modified(|s| std::mem::replace(&mut s.idle, false));
     }
 }
 
@@ -149,7 +150,8 @@ pub(super) async fn run(shared: Arc<Shared>, reader: CollateralReader, settings:
 async fn batch(shared: &Shared, reader: &CollateralReader, chunk: usize) -> bool {
     let gate = shared.gate.read().await;
     let Some(head) = *gate else {
-        shared.queue().done();
+        shared.queue().advance = false;
+        shared.status.send_modify(|s| s.idle = true);
         return true;
     };
     let repriced = {
@@ -174,7 +176,7 @@ async fn batch(shared: &Shared, reader: &CollateralReader, chunk: usize) -> bool
     let valued = reader
         .collateral_many(&users, ValuationPoint::of(Some(&head)))
         .await;
-    let complete = !shared.queue().has_work();
+    let complete = !shared.queue().has_users();
     drop(gate);
     let valued = match valued {
         Ok(v) => v,

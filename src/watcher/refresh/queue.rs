@@ -18,6 +18,8 @@ pub(crate) struct Queue {
     pub fan_out: BTreeSet<UserId>,
     /// Users of the batch being read or written.
     pub in_flight: BTreeSet<UserId>,
+    /// The head moved since the last watermark: a batch is due even without users.
+    pub advance: bool,
     /// Whether the writer is in a catch-up (refreshes are throttled).
     pub catching_up: bool,
     /// The watcher is gone: the refresher stops.
@@ -27,12 +29,18 @@ pub(crate) struct Queue {
 impl Queue {
     /// Takes in what a step touched.
     pub fn add(&mut self, touched: Touched) {
+        self.advance = true;
         self.dirty.extend(touched.users);
         self.repriced.extend(touched.price_assets);
     }
 
     /// Whether anything is left to refresh.
     pub fn has_work(&self) -> bool {
+        self.advance || self.has_users()
+    }
+
+    /// Whether users (or repriced assets) wait for a refresh.
+    pub fn has_users(&self) -> bool {
         !(self.dirty.is_empty() && self.repriced.is_empty() && self.fan_out.is_empty())
     }
 
@@ -68,6 +76,7 @@ impl Queue {
             self.fan_out.remove(user);
         }
         self.in_flight.extend(users.iter().copied());
+        self.advance = false;
         (users, fan_out)
     }
 
@@ -80,6 +89,7 @@ impl Queue {
     pub fn retry(&mut self) {
         let users = std::mem::take(&mut self.in_flight);
         self.dirty.extend(users);
+        self.advance = true;
     }
 }
 
