@@ -255,13 +255,29 @@ async fn collateral_changes_are_published() {
         .expect("a notification within 5 s")
         .expect("stream open");
     let payload: String = msg.get_payload().unwrap();
-    let parts: Vec<&str> = payload.split('|').collect();
-    assert_eq!(parts[0].to_lowercase(), alice.to_string().to_lowercase());
+    let mut lines = payload.lines();
+    let head: Vec<&str> = lines.next().unwrap().split('|').collect();
+    let block = h.watcher.window().head().unwrap().id();
     assert_eq!(
-        parts[3].parse::<Decimal>().unwrap(),
+        head[..3],
+        ["update", &block.number.to_string(), &block.hash.to_string()]
+    );
+    assert_eq!(
+        head[3], "step",
+        "alice's own change comes before the price fan-out"
+    );
+    let user: Vec<&str> = lines
+        .next()
+        .expect("one line per user")
+        .split('|')
+        .collect();
+    assert_eq!(user[0], format!("{alice:#x}"));
+    assert_eq!(
+        user[2].parse::<Decimal>().unwrap(),
         Decimal::new(18, 1),
         "2 USDC × $1 × 90 %"
     );
+    assert_eq!(lines.next(), None, "one user changed");
     drop(h);
     assert!(publisher.await.unwrap() >= 1);
 }
