@@ -141,6 +141,7 @@ async fn main() {
                         CachedAsset {
                             confirmed: Some(Decimal::from(i)),
                             pending: Some(Decimal::from(i)),
+                            unrepresentable: Default::default(),
                         },
                     )
                 })
@@ -212,6 +213,7 @@ async fn main() {
                 CachedAsset {
                     confirmed: Some(value(i)),
                     pending: Some(value(i)),
+                    unrepresentable: Default::default(),
                 },
             )]
             .into(),

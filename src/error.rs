@@ -109,9 +109,19 @@ pub enum ValuationError {
         /// The raw balance.
         balance: U256,
         /// The raw price answer.
-        answer: U256,
+        answer: crate::model::Answer,
         /// The feed decimals.
         decimals: u8,
+    },
+    /// The price's answer is zero or negative (an accepted price never is).
+    #[error("price of {asset} for {user} has non-positive answer {answer}")]
+    NonPositiveAnswer {
+        /// The user.
+        user: UserId,
+        /// The asset.
+        asset: AssetId,
+        /// The raw price answer.
+        answer: crate::model::Answer,
     },
     /// The asset is not registered.
     #[error("{user} holds unregistered asset {asset}")]

@@ -56,6 +56,7 @@ async fn reads_are_atomic_per_put() {
                     CachedAsset {
                         confirmed: Some(Decimal::from(n * i64::from(a))),
                         pending: Some(Decimal::from(n)),
+                        unrepresentable: Default::default(),
                     },
                 )
             })
@@ -441,6 +442,7 @@ async fn entries_round_trip_and_corrupt_values_are_reported() {
                 let asset = CachedAsset {
                     confirmed: value,
                     pending: Some(big),
+                    unrepresentable: Default::default(),
                 };
                 (Address::repeat_byte(a), asset)
             })
@@ -524,6 +526,7 @@ async fn string_entries_of_the_old_layout_are_errors_until_rewritten() {
             CachedAsset {
                 confirmed: Some(Decimal::new(1_010, 0)),
                 pending: None,
+                unrepresentable: Default::default(),
             },
         )]
         .into(),
@@ -570,6 +573,7 @@ async fn layout_is_readable_with_plain_hget() {
     let value = |c: Option<i64>, p: i64| CachedAsset {
         confirmed: c.map(|c| Decimal::new(c, 1)),
         pending: Some(Decimal::new(p, 1)),
+        unrepresentable: Default::default(),
     };
     let mut entry = CachedCollateral {
         user,

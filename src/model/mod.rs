@@ -13,7 +13,8 @@ mod price;
 pub use asset::{Asset, AssetError, AssetRegistry, BPS_DENOMINATOR};
 pub use block::{Block, BlockHeader, BlockNumber, BlockRef};
 pub use collateral::{
-    AssetValuation, BalanceView, CachedAsset, CachedCollateral, Collateral, PriceStatus, Valuation,
+    AssetValuation, BalanceView, CachedAsset, CachedCollateral, Collateral, PriceStatus,
+    Unrepresentable, Valuation,
 };
 pub use event::{AssetId, BalanceChange, BalanceEvent, BalanceKey, Effect, LogId, UserId};
-pub use price::{MAX_PRICE_DECIMALS, Price, PriceRejection, PriceUpdate, PriceView};
+pub use price::{Answer, MAX_PRICE_DECIMALS, Price, PriceRejection, PriceUpdate, PriceView};

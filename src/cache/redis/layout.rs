@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 
 use super::BACKEND;
 use crate::error::CacheError;
-use crate::model::{CachedAsset, CachedCollateral, UserId};
+use crate::model::{CachedAsset, CachedCollateral, Unrepresentable, UserId};
 
 /// Hash field of the totals: `block|confirmed|pending|complete`.
 pub(super) const TOTAL: &str = "~total";
@@ -76,16 +76,18 @@ pub(super) fn push_asset_field(asset: &Address, out: &mut String) {
     push_hex(asset, out);
 }
 
-/// Appends an asset's value: `confirmed|pending`, `-` for a value without a price.
+/// Appends an asset's value: `confirmed|pending`, each a decimal, `-` for a value without
+/// a price or `!` for an unrepresentable one.
 pub(super) fn push_asset_value(value: &CachedAsset, out: &mut String) {
-    push_option(value.confirmed, out);
+    push_value(value.confirmed, value.unrepresentable.confirmed, out);
     out.push('|');
-    push_option(value.pending, out);
+    push_value(value.pending, value.unrepresentable.pending, out);
 }
 
-fn push_option(value: Option<Decimal>, out: &mut String) {
+fn push_value(value: Option<Decimal>, unrepresentable: bool, out: &mut String) {
     match value {
         Some(v) => push_decimal(v, out),
+        None if unrepresentable => out.push('!'),
         None => out.push('-'),
     }
 }
@@ -206,9 +208,15 @@ impl Decoder {
                 "asset {name}: value {value:?} is not confirmed|pending"
             )));
         };
+        let ((confirmed, c_unrepresentable), (pending, p_unrepresentable)) =
+            (self.value(c)?, self.value(p)?);
         let value = CachedAsset {
-            confirmed: self.decimal(c)?,
-            pending: self.decimal(p)?,
+            confirmed,
+            pending,
+            unrepresentable: Unrepresentable {
+                confirmed: c_unrepresentable,
+                pending: p_unrepresentable,
+            },
         };
         self.assets.insert(asset, value);
         Ok(())
@@ -250,6 +258,15 @@ impl Decoder {
         let mut raw = [0u8; 20];
         alloy_primitives::hex::decode_to_slice(hex, &mut raw).map_err(|_| bad())?;
         Ok(Address::from(raw))
+    }
+
+    /// An asset value and whether it is unrepresentable: a decimal, `-` (missing price)
+    /// or `!` (unrepresentable).
+    fn value(&self, text: &str) -> Result<(Option<Decimal>, bool), CacheError> {
+        match text {
+            "!" => Ok((None, true)),
+            _ => Ok((self.decimal(text)?, false)),
+        }
     }
 
     fn decimal(&self, text: &str) -> Result<Option<Decimal>, CacheError> {
@@ -314,6 +331,7 @@ mod tests {
                     CachedAsset {
                         confirmed: None,
                         pending: Some(Decimal::MIN),
+                        unrepresentable: Unrepresentable::default(),
                     },
                 ),
                 (
@@ -321,6 +339,21 @@ mod tests {
                     CachedAsset {
                         confirmed: Some(Decimal::new(1_001, 3)),
                         pending: None,
+                        unrepresentable: Unrepresentable {
+                            confirmed: false,
+                            pending: true,
+                        },
+                    },
+                ),
+                (
+                    Address::repeat_byte(3),
+                    CachedAsset {
+                        confirmed: None,
+                        pending: None,
+                        unrepresentable: Unrepresentable {
+                            confirmed: true,
+                            pending: false,
+                        },
                     },
                 ),
             ]
@@ -386,6 +419,8 @@ mod tests {
             with(&asset, "1"),
             with(&asset, "1|x"),
             with(&asset, "1|2|3"),
+            with(&asset, "!!|1"),
+            with(&asset, "1|?"),
             without(TOTAL),
             extra("~other", "1"),
             extra("zz", "1|1"),

@@ -9,7 +9,7 @@ use sqlx::Row;
 use sqlx::postgres::{PgRow, PgValueFormat};
 
 use super::PostgresStore;
-use super::codec::{address, b256, bigint, db, number, numeric_u256, u256};
+use super::codec::{address, b256, bigint, db, i256, number, numeric_u256, u256};
 use crate::engine::{Changeset, Window};
 use crate::error::StoreError;
 use crate::model::{
@@ -61,7 +61,7 @@ fn price(row: &PgRow, asset: AssetId) -> Result<Price, StoreError> {
     };
     Ok(Price {
         asset,
-        answer: u256(&get_text("answer")?, "answer")?,
+        answer: i256(&get_text("answer")?, "answer")?,
         decimals: u8::try_from(
             row.try_get::<i16, _>("decimals")
                 .map_err(db("read price decimals"))?,
