@@ -47,6 +47,11 @@ async fn cache_round_trip() {
 }
 
 #[tokio::test]
+async fn log_of_a_block_that_comes_back() {
+    conformance::log_of_a_block_that_comes_back(backends()).await;
+}
+
+#[tokio::test]
 async fn random_walks() {
     for seed in 1..=8 {
         conformance::random_walk(backends(), seed, 80).await;

@@ -51,6 +51,11 @@ async fn cache_round_trip() {
 }
 
 #[tokio::test]
+async fn log_of_a_block_that_comes_back() {
+    conformance::log_of_a_block_that_comes_back(backends().await).await;
+}
+
+#[tokio::test]
 async fn random_walks() {
     for seed in 1..=3 {
         conformance::random_walk(backends().await, seed, 60).await;

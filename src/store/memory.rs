@@ -135,7 +135,8 @@ struct Inner {
     holders: HashMap<AssetId, HashSet<UserId>>,
     prices: HashMap<AssetId, PriceState>,
     pending: BTreeMap<BlockNumber, PendingBlock>,
-    /// The append-only event log, one entry per applied block (rows are expanded on read).
+    /// The append-only event log, one entry per block hash ever applied (rows are expanded
+    /// on read); a block that comes back reuses its entry.
     log: Vec<LogBlock>,
     /// Log ranges per block height (reverted and canonical blocks alike).
     log_by_block: BTreeMap<BlockNumber, Vec<usize>>,
@@ -242,16 +243,30 @@ impl Inner {
     fn append(&mut self, changes: &crate::engine::BlockChanges) {
         let header = changes.block.header;
         let finalized = self.window.finalized_number();
-        let log = self.log.len();
-        self.log.push(LogBlock {
-            block: header.id(),
-            events: changes.block.events.clone(),
-            status: LogStatus::Pending,
-        });
-        self.log_by_block
-            .entry(header.number)
-            .or_default()
-            .push(log);
+        // One log entry per block hash: a block that comes back revives its reverted entry.
+        let at_height = self.log_by_block.entry(header.number).or_default();
+        let log = match at_height
+            .iter()
+            .copied()
+            .find(|i| self.log[*i].block.hash == header.hash)
+        {
+            Some(existing) => {
+                let entry = &mut self.log[existing];
+                entry.events.clone_from(&changes.block.events);
+                entry.status = LogStatus::Pending;
+                existing
+            }
+            None => {
+                let log = self.log.len();
+                self.log.push(LogBlock {
+                    block: header.id(),
+                    events: changes.block.events.clone(),
+                    status: LogStatus::Pending,
+                });
+                at_height.push(log);
+                log
+            }
+        };
         let mut keys = Vec::with_capacity(changes.balances.len());
         for (key, balance) in &changes.balances {
             let user = self.users.entry(key.user).or_default();

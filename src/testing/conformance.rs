@@ -21,7 +21,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use alloy_primitives::U256;
+use alloy_primitives::{Address, B256, U256};
 
 use super::harness::{Harness, START};
 use super::strategy::{BlockSpec, EventSpec, Op, PriceSpec};
@@ -333,6 +333,123 @@ pub async fn cache_round_trip(backends: Backends) {
     h.check().await;
 }
 
+/// One row per (block hash, log, ordinal): after A → B → A at one height the log holds B's
+/// rows (reverted) and A's (pending), and each further return revives rows instead of
+/// appending duplicates. Drives the store directly with changesets.
+pub async fn log_of_a_block_that_comes_back(backends: Backends) {
+    use crate::engine::{BlockChanges, Changeset};
+    use crate::model::{BalanceChange, BalanceEvent, BalanceKey, Block, BlockHeader, LogId};
+    use crate::traits::{LogRecord, LogStatus};
+
+    let store = backends.store;
+    let key = BalanceKey {
+        user: Address::repeat_byte(0x01),
+        asset: Address::repeat_byte(0xA1),
+    };
+    let header = |number, tag: u8, parent_hash| BlockHeader {
+        number,
+        hash: B256::repeat_byte(tag),
+        parent_hash,
+        timestamp: 1_700_000_000 + number,
+    };
+    let base = header(START, 0x10, B256::ZERO);
+    let a = header(START + 1, 0x1A, base.hash);
+    let b = header(START + 1, 0x1B, base.hash);
+    let with_deposit = |h: BlockHeader, amount: u64| BlockChanges {
+        block: Block {
+            header: h,
+            events: vec![BalanceEvent {
+                log: LogId {
+                    tx_hash: h.hash,
+                    log_index: 0,
+                },
+                asset: key.asset,
+                change: BalanceChange::Deposit {
+                    user: key.user,
+                    amount: U256::from(amount),
+                },
+            }],
+            prices: vec![],
+        },
+        balances: vec![(key, U256::from(amount))],
+        prices: vec![],
+        rejected_prices: vec![],
+    };
+    let apply = |revert: Vec<BlockHeader>, block: BlockChanges| {
+        let store = store.clone();
+        async move {
+            let changes = Changeset {
+                revert,
+                blocks: vec![block],
+                finalize: None,
+            };
+            store.apply(&changes).await.expect("apply");
+        }
+    };
+    let rows = || {
+        let store = store.clone();
+        async move {
+            let mut rows: Vec<(B256, LogStatus)> = store
+                .log(START + 1, START + 1)
+                .await
+                .expect("log")
+                .iter()
+                .map(|r: &LogRecord| (r.block.hash, r.status))
+                .collect();
+            rows.sort_by_key(|(hash, _)| *hash);
+            rows
+        }
+    };
+    apply(
+        vec![],
+        BlockChanges {
+            block: Block::empty(base),
+            balances: vec![],
+            prices: vec![],
+            rejected_prices: vec![],
+        },
+    )
+    .await;
+    apply(vec![], with_deposit(a, 100)).await;
+    apply(vec![a], with_deposit(b, 7)).await;
+    apply(vec![b], with_deposit(a, 100)).await;
+    assert_eq!(
+        rows().await,
+        vec![(a.hash, LogStatus::Pending), (b.hash, LogStatus::Reverted)],
+        "A -> B -> A: one row per block hash"
+    );
+    apply(vec![a], with_deposit(b, 7)).await;
+    assert_eq!(
+        rows().await,
+        vec![(a.hash, LogStatus::Reverted), (b.hash, LogStatus::Pending)],
+        "A -> B -> A -> B: rows revived, not appended"
+    );
+    let view = store.balance(key).await.expect("balance");
+    assert_eq!(view.pending, U256::from(7), "B's balance is pending");
+    let c = header(START + 2, 0x1C, b.hash);
+    store
+        .apply(&Changeset {
+            revert: vec![],
+            blocks: vec![BlockChanges {
+                block: Block::empty(c),
+                balances: vec![],
+                prices: vec![],
+                rejected_prices: vec![],
+            }],
+            finalize: Some(b),
+        })
+        .await
+        .expect("finalize B");
+    assert_eq!(
+        rows().await,
+        vec![
+            (a.hash, LogStatus::Reverted),
+            (b.hash, LogStatus::Confirmed)
+        ],
+        "finalized: B confirmed, A still reverted"
+    );
+}
+
 /// Runs every scenario, each on fresh backends from `new_backends`.
 pub async fn run_all<F, Fut>(mut new_backends: F)
 where
@@ -346,6 +463,7 @@ where
     prices_roll_back_and_reject(new_backends().await).await;
     idempotent_and_restartable(new_backends().await).await;
     cache_round_trip(new_backends().await).await;
+    log_of_a_block_that_comes_back(new_backends().await).await;
     for seed in 1..=4 {
         random_walk(new_backends().await, seed, 60).await;
     }
