@@ -155,6 +155,28 @@ pub enum StoreError {
         /// What does not match.
         detail: String,
     },
+    /// Another writer owns the store: at most one writer at a time (see
+    /// [`BalanceStore::claim_writer`](crate::BalanceStore::claim_writer)). Nothing was
+    /// written.
+    #[error("{backend} store: another writer holds it ({holder})")]
+    WriterTaken {
+        /// Which backend.
+        backend: &'static str,
+        /// Who holds it, as far as the backend can tell (e.g. a Postgres pid and
+        /// `application_name`).
+        holder: String,
+    },
+    /// The store belongs to another chain or asset registry than the writer claiming it.
+    /// Nothing was written.
+    #[error("{backend} store belongs to {stored}, refused a writer for {claimed}")]
+    IdentityMismatch {
+        /// Which backend.
+        backend: &'static str,
+        /// The identity recorded in the store.
+        stored: crate::model::StoreIdentity,
+        /// The identity the writer claimed.
+        claimed: crate::model::StoreIdentity,
+    },
     /// A stored value does not fit the type it is read into.
     #[error("{backend} store: value {value:?} in {column} is out of range")]
     OutOfRange {

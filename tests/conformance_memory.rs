@@ -52,6 +52,11 @@ async fn log_of_a_block_that_comes_back() {
 }
 
 #[tokio::test]
+async fn claim_writer_identity() {
+    conformance::claim_writer_identity(backends()).await;
+}
+
+#[tokio::test]
 async fn random_walks() {
     for seed in 1..=8 {
         conformance::random_walk(backends(), seed, 80).await;

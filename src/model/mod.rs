@@ -8,6 +8,7 @@ mod asset;
 mod block;
 mod collateral;
 mod event;
+mod identity;
 mod price;
 
 pub use asset::{Asset, AssetError, AssetRegistry, BPS_DENOMINATOR};
@@ -17,4 +18,5 @@ pub use collateral::{
     Unrepresentable, Valuation,
 };
 pub use event::{AssetId, BalanceChange, BalanceEvent, BalanceKey, Effect, LogId, UserId};
+pub use identity::StoreIdentity;
 pub use price::{Answer, MAX_PRICE_DECIMALS, Price, PriceRejection, PriceUpdate, PriceView};

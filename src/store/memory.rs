@@ -9,7 +9,8 @@ use smallvec::SmallVec;
 use crate::engine::{Changeset, Window};
 use crate::error::StoreError;
 use crate::model::{
-    AssetId, BalanceKey, BalanceView, BlockHeader, BlockNumber, Price, PriceView, UserId,
+    AssetId, BalanceKey, BalanceView, BlockHeader, BlockNumber, Price, PriceView, StoreIdentity,
+    UserId,
 };
 use crate::traits::{BalanceStore, LogRecord, LogStatus, PriceFeed, Touched};
 
@@ -20,6 +21,10 @@ const BACKEND: &str = "memory";
 ///
 /// Reorgs and confirmations cost O(rows of the affected blocks), lookups O(1), and a user's
 /// balances O(assets of the user). Implements both [`BalanceStore`] and [`PriceFeed`].
+///
+/// [`claim_writer`](BalanceStore::claim_writer) records the first identity and refuses
+/// another; writer ownership needs no lock here, since the store lives in one process and
+/// every handle to it is the same object.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: RwLock<Inner>,
@@ -138,6 +143,8 @@ struct Inner {
     /// The append-only event log, one entry per block hash ever applied (rows are expanded
     /// on read); a block that comes back reuses its entry.
     log: Vec<LogBlock>,
+    /// The identity recorded by the first `claim_writer`.
+    identity: Option<StoreIdentity>,
     /// Log ranges per block height (reverted and canonical blocks alike).
     log_by_block: BTreeMap<BlockNumber, Vec<usize>>,
 }
@@ -328,6 +335,22 @@ impl Inner {
 impl BalanceStore for MemoryStore {
     async fn window(&self) -> Result<Window, StoreError> {
         Ok(self.read().window.clone())
+    }
+
+    async fn claim_writer(&self, identity: &StoreIdentity) -> Result<(), StoreError> {
+        let mut inner = self.write();
+        match inner.identity {
+            None => {
+                inner.identity = Some(*identity);
+                Ok(())
+            }
+            Some(stored) if stored == *identity => Ok(()),
+            Some(stored) => Err(StoreError::IdentityMismatch {
+                backend: BACKEND,
+                stored,
+                claimed: *identity,
+            }),
+        }
     }
 
     async fn balances_at(

@@ -450,6 +450,44 @@ pub async fn log_of_a_block_that_comes_back(backends: Backends) {
     );
 }
 
+/// [`BalanceStore::claim_writer`]: the first identity is recorded, claiming again with it
+/// succeeds, another chain id or another asset registry is refused naming both.
+pub async fn claim_writer_identity(backends: Backends) {
+    use crate::error::StoreError;
+    use crate::model::{AssetRegistry, StoreIdentity};
+
+    let store = backends.store;
+    let registry = AssetRegistry::new(super::harness::default_assets()).expect("assets");
+    let mine = StoreIdentity::new(Some(31_337), &registry);
+    store.claim_writer(&mine).await.expect("first claim");
+    store
+        .claim_writer(&mine)
+        .await
+        .expect("same identity again");
+    let other_chain = StoreIdentity::new(Some(1), &registry);
+    let fewer_assets =
+        AssetRegistry::new(super::harness::default_assets().into_iter().take(2)).expect("assets");
+    let other_registry = StoreIdentity::new(Some(31_337), &fewer_assets);
+    for claimed in [
+        other_chain,
+        other_registry,
+        StoreIdentity::new(None, &registry),
+    ] {
+        match store.claim_writer(&claimed).await {
+            Err(StoreError::IdentityMismatch {
+                stored, claimed: c, ..
+            }) => {
+                assert_eq!((stored, c), (mine, claimed), "the error names both");
+            }
+            other => panic!("claim with {claimed} over {mine}: {other:?}"),
+        }
+    }
+    store
+        .claim_writer(&mine)
+        .await
+        .expect("the recorded identity still claims");
+}
+
 /// Runs every scenario, each on fresh backends from `new_backends`.
 pub async fn run_all<F, Fut>(mut new_backends: F)
 where
@@ -464,6 +502,7 @@ where
     idempotent_and_restartable(new_backends().await).await;
     cache_round_trip(new_backends().await).await;
     log_of_a_block_that_comes_back(new_backends().await).await;
+    claim_writer_identity(new_backends().await).await;
     for seed in 1..=4 {
         random_walk(new_backends().await, seed, 60).await;
     }

@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use crate::engine::{Changeset, Window};
 use crate::error::StoreError;
 use crate::model::{
-    AssetId, BalanceKey, BalanceView, BlockNumber, BlockRef, Effect, LogId, Price, UserId,
+    AssetId, BalanceKey, BalanceView, BlockNumber, BlockRef, Effect, LogId, Price, StoreIdentity,
+    UserId,
 };
 
 /// Status of a row of the event log.
@@ -98,6 +99,23 @@ pub trait BalanceStore: Send + Sync + Debug {
 
     /// Users that hold (or held) `asset`, for refreshing them after a price change.
     async fn holders(&self, asset: AssetId) -> Result<Vec<UserId>, StoreError>;
+
+    /// Claims this store for one writer following one chain with one asset registry; the
+    /// writer calls it once before its first [`apply`](Self::apply).
+    ///
+    /// A store that can be shared between processes keeps the claim for this handle's
+    /// lifetime (and its clones'): a claim through another handle while it is held fails
+    /// with [`StoreError::WriterTaken`] naming the holder. The first claim records
+    /// `identity`; a claim with another identity fails with
+    /// [`StoreError::IdentityMismatch`] naming both. Claiming again through the same handle
+    /// with the same identity succeeds. On error nothing was written.
+    ///
+    /// The provided implementation accepts everything: a store without ownership or
+    /// identity to check.
+    async fn claim_writer(&self, identity: &StoreIdentity) -> Result<(), StoreError> {
+        let _ = identity;
+        Ok(())
+    }
 
     /// Log rows of blocks `from..=to` (all statuses), ordered by block, log and ordinal.
     ///

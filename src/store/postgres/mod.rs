@@ -4,6 +4,7 @@
 mod apply;
 mod codec;
 mod read;
+mod writer;
 
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, Executor, PgPool};
@@ -43,12 +44,20 @@ pub struct PostgresStore {
     pool: PgPool,
     /// Dual-write: a legacy log table written in each changeset's transaction.
     legacy: Option<std::sync::Arc<crate::migration::LegacyLog>>,
+    /// The session holding the writer ownership lock once
+    /// [`claim_writer`](crate::BalanceStore::claim_writer) succeeded; shared by clones,
+    /// closed (releasing the lock) with the last one.
+    writer: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::PgConnection>>>,
 }
 
 impl PostgresStore {
     /// A store over an existing pool (migrations must have run: see [`migrate`]).
     pub fn new(pool: PgPool) -> Self {
-        Self { pool, legacy: None }
+        Self {
+            pool,
+            legacy: None,
+            writer: Default::default(),
+        }
     }
 
     /// Dual-write mode: every changeset also writes `legacy` (your own log table, described

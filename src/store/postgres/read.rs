@@ -14,7 +14,7 @@ use crate::engine::{Changeset, Window};
 use crate::error::StoreError;
 use crate::model::{
     AssetId, BalanceKey, BalanceView, BlockHeader, BlockNumber, BlockRef, Effect, LogId, Price,
-    PriceView, UserId,
+    PriceView, StoreIdentity, UserId,
 };
 use crate::traits::{BalanceStore, LogRecord, LogStatus, PriceFeed, Touched};
 
@@ -93,6 +93,10 @@ macro_rules! price_columns {
 
 #[async_trait]
 impl BalanceStore for PostgresStore {
+    async fn claim_writer(&self, identity: &StoreIdentity) -> Result<(), StoreError> {
+        self.claim(identity).await
+    }
+
     async fn window(&self) -> Result<Window, StoreError> {
         let rows = sqlx::query("SELECT number, hash, parent_hash, timestamp FROM blocks WHERE status = 0 ORDER BY number")
             .fetch_all(&self.pool)
