@@ -6,7 +6,7 @@ pub mod decode;
 pub mod engine;
 pub mod error;
 mod head_balances;
-#[cfg(feature = "postgres")]
+#[cfg(feature = "migration")]
 pub mod migration;
 pub mod model;
 pub mod source;

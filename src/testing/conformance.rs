@@ -1,5 +1,6 @@
-//! The conformance suite: behaviour every [`BalanceStore`] + [`PriceFeed`] (and optionally
-//! [`CollateralCache`]) must have, checked against the replay oracle.
+//! The conformance suite: behaviour every [`BalanceStore`](crate::BalanceStore) +
+//! [`PriceFeed`](crate::PriceFeed) (and optionally
+//! [`CollateralCache`](crate::CollateralCache)) must have, checked against the replay oracle.
 //!
 //! Call [`run_all`] with a factory that returns fresh backends (an empty schema, a new key
 //! prefix) for each scenario, or call the scenarios one by one from your own tests:
@@ -19,41 +20,12 @@
 //! ```
 
 use std::future::Future;
-use std::sync::Arc;
 
 use alloy_primitives::{Address, B256, U256};
 
+pub use super::backends::Backends;
 use super::harness::{Harness, START};
 use super::strategy::{BlockSpec, EventSpec, Op, PriceSpec};
-use crate::traits::{BalanceStore, CollateralCache, PriceFeed};
-
-/// The backends under test.
-#[derive(Clone, Debug)]
-pub struct Backends {
-    /// The store.
-    pub store: Arc<dyn BalanceStore>,
-    /// The price feed (often the same object as the store).
-    pub prices: Arc<dyn PriceFeed>,
-    /// The cache, if one is under test.
-    pub cache: Option<Arc<dyn CollateralCache>>,
-}
-
-impl Backends {
-    /// A store and price feed, no cache.
-    pub fn new(store: Arc<dyn BalanceStore>, prices: Arc<dyn PriceFeed>) -> Self {
-        Self {
-            store,
-            prices,
-            cache: None,
-        }
-    }
-
-    /// Adds a cache under test.
-    pub fn with_cache(mut self, cache: Arc<dyn CollateralCache>) -> Self {
-        self.cache = Some(cache);
-        self
-    }
-}
 
 fn deposit(user: u8, asset: u8, amount: u64) -> EventSpec {
     EventSpec::Deposit {
@@ -450,7 +422,7 @@ pub async fn log_of_a_block_that_comes_back(backends: Backends) {
     );
 }
 
-/// [`BalanceStore::claim_writer`]: the first identity is recorded, claiming again with it
+/// [`BalanceStore::claim_writer`](crate::BalanceStore::claim_writer): the first identity is recorded, claiming again with it
 /// succeeds, another chain id or another asset registry is refused naming both.
 pub async fn claim_writer_identity(backends: Backends) {
     use crate::error::StoreError;

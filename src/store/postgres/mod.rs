@@ -3,6 +3,7 @@
 
 mod apply;
 mod codec;
+mod hook;
 mod read;
 mod writer;
 
@@ -12,6 +13,7 @@ use sqlx::{AssertSqlSafe, Executor, PgPool};
 use crate::error::StoreError;
 use crate::model::AssetRegistry;
 use codec::db;
+pub use hook::ChangesetHook;
 
 /// Applies the crate's migrations (`migrations/*.sql`) to `pool`. Idempotent; call it from
 /// your own binary at start-up.
@@ -42,8 +44,8 @@ pub const WRITER_LOCK_SQL: &str =
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
-    /// Dual-write: a legacy log table written in each changeset's transaction.
-    legacy: Option<std::sync::Arc<crate::migration::LegacyLog>>,
+    /// Extra writes in each changeset's transaction (e.g. a legacy log table).
+    hook: Option<std::sync::Arc<dyn ChangesetHook>>,
     /// The session holding the writer ownership lock once
     /// [`claim_writer`](crate::BalanceStore::claim_writer) succeeded; shared by clones,
     /// closed (releasing the lock) with the last one.
@@ -55,26 +57,17 @@ impl PostgresStore {
     pub fn new(pool: PgPool) -> Self {
         Self {
             pool,
-            legacy: None,
+            hook: None,
             writer: Default::default(),
         }
     }
 
-    /// Dual-write mode: every changeset also writes `legacy` (your own log table, described
-    /// by its columns) in the same transaction — rows of new blocks inserted (pending, or
-    /// confirmed when finalized in the same changeset), rows of reverted blocks deleted,
-    /// pending rows marked confirmed on finalization — so readers of the legacy table keep
-    /// working until the cutover. See [`crate::migration`].
-    pub fn with_legacy_log(
-        mut self,
-        legacy: crate::migration::LegacyLog,
-    ) -> Result<Self, StoreError> {
-        legacy.validate().map_err(|e| StoreError::Inconsistent {
-            backend: codec::BACKEND,
-            detail: e.to_string(),
-        })?;
-        self.legacy = Some(std::sync::Arc::new(legacy));
-        Ok(self)
+    /// Every changeset also runs `hook` in its transaction, after the store's own writes
+    /// (see [`ChangesetHook`]); replaces an earlier hook. The migration toolkit's
+    /// `with_legacy_log` (feature `migration`) is one.
+    pub fn with_changeset_hook(mut self, hook: std::sync::Arc<dyn ChangesetHook>) -> Self {
+        self.hook = Some(hook);
+        self
     }
 
     /// Connects to `url` with a small pool and runs the migrations.
