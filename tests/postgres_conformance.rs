@@ -12,7 +12,7 @@ use reorg_collateral::error::StoreError;
 use reorg_collateral::model::{AssetRegistry, StoreIdentity};
 use reorg_collateral::store::PostgresStore;
 use reorg_collateral::testing::harness::default_assets;
-use reorg_collateral::testing::{Backends, Harness, conformance, strategy};
+use reorg_collateral::testing::{Backends, Harness, conformance_tests, strategy};
 use support::pg::{database_url, fresh_pool_named, fresh_store};
 
 async fn backends() -> Backends {
@@ -20,57 +20,7 @@ async fn backends() -> Backends {
     Backends::new(store.clone(), store).with_cache(Arc::new(MemoryCache::new()))
 }
 
-#[tokio::test]
-async fn extend_and_confirm() {
-    conformance::extend_and_confirm(backends().await).await;
-}
-
-#[tokio::test]
-async fn reorg_newer_of_two_pending() {
-    conformance::reorg_newer_of_two_pending(backends().await).await;
-}
-
-#[tokio::test]
-async fn confirm_older_of_two_pending() {
-    conformance::confirm_older_of_two_pending(backends().await).await;
-}
-
-#[tokio::test]
-async fn reorgs_of_every_depth() {
-    conformance::reorgs_of_every_depth(backends().await).await;
-}
-
-#[tokio::test]
-async fn prices_roll_back_and_reject() {
-    conformance::prices_roll_back_and_reject(backends().await).await;
-}
-
-#[tokio::test]
-async fn idempotent_and_restartable() {
-    conformance::idempotent_and_restartable(backends().await).await;
-}
-
-#[tokio::test]
-async fn cache_round_trip() {
-    conformance::cache_round_trip(backends().await).await;
-}
-
-#[tokio::test]
-async fn log_of_a_block_that_comes_back() {
-    conformance::log_of_a_block_that_comes_back(backends().await).await;
-}
-
-#[tokio::test]
-async fn claim_writer_identity() {
-    conformance::claim_writer_identity(backends().await).await;
-}
-
-#[tokio::test]
-async fn random_walks() {
-    for seed in 1..=3 {
-        conformance::random_walk(backends().await, seed, 60).await;
-    }
-}
+conformance_tests!(async || backends().await, random_walks: 1..=3, steps: 60);
 
 /// One writer per schema: a second handle's claim fails naming the holder (its pid and
 /// `application_name`); once the first handle (and its clone) is dropped, a claim with

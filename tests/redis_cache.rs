@@ -10,7 +10,7 @@ use alloy_primitives::{Address, I256, U256};
 use reorg_collateral::cache::{RedisCollateralCache, RedisPublisher};
 use reorg_collateral::model::{CachedAsset, CachedCollateral};
 use reorg_collateral::store::MemoryStore;
-use reorg_collateral::testing::{Backends, Harness, conformance};
+use reorg_collateral::testing::{Backends, Harness, conformance_tests};
 use reorg_collateral::traits::CollateralCache;
 use rust_decimal::Decimal;
 use support::redis::{PrivateRedis, fresh_cache, redis_url, unique_prefix};
@@ -20,27 +20,9 @@ async fn backends(tag: &str) -> Backends {
     Backends::new(store.clone(), store).with_cache(Arc::new(fresh_cache(tag).await))
 }
 
-#[tokio::test]
-async fn conformance_extend_confirm_reorg() {
-    conformance::extend_and_confirm(backends("ext").await).await;
-    conformance::reorg_newer_of_two_pending(backends("newer").await).await;
-    conformance::confirm_older_of_two_pending(backends("older").await).await;
-}
-
-#[tokio::test]
-async fn conformance_reorgs_prices_restarts() {
-    conformance::reorgs_of_every_depth(backends("depth").await).await;
-    conformance::prices_roll_back_and_reject(backends("prices").await).await;
-    conformance::idempotent_and_restartable(backends("idem").await).await;
-}
-
-#[tokio::test]
-async fn conformance_cache_round_trip_and_random_walks() {
-    conformance::cache_round_trip(backends("round").await).await;
-    for seed in 1..=3 {
-        conformance::random_walk(backends("walk").await, seed, 50).await;
-    }
-}
+// The conformance suite with the Redis cache under test (memory store): one test per
+// scenario, each under its own key prefix.
+conformance_tests!(async || backends("conf").await, random_walks: 1..=3, steps: 50);
 
 /// A reader (on its own connection) never sees half of a put: totals always equal the sum
 /// of the asset values it reads with them, while a writer rewrites the entry concurrently.

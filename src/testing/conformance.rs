@@ -460,6 +460,62 @@ pub async fn claim_writer_identity(backends: Backends) {
         .expect("the recorded identity still claims");
 }
 
+/// One `#[tokio::test]` per conformance scenario, each on fresh backends from an async
+/// factory: how a backend's test file runs the suite, without copying a wrapper per
+/// scenario. The test crate needs `tokio` (features `macros`, `rt`) as a dev-dependency.
+///
+/// `random_walks` (seeds) and `steps` size the pseudo-random walks; by default seeds
+/// `1..=4` of 60 steps, as [`run_all`] runs them.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use reorg_collateral::store::MemoryStore;
+/// use reorg_collateral::testing::Backends;
+///
+/// fn backends() -> Backends {
+///     let store = Arc::new(MemoryStore::new());
+///     Backends::new(store.clone(), store)
+/// }
+///
+/// reorg_collateral::conformance_tests!(async || backends(), random_walks: 1..=8, steps: 80);
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! conformance_tests {
+    ($new_backends:expr) => {
+        $crate::conformance_tests!($new_backends, random_walks: 1..=4, steps: 60);
+    };
+    ($new_backends:expr, random_walks: $seeds:expr, steps: $steps:expr) => {
+        $crate::conformance_tests!(@each $new_backends;
+            extend_and_confirm,
+            reorg_newer_of_two_pending,
+            confirm_older_of_two_pending,
+            reorgs_of_every_depth,
+            prices_roll_back_and_reject,
+            idempotent_and_restartable,
+            cache_round_trip,
+            log_of_a_block_that_comes_back,
+            claim_writer_identity,
+        );
+
+        #[tokio::test]
+        async fn random_walks() {
+            for seed in $seeds {
+                $crate::testing::conformance::random_walk(($new_backends)().await, seed, $steps)
+                    .await;
+            }
+        }
+    };
+    (@each $new_backends:expr; $($scenario:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $scenario() {
+                $crate::testing::conformance::$scenario(($new_backends)().await).await;
+            }
+        )*
+    };
+}
+
 /// Runs every scenario, each on fresh backends from `new_backends`.
 pub async fn run_all<F, Fut>(mut new_backends: F)
 where

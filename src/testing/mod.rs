@@ -9,6 +9,7 @@ pub mod harness;
 pub mod oracle;
 pub mod strategy;
 
+pub use crate::conformance_tests;
 pub use backends::Backends;
 pub use harness::Harness;
 pub use oracle::{Expected, replay};
