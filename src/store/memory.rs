@@ -14,6 +14,10 @@ use crate::model::{
 };
 use crate::traits::{BalanceStore, LogRecord, LogStatus, PriceFeed, Touched};
 
+mod log;
+
+use log::LogBlock;
+
 const BACKEND: &str = "memory";
 
 /// The embedded default store: the event log, confirmed balances, per-block pending
@@ -103,32 +107,6 @@ struct PendingBlock {
     price_assets: Vec<AssetId>,
     /// Index of the block's entry in the log.
     log: usize,
-}
-
-/// The log entry of one applied block: its events, kept as delivered, and its status.
-#[derive(Debug)]
-struct LogBlock {
-    block: crate::model::BlockRef,
-    events: Vec<crate::model::BalanceEvent>,
-    status: LogStatus,
-}
-
-impl LogBlock {
-    fn rows(&self) -> impl Iterator<Item = LogRecord> + '_ {
-        self.events.iter().flat_map(move |event| {
-            event
-                .effects()
-                .enumerate()
-                .map(move |(ordinal, (key, effect))| LogRecord {
-                    block: self.block,
-                    log: event.log,
-                    ordinal: ordinal as u8,
-                    key,
-                    effect,
-                    status: self.status,
-                })
-        })
-    }
 }
 
 #[derive(Debug, Default)]

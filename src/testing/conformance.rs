@@ -21,11 +21,14 @@
 
 use std::future::Future;
 
-use alloy_primitives::{Address, B256, U256};
+use alloy_primitives::U256;
 
 pub use super::backends::Backends;
 use super::harness::{Harness, START};
 use super::strategy::{BlockSpec, EventSpec, Op, PriceSpec};
+pub use edges::{claim_writer_identity, log_of_a_block_that_comes_back, one_unrepresentable_user};
+
+mod edges;
 
 fn deposit(user: u8, asset: u8, amount: u64) -> EventSpec {
     EventSpec::Deposit {
@@ -305,161 +308,6 @@ pub async fn cache_round_trip(backends: Backends) {
     h.check().await;
 }
 
-/// One row per (block hash, log, ordinal): after A → B → A at one height the log holds B's
-/// rows (reverted) and A's (pending), and each further return revives rows instead of
-/// appending duplicates. Drives the store directly with changesets.
-pub async fn log_of_a_block_that_comes_back(backends: Backends) {
-    use crate::engine::{BlockChanges, Changeset};
-    use crate::model::{BalanceChange, BalanceEvent, BalanceKey, Block, BlockHeader, LogId};
-    use crate::traits::{LogRecord, LogStatus};
-
-    let store = backends.store;
-    let key = BalanceKey {
-        user: Address::repeat_byte(0x01),
-        asset: Address::repeat_byte(0xA1),
-    };
-    let header = |number, tag: u8, parent_hash| BlockHeader {
-        number,
-        hash: B256::repeat_byte(tag),
-        parent_hash,
-        timestamp: 1_700_000_000 + number,
-    };
-    let base = header(START, 0x10, B256::ZERO);
-    let a = header(START + 1, 0x1A, base.hash);
-    let b = header(START + 1, 0x1B, base.hash);
-    let with_deposit = |h: BlockHeader, amount: u64| BlockChanges {
-        block: Block {
-            header: h,
-            events: vec![BalanceEvent {
-                log: LogId {
-                    tx_hash: h.hash,
-                    log_index: 0,
-                },
-                asset: key.asset,
-                change: BalanceChange::Deposit {
-                    user: key.user,
-                    amount: U256::from(amount),
-                },
-            }],
-            prices: vec![],
-        },
-        balances: vec![(key, U256::from(amount))],
-        prices: vec![],
-        rejected_prices: vec![],
-    };
-    let apply = |revert: Vec<BlockHeader>, block: BlockChanges| {
-        let store = store.clone();
-        async move {
-            let changes = Changeset {
-                revert,
-                blocks: vec![block],
-                finalize: None,
-            };
-            store.apply(&changes).await.expect("apply");
-        }
-    };
-    let rows = || {
-        let store = store.clone();
-        async move {
-            let mut rows: Vec<(B256, LogStatus)> = store
-                .log(START + 1, START + 1)
-                .await
-                .expect("log")
-                .iter()
-                .map(|r: &LogRecord| (r.block.hash, r.status))
-                .collect();
-            rows.sort_by_key(|(hash, _)| *hash);
-            rows
-        }
-    };
-    apply(
-        vec![],
-        BlockChanges {
-            block: Block::empty(base),
-            balances: vec![],
-            prices: vec![],
-            rejected_prices: vec![],
-        },
-    )
-    .await;
-    apply(vec![], with_deposit(a, 100)).await;
-    apply(vec![a], with_deposit(b, 7)).await;
-    apply(vec![b], with_deposit(a, 100)).await;
-    assert_eq!(
-        rows().await,
-        vec![(a.hash, LogStatus::Pending), (b.hash, LogStatus::Reverted)],
-        "A -> B -> A: one row per block hash"
-    );
-    apply(vec![a], with_deposit(b, 7)).await;
-    assert_eq!(
-        rows().await,
-        vec![(a.hash, LogStatus::Reverted), (b.hash, LogStatus::Pending)],
-        "A -> B -> A -> B: rows revived, not appended"
-    );
-    let view = store.balance(key).await.expect("balance");
-    assert_eq!(view.pending, U256::from(7), "B's balance is pending");
-    let c = header(START + 2, 0x1C, b.hash);
-    store
-        .apply(&Changeset {
-            revert: vec![],
-            blocks: vec![BlockChanges {
-                block: Block::empty(c),
-                balances: vec![],
-                prices: vec![],
-                rejected_prices: vec![],
-            }],
-            finalize: Some(b),
-        })
-        .await
-        .expect("finalize B");
-    assert_eq!(
-        rows().await,
-        vec![
-            (a.hash, LogStatus::Reverted),
-            (b.hash, LogStatus::Confirmed)
-        ],
-        "finalized: B confirmed, A still reverted"
-    );
-}
-
-/// [`BalanceStore::claim_writer`](crate::BalanceStore::claim_writer): the first identity is recorded, claiming again with it
-/// succeeds, another chain id or another asset registry is refused naming both.
-pub async fn claim_writer_identity(backends: Backends) {
-    use crate::error::StoreError;
-    use crate::model::{AssetRegistry, StoreIdentity};
-
-    let store = backends.store;
-    let registry = AssetRegistry::new(super::harness::default_assets()).expect("assets");
-    let mine = StoreIdentity::new(Some(31_337), &registry);
-    store.claim_writer(&mine).await.expect("first claim");
-    store
-        .claim_writer(&mine)
-        .await
-        .expect("same identity again");
-    let other_chain = StoreIdentity::new(Some(1), &registry);
-    let fewer_assets =
-        AssetRegistry::new(super::harness::default_assets().into_iter().take(2)).expect("assets");
-    let other_registry = StoreIdentity::new(Some(31_337), &fewer_assets);
-    for claimed in [
-        other_chain,
-        other_registry,
-        StoreIdentity::new(None, &registry),
-    ] {
-        match store.claim_writer(&claimed).await {
-            Err(StoreError::IdentityMismatch {
-                stored, claimed: c, ..
-            }) => {
-                assert_eq!((stored, c), (mine, claimed), "the error names both");
-            }
-            other => panic!("claim with {claimed} over {mine}: {other:?}"),
-        }
-    }
-    store
-        .claim_writer(&mine)
-        .await
-        .expect("the recorded identity still claims");
-}
-
 /// One `#[tokio::test]` per conformance scenario, each on fresh backends from an async
 /// factory: how a backend's test file runs the suite, without copying a wrapper per
 /// scenario. The test crate needs `tokio` (features `macros`, `rt`) as a dev-dependency.
@@ -496,6 +344,7 @@ macro_rules! conformance_tests {
             cache_round_trip,
             log_of_a_block_that_comes_back,
             claim_writer_identity,
+            one_unrepresentable_user,
         );
 
         #[tokio::test]
@@ -531,6 +380,7 @@ where
     cache_round_trip(new_backends().await).await;
     log_of_a_block_that_comes_back(new_backends().await).await;
     claim_writer_identity(new_backends().await).await;
+    one_unrepresentable_user(new_backends().await).await;
     for seed in 1..=4 {
         random_walk(new_backends().await, seed, 60).await;
     }
