@@ -134,6 +134,73 @@ proptest! {
     }
 }
 
+/// A total with more than 28 significant digits is the exact sum of its values rounded
+/// once, half to even (…856703 here, checked with exact rationals), not `Decimal`
+/// addition's result (…856702).
+#[test]
+fn large_totals_are_rounded_once() {
+    let holdings: [(u64, u8, u128, u8, u16); 4] = [
+        (460_957_599_308, 6, 6_919_625_204_597, 2, 4_397),
+        (101_247_400_486, 8, 4_005_268_521_392, 0, 1_355),
+        (8_407_141_135, 0, 985_247_796_564, 0, 9_565),
+        (85_921_879_196, 4, 2_879_876_337_768, 9, 8_505),
+    ];
+    let assets: Vec<Asset> = holdings
+        .iter()
+        .enumerate()
+        .map(|(i, (_, d, _, _, bps))| Asset::new(Address::repeat_byte(i as u8 + 1), "T", *d, *bps))
+        .collect();
+    let v = Valuator::new(
+        Arc::new(AssetRegistry::new(assets.clone()).unwrap()),
+        u64::MAX,
+    );
+    let (balances, prices): (Vec<_>, Vec<_>) = holdings
+        .iter()
+        .zip(&assets)
+        .map(|((raw, _, answer, feed, _), a)| {
+            let p = Price {
+                asset: a.id,
+                answer: I256::try_from(*answer).unwrap(),
+                decimals: *feed,
+                round_id: U256::from(1),
+                updated_at: 0,
+                block: 1,
+            };
+            let raw = U256::from(*raw);
+            (
+                (
+                    a.id,
+                    BalanceView {
+                        confirmed: raw,
+                        pending: raw,
+                    },
+                ),
+                PriceView {
+                    confirmed: Some(p),
+                    pending: Some(p),
+                },
+            )
+        })
+        .unzip();
+    let c = v
+        .collateral(Address::ZERO, 1, 0, &balances, &prices)
+        .unwrap();
+    assert_eq!(
+        c.pending.total,
+        "7922816251452151430176.856703".parse::<Decimal>().unwrap()
+    );
+    let naive = c
+        .pending
+        .assets
+        .iter()
+        .filter_map(|a| a.value)
+        .fold(Decimal::ZERO, |s, v| s + v);
+    assert_eq!(
+        naive,
+        "7922816251452151430176.856702".parse::<Decimal>().unwrap()
+    );
+}
+
 #[test]
 fn the_reference_rounds_half_to_even() {
     // 2.5 → 2, 3.5 → 4, 2.51 → 3, 9.5 → 10, 0.05 at one place → 0.0.
@@ -143,4 +210,59 @@ fn the_reference_rounds_half_to_even() {
     assert_eq!(round_half_even(&digits("95"), 1, 0), vec![1, 0]);
     assert_eq!(round_half_even(&digits("5"), 2, 1), vec![0, 0]);
     assert_eq!(mul(&digits("999"), &digits("999")), digits("998001"));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// A total is the exact sum of its per-asset values, each equal to the independent
+    /// computation. Values stay below 10^9 here, so the sum needs no rounding and `Decimal`
+    /// addition is exact (see `large_totals_are_rounded_once` for larger ones).
+    #[test]
+    fn totals_are_exact_sums(
+        holdings in proptest::collection::vec(
+            (0u64..100_000_000_000_000, 12u8..24, 1u128..10_000_000_000_000, 6u8..=12, 0u16..=10_000),
+            1..6,
+        ),
+    ) {
+        let assets: Vec<Asset> = holdings
+            .iter()
+            .enumerate()
+            .map(|(i, (_, decimals, _, _, bps))| {
+                Asset::new(Address::repeat_byte(i as u8 + 1), "T", *decimals, *bps)
+            })
+            .collect();
+        let v = Valuator::new(Arc::new(AssetRegistry::new(assets.clone()).unwrap()), u64::MAX);
+        let balances: Vec<_> = holdings
+            .iter()
+            .zip(&assets)
+            .map(|((raw, ..), a)| {
+                (a.id, BalanceView { confirmed: U256::from(*raw), pending: U256::from(*raw) })
+            })
+            .collect();
+        let prices: Vec<_> = holdings
+            .iter()
+            .zip(&assets)
+            .map(|((_, _, answer, feed, _), a)| {
+                let p = Price {
+                    asset: a.id,
+                    answer: I256::try_from(*answer).unwrap(),
+                    decimals: *feed,
+                    round_id: U256::from(1),
+                    updated_at: 0,
+                    block: 1,
+                };
+                PriceView { confirmed: Some(p), pending: Some(p) }
+            })
+            .collect();
+        let c = v.collateral(Address::ZERO, 1, 0, &balances, &prices).unwrap();
+        let mut sum = Decimal::ZERO;
+        for (a, (raw, decimals, answer, feed, bps)) in c.pending.assets.iter().zip(&holdings) {
+            let want = expected(U256::from(*raw), *decimals, *answer, *feed, *bps);
+            prop_assert_eq!(a.value, want);
+            sum += a.value.unwrap_or_default();
+        }
+        prop_assert_eq!(c.pending.total, sum);
+        prop_assert_eq!(&c.pending, &c.confirmed);
+    }
 }
