@@ -142,6 +142,7 @@ async fn main() {
                         CachedAsset {
                             confirmed: Some(Decimal::from(i)),
                             pending: Some(Decimal::from(i)),
+                            unrepresentable: Default::default(),
                         },
                     )
                 })
@@ -213,6 +214,7 @@ async fn main() {
                 CachedAsset {
                     confirmed: Some(value(i)),
                     pending: Some(value(i)),
+                    unrepresentable: Default::default(),
                 },
             )]
             .into(),

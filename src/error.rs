@@ -111,9 +111,19 @@ pub enum ValuationError {
         /// The raw balance.
         balance: U256,
         /// The raw price answer.
-        answer: U256,
+        answer: crate::model::Answer,
         /// The feed decimals.
         decimals: u8,
+    },
+    /// The price's answer is zero or negative (an accepted price never is).
+    #[error("price of {asset} for {user} has non-positive answer {answer}")]
+    NonPositiveAnswer {
+        /// The user.
+        user: UserId,
+        /// The asset.
+        asset: AssetId,
+        /// The raw price answer.
+        answer: crate::model::Answer,
     },
     /// The asset is not registered.
     #[error("{user} holds unregistered asset {asset}")]
@@ -156,6 +166,28 @@ pub enum StoreError {
         method: &'static str,
         /// What was wrong with the answer.
         detail: String,
+    },
+    /// Another writer owns the store: at most one writer at a time (see
+    /// [`StoreWriter::claim_writer`](crate::StoreWriter::claim_writer)). Nothing was
+    /// written.
+    #[error("{backend} store: another writer holds it ({holder})")]
+    WriterTaken {
+        /// Which backend.
+        backend: &'static str,
+        /// Who holds it, as far as the backend can tell (e.g. a Postgres pid and
+        /// `application_name`).
+        holder: String,
+    },
+    /// The store belongs to another chain or asset registry than the writer claiming it.
+    /// Nothing was written.
+    #[error("{backend} store belongs to {stored}, refused a writer for {claimed}")]
+    IdentityMismatch {
+        /// Which backend.
+        backend: &'static str,
+        /// The identity recorded in the store.
+        stored: crate::model::StoreIdentity,
+        /// The identity the writer claimed.
+        claimed: crate::model::StoreIdentity,
     },
     /// A stored value does not fit the type it is read into.
     #[error("{backend} store: value {value:?} in {column} is out of range")]

@@ -5,7 +5,7 @@ pub mod cache;
 pub mod decode;
 pub mod engine;
 pub mod error;
-#[cfg(feature = "postgres")]
+#[cfg(feature = "migration")]
 pub mod migration;
 pub mod model;
 pub mod reader;

@@ -7,54 +7,79 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use reorg_collateral::cache::MemoryCache;
-use reorg_collateral::testing::{Backends, Harness, conformance, strategy};
-use support::pg::fresh_store;
+use reorg_collateral::error::StoreError;
+use reorg_collateral::model::{AssetRegistry, StoreIdentity};
+use reorg_collateral::prelude::*;
+use reorg_collateral::store::PostgresStore;
+use reorg_collateral::testing::harness::default_assets;
+use reorg_collateral::testing::{Backends, Harness, conformance_tests, strategy};
+use support::pg::{database_url, fresh_pool_named, fresh_store};
 
 async fn backends() -> Backends {
     let store = Arc::new(fresh_store().await);
     Backends::new(store.clone(), store).with_cache(Arc::new(MemoryCache::new()))
 }
 
-#[tokio::test]
-async fn extend_and_confirm() {
-    conformance::extend_and_confirm(backends().await).await;
-}
+conformance_tests!(async || backends().await, random_walks: 1..=3, steps: 60);
 
+/// One writer per schema: a second handle's claim fails naming the holder (its pid and
+/// `application_name`); once the first handle (and its clone) is dropped, a claim with
+/// another chain id is refused and one with the recorded identity is accepted.
 #[tokio::test]
-async fn reorg_newer_of_two_pending() {
-    conformance::reorg_newer_of_two_pending(backends().await).await;
-}
+async fn second_writer_is_refused_naming_the_holder() {
+    let pool = fresh_pool_named("writer_a").await;
+    let schema: String = sqlx::query_scalar("SELECT current_schema()")
+        .fetch_one(&pool)
+        .await
+        .expect("schema");
+    let registry = AssetRegistry::new(default_assets()).expect("assets");
+    let identity = StoreIdentity::new(Some(31_337), &registry);
+    let first = PostgresStore::new(pool);
+    first.claim_writer(&identity).await.expect("first claim");
+    let clone = first.clone();
+    clone
+        .claim_writer(&identity)
+        .await
+        .expect("a clone shares the claim");
+    let pid: i32 = sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = 'writer_a' AND pid IN
+         (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)",
+    )
+    .fetch_one(first.pool())
+    .await
+    .expect("the holder's pid");
 
-#[tokio::test]
-async fn confirm_older_of_two_pending() {
-    conformance::confirm_older_of_two_pending(backends().await).await;
-}
-
-#[tokio::test]
-async fn reorgs_of_every_depth() {
-    conformance::reorgs_of_every_depth(backends().await).await;
-}
-
-#[tokio::test]
-async fn prices_roll_back_and_reject() {
-    conformance::prices_roll_back_and_reject(backends().await).await;
-}
-
-#[tokio::test]
-async fn idempotent_and_restartable() {
-    conformance::idempotent_and_restartable(backends().await).await;
-}
-
-#[tokio::test]
-async fn cache_round_trip() {
-    conformance::cache_round_trip(backends().await).await;
-}
-
-#[tokio::test]
-async fn random_walks() {
-    for seed in 1..=3 {
-        conformance::random_walk(backends().await, seed, 60).await;
+    let second = PostgresStore::connect_in_schema(&database_url(), &schema)
+        .await
+        .expect("second handle");
+    match second.claim_writer(&identity).await {
+        Err(StoreError::WriterTaken { holder, .. }) => {
+            assert!(holder.contains(&format!("pid {pid}")), "{holder}");
+            assert!(holder.contains("\"writer_a\""), "{holder}");
+        }
+        other => panic!("second writer: {other:?}"),
     }
+    drop(first);
+    drop(clone);
+
+    let other_chain = StoreIdentity::new(Some(1), &registry);
+    match second.claim_writer(&other_chain).await {
+        Err(StoreError::IdentityMismatch {
+            stored, claimed, ..
+        }) => assert_eq!((stored, claimed), (identity, other_chain)),
+        other => panic!("other chain: {other:?}"),
+    }
+    second
+        .claim_writer(&identity)
+        .await
+        .expect("the same identity after the first handle is gone");
+    let third = PostgresStore::connect_in_schema(&database_url(), &schema)
+        .await
+        .expect("third handle");
+    assert!(matches!(
+        third.claim_writer(&identity).await,
+        Err(StoreError::WriterTaken { .. })
+    ));
 }
 
 fn run(ops: Vec<strategy::Op>, apply_batch: usize, head_memo: usize) {

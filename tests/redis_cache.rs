@@ -11,7 +11,7 @@ use reorg_collateral::cache::{RedisCollateralCache, RedisPublisher};
 use reorg_collateral::model::{CachedAsset, CachedCollateral};
 use reorg_collateral::prelude::*;
 use reorg_collateral::store::MemoryStore;
-use reorg_collateral::testing::{Backends, Harness, conformance};
+use reorg_collateral::testing::{Backends, Harness, conformance_tests};
 use reorg_collateral::traits::CollateralCache;
 use rust_decimal::Decimal;
 use support::redis::{PrivateRedis, fresh_cache, redis_url, unique_prefix};
@@ -21,27 +21,9 @@ async fn backends(tag: &str) -> Backends {
     Backends::new(store.clone(), store).with_cache(Arc::new(fresh_cache(tag).await))
 }
 
-#[tokio::test]
-async fn conformance_extend_confirm_reorg() {
-    conformance::extend_and_confirm(backends("ext").await).await;
-    conformance::reorg_newer_of_two_pending(backends("newer").await).await;
-    conformance::confirm_older_of_two_pending(backends("older").await).await;
-}
-
-#[tokio::test]
-async fn conformance_reorgs_prices_restarts() {
-    conformance::reorgs_of_every_depth(backends("depth").await).await;
-    conformance::prices_roll_back_and_reject(backends("prices").await).await;
-    conformance::idempotent_and_restartable(backends("idem").await).await;
-}
-
-#[tokio::test]
-async fn conformance_cache_round_trip_and_random_walks() {
-    conformance::cache_round_trip(backends("round").await).await;
-    for seed in 1..=3 {
-        conformance::random_walk(backends("walk").await, seed, 50).await;
-    }
-}
+// The conformance suite with the Redis cache under test (memory store): one test per
+// scenario, each under its own key prefix.
+conformance_tests!(async || backends("conf").await, random_walks: 1..=3, steps: 50);
 
 /// A reader (on its own connection) never sees half of a put: totals always equal the sum
 /// of the asset values it reads with them, while a writer rewrites the entry concurrently.
@@ -57,6 +39,7 @@ async fn reads_are_atomic_per_put() {
                     CachedAsset {
                         confirmed: Some(Decimal::from(n * i64::from(a))),
                         pending: Some(Decimal::from(n)),
+                        unrepresentable: Default::default(),
                     },
                 )
             })
@@ -458,6 +441,7 @@ async fn entries_round_trip_and_corrupt_values_are_reported() {
                 let asset = CachedAsset {
                     confirmed: value,
                     pending: Some(big),
+                    unrepresentable: Default::default(),
                 };
                 (Address::repeat_byte(a), asset)
             })
@@ -541,6 +525,7 @@ async fn string_entries_of_the_old_layout_are_errors_until_rewritten() {
             CachedAsset {
                 confirmed: Some(Decimal::new(1_010, 0)),
                 pending: None,
+                unrepresentable: Default::default(),
             },
         )]
         .into(),
@@ -587,6 +572,7 @@ async fn layout_is_readable_with_plain_hget() {
     let value = |c: Option<i64>, p: i64| CachedAsset {
         confirmed: c.map(|c| Decimal::new(c, 1)),
         pending: Some(Decimal::new(p, 1)),
+        unrepresentable: Default::default(),
     };
     let mut entry = CachedCollateral {
         user,

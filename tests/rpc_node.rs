@@ -14,7 +14,7 @@ mod pg;
 
 use std::sync::Arc;
 
-use alloy_primitives::{Address, I256, U256};
+use alloy_primitives::{Address, U256};
 use alloy_sol_types::SolValue;
 use node::DevNode;
 use reorg_collateral::decode::{Contract, Decoders};
@@ -153,11 +153,7 @@ async fn sync_and_check(
     let view = prices.price(chain.token).await.expect("price");
     let round = node.round_at(chain.feed, head.number).await;
     let pending = view.pending.expect("a pending price");
-    assert_eq!(
-        I256::from_raw(pending.answer),
-        round.answer,
-        "{step}: pending price"
-    );
+    assert_eq!(pending.answer, round.answer, "{step}: pending price");
     assert_eq!(
         pending.round_id,
         U256::from(round.roundId),
@@ -174,11 +170,7 @@ async fn sync_and_check(
     };
     match view.confirmed {
         Some(p) => {
-            assert_eq!(
-                I256::from_raw(p.answer),
-                confirmed_round.answer,
-                "{step}: confirmed price"
-            );
+            assert_eq!(p.answer, confirmed_round.answer, "{step}: confirmed price");
             assert_eq!(
                 p.round_id,
                 U256::from(confirmed_round.roundId),

@@ -1,13 +1,39 @@
 //! Dual-write: a changeset written to a legacy log table inside the store's transaction.
 
+use std::sync::Arc;
+
 use alloy_primitives::hex;
-use sqlx::{AssertSqlSafe, Postgres, Transaction};
+use async_trait::async_trait;
+use sqlx::{AssertSqlSafe, PgConnection};
 
 use super::history::{literal, quote};
 use super::{AddressEncoding, AmountColumns, LegacyLog};
 use crate::error::StoreError;
 use crate::model::Changeset;
 use crate::model::Effect;
+use crate::store::{ChangesetHook, PostgresStore};
+
+impl PostgresStore {
+    /// Dual-write mode: every changeset also writes `legacy` (your own log table, described
+    /// by its columns) in the same transaction — rows of new blocks inserted (pending, or
+    /// confirmed when finalized in the same changeset), rows of reverted blocks deleted,
+    /// pending rows marked confirmed on finalization — so readers of the legacy table keep
+    /// working until the cutover. See [`crate::migration`]. A [`ChangesetHook`].
+    pub fn with_legacy_log(self, legacy: LegacyLog) -> Result<Self, StoreError> {
+        legacy.validate().map_err(|e| StoreError::Inconsistent {
+            backend: "postgres",
+            detail: e.to_string(),
+        })?;
+        Ok(self.with_changeset_hook(Arc::new(legacy)))
+    }
+}
+
+#[async_trait]
+impl ChangesetHook for LegacyLog {
+    async fn write(&self, conn: &mut PgConnection, changes: &Changeset) -> Result<(), StoreError> {
+        write_legacy(conn, self, changes).await
+    }
+}
 
 /// Column values of the rows to insert, one vector per column.
 #[derive(Default)]
@@ -32,8 +58,8 @@ fn failed(what: String) -> impl FnOnce(sqlx::Error) -> StoreError {
 /// Applies `changes` to the legacy table: deletes the rows of reverted blocks, inserts the
 /// rows of new blocks as pending, marks rows at or below a new finalized tip confirmed.
 /// Without a status column every row is written as is and only reverts delete.
-pub(crate) async fn write_legacy(
-    tx: &mut Transaction<'_, Postgres>,
+async fn write_legacy(
+    tx: &mut PgConnection,
     legacy: &LegacyLog,
     changes: &Changeset,
 ) -> Result<(), StoreError> {
@@ -48,7 +74,7 @@ pub(crate) async fn write_legacy(
             "DELETE FROM {table} WHERE {block_col} >= $1{status}"
         )))
         .bind(from)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(failed(format!("delete legacy rows from #{from}")))?;
     }
@@ -101,7 +127,7 @@ pub(crate) async fn write_legacy(
             pending = literal(&status.pending),
         )))
         .bind(i64::try_from(tip.number).unwrap_or(i64::MAX))
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(failed(format!("confirm legacy rows up to {}", tip.id())))?;
     }
@@ -109,11 +135,7 @@ pub(crate) async fn write_legacy(
 }
 
 /// One `INSERT … SELECT FROM UNNEST` of all the rows.
-async fn insert(
-    tx: &mut Transaction<'_, Postgres>,
-    legacy: &LegacyLog,
-    rows: &Rows,
-) -> Result<(), StoreError> {
+async fn insert(tx: &mut PgConnection, legacy: &LegacyLog, rows: &Rows) -> Result<(), StoreError> {
     // Addresses travel as `0x…` text and are converted in SQL to the table's encoding.
     let address = |p: &str| match legacy.encoding {
         AddressEncoding::Bytea => format!("decode(substr({p}, 3), 'hex')"),
@@ -164,7 +186,7 @@ async fn insert(
         .bind(&rows.asset)
         .bind(&rows.amount)
         .bind(&rows.kind)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(failed(format!(
             "insert legacy rows of blocks #{first}..=#{last}"

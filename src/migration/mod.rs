@@ -1,5 +1,5 @@
 //! Zero-downtime migration from a log-only system to `user_current_balances` (feature
-//! `postgres`): dual-write, backfill, verify, cutover. The runbook is in the README
+//! `migration`): dual-write, backfill, verify, cutover. The runbook is in the README
 //! ("Migrating a live system").
 //!
 //! # The ownership rule
@@ -38,7 +38,6 @@ mod verify;
 
 pub use backfill::{Backfill, BackfillConfig, BackfillProgress};
 pub use history::{AddressEncoding, AmountColumns, History, LegacyLog, StatusColumn};
-pub(crate) use legacy_write::write_legacy;
 pub use reads::{ReadPath, SwitchableReads};
 pub use state::{MigrationState, Phase, load_state};
 pub use store::MigratingStore;

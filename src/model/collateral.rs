@@ -26,6 +26,10 @@ pub enum PriceStatus {
     },
     /// No price is known; the asset contributes nothing to the total and is flagged.
     Missing,
+    /// A price is known but the value cannot be held by a `Decimal` (its integer part, or
+    /// the total with it, exceeds about 7.9 × 10^28), or the answer is not positive; the
+    /// asset contributes nothing to the total and is flagged, like a missing price.
+    Unrepresentable,
 }
 
 /// One asset's contribution to a user's collateral.
@@ -37,16 +41,17 @@ pub struct AssetValuation {
     pub balance: U256,
     /// The price used, if any.
     pub price: Option<Price>,
-    /// `balance × price × factor`, or `None` when the price is missing.
+    /// `balance × price × factor`, or `None` when the price is missing or the value is
+    /// unrepresentable.
     pub value: Option<Decimal>,
-    /// Whether the price was fresh, stale or missing.
+    /// Whether the price was fresh, stale or missing, or the value unrepresentable.
     pub status: PriceStatus,
 }
 
 /// A user's collateral on one side (confirmed or pending).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Valuation {
-    /// Σ `value` over assets with a price.
+    /// Σ `value` over assets with a value.
     pub total: Decimal,
     /// Per-asset breakdown, ordered by asset.
     pub assets: Vec<AssetValuation>,
@@ -69,6 +74,15 @@ impl Valuation {
             .map(|a| a.asset)
     }
 
+    /// Assets with a price whose value cannot be represented (see
+    /// [`PriceStatus::Unrepresentable`]).
+    pub fn unrepresentable(&self) -> impl Iterator<Item = AssetId> + '_ {
+        self.assets
+            .iter()
+            .filter(|a| a.status == PriceStatus::Unrepresentable)
+            .map(|a| a.asset)
+    }
+
     /// Whether every asset was valued with a fresh price.
     pub fn is_complete(&self) -> bool {
         self.assets.iter().all(|a| a.status == PriceStatus::Fresh)
@@ -88,13 +102,27 @@ pub struct Collateral {
     pub pending: Valuation,
 }
 
+/// Which sides of a [`CachedAsset`] have no value because it cannot be represented
+/// ([`PriceStatus::Unrepresentable`]) rather than because the price is missing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Unrepresentable {
+    /// The confirmed value is unrepresentable.
+    pub confirmed: bool,
+    /// The pending value is unrepresentable.
+    pub pending: bool,
+}
+
 /// The cached form of one asset's value for a user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CachedAsset {
-    /// Confirmed `balance × price × factor`; `None` when the price is missing.
+    /// Confirmed `balance × price × factor`; `None` when the price is missing or the value
+    /// is unrepresentable (then `unrepresentable.confirmed`).
     pub confirmed: Option<Decimal>,
-    /// Pending `balance × price × factor`; `None` when the price is missing.
+    /// Pending `balance × price × factor`; `None` when the price is missing or the value is
+    /// unrepresentable (then `unrepresentable.pending`).
     pub pending: Option<Decimal>,
+    /// Which `None` sides are unrepresentable values, not missing prices.
+    pub unrepresentable: Unrepresentable,
 }
 
 /// What a [`CollateralCache`](crate::CollateralCache) holds per user:
@@ -111,30 +139,29 @@ pub struct CachedCollateral {
     pub pending: Decimal,
     /// Per-asset values.
     pub assets: BTreeMap<AssetId, CachedAsset>,
-    /// Whether every price behind the entry was present and fresh.
+    /// Whether every price behind the entry was present and fresh and every value
+    /// representable.
     pub complete: bool,
 }
 
 impl From<&Collateral> for CachedCollateral {
     fn from(c: &Collateral) -> Self {
         let mut assets: BTreeMap<AssetId, CachedAsset> = BTreeMap::new();
+        let empty = CachedAsset {
+            confirmed: None,
+            pending: None,
+            unrepresentable: Unrepresentable::default(),
+        };
+        let unrepresentable = |a: &AssetValuation| a.status == PriceStatus::Unrepresentable;
         for a in &c.confirmed.assets {
-            assets
-                .entry(a.asset)
-                .or_insert(CachedAsset {
-                    confirmed: None,
-                    pending: None,
-                })
-                .confirmed = a.value;
+            let entry = assets.entry(a.asset).or_insert(empty);
+            entry.confirmed = a.value;
+            entry.unrepresentable.confirmed = unrepresentable(a);
         }
         for a in &c.pending.assets {
-            assets
-                .entry(a.asset)
-                .or_insert(CachedAsset {
-                    confirmed: None,
-                    pending: None,
-                })
-                .pending = a.value;
+            let entry = assets.entry(a.asset).or_insert(empty);
+            entry.pending = a.value;
+            entry.unrepresentable.pending = unrepresentable(a);
         }
         Self {
             user: c.user,

@@ -10,6 +10,7 @@ mod block;
 mod changeset;
 mod collateral;
 mod event;
+mod identity;
 mod price;
 mod window;
 
@@ -17,8 +18,10 @@ pub use asset::{Asset, AssetError, AssetRegistry, BPS_DENOMINATOR};
 pub use block::{Block, BlockHeader, BlockId, BlockNumber, BlockRef};
 pub use changeset::{BlockChanges, Changeset};
 pub use collateral::{
-    AssetValuation, BalanceView, CachedAsset, CachedCollateral, Collateral, PriceStatus, Valuation,
+    AssetValuation, BalanceView, CachedAsset, CachedCollateral, Collateral, PriceStatus,
+    Unrepresentable, Valuation,
 };
 pub use event::{AssetId, BalanceChange, BalanceEvent, BalanceKey, Effect, LogId, UserId};
-pub use price::{MAX_PRICE_DECIMALS, Price, PriceRejection, PriceUpdate, PriceView};
+pub use identity::StoreIdentity;
+pub use price::{Answer, MAX_PRICE_DECIMALS, Price, PriceRejection, PriceUpdate, PriceView};
 pub use window::Window;

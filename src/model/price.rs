@@ -3,6 +3,13 @@ use rust_decimal::Decimal;
 
 use super::{AssetId, BlockNumber, LogId};
 
+/// An oracle answer: Chainlink's `int256`, scaled by `10^decimals` of its feed.
+///
+/// One type for the decoded update ([`PriceUpdate::answer`], any sign, as the aggregator
+/// reported it) and the accepted price ([`Price::answer`], positive by
+/// [`PriceUpdate::accept`]), so no conversion sits between the two.
+pub type Answer = I256;
+
 /// The largest number of feed decimals a price may have: `rust_decimal`'s maximum scale.
 pub const MAX_PRICE_DECIMALS: u8 = 28;
 
@@ -14,7 +21,7 @@ pub struct PriceUpdate {
     /// The asset the feed prices.
     pub asset: AssetId,
     /// The raw answer, scaled by `10^decimals`. Must be positive to be used.
-    pub answer: I256,
+    pub answer: Answer,
     /// The feed's decimals (Chainlink USD feeds use 8).
     pub decimals: u8,
     /// The oracle round; must increase for an update to be used.
@@ -28,8 +35,9 @@ pub struct PriceUpdate {
 pub struct Price {
     /// The priced asset.
     pub asset: AssetId,
-    /// The positive raw answer, scaled by `10^decimals`.
-    pub answer: U256,
+    /// The raw answer, scaled by `10^decimals`; positive for every price
+    /// [`PriceUpdate::accept`] produced.
+    pub answer: Answer,
     /// The feed's decimals.
     pub decimals: u8,
     /// The oracle round.
@@ -42,7 +50,7 @@ pub struct Price {
 
 impl Price {
     /// The price as an exact decimal (`answer / 10^decimals`), or `None` if the answer does
-    /// not fit the 96-bit `Decimal` mantissa.
+    /// not fit the 96-bit `Decimal` mantissa or the scale exceeds [`MAX_PRICE_DECIMALS`].
     pub fn to_decimal(&self) -> Option<Decimal> {
         let mantissa = i128::try_from(self.answer).ok()?;
         Decimal::try_from_i128_with_scale(mantissa, u32::from(self.decimals)).ok()
@@ -56,7 +64,7 @@ pub enum PriceRejection {
     #[error("non-positive answer {answer}")]
     NonPositive {
         /// The rejected answer.
-        answer: I256,
+        answer: Answer,
     },
     /// The round is not newer than the current one for the asset.
     #[error("round {round_id} is not newer than current round {current}")]
@@ -76,7 +84,7 @@ pub enum PriceRejection {
     #[error("answer {answer} is too large to value")]
     TooLarge {
         /// The rejected answer.
-        answer: I256,
+        answer: Answer,
     },
 }
 
@@ -108,7 +116,7 @@ impl PriceUpdate {
         }
         let price = Price {
             asset: self.asset,
-            answer: self.answer.into_raw(),
+            answer: self.answer,
             decimals: self.decimals,
             round_id: self.round_id,
             updated_at: self.updated_at,

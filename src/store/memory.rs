@@ -10,11 +10,15 @@ use smallvec::SmallVec;
 use crate::error::StoreError;
 use crate::model::{
     AssetId, BalanceKey, BalanceView, BlockHeader, BlockNumber, Changeset, Price, PriceView,
-    UserId, Window,
+    StoreIdentity, UserId, Window,
 };
 use crate::traits::{
     BalanceReader, LogReader, LogRecord, LogStatus, PriceFeed, StoreWriter, Touched,
 };
+
+mod log;
+
+use log::LogBlock;
 
 const BACKEND: &str = "memory";
 
@@ -24,6 +28,10 @@ const BACKEND: &str = "memory";
 /// Reorgs and confirmations cost O(rows of the affected blocks), lookups O(1), and a user's
 /// balances O(assets of the user). Implements every store role, so it is a
 /// [`BalanceStore`](crate::traits::BalanceStore).
+///
+/// [`claim_writer`](StoreWriter::claim_writer) records the first identity and refuses
+/// another; writer ownership needs no lock here, since the store lives in one process and
+/// every handle to it is the same object.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: RwLock<Inner>,
@@ -104,32 +112,6 @@ struct PendingBlock {
     log: usize,
 }
 
-/// The log entry of one applied block: its events, kept as delivered, and its status.
-#[derive(Debug)]
-struct LogBlock {
-    block: crate::model::BlockRef,
-    events: Vec<crate::model::BalanceEvent>,
-    status: LogStatus,
-}
-
-impl LogBlock {
-    fn rows(&self) -> impl Iterator<Item = LogRecord> + '_ {
-        self.events.iter().flat_map(move |event| {
-            event
-                .effects()
-                .enumerate()
-                .map(move |(ordinal, (key, effect))| LogRecord {
-                    block: self.block,
-                    log: event.log,
-                    ordinal: ordinal as u8,
-                    key,
-                    effect,
-                    status: self.status,
-                })
-        })
-    }
-}
-
 #[derive(Debug, Default)]
 struct Inner {
     window: Window,
@@ -139,8 +121,11 @@ struct Inner {
     holders: HashMap<AssetId, HashSet<UserId>>,
     prices: HashMap<AssetId, PriceState>,
     pending: BTreeMap<BlockNumber, PendingBlock>,
-    /// The append-only event log, one entry per applied block (rows are expanded on read).
+    /// The append-only event log, one entry per block hash ever applied (rows are expanded
+    /// on read); a block that comes back reuses its entry.
     log: Vec<LogBlock>,
+    /// The identity recorded by the first `claim_writer`.
+    identity: Option<StoreIdentity>,
     /// Log ranges per block height (reverted and canonical blocks alike).
     log_by_block: BTreeMap<BlockNumber, Vec<usize>>,
 }
@@ -246,16 +231,30 @@ impl Inner {
     fn append(&mut self, changes: &crate::model::BlockChanges) {
         let header = changes.block.header;
         let finalized = self.window.finalized_number();
-        let log = self.log.len();
-        self.log.push(LogBlock {
-            block: header.id(),
-            events: changes.block.events.clone(),
-            status: LogStatus::Pending,
-        });
-        self.log_by_block
-            .entry(header.number)
-            .or_default()
-            .push(log);
+        // One log entry per block hash: a block that comes back revives its reverted entry.
+        let at_height = self.log_by_block.entry(header.number).or_default();
+        let log = match at_height
+            .iter()
+            .copied()
+            .find(|i| self.log[*i].block.hash == header.hash)
+        {
+            Some(existing) => {
+                let entry = &mut self.log[existing];
+                entry.events.clone_from(&changes.block.events);
+                entry.status = LogStatus::Pending;
+                existing
+            }
+            None => {
+                let log = self.log.len();
+                self.log.push(LogBlock {
+                    block: header.id(),
+                    events: changes.block.events.clone(),
+                    status: LogStatus::Pending,
+                });
+                at_height.push(log);
+                log
+            }
+        };
         let mut keys = Vec::with_capacity(changes.balances.len());
         for (key, balance) in &changes.balances {
             let user = self.users.entry(key.user).or_default();
@@ -326,6 +325,22 @@ impl Inner {
 impl StoreWriter for MemoryStore {
     async fn window(&self) -> Result<Window, StoreError> {
         Ok(self.read().window.clone())
+    }
+
+    async fn claim_writer(&self, identity: &StoreIdentity) -> Result<(), StoreError> {
+        let mut inner = self.write();
+        match inner.identity {
+            None => {
+                inner.identity = Some(*identity);
+                Ok(())
+            }
+            Some(stored) if stored == *identity => Ok(()),
+            Some(stored) => Err(StoreError::IdentityMismatch {
+                backend: BACKEND,
+                stored,
+                claimed: *identity,
+            }),
+        }
     }
 
     async fn balances_at(

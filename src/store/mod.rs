@@ -6,4 +6,4 @@ mod postgres;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
-pub use postgres::{PostgresStore, WRITER_LOCK_SQL, migrate};
+pub use postgres::{ChangesetHook, PostgresStore, WRITER_LOCK_SQL, migrate};

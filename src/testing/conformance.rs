@@ -1,5 +1,6 @@
-//! The conformance suite: behaviour every [`BalanceStore`] + [`PriceFeed`] (and optionally
-//! [`CollateralCache`]) must have, checked against the replay oracle.
+//! The conformance suite: behaviour every [`BalanceStore`](crate::BalanceStore) +
+//! [`PriceFeed`](crate::PriceFeed) (and optionally
+//! [`CollateralCache`](crate::CollateralCache)) must have, checked against the replay oracle.
 //!
 //! Call [`run_all`] with a factory that returns fresh backends (an empty schema, a new key
 //! prefix) for each scenario, or call the scenarios one by one from your own tests:
@@ -19,41 +20,15 @@
 //! ```
 
 use std::future::Future;
-use std::sync::Arc;
 
 use alloy_primitives::U256;
 
+pub use super::backends::Backends;
 use super::harness::{Harness, START};
 use super::strategy::{BlockSpec, EventSpec, Op, PriceSpec};
-use crate::traits::{BalanceStore, CollateralCache, PriceFeed};
+pub use edges::{claim_writer_identity, log_of_a_block_that_comes_back, one_unrepresentable_user};
 
-/// The backends under test.
-#[derive(Clone, Debug)]
-pub struct Backends {
-    /// The store.
-    pub store: Arc<dyn BalanceStore>,
-    /// The price feed (often the same object as the store).
-    pub prices: Arc<dyn PriceFeed>,
-    /// The cache, if one is under test.
-    pub cache: Option<Arc<dyn CollateralCache>>,
-}
-
-impl Backends {
-    /// A store and price feed, no cache.
-    pub fn new(store: Arc<dyn BalanceStore>, prices: Arc<dyn PriceFeed>) -> Self {
-        Self {
-            store,
-            prices,
-            cache: None,
-        }
-    }
-
-    /// Adds a cache under test.
-    pub fn with_cache(mut self, cache: Arc<dyn CollateralCache>) -> Self {
-        self.cache = Some(cache);
-        self
-    }
-}
+mod edges;
 
 fn deposit(user: u8, asset: u8, amount: u64) -> EventSpec {
     EventSpec::Deposit {
@@ -333,6 +308,63 @@ pub async fn cache_round_trip(backends: Backends) {
     h.check().await;
 }
 
+/// One `#[tokio::test]` per conformance scenario, each on fresh backends from an async
+/// factory: how a backend's test file runs the suite, without copying a wrapper per
+/// scenario. The test crate needs `tokio` (features `macros`, `rt`) as a dev-dependency.
+///
+/// `random_walks` (seeds) and `steps` size the pseudo-random walks; by default seeds
+/// `1..=4` of 60 steps, as [`run_all`] runs them.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use reorg_collateral::store::MemoryStore;
+/// use reorg_collateral::testing::Backends;
+///
+/// fn backends() -> Backends {
+///     let store = Arc::new(MemoryStore::new());
+///     Backends::new(store.clone(), store)
+/// }
+///
+/// reorg_collateral::conformance_tests!(async || backends(), random_walks: 1..=8, steps: 80);
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! conformance_tests {
+    ($new_backends:expr) => {
+        $crate::conformance_tests!($new_backends, random_walks: 1..=4, steps: 60);
+    };
+    ($new_backends:expr, random_walks: $seeds:expr, steps: $steps:expr) => {
+        $crate::conformance_tests!(@each $new_backends;
+            extend_and_confirm,
+            reorg_newer_of_two_pending,
+            confirm_older_of_two_pending,
+            reorgs_of_every_depth,
+            prices_roll_back_and_reject,
+            idempotent_and_restartable,
+            cache_round_trip,
+            log_of_a_block_that_comes_back,
+            claim_writer_identity,
+            one_unrepresentable_user,
+        );
+
+        #[tokio::test]
+        async fn random_walks() {
+            for seed in $seeds {
+                $crate::testing::conformance::random_walk(($new_backends)().await, seed, $steps)
+                    .await;
+            }
+        }
+    };
+    (@each $new_backends:expr; $($scenario:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $scenario() {
+                $crate::testing::conformance::$scenario(($new_backends)().await).await;
+            }
+        )*
+    };
+}
+
 /// Runs every scenario, each on fresh backends from `new_backends`.
 pub async fn run_all<F, Fut>(mut new_backends: F)
 where
@@ -346,6 +378,9 @@ where
     prices_roll_back_and_reject(new_backends().await).await;
     idempotent_and_restartable(new_backends().await).await;
     cache_round_trip(new_backends().await).await;
+    log_of_a_block_that_comes_back(new_backends().await).await;
+    claim_writer_identity(new_backends().await).await;
+    one_unrepresentable_user(new_backends().await).await;
     for seed in 1..=4 {
         random_walk(new_backends().await, seed, 60).await;
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use alloy_primitives::{Address, B256, I256, U256};
 
-use super::conformance::Backends;
+use super::backends::Backends;
 use super::oracle::{Expected, replay};
 use super::strategy::{BlockSpec, EventSpec, Op};
 use crate::engine::EngineConfig;

@@ -3,11 +3,13 @@
 //! over a [`SimulatedChain`](crate::source::SimulatedChain) and checks every step against
 //! it, the [conformance] suite every backend runs, and proptest [strategies](strategy).
 
+mod backends;
 pub mod conformance;
 pub mod harness;
 pub mod oracle;
 pub mod strategy;
 
-pub use conformance::Backends;
+pub use crate::conformance_tests;
+pub use backends::Backends;
 pub use harness::Harness;
 pub use oracle::{Expected, replay};

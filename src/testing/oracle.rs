@@ -102,7 +102,7 @@ impl Fold {
                     p.asset,
                     Price {
                         asset: p.asset,
-                        answer: p.answer.into_raw(),
+                        answer: p.answer,
                         decimals: p.decimals,
                         round_id: p.round_id,
                         updated_at: p.updated_at,

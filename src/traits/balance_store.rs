@@ -7,7 +7,9 @@ use async_trait::async_trait;
 
 use super::{BalanceReader, LogReader, PriceFeed};
 use crate::error::StoreError;
-use crate::model::{AssetId, BalanceKey, BlockNumber, Changeset, Price, UserId, Window};
+use crate::model::{
+    AssetId, BalanceKey, BlockNumber, Changeset, Price, StoreIdentity, UserId, Window,
+};
 
 /// Users and priced assets with pending state in a range of blocks.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -70,6 +72,23 @@ pub trait StoreWriter: Send + Sync + Debug {
     /// Users and assets with pending state in `blocks` (read before a revert or a
     /// finalization drops that state, to know whose collateral it changes).
     async fn touched(&self, blocks: RangeInclusive<BlockNumber>) -> Result<Touched, StoreError>;
+
+    /// Claims this store for one writer following one chain with one asset registry; the
+    /// writer calls it once before its first [`apply`](Self::apply).
+    ///
+    /// A store that can be shared between processes keeps the claim for this handle's
+    /// lifetime (and its clones'): a claim through another handle while it is held fails
+    /// with [`StoreError::WriterTaken`] naming the holder. The first claim records
+    /// `identity`; a claim with another identity fails with
+    /// [`StoreError::IdentityMismatch`] naming both. Claiming again through the same handle
+    /// with the same identity succeeds. On error nothing was written.
+    ///
+    /// The provided implementation accepts everything: a store without ownership or
+    /// identity to check.
+    async fn claim_writer(&self, identity: &StoreIdentity) -> Result<(), StoreError> {
+        let _ = identity;
+        Ok(())
+    }
 }
 
 /// Everything the [`Watcher`](crate::watcher::Watcher) needs, as one handle: the writer's

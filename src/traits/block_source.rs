@@ -31,6 +31,12 @@ pub trait BlockSource: Send + Sync + Debug {
     /// The block with this hash, canonical or not, or `None` if unknown.
     async fn block_by_hash(&self, hash: B256) -> Result<Option<Block>, SourceError>;
 
+    /// The chain id, if the source knows it: recorded by the store on the first claim,
+    /// so a store refuses a writer following another chain.
+    async fn chain_id(&self) -> Result<Option<u64>, SourceError> {
+        Ok(None)
+    }
+
     /// The height the node reports as finalized, if it reports one.
     async fn finalized(&self) -> Result<Option<BlockNumber>, SourceError> {
         Ok(None)

@@ -39,5 +39,11 @@ pub struct LogRecord {
 #[async_trait]
 pub trait LogReader: Send + Sync + Debug {
     /// Log rows of `blocks` (all statuses), ordered by block, log and ordinal.
+    ///
+    /// One row per (block hash, log, ordinal), whatever the history: a block reorged out
+    /// keeps its rows, marked [`LogStatus::Reverted`]; a block that comes back (same hash,
+    /// e.g. after A → B → A at one height) revives those rows with its new status instead
+    /// of appending duplicates. After A → B → A the height holds B's rows (reverted) and A's
+    /// (pending), nothing else.
     async fn log(&self, blocks: RangeInclusive<BlockNumber>) -> Result<Vec<LogRecord>, StoreError>;
 }

@@ -40,7 +40,7 @@ use self::memo::HeadMemo;
 use self::refresh::Shared;
 use crate::engine::Engine;
 use crate::error::Error;
-use crate::model::{BlockNumber, Window};
+use crate::model::{BlockNumber, StoreIdentity, Window};
 use crate::reader::CollateralReader;
 use crate::traits::{BalanceStore, BlockSource, CollateralCache};
 use crate::valuation::Valuator;
@@ -71,11 +71,17 @@ pub struct Watcher {
 impl Watcher {
     /// A watcher resuming from the store's checkpoint. `store` is one handle for every
     /// role: the writer's side, the reads, and the prices it ingests.
+    ///
+    /// Claims the store first ([`StoreWriter::claim_writer`](crate::traits::StoreWriter::claim_writer))
+    /// for the source's chain and the configured assets: a store another writer holds, or
+    /// one that follows another chain or registry, is refused with a typed error.
     pub async fn new(
         config: WatcherConfig,
         source: Arc<dyn BlockSource>,
         store: Arc<dyn BalanceStore>,
     ) -> Result<Self, Error> {
+        let identity = StoreIdentity::new(source.chain_id().await?, &config.engine.assets);
+        store.claim_writer(&identity).await?;
         let window = store.window().await?;
         let engine = Engine::new(config.engine.clone(), window);
         let valuator = Valuator::new(config.engine.assets.clone(), config.max_price_age);

@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 
 use super::BACKEND;
 use crate::error::CacheError;
-use crate::model::{CachedAsset, CachedCollateral, UserId};
+use crate::model::{CachedAsset, CachedCollateral, Unrepresentable, UserId};
 
 /// Hash field of the totals: `block|confirmed|pending|complete`.
 pub(super) const TOTAL: &str = "~total";
@@ -76,16 +76,18 @@ pub(super) fn push_asset_field(asset: &Address, out: &mut String) {
     push_hex(asset, out);
 }
 
-/// Appends an asset's value: `confirmed|pending`, `-` for a value without a price.
+/// Appends an asset's value: `confirmed|pending`, each a decimal, `-` for a value without
+/// a price or `!` for an unrepresentable one.
 pub(super) fn push_asset_value(value: &CachedAsset, out: &mut String) {
-    push_option(value.confirmed, out);
+    push_value(value.confirmed, value.unrepresentable.confirmed, out);
     out.push('|');
-    push_option(value.pending, out);
+    push_value(value.pending, value.unrepresentable.pending, out);
 }
 
-fn push_option(value: Option<Decimal>, out: &mut String) {
+fn push_value(value: Option<Decimal>, unrepresentable: bool, out: &mut String) {
     match value {
         Some(v) => push_decimal(v, out),
+        None if unrepresentable => out.push('!'),
         None => out.push('-'),
     }
 }
@@ -206,9 +208,15 @@ impl Decoder {
                 "asset {name}: value {value:?} is not confirmed|pending"
             )));
         };
+        let ((confirmed, c_unrepresentable), (pending, p_unrepresentable)) =
+            (self.value(c)?, self.value(p)?);
         let value = CachedAsset {
-            confirmed: self.decimal(c)?,
-            pending: self.decimal(p)?,
+            confirmed,
+            pending,
+            unrepresentable: Unrepresentable {
+                confirmed: c_unrepresentable,
+                pending: p_unrepresentable,
+            },
         };
         self.assets.insert(asset, value);
         Ok(())
@@ -252,6 +260,15 @@ impl Decoder {
         Ok(Address::from(raw))
     }
 
+    /// An asset value and whether it is unrepresentable: a decimal, `-` (missing price)
+    /// or `!` (unrepresentable).
+    fn value(&self, text: &str) -> Result<(Option<Decimal>, bool), CacheError> {
+        match text {
+            "!" => Ok((None, true)),
+            _ => Ok((self.decimal(text)?, false)),
+        }
+    }
+
     fn decimal(&self, text: &str) -> Result<Option<Decimal>, CacheError> {
         if text == "-" {
             return Ok(None);
@@ -280,181 +297,4 @@ impl Decoder {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn bulk(s: &str) -> Value {
-        Value::BulkString(s.as_bytes().to_vec())
-    }
-
-    /// The fields `put` writes for `e`, as `HGETALL` returns them in RESP2.
-    fn encode(e: &CachedCollateral) -> Value {
-        let mut total = String::new();
-        push_total(e, &mut total);
-        let mut items = vec![bulk(TOTAL), bulk(&total)];
-        for (asset, v) in &e.assets {
-            let (mut field, mut value) = (String::new(), String::new());
-            push_asset_field(asset, &mut field);
-            push_asset_value(v, &mut value);
-            items.extend([bulk(&field), bulk(&value)]);
-        }
-        Value::Array(items)
-    }
-
-    fn entry() -> CachedCollateral {
-        let user = Address::repeat_byte(0xB0);
-        CachedCollateral {
-            user,
-            block: u64::MAX,
-            confirmed: Decimal::new(-12_345, 28),
-            pending: Decimal::MAX,
-            assets: [
-                (
-                    Address::repeat_byte(0xA1),
-                    CachedAsset {
-                        confirmed: None,
-                        pending: Some(Decimal::MIN),
-                    },
-                ),
-                (
-                    Address::repeat_byte(2),
-                    CachedAsset {
-                        confirmed: Some(Decimal::new(1_001, 3)),
-                        pending: None,
-                    },
-                ),
-            ]
-            .into(),
-            complete: false,
-        }
-    }
-
-    /// Entries round-trip through the fields, in RESP2 (flat array) and RESP3 (map) form;
-    /// an empty hash is no entry.
-    #[test]
-    fn entries_round_trip() {
-        let e = entry();
-        let reply = encode(&e);
-        assert_eq!(decode_hash(e.user, &reply).unwrap(), Some(e.clone()));
-        let Value::Array(items) = reply else {
-            unreachable!()
-        };
-        let map = Value::Map(
-            items
-                .chunks_exact(2)
-                .map(|p| (p[0].clone(), p[1].clone()))
-                .collect(),
-        );
-        assert_eq!(decode_hash(e.user, &map).unwrap(), Some(e.clone()));
-        assert_eq!(decode_hash(e.user, &Value::Array(vec![])).unwrap(), None);
-        assert_eq!(decode_hash(e.user, &Value::Map(vec![])).unwrap(), None);
-    }
-
-    /// A field that is missing, unknown or does not parse is `Corrupt`, naming the user.
-    #[test]
-    fn corrupt_hashes_are_reported() {
-        let e = entry();
-        let Value::Array(good) = encode(&e) else {
-            unreachable!()
-        };
-        let asset = format!("0x{}", "a1".repeat(20));
-        let with = |field: &str, value: &str| {
-            let mut items = good.clone();
-            let at = items.iter().position(|v| *v == bulk(field)).unwrap();
-            items[at + 1] = bulk(value);
-            Value::Array(items)
-        };
-        let without = |field: &str| {
-            let mut items = good.clone();
-            let at = items.iter().position(|v| *v == bulk(field)).unwrap();
-            items.drain(at..at + 2);
-            Value::Array(items)
-        };
-        let extra = |field: &str, value: &str| {
-            let mut items = good.clone();
-            items.extend([bulk(field), bulk(value)]);
-            Value::Array(items)
-        };
-        let cases = [
-            with(TOTAL, "x|1|1|1"),
-            with(TOTAL, "-1|1|1|1"),
-            with(TOTAL, "7|1|1|yes"),
-            with(TOTAL, "7|-|1|1"),
-            with(TOTAL, "7|1|1e5|1"),
-            with(TOTAL, "7|1|1"),
-            with(TOTAL, "7|1|1|1|1"),
-            with(&asset, "1"),
-            with(&asset, "1|x"),
-            with(&asset, "1|2|3"),
-            without(TOTAL),
-            extra("~other", "1"),
-            extra("zz", "1|1"),
-            extra(&format!("0x{}", "A1".repeat(20)), "1|1"),
-            extra(&format!("0x{}", "a1".repeat(19)), "1|1"),
-            Value::Array(vec![bulk(TOTAL)]),
-            Value::Array(vec![bulk(TOTAL), Value::Int(7)]),
-            Value::Array(vec![bulk(&asset), bulk("1|1")]),
-            Value::Int(3),
-        ];
-        for reply in cases {
-            match decode_hash(e.user, &reply) {
-                Err(CacheError::Corrupt { user, .. }) => assert_eq!(user, e.user),
-                other => panic!("{reply:?} read as {other:?}"),
-            }
-        }
-    }
-
-    /// `push_decimal` prints exactly what `Display` prints, around every `u64`/`u128` split.
-    #[test]
-    fn decimals_print_as_display_does() {
-        let mut cases = vec![
-            Decimal::ZERO,
-            Decimal::new(0, 5),
-            Decimal::MAX,
-            Decimal::MIN,
-        ];
-        for scale in [0, 1, 5, 18, 19, 20, 27, 28] {
-            for m in [
-                1i128,
-                9,
-                10,
-                123_456_789,
-                9_999_999_999_999_999_999,
-                10_000_000_000_000_000_000,
-                10_000_000_000_000_000_001,
-                12_345_678_901_234_567_890_123,
-                (1 << 96) - 1,
-            ] {
-                cases.push(Decimal::from_i128_with_scale(m, scale));
-                cases.push(Decimal::from_i128_with_scale(-m, scale));
-            }
-        }
-        for d in cases {
-            let mut out = String::new();
-            push_decimal(d, &mut out);
-            assert_eq!(out, d.to_string(), "{d:?}");
-            assert_eq!(out.parse::<Decimal>().unwrap(), d);
-            assert!(out.len() <= MAX_VALUE_LEN / 2, "{out}");
-            let e = CachedCollateral {
-                user: Address::ZERO,
-                block: u64::MAX,
-                confirmed: d,
-                pending: d,
-                assets: BTreeMap::new(),
-                complete: true,
-            };
-            let mut total = String::new();
-            push_total(&e, &mut total);
-            assert!(total.len() <= MAX_TOTAL_LEN, "{total}");
-        }
-    }
-
-    #[test]
-    fn u64_prints_as_display_does() {
-        for n in [0, 1, 9, 10, 99, 100, 12_345, u64::MAX - 1, u64::MAX] {
-            let mut out = String::new();
-            push_u64(n, &mut out);
-            assert_eq!(out, n.to_string());
-        }
-    }
-}
+mod tests;

@@ -36,7 +36,7 @@ fn backend(operation: impl Into<String>) -> impl FnOnce(redis::RedisError) -> Ca
 ///
 /// | field | value |
 /// |---|---|
-/// | `0x<asset>` (40 lower-case hex digits), one per asset | `confirmed\|pending`: `balance × price × factor`, `-` without a price |
+/// | `0x<asset>` (40 lower-case hex digits), one per asset | `confirmed\|pending`: `balance × price × factor`, `-` without a price, `!` when the value is unrepresentable |
 /// | `~total` | `block\|confirmed\|pending\|complete`: the head block the entry reflects, the two totals, and `1` if every price behind them was present and fresh (else `0`) |
 ///
 /// Values are exact decimal strings, e.g. `HGET {p:0xb0…b0} 0xa1a1…a1` → `1010.0|1010.0`,

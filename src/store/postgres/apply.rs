@@ -64,8 +64,8 @@ impl PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(db(format!("checkpoint for {what}")))?;
-        if let Some(legacy) = &self.legacy {
-            crate::migration::write_legacy(&mut tx, legacy, changes).await?;
+        if let Some(hook) = &self.hook {
+            hook.write(&mut tx, changes).await?;
         }
         tx.commit().await.map_err(db(format!("commit {what}")))
     }

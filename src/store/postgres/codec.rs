@@ -1,6 +1,6 @@
 //! Conversions between alloy types and what Postgres stores (BYTEA, NUMERIC as text).
 
-use alloy_primitives::{Address, B256, U256};
+use alloy_primitives::{Address, B256, I256, U256};
 
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
@@ -25,6 +25,11 @@ pub(super) fn db(operation: impl Into<String>) -> impl FnOnce(sqlx::Error) -> St
 /// A `NUMERIC(78,0)` read back as text.
 pub(super) fn u256(text: &str, column: &'static str) -> Result<U256, StoreError> {
     text.parse::<U256>().map_err(|_| out_of_range(column, text))
+}
+
+/// A signed `NUMERIC(78,0)` (an oracle answer) read back as text.
+pub(super) fn i256(text: &str, column: &'static str) -> Result<I256, StoreError> {
+    I256::from_dec_str(text).map_err(|_| out_of_range(column, text))
 }
 
 pub(super) fn address(bytes: &[u8], column: &'static str) -> Result<Address, StoreError> {

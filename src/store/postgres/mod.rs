@@ -3,8 +3,10 @@
 
 mod apply;
 mod codec;
+mod hook;
 mod read;
 mod views;
+mod writer;
 
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, Executor, PgPool};
@@ -12,6 +14,7 @@ use sqlx::{AssertSqlSafe, Executor, PgPool};
 use crate::error::StoreError;
 use crate::model::AssetRegistry;
 use codec::db;
+pub use hook::ChangesetHook;
 
 /// Applies the crate's migrations (`migrations/*.sql`) to `pool`. Idempotent; call it from
 /// your own binary at start-up.
@@ -42,31 +45,30 @@ pub const WRITER_LOCK_SQL: &str =
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
-    /// Dual-write: a legacy log table written in each changeset's transaction.
-    legacy: Option<std::sync::Arc<crate::migration::LegacyLog>>,
+    /// Extra writes in each changeset's transaction (e.g. a legacy log table).
+    hook: Option<std::sync::Arc<dyn ChangesetHook>>,
+    /// The session holding the writer ownership lock once
+    /// [`claim_writer`](crate::BalanceStore::claim_writer) succeeded; shared by clones,
+    /// closed (releasing the lock) with the last one.
+    writer: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::PgConnection>>>,
 }
 
 impl PostgresStore {
     /// A store over an existing pool (migrations must have run: see [`migrate`]).
     pub fn new(pool: PgPool) -> Self {
-        Self { pool, legacy: None }
+        Self {
+            pool,
+            hook: None,
+            writer: Default::default(),
+        }
     }
 
-    /// Dual-write mode: every changeset also writes `legacy` (your own log table, described
-    /// by its columns) in the same transaction — rows of new blocks inserted (pending, or
-    /// confirmed when finalized in the same changeset), rows of reverted blocks deleted,
-    /// pending rows marked confirmed on finalization — so readers of the legacy table keep
-    /// working until the cutover. See [`crate::migration`].
-    pub fn with_legacy_log(
-        mut self,
-        legacy: crate::migration::LegacyLog,
-    ) -> Result<Self, StoreError> {
-        legacy.validate().map_err(|e| StoreError::Inconsistent {
-            backend: codec::BACKEND,
-            detail: e.to_string(),
-        })?;
-        self.legacy = Some(std::sync::Arc::new(legacy));
-        Ok(self)
+    /// Every changeset also runs `hook` in its transaction, after the store's own writes
+    /// (see [`ChangesetHook`]); replaces an earlier hook. The migration toolkit's
+    /// `with_legacy_log` (feature `migration`) is one.
+    pub fn with_changeset_hook(mut self, hook: std::sync::Arc<dyn ChangesetHook>) -> Self {
+        self.hook = Some(hook);
+        self
     }
 
     /// Connects to `url` with a small pool and runs the migrations.

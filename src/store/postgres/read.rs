@@ -9,11 +9,11 @@ use sqlx::Row;
 use sqlx::postgres::{PgRow, PgValueFormat};
 
 use super::PostgresStore;
-use super::codec::{address, b256, bigint, db, number, numeric_u256, u256};
+use super::codec::{address, b256, bigint, db, i256, number, numeric_u256, u256};
 use crate::error::StoreError;
 use crate::model::{
     AssetId, BalanceKey, BalanceView, BlockHeader, BlockNumber, BlockRef, Changeset, Effect, LogId,
-    Price, PriceView, UserId, Window,
+    Price, PriceView, StoreIdentity, UserId, Window,
 };
 use crate::traits::{
     BalanceReader, LogReader, LogRecord, LogStatus, PriceFeed, StoreWriter, Touched,
@@ -62,7 +62,7 @@ fn price(row: &PgRow, asset: AssetId) -> Result<Price, StoreError> {
     };
     Ok(Price {
         asset,
-        answer: u256(&get_text("answer")?, "answer")?,
+        answer: i256(&get_text("answer")?, "answer")?,
         decimals: u8::try_from(
             row.try_get::<i16, _>("decimals")
                 .map_err(db("read price decimals"))?,
@@ -94,6 +94,10 @@ macro_rules! price_columns {
 
 #[async_trait]
 impl StoreWriter for PostgresStore {
+    async fn claim_writer(&self, identity: &StoreIdentity) -> Result<(), StoreError> {
+        self.claim(identity).await
+    }
+
     async fn window(&self) -> Result<Window, StoreError> {
         let rows = sqlx::query("SELECT number, hash, parent_hash, timestamp FROM blocks WHERE status = 0 ORDER BY number")
             .fetch_all(&self.pool)

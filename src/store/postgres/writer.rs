@@ -1,0 +1,167 @@
+//! One writer per store, one chain per store: [`BalanceStore::claim_writer`] for Postgres.
+//!
+//! The claim takes a session-level advisory lock on a connection dedicated to it and held
+//! for the store handle's lifetime (shared by its clones; dropped, and the lock released,
+//! with the last one). The lock is keyed by schema like [`WRITER_LOCK_SQL`], under its own
+//! class id: the per-transaction lock must stay free for the owner's changesets (which run
+//! on other pool connections) and for the migration toolkit's merge. The identity is
+//! recorded in `store_identity` (migration 0007).
+//!
+//! [`BalanceStore::claim_writer`]: crate::BalanceStore::claim_writer
+//! [`WRITER_LOCK_SQL`]: super::WRITER_LOCK_SQL
+
+use sqlx::{Connection, PgConnection, Row};
+
+use super::PostgresStore;
+use super::codec::{BACKEND, b256, db};
+use crate::error::StoreError;
+use crate::model::StoreIdentity;
+
+/// Class id (first key) of the ownership lock; the per-transaction writer lock uses
+/// `1919118188`.
+const OWNER_LOCK_CLASS: i64 = 1_919_118_189;
+
+/// A claim waits up to 2 s for a previous owner to let go (a handle being dropped, a
+/// process exiting) before it reports the holder.
+const CLAIM_WAIT_SQL: &str = "SET lock_timeout = '2s'";
+
+impl PostgresStore {
+    /// See [`BalanceStore::claim_writer`](crate::BalanceStore::claim_writer).
+    pub(super) async fn claim(&self, identity: &StoreIdentity) -> Result<(), StoreError> {
+        let mut slot = self.writer.lock().await;
+        if let Some(conn) = slot.as_mut() {
+            return check_identity(conn, identity).await;
+        }
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(db("acquire the writer connection"))?
+            .detach();
+        lock(&mut conn).await?;
+        match check_identity(&mut conn, identity).await {
+            Ok(()) => {
+                *slot = Some(conn);
+                Ok(())
+            }
+            Err(e) => {
+                // Closing the session releases the lock; its own error adds nothing.
+                let _ = conn.close().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Takes the ownership lock on `conn`, waiting up to 2 s;
+/// [`StoreError::WriterTaken`] naming the holder otherwise.
+async fn lock(conn: &mut PgConnection) -> Result<(), StoreError> {
+    let taken: bool =
+        sqlx::query_scalar("SELECT pg_try_advisory_lock($1::int, hashtext(current_schema()))")
+            .bind(OWNER_LOCK_CLASS)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db("try the writer ownership lock"))?;
+    if taken {
+        return Ok(());
+    }
+    sqlx::query(CLAIM_WAIT_SQL)
+        .execute(&mut *conn)
+        .await
+        .map_err(db("set the claim's lock timeout"))?;
+    let waited = sqlx::query("SELECT pg_advisory_lock($1::int, hashtext(current_schema()))")
+        .bind(OWNER_LOCK_CLASS)
+        .execute(&mut *conn)
+        .await;
+    sqlx::query("RESET lock_timeout")
+        .execute(&mut *conn)
+        .await
+        .map_err(db("reset the lock timeout"))?;
+    match waited {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03") => {
+            Err(StoreError::WriterTaken {
+                backend: BACKEND,
+                holder: holder(conn).await?,
+            })
+        }
+        Err(e) => Err(db("wait for the writer ownership lock")(e)),
+    }
+}
+
+/// Who holds the ownership lock of the current schema: pid, `application_name`, client
+/// address and connection time, from `pg_locks` and `pg_stat_activity`.
+async fn holder(conn: &mut PgConnection) -> Result<String, StoreError> {
+    let row = sqlx::query(
+        "SELECT a.pid, COALESCE(a.application_name, '') AS app,
+                COALESCE(host(a.client_addr), 'local socket') AS client,
+                a.backend_start::text AS since
+         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+           AND l.classid = $1::bigint::oid
+           AND l.objid = (hashtext(current_schema())::bigint & 4294967295)::oid
+         LIMIT 1",
+    )
+    .bind(OWNER_LOCK_CLASS)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db("look up the writer ownership lock's holder"))?;
+    let Some(row) = row else {
+        return Ok("a session that released it while it was being looked up".to_owned());
+    };
+    let get = |c: &str| row.try_get::<String, _>(c).unwrap_or_default();
+    let pid: i32 = row.try_get("pid").map_err(db("read the holder's pid"))?;
+    Ok(format!(
+        "pid {pid}, application_name {:?}, client {}, connected since {}",
+        get("app"),
+        get("client"),
+        get("since")
+    ))
+}
+
+/// Records `identity` if the store has none; [`StoreError::IdentityMismatch`] if it has
+/// another.
+async fn check_identity(
+    conn: &mut PgConnection,
+    identity: &StoreIdentity,
+) -> Result<(), StoreError> {
+    let chain_id = identity.chain_id.map(|id| id.to_string());
+    sqlx::query(
+        "INSERT INTO store_identity (chain_id, registry) VALUES ($1::numeric, $2)
+         ON CONFLICT (singleton) DO NOTHING",
+    )
+    .bind(chain_id.as_deref())
+    .bind(identity.registry.as_slice())
+    .execute(&mut *conn)
+    .await
+    .map_err(db("record the store identity"))?;
+    let row = sqlx::query("SELECT chain_id::text AS chain_id, registry FROM store_identity")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db("read the store identity"))?;
+    let stored_chain: Option<String> = row.try_get("chain_id").map_err(db("read chain_id"))?;
+    let stored_chain = stored_chain
+        .map(|text| {
+            text.parse::<u64>().map_err(|_| StoreError::OutOfRange {
+                backend: BACKEND,
+                column: "chain_id",
+                value: text,
+            })
+        })
+        .transpose()?;
+    let registry: Vec<u8> = row.try_get("registry").map_err(db("read registry"))?;
+    let stored = StoreIdentity {
+        chain_id: stored_chain,
+        registry: b256(&registry, "registry")?,
+    };
+    if stored == *identity {
+        Ok(())
+    } else {
+        Err(StoreError::IdentityMismatch {
+            backend: BACKEND,
+            stored,
+            claimed: *identity,
+        })
+    }
+}
