@@ -48,7 +48,7 @@ pub struct PostgresStore {
     /// Extra writes in each changeset's transaction (e.g. a legacy log table).
     hook: Option<std::sync::Arc<dyn ChangesetHook>>,
     /// The session holding the writer ownership lock once
-    /// [`claim_writer`](crate::BalanceStore::claim_writer) succeeded; shared by clones,
+    /// [`claim_writer`](crate::StoreWriter::claim_writer) succeeded; shared by clones,
     /// closed (releasing the lock) with the last one.
     writer: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::PgConnection>>>,
 }

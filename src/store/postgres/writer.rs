@@ -26,11 +26,17 @@ const OWNER_LOCK_CLASS: i64 = 1_919_118_189;
 const CLAIM_WAIT_SQL: &str = "SET lock_timeout = '2s'";
 
 impl PostgresStore {
-    /// See [`BalanceStore::claim_writer`](crate::BalanceStore::claim_writer).
+    /// See [`StoreWriter::claim_writer`](crate::StoreWriter::claim_writer).
     pub(super) async fn claim(&self, identity: &StoreIdentity) -> Result<(), StoreError> {
         let mut slot = self.writer.lock().await;
         if let Some(conn) = slot.as_mut() {
-            return check_identity(conn, identity).await;
+            if sqlx::Connection::ping(conn).await.is_ok() {
+                return check_identity(conn, identity).await;
+            }
+            // The owning session died (a server restart, a terminated backend): its lock
+            // went with it, so claim afresh.
+            tracing::warn!("the writer ownership session was lost; claiming again");
+            *slot = None;
         }
         let mut conn = self
             .pool
