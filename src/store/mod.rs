@@ -6,4 +6,5 @@ mod postgres;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
-pub use postgres::{PostgresStore, WRITER_LOCK_SQL, migrate};
+pub(crate) use postgres::{classify_timeout, ident, take_writer_lock};
+pub use postgres::{PostgresConfig, PostgresStore, WRITER_LOCK_SQL, migrate, redact_url};
