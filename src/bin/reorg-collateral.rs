@@ -34,7 +34,7 @@ use reorg_collateral::model::AssetRegistry;
 use reorg_collateral::source::ScriptedChain;
 use reorg_collateral::error::StoreError;
 use reorg_collateral::migration::MigrationError;
-use reorg_collateral::store::{PostgresConfig, PostgresStore};
+use reorg_collateral::store::{PostgresConfig, PostgresStore, cancel_sessions};
 use reorg_collateral::valuation::Valuator;
 use reorg_collateral::{BalanceStore, EngineConfig, Watcher, WatcherConfig, rebuild_cache_from};
 
@@ -301,7 +301,10 @@ fn pg_config(cli: &Cli, application_name: &str) -> PostgresConfig {
     }
 }
 
-async fn run(cli: Cli, store: Arc<PostgresStore>) -> Result<ExitCode, Box<dyn std::error::Error>> {
+async fn run(
+    cli: Cli,
+    store: Arc<PostgresStore>,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
     match cli.command {
         Command::Migrate => println!("migrations applied (schema {})", cli.schema),
         Command::Backfill {
@@ -488,38 +491,26 @@ fn failure_code(e: &(dyn std::error::Error + 'static)) -> ExitCode {
     }
 }
 
-/// Cancels the statements of this process's sessions (tagged `application_name`), so an
-/// interrupted `verify` or `backfill` leaves no query running on the server.
-async fn cancel_sessions(store: &PostgresStore, application_name: &str) {
-    let cancelled = sqlx::query_scalar::<_, i64>(
-        "SELECT count(*) FILTER (WHERE pg_cancel_backend(pid)) FROM pg_stat_activity
-         WHERE application_name = $1 AND pid <> pg_backend_pid()",
-    )
-    .bind(application_name)
-    .fetch_one(store.pool())
-    .await;
-    if let Err(e) = cancelled {
-        eprintln!("error: could not cancel the running statements: {e}");
-    }
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let application_name = format!("reorg-collateral/{}", std::process::id());
     let config = pg_config(&cli, &application_name);
-    let store =
-        match PostgresStore::connect_with(&cli.database_url, Some(&cli.schema), &config).await {
-            Ok(store) => Arc::new(store),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return failure_code(&e);
-            }
-        };
+    let url = cli.database_url.clone();
+    let work = async {
+        let store =
+            PostgresStore::connect_with(&cli.database_url, Some(&cli.schema), &config).await?;
+        run(cli, Arc::new(store)).await
+    };
+    // Polled from the start, so the handler is in place before the first connection.
     let outcome = tokio::select! {
-        outcome = run(cli, store.clone()) => outcome,
+        outcome = work => outcome,
         _ = tokio::signal::ctrl_c() => {
-            cancel_sessions(&store, &application_name).await;
+            // The statements in flight are cancelled on the server: an interrupted verify
+            // or backfill leaves nothing running (and nothing partial committed).
+            if let Err(e) = cancel_sessions(&url, &application_name).await {
+                eprintln!("error: could not cancel the running statements: {e}");
+            }
             Err("interrupted; the statements in flight were cancelled (nothing partial is committed)".into())
         }
     };

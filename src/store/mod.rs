@@ -7,4 +7,6 @@ mod postgres;
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub(crate) use postgres::{classify_timeout, ident, take_writer_lock};
-pub use postgres::{PostgresConfig, PostgresStore, WRITER_LOCK_SQL, migrate, redact_url};
+pub use postgres::{
+    PostgresConfig, PostgresStore, WRITER_LOCK_SQL, cancel_sessions, migrate, redact_url,
+};

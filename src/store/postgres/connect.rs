@@ -245,6 +245,27 @@ pub(super) async fn connect_pool(
     Ok(pool)
 }
 
+/// Cancels the running statement of every session tagged `application_name` (see
+/// [`PostgresConfig::application_name`]) on the server of `url`, through a connection of
+/// its own: an interrupted tool leaves nothing running. Returns how many were signalled.
+pub async fn cancel_sessions(url: &str, application_name: &str) -> Result<u64, StoreError> {
+    let options = options(url, &PostgresConfig::default())?;
+    let target = describe(&options);
+    let mut conn = PgConnection::connect_with(&options)
+        .await
+        .map_err(|e| classify(format!("connect to {target}"), e))?;
+    let cancelled: i64 = sqlx::query_scalar(
+        "SELECT count(*) FILTER (WHERE pg_cancel_backend(pid)) FROM pg_stat_activity
+         WHERE application_name = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(application_name)
+    .fetch_one(&mut conn)
+    .await
+    .map_err(|e| classify(format!("cancel the statements of {application_name}"), e))?;
+    let _ = conn.close().await;
+    Ok(u64::try_from(cancelled).unwrap_or(0))
+}
+
 /// SQLSTATE `lock_not_available`: a lock wait hit `lock_timeout` (or `NOWAIT`).
 pub(super) fn is_lock_timeout(e: &sqlx::Error) -> bool {
     e.as_database_error()

@@ -9,7 +9,7 @@ mod read;
 
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
-pub use connect::{PostgresConfig, redact_url};
+pub use connect::{PostgresConfig, cancel_sessions, redact_url};
 pub(crate) use connect::{classify, classify_timeout};
 
 use crate::error::StoreError;
