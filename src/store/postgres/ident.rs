@@ -119,8 +119,8 @@ mod tests {
         assert!(schema_problem("pg_catalog").is_some());
         assert!(schema_problem("pg_temp_3").is_some());
         assert!(schema_problem("Tenant").is_some());
-        assert!(schema_problem(&format!("tenant_{}", "x".repeat(57))).is_none());
-        assert!(schema_problem(&format!("tenant_{}", "x".repeat(58))).is_some());
+        assert!(schema_problem(&format!("tenant_{}", "x".repeat(56))).is_none());
+        assert!(schema_problem(&format!("tenant_{}", "x".repeat(57))).is_some());
     }
 
     #[test]
