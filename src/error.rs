@@ -184,7 +184,9 @@ pub enum StoreError {
     },
     /// A statement ran longer than the statement timeout (`statement_timeout`) and was
     /// cancelled by the server. Its transaction rolled back; nothing of it was committed.
-    #[error("{backend} store: {operation}: cancelled by the statement timeout; nothing was committed")]
+    #[error(
+        "{backend} store: {operation}: cancelled by the statement timeout; nothing was committed"
+    )]
     StatementTimeout {
         /// Which backend.
         backend: &'static str,

@@ -46,7 +46,13 @@ async fn out_of_range_arguments_are_usage_errors_not_panics() {
         vec!["verify", "--sample", "4294967295"],
         vec!["verify", "--sample", "0"],
         vec!["backfill", "--legacy-table", "a.b.c"],
-        vec!["backfill", "--legacy-table", "t", "--legacy-user", "x; DROP TABLE y"],
+        vec![
+            "backfill",
+            "--legacy-table",
+            "t",
+            "--legacy-user",
+            "x; DROP TABLE y",
+        ],
         vec![
             "backfill",
             "--legacy-table",
@@ -80,7 +86,11 @@ async fn verify_of_an_empty_or_mistyped_schema_fails_and_says_so() {
     assert!(stderr(&out).contains("checked nothing"), "{}", stderr(&out));
 
     let typo = format!("{schema}_typo");
-    for args in [vec!["verify"], vec!["verify", "--sample", "10"], vec!["cutover"]] {
+    for args in [
+        vec!["verify"],
+        vec!["verify", "--sample", "10"],
+        vec!["cutover"],
+    ] {
         let out = cli(&typo, &args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         assert!(stderr(&out).contains("no such schema"), "{}", stderr(&out));
@@ -120,7 +130,11 @@ async fn backfill_reset_restarts_a_failed_or_finished_backfill() {
     };
     let out = backfill(&[]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("outside 0..2^256"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("outside 0..2^256"),
+        "{}",
+        stderr(&out)
+    );
     // The missing credit is restored, but the committed fold still holds -5: resuming
     // cannot succeed.
     sqlx::query("INSERT INTO legacy_log VALUES (1, 0, $1, $2, 12, 'confirmed')")
@@ -149,14 +163,21 @@ async fn backfill_reset_restarts_a_failed_or_finished_backfill() {
     let out = backfill(&["--reset", "--high-water", "5"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("was Done") && text.contains("up to block 5"), "{text}");
+    assert!(
+        text.contains("was Done") && text.contains("up to block 5"),
+        "{text}"
+    );
 
     // After the cutover, a reset would switch readers back: refused.
     let out = cli(&schema, &["cutover", "--legacy-table", "legacy_log"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let out = backfill(&["--reset"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("cutover --rollback"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cutover --rollback"),
+        "{}",
+        stderr(&out)
+    );
 
     // A table that disagrees with the log: exit 3.
     pool.execute("UPDATE user_confirmed_balances SET balance = 8")
@@ -171,7 +192,9 @@ async fn an_interrupted_verify_leaves_no_statement_running() {
     let pool = fresh_pool().await;
     let schema = schema_of(&pool).await;
     // Another session locks the table verify reads, so verify's query waits on the server.
-    let mut locker = PgConnection::connect(&database_url()).await.expect("connect");
+    let mut locker = PgConnection::connect(&database_url())
+        .await
+        .expect("connect");
     locker
         .execute(sqlx::AssertSqlSafe(format!("SET search_path TO {schema}")))
         .await
@@ -207,7 +230,10 @@ async fn an_interrupted_verify_leaves_no_statement_running() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(blocked, "verify's statement reaches the server and waits on the lock");
+    assert!(
+        blocked,
+        "verify's statement reaches the server and waits on the lock"
+    );
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

@@ -44,7 +44,10 @@ async fn pool_without_standard_strings() -> PgPool {
         .fetch_one(&pool)
         .await
         .expect("show");
-    assert_eq!(setting, "off", "the session must run with the unsafe setting");
+    assert_eq!(
+        setting, "off",
+        "the session must run with the unsafe setting"
+    );
     migrate(&pool).await.expect("migrate");
     pool
 }

@@ -31,7 +31,10 @@ fn texts(e: &(dyn std::error::Error + 'static)) -> String {
 fn assert_no_secret(what: &str, text: &str) {
     assert!(!text.contains(SECRET), "{what} leaks the password: {text}");
     // Nor a percent-encoded or partial form of it.
-    assert!(!text.contains("s3cr3t"), "{what} leaks part of the password: {text}");
+    assert!(
+        !text.contains("s3cr3t"),
+        "{what} leaks part of the password: {text}"
+    );
 }
 
 #[tokio::test]
@@ -62,7 +65,10 @@ async fn postgres_connect_errors_never_contain_the_password() {
         .await
         .expect_err("refused");
     let text = texts(&err);
-    assert!(text.contains("127.0.0.1") && text.contains(&port.to_string()), "{text}");
+    assert!(
+        text.contains("127.0.0.1") && text.contains(&port.to_string()),
+        "{text}"
+    );
     assert!(text.to_lowercase().contains("refused"), "{text}");
     assert!(!text.contains("timed out"), "{text}");
 }
@@ -84,7 +90,10 @@ async fn redis_errors_never_contain_the_password() {
     let err = RedisCollateralCache::connect(&format!("redis://:{SECRET}@127.0.0.1:{port}"), "p")
         .await
         .expect_err("refused");
-    assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
     // A wrong password on a live server: the server's refusal, not the password.
     let server = support::redis::PrivateRedis::start_with(&["--requirepass", "the_right_one"]);
     let url = format!("redis://:{SECRET}@127.0.0.1:{}", server.port);
@@ -126,7 +135,10 @@ fn cli_help_never_prints_connection_strings() {
             assert!(text.contains(env), "{args:?} documents {env}: {text}");
         }
         assert_no_secret(&format!("{args:?}"), &text);
-        assert!(!text.contains("db.example") && !text.contains("cache.example"), "{text}");
+        assert!(
+            !text.contains("db.example") && !text.contains("cache.example"),
+            "{text}"
+        );
     }
 }
 

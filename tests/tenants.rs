@@ -116,7 +116,10 @@ async fn long_legacy_table_names_get_their_key_index() {
             .expect("start");
         let indexes = indexes_of(&pool, table).await;
         assert_eq!(indexes.len(), 1, "{table}: {indexes:?}");
-        assert!(indexes[0] != *table && indexes[0].len() <= 63, "{indexes:?}");
+        assert!(
+            indexes[0] != *table && indexes[0].len() <= 63,
+            "{indexes:?}"
+        );
         assert!(history.key_index_sql().contains(&indexes[0]));
         names.push(indexes[0].clone());
         // Idempotent: a second run finds the same index.
@@ -130,7 +133,10 @@ async fn long_legacy_table_names_get_their_key_index() {
             .await
             .expect("forget the backfill");
     }
-    assert_ne!(names[0], names[1], "long names sharing a prefix get distinct indexes");
+    assert_ne!(
+        names[0], names[1],
+        "long names sharing a prefix get distinct indexes"
+    );
 
     // A short name keeps its readable index name.
     legacy_table(&pool, "legacy_short").await;

@@ -80,7 +80,10 @@ async fn a_held_writer_lock_is_a_typed_timeout_naming_the_holder() {
         .expect("watcher");
     script.step(4);
     watcher.sync().await.expect("first block applies");
-    let window_before = format!("{:?}", reorg_collateral::BalanceStore::window(&*store).await);
+    let window_before = format!(
+        "{:?}",
+        reorg_collateral::BalanceStore::window(&*store).await
+    );
 
     // Another session takes the writer lock of this schema and keeps it.
     let (mut holder, holder_pid) = other_session(&schema).await;
@@ -93,7 +96,10 @@ async fn a_held_writer_lock_is_a_typed_timeout_naming_the_holder() {
         .expect_err("the lock is held");
     match &err {
         Error::Store(StoreError::LockTimeout { lock, holder, .. }) => {
-            assert!(lock.contains("writer lock") && lock.contains(&schema), "{err}");
+            assert!(
+                lock.contains("writer lock") && lock.contains(&schema),
+                "{err}"
+            );
             assert_eq!(*holder, Some(holder_pid), "{err}");
         }
         other => panic!("expected a writer-lock timeout, got {other:?}"),
@@ -103,12 +109,18 @@ async fn a_held_writer_lock_is_a_typed_timeout_naming_the_holder() {
     assert!(text.contains("nothing was committed"), "{text}");
     // Nothing of the refused block was written.
     assert_eq!(
-        format!("{:?}", reorg_collateral::BalanceStore::window(&*store).await),
+        format!(
+            "{:?}",
+            reorg_collateral::BalanceStore::window(&*store).await
+        ),
         window_before
     );
     holder.execute("ROLLBACK").await.expect("release");
     // Once released, the same block applies.
-    watcher.sync().await.expect("applies after the lock is released");
+    watcher
+        .sync()
+        .await
+        .expect("applies after the lock is released");
 }
 
 #[tokio::test]
@@ -177,7 +189,9 @@ async fn connection_failures_name_their_cause() {
         "{}_no_such_db",
         support::pg::database_url().trim_end_matches('/')
     );
-    let err = PostgresStore::connect(&url).await.expect_err("no such database");
+    let err = PostgresStore::connect(&url)
+        .await
+        .expect_err("no such database");
     assert!(err.to_string().contains("does not exist"), "{err}");
 
     // A missing schema with creation off: a configuration error naming it.

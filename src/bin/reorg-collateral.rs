@@ -26,14 +26,14 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use reorg_collateral::cache::RedisCollateralCache;
+use reorg_collateral::error::StoreError;
+use reorg_collateral::migration::MigrationError;
 use reorg_collateral::migration::{
     AddressEncoding, AmountColumns, Backfill, BackfillConfig, History, LegacyLog, Phase, ReadPath,
     StatusColumn, SwitchableReads, VerifyMode, verify,
 };
 use reorg_collateral::model::AssetRegistry;
 use reorg_collateral::source::ScriptedChain;
-use reorg_collateral::error::StoreError;
-use reorg_collateral::migration::MigrationError;
 use reorg_collateral::store::{PostgresConfig, PostgresStore, cancel_sessions};
 use reorg_collateral::valuation::Valuator;
 use reorg_collateral::{BalanceStore, EngineConfig, Watcher, WatcherConfig, rebuild_cache_from};
@@ -301,10 +301,7 @@ fn pg_config(cli: &Cli, application_name: &str) -> PostgresConfig {
     }
 }
 
-async fn run(
-    cli: Cli,
-    store: Arc<PostgresStore>,
-) -> Result<ExitCode, Box<dyn std::error::Error>> {
+async fn run(cli: Cli, store: Arc<PostgresStore>) -> Result<ExitCode, Box<dyn std::error::Error>> {
     match cli.command {
         Command::Migrate => println!("migrations applied (schema {})", cli.schema),
         Command::Backfill {

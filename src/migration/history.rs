@@ -281,8 +281,10 @@ impl History {
                  ON balance_updates (user_address, asset, block_number)"
                 .to_owned(),
             History::Legacy(l) => {
-                let index =
-                    derived_name(l.table.rsplit('.').next().unwrap_or(&l.table), "migration_key");
+                let index = derived_name(
+                    l.table.rsplit('.').next().unwrap_or(&l.table),
+                    "migration_key",
+                );
                 let expr = |c: &str| l.decode_in("", c);
                 format!(
                     "CREATE INDEX IF NOT EXISTS {} ON {} (({}), ({}), {})",

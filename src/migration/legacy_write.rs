@@ -52,8 +52,8 @@ pub(crate) async fn write_legacy(
             q = q.bind(s.pending.as_str());
         }
         q.execute(&mut **tx)
-        .await
-        .map_err(failed(format!("delete legacy rows from #{from}")))?;
+            .await
+            .map_err(failed(format!("delete legacy rows from #{from}")))?;
     }
     let mut rows = Rows::default();
     for b in &changes.blocks {
@@ -170,10 +170,8 @@ async fn insert(
     if let Some(s) = &legacy.status {
         q = q.bind(s.pending.as_str());
     }
-    q.execute(&mut **tx)
-        .await
-        .map_err(failed(format!(
-            "insert legacy rows of blocks #{first}..=#{last}"
-        )))?;
+    q.execute(&mut **tx).await.map_err(failed(format!(
+        "insert legacy rows of blocks #{first}..=#{last}"
+    )))?;
     Ok(())
 }

@@ -134,8 +134,8 @@ impl SwitchableReads {
                     q = q.bind(status);
                 }
                 q.fetch_all(&self.pool)
-                .await
-                .map_err(db(format!("fold {user}'s log")))?
+                    .await
+                    .map_err(db(format!("fold {user}'s log")))?
             }
         };
         rows.iter().map(|r| pair(r, "a")).collect()

@@ -109,14 +109,11 @@ impl MigratingStore {
         if let Some(status) = self.history.status_value() {
             q = q.bind(status);
         }
-        let rows = q
-            .fetch_all(self.pool())
-            .await
-            .map_err(backend(format!(
-                "fold the history of {} keys up to #{}",
-                keys.len(),
-                self.high_water
-            )))?;
+        let rows = q.fetch_all(self.pool()).await.map_err(backend(format!(
+            "fold the history of {} keys up to #{}",
+            keys.len(),
+            self.high_water
+        )))?;
         let mut out = BTreeMap::new();
         for r in &rows {
             let key = BalanceKey {

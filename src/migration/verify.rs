@@ -58,7 +58,12 @@ impl VerifyReport {
 /// plus the crate's `balance_updates` above it up to `height` (SQL `height`). The crate's
 /// own log needs no union. A legacy status is compared with `$status_param`
 /// ([`History::status_value`]).
-pub(crate) fn log_relation(history: &History, hw: &str, height: &str, status_param: usize) -> String {
+pub(crate) fn log_relation(
+    history: &History,
+    hw: &str,
+    height: &str,
+    status_param: usize,
+) -> String {
     match history {
         History::CrateLog => format!(
             "(SELECT * FROM {} o WHERE o.n <= {height})",

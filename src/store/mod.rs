@@ -5,8 +5,8 @@ mod memory;
 mod postgres;
 
 pub use memory::MemoryStore;
-#[cfg(feature = "postgres")]
-pub(crate) use postgres::{classify_timeout, ident, take_writer_lock};
 pub use postgres::{
     PostgresConfig, PostgresStore, WRITER_LOCK_SQL, cancel_sessions, migrate, redact_url,
 };
+#[cfg(feature = "postgres")]
+pub(crate) use postgres::{classify_timeout, ident, take_writer_lock};

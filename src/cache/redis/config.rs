@@ -47,7 +47,9 @@ pub fn redact_redis_url(url: &str) -> String {
                 "redis"
             };
             let redis = info.redis_settings();
-            let user = redis.username().map_or_else(String::new, |u| format!("{u}@"));
+            let user = redis
+                .username()
+                .map_or_else(String::new, |u| format!("{u}@"));
             format!("{scheme}://{user}{}/{}", info.addr(), redis.db())
         }
         // Not usable here (e.g. `rediss://` without the `tls` feature): the scheme and what
@@ -98,7 +100,9 @@ pub(super) fn bounded(error: redis::RedisError) -> BoxError {
 }
 
 /// Maps a Redis error to [`CacheError::Backend`] naming the operation, its text bounded.
-pub(super) fn backend(operation: impl Into<String>) -> impl FnOnce(redis::RedisError) -> CacheError {
+pub(super) fn backend(
+    operation: impl Into<String>,
+) -> impl FnOnce(redis::RedisError) -> CacheError {
     let operation = operation.into();
     move |source| CacheError::Backend {
         backend: super::BACKEND,
@@ -122,7 +126,10 @@ mod tests {
             "redis://bob@cache.example:6399/0"
         );
         let tls = redact_redis_url("rediss://bob:hunter2@cache.example:6380/1");
-        assert!(tls.starts_with("rediss://") && tls.contains("cache.example:6380"), "{tls}");
+        assert!(
+            tls.starts_with("rediss://") && tls.contains("cache.example:6380"),
+            "{tls}"
+        );
         assert!(!tls.contains("hunter2"), "{tls}");
         assert!(!redact_redis_url("redis://:hunter2@[bad").contains("hunter2"));
         assert!(!redact_redis_url("redis://127.0.0.1:6379/0?password=hunter2").contains("hunter2"));
@@ -130,16 +137,16 @@ mod tests {
 
     #[test]
     fn long_error_texts_are_cut() {
-        let long = redis::RedisError::from((
-            redis::ErrorKind::Io,
-            "boom",
-            "é".repeat(2 * MAX_ERROR_TEXT),
-        ));
+        let long =
+            redis::RedisError::from((redis::ErrorKind::Io, "boom", "é".repeat(2 * MAX_ERROR_TEXT)));
         let text = bounded(long).to_string();
         assert!(text.len() < MAX_ERROR_TEXT + 40, "{}", text.len());
         assert!(text.starts_with("boom") && text.contains("more bytes"));
         let short = redis::RedisError::from((redis::ErrorKind::Io, "short"));
         let text = bounded(short).to_string();
-        assert!(text.starts_with("short") && !text.contains("more bytes"), "{text}");
+        assert!(
+            text.starts_with("short") && !text.contains("more bytes"),
+            "{text}"
+        );
     }
 }

@@ -8,12 +8,12 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Value};
 
+use self::config::backend;
+pub use self::config::{RedisCacheConfig, redact_redis_url};
 use self::layout::{
     ASSET_FIELD_LEN, MAX_TOTAL_LEN, MAX_VALUE_LEN, TOTAL, decode_hash, push_asset_field,
     push_asset_value, push_hex, push_total,
 };
-use self::config::backend;
-pub use self::config::{RedisCacheConfig, redact_redis_url};
 pub use self::publisher::RedisPublisher;
 use crate::error::CacheError;
 use crate::model::{CachedCollateral, UserId};

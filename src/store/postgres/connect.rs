@@ -95,9 +95,8 @@ fn parse_options(url: &str) -> Result<PgConnectOptions, String> {
             "user" => options.username(&value),
             "password" => options.password(&value),
             "dbname" => options.database(&value),
-            "sslmode" => options.ssl_mode(
-                PgSslMode::from_str(&value).map_err(|_| "sslmode is not a libpq mode")?,
-            ),
+            "sslmode" => options
+                .ssl_mode(PgSslMode::from_str(&value).map_err(|_| "sslmode is not a libpq mode")?),
             "sslrootcert" => options.ssl_root_cert(&value),
             "application_name" => options.application_name(&value),
             other => return Err(format!("unsupported connection parameter {other:?}")),
@@ -355,7 +354,12 @@ mod tests {
         );
         let o = parse_options("host=h port=6000 user=u password=p dbname=d").unwrap();
         assert_eq!(
-            (o.get_host(), o.get_port(), o.get_username(), o.get_database()),
+            (
+                o.get_host(),
+                o.get_port(),
+                o.get_username(),
+                o.get_database()
+            ),
             ("h", 6000, "u", Some("d"))
         );
         assert!(parse_dsn("host").is_err());

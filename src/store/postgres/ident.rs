@@ -69,11 +69,9 @@ pub fn derived_name(base: &str, suffix: &str) -> String {
     if full.len() <= MAX_IDENT_LEN {
         return full;
     }
-    let hash = base
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
+    let hash = base.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
     let tail = format!("_{hash:016x}_{suffix}");
     let keep = MAX_IDENT_LEN.saturating_sub(tail.len());
     // ASCII only (checked identifiers), so any byte index is a char boundary.
@@ -125,10 +123,16 @@ mod tests {
 
     #[test]
     fn derived_names_never_exceed_the_limit_and_stay_distinct() {
-        assert_eq!(derived_name("legacy", "migration_key"), "legacy_migration_key");
+        assert_eq!(
+            derived_name("legacy", "migration_key"),
+            "legacy_migration_key"
+        );
         let a = format!("{}a", "t".repeat(62));
         let b = format!("{}b", "t".repeat(62));
-        let (na, nb) = (derived_name(&a, "migration_key"), derived_name(&b, "migration_key"));
+        let (na, nb) = (
+            derived_name(&a, "migration_key"),
+            derived_name(&b, "migration_key"),
+        );
         assert!(na.len() <= MAX_IDENT_LEN && nb.len() <= MAX_IDENT_LEN);
         assert_ne!(na, nb);
         assert_ne!(na, a, "the index name must not equal the table's own name");
