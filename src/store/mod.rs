@@ -5,6 +5,7 @@ mod memory;
 mod postgres;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
 pub use postgres::{
     PostgresConfig, PostgresStore, WRITER_LOCK_SQL, cancel_sessions, migrate, redact_url,
 };

@@ -1,6 +1,7 @@
 //! Connection settings of the Redis cache, secret-free descriptions of its URL, and error
 //! texts of a bounded length.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use redis::IntoConnectionInfo;
@@ -10,7 +11,7 @@ use crate::error::{BoxError, CacheError};
 /// How a [`RedisCollateralCache`](super::RedisCollateralCache) connects. A frozen or dead
 /// server turns into errors after these bounds instead of stalling ingestion; the
 /// connection manager reconnects by itself when the server is back.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RedisCacheConfig {
     /// Bound on opening a connection (each attempt). Default 1 s.
     pub connection_timeout: Duration,
@@ -21,6 +22,10 @@ pub struct RedisCacheConfig {
     pub retries: usize,
     /// The longest pause between two reconnection attempts. Default 500 ms.
     pub max_retry_delay: Duration,
+    /// A PEM file of the CA certificate(s) that signed the server's certificate, trusted
+    /// instead of the system's roots for a `rediss://` URL (a private CA, a self-signed
+    /// test server). Needs the `tls` feature. Default `None`: the system's roots.
+    pub tls_root_cert: Option<PathBuf>,
 }
 
 impl Default for RedisCacheConfig {
@@ -30,6 +35,7 @@ impl Default for RedisCacheConfig {
             response_timeout: Duration::from_secs(5),
             retries: 2,
             max_retry_delay: Duration::from_millis(500),
+            tls_root_cert: None,
         }
     }
 }
@@ -63,6 +69,34 @@ pub fn redact_redis_url(url: &str) -> String {
             None => "a Redis URL that does not parse".to_owned(),
         },
     }
+}
+
+/// A client for `url`, trusting `config`'s CA file when one is given.
+pub(super) fn client(url: &str, config: &RedisCacheConfig) -> Result<redis::Client, CacheError> {
+    let target = redact_redis_url(url);
+    let Some(path) = &config.tls_root_cert else {
+        return redis::Client::open(url).map_err(backend(format!("open {target}")));
+    };
+    let operation = format!("use the TLS root certificate {} for {target}", path.display());
+    #[cfg(feature = "tls")]
+    {
+        let pem = std::fs::read(path).map_err(|e| CacheError::Backend {
+            backend: super::BACKEND,
+            operation: operation.clone(),
+            source: Box::new(e),
+        })?;
+        let certificates = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem),
+        };
+        redis::Client::build_with_tls(url, certificates).map_err(backend(operation))
+    }
+    #[cfg(not(feature = "tls"))]
+    Err(CacheError::Backend {
+        backend: super::BACKEND,
+        operation,
+        source: "the crate was built without the `tls` feature".into(),
+    })
 }
 
 /// The longest error text kept from a Redis error. A failed transaction's error can list

@@ -68,7 +68,8 @@ impl RedisCollateralCache {
         Self::connect_with(url, prefix, RedisCacheConfig::default()).await
     }
 
-    /// [`connect`](Self::connect) with `config`'s timeouts and retries.
+    /// [`connect`](Self::connect) with `config`'s timeouts, retries and TLS trust (a
+    /// `rediss://` URL needs the `tls` feature).
     pub async fn connect_with(
         url: &str,
         prefix: &str,
@@ -86,7 +87,7 @@ impl RedisCollateralCache {
             });
         }
         let target = redact_redis_url(url);
-        let client = redis::Client::open(url).map_err(backend(format!("open {target}")))?;
+        let client = config::client(url, &config)?;
         let manager = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.connection_timeout))
             .set_response_timeout(Some(config.response_timeout))
