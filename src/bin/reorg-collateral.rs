@@ -17,7 +17,9 @@
 //! refused schema name or legacy mapping), 3 `verify` found mismatches.
 //!
 //! Connection strings come from `--database-url` / `DATABASE_URL` and `--redis-url` /
-//! `REDIS_URL`; their values are never printed (not in `--help`, not in errors).
+//! `REDIS_URL`; their values are never printed (not in `--help`, not in errors). TLS:
+//! `sslmode=verify-full&sslrootcert=<ca.pem>` in the Postgres URL, `rediss://` and
+//! `--redis-ca-file <ca.pem>` for Redis.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -25,7 +27,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use reorg_collateral::cache::RedisCollateralCache;
+use reorg_collateral::cache::{RedisCacheConfig, RedisCollateralCache};
 use reorg_collateral::error::StoreError;
 use reorg_collateral::migration::MigrationError;
 use reorg_collateral::migration::{
@@ -168,6 +170,10 @@ enum Command {
         /// Key prefix of the cache.
         #[arg(long, default_value = "collateral")]
         prefix: String,
+        /// A PEM file of the CA that signed the Redis server's certificate (for a
+        /// `rediss://` URL whose server is not signed by a system root).
+        #[arg(long, env = "REDIS_CA_FILE")]
+        redis_ca_file: Option<std::path::PathBuf>,
         /// Prices older than this many seconds (before the head) count as stale.
         #[arg(long, default_value_t = 3_600)]
         max_price_age: u64,
@@ -407,9 +413,14 @@ async fn run(cli: Cli, store: Arc<PostgresStore>) -> Result<ExitCode, Box<dyn st
         Command::RebuildCache {
             redis_url,
             prefix,
+            redis_ca_file,
             max_price_age,
         } => {
-            let cache = RedisCollateralCache::connect(&redis_url, &prefix).await?;
+            let config = RedisCacheConfig {
+                tls_root_cert: redis_ca_file,
+                ..RedisCacheConfig::default()
+            };
+            let cache = RedisCollateralCache::connect_with(&redis_url, &prefix, config).await?;
             let registry = Arc::new(store.assets().await?);
             let valuator = Valuator::new(registry, max_price_age);
             let head = store

@@ -77,7 +77,10 @@ pub(super) fn client(url: &str, config: &RedisCacheConfig) -> Result<redis::Clie
     let Some(path) = &config.tls_root_cert else {
         return redis::Client::open(url).map_err(backend(format!("open {target}")));
     };
-    let operation = format!("use the TLS root certificate {} for {target}", path.display());
+    let operation = format!(
+        "use the TLS root certificate {} for {target}",
+        path.display()
+    );
     #[cfg(feature = "tls")]
     {
         let pem = std::fs::read(path).map_err(|e| CacheError::Backend {
