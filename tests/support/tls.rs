@@ -2,6 +2,8 @@
 //! `127.0.0.1` (openssl), a `redis-server` listening with TLS only, and a private Postgres
 //! cluster (initdb) with `ssl = on`, each on a free loopback port and stopped on drop.
 //! Nothing here skips: a missing `openssl`, `redis-server` or Postgres binary fails.
+// Shared by every test binary; only some use it.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
