@@ -43,6 +43,13 @@ async fn out_of_range_arguments_are_usage_errors_not_panics() {
         vec!["simulate", "--users", "100000000000"],
         vec!["simulate", "--users", "18446744073709551615"],
         vec!["simulate", "--events", "1000000000000"],
+        vec!["simulate", "--confirmations", "0"],
+        vec![
+            "backfill",
+            "--high-water",
+            "18446744073709551615",
+            "--reset",
+        ],
         vec!["verify", "--sample", "4294967295"],
         vec!["verify", "--sample", "0"],
         vec!["backfill", "--legacy-table", "a.b.c"],
@@ -189,6 +196,12 @@ async fn backfill_reset_restarts_a_failed_or_finished_backfill() {
 
 #[tokio::test]
 async fn an_interrupted_verify_leaves_no_statement_running() {
+    for signal in ["-INT", "-TERM"] {
+        interrupt_a_waiting_verify(signal).await;
+    }
+}
+
+async fn interrupt_a_waiting_verify(signal: &str) {
     let pool = fresh_pool().await;
     let schema = schema_of(&pool).await;
     // Another session locks the table verify reads, so verify's query waits on the server.
@@ -235,14 +248,14 @@ async fn an_interrupted_verify_leaves_no_statement_running() {
         "verify's statement reaches the server and waits on the lock"
     );
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .expect("kill");
     assert!(status.success());
     let out = child.wait_with_output().expect("the CLI exits");
     let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("interrupted"), "{err}");
+    assert_eq!(out.status.code(), Some(1), "{signal}: {err}");
+    assert!(err.contains("interrupted"), "{signal}: {err}");
     // The server-side statement was cancelled, not left waiting for the lock.
     let mut gone = false;
     for _ in 0..600 {

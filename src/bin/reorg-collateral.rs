@@ -110,8 +110,8 @@ enum Command {
         /// Users in the script (1 to 1,000,000).
         #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=MAX_USERS))]
         users: u64,
-        /// Confirmation depth.
-        #[arg(long, default_value_t = 6)]
+        /// Confirmation depth (at least 1).
+        #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..))]
         confirmations: u64,
     },
     /// Fold the history into user_current_balances (resumable: run it again after a kill).
@@ -122,7 +122,7 @@ enum Command {
         history: HistoryArgs,
         /// High-water mark (default: the history's newest confirmed block). Ignored when
         /// resuming.
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(0..=i64::MAX as u64))]
         high_water: Option<u64>,
         /// History rows per transaction.
         #[arg(long, default_value_t = 250_000)]
@@ -499,6 +499,27 @@ fn failure_code(e: &(dyn std::error::Error + 'static)) -> ExitCode {
     }
 }
 
+/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM; never if no handler can be installed.
+async fn interrupted() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                () = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    ctrl_c.await;
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -513,7 +534,7 @@ async fn main() -> ExitCode {
     // Polled from the start, so the handler is in place before the first connection.
     let outcome = tokio::select! {
         outcome = work => outcome,
-        _ = tokio::signal::ctrl_c() => {
+        () = interrupted() => {
             // The statements in flight are cancelled on the server: an interrupted verify
             // or backfill leaves nothing running (and nothing partial committed).
             if let Err(e) = cancel_sessions(&url, &application_name).await {
