@@ -273,8 +273,8 @@ impl History {
     /// `CREATE INDEX` for the per-key lookups of migration-mode reads and sampled verify
     /// (`(user, asset)` as the normalized relation computes them). Idempotent. The index of a
     /// legacy table `t` is `t_migration_key`, or, when that would exceed 63 bytes (and be
-    /// truncated by Postgres), a shortened name with a hash of `t` that cannot collide with
-    /// the table's own name (see [`crate::store::ident`]).
+    /// truncated by Postgres), a shortened name carrying a 16-hex-digit hash of `t`, which
+    /// cannot collide with the table's own name.
     pub fn key_index_sql(&self) -> String {
         match self {
             History::CrateLog => "CREATE INDEX IF NOT EXISTS balance_updates_key
