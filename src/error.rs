@@ -2,13 +2,14 @@
 
 use alloy_primitives::{B256, U256};
 
-use crate::model::{AssetId, BlockNumber, BlockRef, LogId, UserId};
+use crate::model::{AssetId, BlockId, BlockNumber, BlockRef, LogId, UserId};
 
 /// Boxed source error of a backend (sqlx, redis, an RPC client, …).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Why the state machine refused a block. When a block is refused, no state changes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EngineError {
     /// The block's height does not follow the head.
     #[error("block {block} leaves a gap: the next block must be #{expected}")]
@@ -96,6 +97,7 @@ pub struct BalanceFault {
 
 /// A valuation that cannot be represented exactly.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ValuationError {
     /// `balance × price × factor` does not fit a `Decimal`.
     #[error(
@@ -123,8 +125,9 @@ pub enum ValuationError {
     },
 }
 
-/// A [`BalanceStore`](crate::BalanceStore) or [`PriceFeed`](crate::PriceFeed) failure.
+/// A store failure (any of the [store traits](crate::traits)).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// The backend failed (connection, query, serialization).
     #[error("{backend} store: {operation} failed: {source}")]
@@ -143,6 +146,15 @@ pub enum StoreError {
         /// Which backend.
         backend: &'static str,
         /// What does not match.
+        detail: String,
+    },
+    /// A store broke its trait's contract (e.g. answered fewer values than asked): a bug in
+    /// the store, reported by the caller that noticed.
+    #[error("store broke the contract of {method}: {detail}")]
+    BrokenContract {
+        /// The trait method.
+        method: &'static str,
+        /// What was wrong with the answer.
         detail: String,
     },
     /// A stored value does not fit the type it is read into.
@@ -207,6 +219,7 @@ fn holder_text(holder: Option<i32>) -> String {
 
 /// A [`BlockSource`](crate::BlockSource) failure.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SourceError {
     /// The node or transport failed; retrying may help.
     #[error("block source: {operation} failed: {source}")]
@@ -219,7 +232,7 @@ pub enum SourceError {
     },
     /// A block the chain must have was not found (e.g. a parent hash of a delivered block).
     #[error("block source: block {0} not found")]
-    NotFound(String),
+    NotFound(BlockId),
     /// A log could not be decoded.
     #[error("block source: block {block}, tx {tx_hash}, log {log_index}: {reason}")]
     Malformed {
@@ -236,6 +249,7 @@ pub enum SourceError {
 
 /// A [`CollateralCache`](crate::CollateralCache) failure.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CacheError {
     /// The cache backend failed.
     #[error("{backend} cache: {operation} failed: {source}")]
@@ -261,7 +275,13 @@ pub enum CacheError {
 }
 
 /// Any error of the engine's driver: the crate-level error.
+///
+/// A watcher call that returns an error other than [`Error::PartiallyCommitted`] committed
+/// nothing — except a [`Error::Store`] from the write itself, whose changeset may or may
+/// not have landed (a lost acknowledgement); the watcher then re-reads the store's
+/// checkpoint before its next step.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The state machine refused a block.
     #[error(transparent)]
@@ -278,4 +298,16 @@ pub enum Error {
     /// A valuation overflowed.
     #[error(transparent)]
     Valuation(#[from] ValuationError),
+    /// A call that commits several changesets (a catch-up) failed after committing some:
+    /// those stay committed, the watcher is at `head`, and the next call goes on from there.
+    #[error("{source} (after committing {changesets} changesets, up to {head:?})")]
+    PartiallyCommitted {
+        /// Changesets committed before the failure.
+        changesets: usize,
+        /// The head after them.
+        head: Option<BlockRef>,
+        /// What failed.
+        #[source]
+        source: Box<Error>,
+    },
 }

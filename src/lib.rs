@@ -5,10 +5,10 @@ pub mod cache;
 pub mod decode;
 pub mod engine;
 pub mod error;
-mod head_balances;
 #[cfg(feature = "postgres")]
 pub mod migration;
 pub mod model;
+pub mod reader;
 pub mod source;
 pub mod store;
 #[cfg(feature = "testing")]
@@ -17,12 +17,15 @@ pub mod traits;
 pub mod valuation;
 pub mod watcher;
 
-pub use engine::{Changeset, Engine, EngineConfig, Transition, Window};
+pub use engine::{Engine, EngineConfig, Plan, Transition};
 pub use error::{
     BalanceFault, CacheError, EngineError, Error, SourceError, StoreError, ValuationError,
 };
-pub use traits::{BalanceStore, BlockSource, CollateralCache, PriceFeed};
+pub use model::{Changeset, Window};
+pub use reader::{CachedRead, CollateralReader, ReadSource};
+pub use traits::{
+    BalanceReader, BalanceStore, BlockSource, CollateralCache, LogReader, PriceFeed, StoreWriter,
+};
 pub use watcher::{
-    CacheMismatch, CollateralChanged, StepReport, Watcher, WatcherConfig, WatcherStats,
-    rebuild_cache_from,
+    CollateralUpdate, Notification, StepReport, Subscription, Watcher, WatcherConfig, WatcherStats,
 };

@@ -111,6 +111,7 @@ fn cli_help_never_prints_connection_strings() {
         vec!["--help"],
         vec!["-h"],
         vec!["rebuild-cache", "--help"],
+        vec!["verify-cache", "--help"],
         vec!["verify", "--help"],
         vec!["help", "rebuild-cache"],
     ] {
@@ -126,7 +127,7 @@ fn cli_help_never_prints_connection_strings() {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        let env = if args.contains(&"rebuild-cache") {
+        let env = if args.contains(&"rebuild-cache") || args.contains(&"verify-cache") {
             "REDIS_URL"
         } else {
             "DATABASE_URL"

@@ -75,14 +75,14 @@ async fn a_held_writer_lock_is_a_typed_timeout_naming_the_holder() {
     let mut script = ScriptedChain::new(7, 1, users, assets);
     let mut wc = WatcherConfig::new(EngineConfig::new(registry, 3));
     wc.start_block = 1;
-    let mut watcher = Watcher::new(wc, script.chain.clone(), store.clone(), store.clone())
+    let mut watcher = Watcher::new(wc, script.chain.clone(), store.clone())
         .await
         .expect("watcher");
     script.step(4);
     watcher.sync().await.expect("first block applies");
     let window_before = format!(
         "{:?}",
-        reorg_collateral::BalanceStore::window(&*store).await
+        reorg_collateral::traits::StoreWriter::window(&*store).await
     );
 
     // Another session takes the writer lock of this schema and keeps it.
@@ -111,7 +111,7 @@ async fn a_held_writer_lock_is_a_typed_timeout_naming_the_holder() {
     assert_eq!(
         format!(
             "{:?}",
-            reorg_collateral::BalanceStore::window(&*store).await
+            reorg_collateral::traits::StoreWriter::window(&*store).await
         ),
         window_before
     );

@@ -35,10 +35,11 @@ use reorg_collateral::migration::{
     StatusColumn, SwitchableReads, VerifyMode, verify,
 };
 use reorg_collateral::model::AssetRegistry;
+use reorg_collateral::reader::CollateralReader;
 use reorg_collateral::source::ScriptedChain;
 use reorg_collateral::store::{PostgresConfig, PostgresStore, cancel_sessions};
 use reorg_collateral::valuation::Valuator;
-use reorg_collateral::{BalanceStore, EngineConfig, Watcher, WatcherConfig, rebuild_cache_from};
+use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
 
 /// Exit code of bad usage.
 const USAGE: u8 = 2;
@@ -158,6 +159,29 @@ enum Command {
     },
     /// Repopulate the Redis collateral cache from the store, for every holder.
     RebuildCache {
+        /// Redis URL. Its value is never printed.
+        #[arg(
+            long,
+            env = "REDIS_URL",
+            hide_env_values = true,
+            hide_default_value = true,
+            default_value = "redis://127.0.0.1:6379"
+        )]
+        redis_url: String,
+        /// Key prefix of the cache.
+        #[arg(long, default_value = "collateral")]
+        prefix: String,
+        /// A PEM file of the CA that signed the Redis server's certificate (for a
+        /// `rediss://` URL whose server is not signed by a system root).
+        #[arg(long, env = "REDIS_CA_FILE")]
+        redis_ca_file: Option<std::path::PathBuf>,
+        /// Prices older than this many seconds (before the head) count as stale.
+        #[arg(long, default_value_t = 3_600)]
+        max_price_age: u64,
+    },
+    /// Compares the Redis cache with the store for every holder; exits 3 when any entry
+    /// differs or the cache's watermark is not the store's head.
+    VerifyCache {
         /// Redis URL. Its value is never printed.
         #[arg(
             long,
@@ -423,20 +447,53 @@ async fn run(cli: Cli, store: Arc<PostgresStore>) -> Result<ExitCode, Box<dyn st
             let cache = RedisCollateralCache::connect_with(&redis_url, &prefix, config).await?;
             let registry = Arc::new(store.assets().await?);
             let valuator = Valuator::new(registry, max_price_age);
-            let head = store
-                .window()
-                .await?
-                .head()
-                .map_or((0, 0), |h| (h.number, h.timestamp));
+            let reader = CollateralReader::new(store.clone(), valuator).with_cache(Arc::new(cache));
+            let head = reader.head().await?.map_or(0, |h| h.number);
             let users = bar(0, "cache [{bar:40}] {pos}/{len} users {per_sec} eta {eta}");
-            let written =
-                rebuild_cache_from(&*store, &*store, &valuator, &cache, head, |done, total| {
+            let written = reader
+                .rebuild_cache(|done, total| {
                     users.set_length(total as u64);
                     users.set_position(done as u64);
                 })
                 .await?;
             users.finish();
-            println!("rebuilt the cache of {written} users at block {}", head.0);
+            println!("rebuilt the cache of {written} users at block {head}");
+        }
+        Command::VerifyCache {
+            redis_url,
+            prefix,
+            redis_ca_file,
+            max_price_age,
+        } => {
+            let config = RedisCacheConfig {
+                tls_root_cert: redis_ca_file,
+                ..RedisCacheConfig::default()
+            };
+            let cache =
+                Arc::new(RedisCollateralCache::connect_with(&redis_url, &prefix, config).await?);
+            let registry = Arc::new(store.assets().await?);
+            let valuator = Valuator::new(registry, max_price_age);
+            let reader = CollateralReader::new(store.clone(), valuator).with_cache(cache.clone());
+            let head = reader.head().await?.map(|h| h.id());
+            let mark = reorg_collateral::CollateralCache::watermark(&*cache).await?;
+            let mismatches = reader.verify_cache().await?;
+            for m in mismatches.iter().take(20) {
+                println!(
+                    "{}: cache {:?}, store {} | {}",
+                    m.user,
+                    m.cached.as_ref().map(|c| (c.block, c.confirmed, c.pending)),
+                    m.expected.confirmed,
+                    m.expected.pending
+                );
+            }
+            let behind = mark != head;
+            if behind {
+                println!("cache watermark {mark:?} is not the store's head {head:?}");
+            }
+            println!("{} entries differ", mismatches.len());
+            if behind || !mismatches.is_empty() {
+                return Ok(ExitCode::from(MISMATCHES));
+            }
         }
         Command::Simulate {
             seed,
@@ -452,8 +509,7 @@ async fn run(cli: Cli, store: Arc<PostgresStore>) -> Result<ExitCode, Box<dyn st
             let mut script = ScriptedChain::new(seed, 1, script_users, assets);
             let mut config = WatcherConfig::new(EngineConfig::new(registry, confirmations));
             config.start_block = 1;
-            let mut watcher =
-                Watcher::new(config, script.chain.clone(), store.clone(), store.clone()).await?;
+            let mut watcher = Watcher::new(config, script.chain.clone(), store.clone()).await?;
             // Every step raises the head by one. After a crash, replay the script without
             // syncing until it reaches the stored head; from there the watcher sees the
             // chain exactly as an uninterrupted run did (any fork is a shallow reorg).

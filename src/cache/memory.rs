@@ -4,13 +4,19 @@ use std::sync::{PoisonError, RwLock};
 use async_trait::async_trait;
 
 use crate::error::CacheError;
-use crate::model::{CachedCollateral, UserId};
+use crate::model::{BlockRef, CachedCollateral, UserId};
 use crate::traits::CollateralCache;
 
-/// In-memory collateral cache: a map behind one lock, so a `put` is atomic for readers.
+#[derive(Debug, Default)]
+struct State {
+    entries: HashMap<UserId, CachedCollateral>,
+    watermark: Option<BlockRef>,
+}
+
+/// In-memory collateral cache: a map behind one lock, so a write is atomic for readers.
 #[derive(Debug, Default)]
 pub struct MemoryCache {
-    entries: RwLock<HashMap<UserId, CachedCollateral>>,
+    state: RwLock<State>,
 }
 
 impl MemoryCache {
@@ -21,9 +27,10 @@ impl MemoryCache {
 
     /// Number of cached users.
     pub fn len(&self) -> usize {
-        self.entries
+        self.state
             .read()
             .unwrap_or_else(PoisonError::into_inner)
+            .entries
             .len()
     }
 
@@ -35,28 +42,52 @@ impl MemoryCache {
 
 #[async_trait]
 impl CollateralCache for MemoryCache {
-    async fn put(&self, entries: &[CachedCollateral]) -> Result<(), CacheError> {
-        let mut map = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+    async fn write(
+        &self,
+        entries: &[CachedCollateral],
+        watermark: Option<BlockRef>,
+    ) -> Result<(), CacheError> {
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
         for e in entries {
-            map.insert(e.user, e.clone());
+            state.entries.insert(e.user, e.clone());
+        }
+        if watermark.is_some() {
+            state.watermark = watermark;
         }
         Ok(())
     }
 
     async fn get(&self, user: UserId) -> Result<Option<CachedCollateral>, CacheError> {
         Ok(self
-            .entries
+            .state
             .read()
             .unwrap_or_else(PoisonError::into_inner)
+            .entries
             .get(&user)
             .cloned())
     }
 
-    async fn clear(&self) -> Result<(), CacheError> {
-        self.entries
-            .write()
+    async fn get_many(
+        &self,
+        users: &[UserId],
+    ) -> Result<Vec<Option<CachedCollateral>>, CacheError> {
+        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        Ok(users
+            .iter()
+            .map(|u| state.entries.get(u).cloned())
+            .collect())
+    }
+
+    async fn watermark(&self) -> Result<Option<BlockRef>, CacheError> {
+        Ok(self
+            .state
+            .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+            .watermark)
+    }
+
+    async fn clear(&self) -> Result<(), CacheError> {
+        *self.state.write().unwrap_or_else(PoisonError::into_inner) = State::default();
         Ok(())
     }
 }

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use alloy_primitives::U256;
 use alloy_primitives::map::HashMap;
 
-use super::{BaseState, BlockChanges};
+use super::BaseState;
 use crate::error::{BalanceFault, EngineError};
+use crate::model::BlockChanges;
 use crate::model::{AssetId, BalanceKey, Block, Effect, Price};
 
 /// Running state while folding a transition's blocks: balances in a dense vector behind

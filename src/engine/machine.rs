@@ -1,7 +1,7 @@
 use super::fold::Fold;
-use super::{BaseState, Changeset, EngineConfig, Transition, Window};
+use super::{BaseState, EngineConfig, Plan, Transition};
 use crate::error::EngineError;
-use crate::model::{Block, BlockHeader, BlockNumber};
+use crate::model::{Block, BlockHeader, BlockNumber, Changeset, Window};
 
 /// The pure, synchronous state machine: it decides what a delivered block means for the
 /// chain it tracks and computes the resulting writes. It does no I/O; the
@@ -30,26 +30,55 @@ impl Engine {
 
     /// Decides what delivering `segment` (one block, or several linked ones, ascending) does.
     ///
-    /// Blocks already applied (same hash) at the front are skipped, so a redelivery is a
-    /// [`Transition::Noop`]. Errors leave the engine unchanged.
-    pub fn plan(&self, segment: &[Block]) -> Result<Transition, EngineError> {
-        let (decision, applied) = self.decide(segment)?;
-        Ok(decision.into_transition(segment[applied..].to_vec()))
+    /// Blocks already applied (same hash) at the front are skipped, so a redelivery is
+    /// [`Plan::UpToDate`]; the new blocks move into the transition, and for
+    /// [`Plan::NeedParent`] the segment is handed back to prepend the parent. Errors leave
+    /// the engine unchanged.
+    pub fn plan(&self, mut segment: Vec<Block>) -> Result<Plan, EngineError> {
+        let (decision, applied) = self.decide(&segment)?;
+        Ok(match decision {
+            Decision::Noop => Plan::UpToDate,
+            Decision::NeedParent { hash, number } => Plan::NeedParent {
+                hash,
+                number,
+                segment,
+            },
+            Decision::Commit => Plan::Apply(Transition::Commit {
+                new: segment.split_off(applied),
+            }),
+            Decision::Reorg(old) => Plan::Apply(Transition::Reorg {
+                old,
+                new: segment.split_off(applied),
+            }),
+        })
     }
 
-    /// [`plan`](Self::plan) without copying the blocks: the new blocks move into the
-    /// transition. For [`Transition::NeedParent`] the segment is handed back (to prepend the
-    /// parent); otherwise the returned vector holds the already-applied prefix, if any.
-    pub fn plan_owned(
-        &self,
-        mut segment: Vec<Block>,
-    ) -> Result<(Transition, Vec<Block>), EngineError> {
-        let (decision, applied) = self.decide(&segment)?;
-        if matches!(decision, Decision::NeedParent { .. } | Decision::Noop) {
-            return Ok((decision.into_transition(Vec::new()), segment));
+    /// The transition that rolls the chain back to `number` when the source's canonical
+    /// chain ends there (its head moved back with no new block): `None` if our head is at
+    /// or below `number`. Refused like a reorg when it would undo a finalized block (or,
+    /// with nothing finalized, the first block applied).
+    pub fn revert_to(&self, number: BlockNumber) -> Result<Option<Transition>, EngineError> {
+        let Some(head) = self.window.head().copied() else {
+            return Ok(None);
+        };
+        if number >= head.number {
+            return Ok(None);
         }
-        let new = segment.split_off(applied);
-        Ok((decision.into_transition(new), segment))
+        let floor = self.window.floor().unwrap_or(head.number);
+        if number < floor {
+            return Err(EngineError::ReorgBeyondFinality {
+                block: head.id(),
+                finalized: floor,
+            });
+        }
+        let old = self
+            .window
+            .unconfirmed
+            .iter()
+            .filter(|h| h.number > number)
+            .copied()
+            .collect();
+        Ok(Some(Transition::Revert { old }))
     }
 
     /// The decision for `segment`, and how many of its leading blocks are already applied.
@@ -125,21 +154,16 @@ impl Engine {
         }
     }
 
-    /// Folds a [`Transition::Commit`] or [`Transition::Reorg`] onto `base` (the balances and
-    /// prices at [`Transition::base`]) and adds the finality the new head implies.
+    /// Folds a transition onto `base` (the balances and prices at [`Transition::base`]) and
+    /// adds the finality the new head implies: its confirmation depth, and `known_final`
+    /// (capped at the new head), a height the source already reports as final when the
+    /// blocks are delivered (its head minus the confirmations during a catch-up, or its
+    /// `finalized` tag). Blocks at or below it are then written as confirmed in this
+    /// changeset instead of as pending state promoted by a later one. Finality never moves
+    /// back, and a [`Transition::Revert`] finalizes nothing.
     ///
     /// Fails with a typed error (overflow, underflow) and no effect if any event cannot apply.
-    pub fn build(&self, transition: Transition, base: BaseState) -> Result<Changeset, EngineError> {
-        self.build_with_finality(transition, base, None)
-    }
-
-    /// [`build`](Self::build), finalizing also up to `known_final` (capped at the new head):
-    /// a height the source already reports as final when the blocks are delivered, such as
-    /// its head minus the confirmations during a catch-up, or its `finalized` tag. Blocks at
-    /// or below it are then written as confirmed in this changeset instead of as pending
-    /// state promoted by a later one. Finality never moves back: a `known_final` at or
-    /// below the current finalized height changes nothing.
-    pub fn build_with_finality(
+    pub fn build(
         &self,
         transition: Transition,
         base: BaseState,
@@ -148,7 +172,12 @@ impl Engine {
         let (revert, new) = match transition {
             Transition::Commit { new } => (Vec::new(), new),
             Transition::Reorg { old, new } => (old, new),
-            Transition::Noop | Transition::NeedParent { .. } => return Ok(Changeset::default()),
+            Transition::Revert { old } => {
+                return Ok(Changeset {
+                    revert: old,
+                    ..Changeset::default()
+                });
+            }
         };
         let mut fold = Fold::new(base);
         let mut blocks = Vec::with_capacity(new.len());
@@ -259,7 +288,7 @@ impl Engine {
     }
 }
 
-/// What [`Engine::decide`] found, before the blocks are moved into a [`Transition`].
+/// What [`Engine::decide`] found, before the blocks are moved into a [`Plan`].
 enum Decision {
     Noop,
     NeedParent {
@@ -268,17 +297,6 @@ enum Decision {
     },
     Commit,
     Reorg(Vec<BlockHeader>),
-}
-
-impl Decision {
-    fn into_transition(self, new: Vec<Block>) -> Transition {
-        match self {
-            Decision::Noop => Transition::Noop,
-            Decision::NeedParent { hash, number } => Transition::NeedParent { hash, number },
-            Decision::Commit => Transition::Commit { new },
-            Decision::Reorg(old) => Transition::Reorg { old, new },
-        }
-    }
 }
 
 /// Checks that a segment is ascending and linked parent to child.
@@ -304,6 +322,19 @@ mod tests {
     use crate::model::{Asset, AssetRegistry, BalanceChange, BalanceEvent, BalanceKey, LogId};
 
     const ASSET: Address = Address::repeat_byte(0xA1);
+
+    /// Plans a copy of `segment`.
+    fn plan(engine: &Engine, segment: &[Block]) -> Result<Plan, EngineError> {
+        engine.plan(segment.to_vec())
+    }
+
+    /// Plans `segment`, which must resolve to a transition.
+    fn transition(engine: &Engine, segment: &[Block]) -> Transition {
+        match plan(engine, segment).unwrap() {
+            Plan::Apply(t) => t,
+            other => panic!("expected a transition, got {other:?}"),
+        }
+    }
 
     fn config(confirmations: u64) -> EngineConfig {
         EngineConfig::new(
@@ -348,8 +379,8 @@ mod tests {
         let mut blocks = vec![Block::empty(genesis())];
         blocks.extend(chain(&genesis(), len, 0));
         for b in &blocks {
-            let t = engine.plan(std::slice::from_ref(b)).unwrap();
-            let c = engine.build(t, BaseState::default()).unwrap();
+            let t = transition(&engine, std::slice::from_ref(b));
+            let c = engine.build(t, BaseState::default(), None).unwrap();
             engine.commit(&c);
         }
         (engine, blocks)
@@ -372,7 +403,7 @@ mod tests {
     #[test]
     fn first_block_commits_anything() {
         let engine = Engine::new(config(3), Window::default());
-        let t = engine.plan(&[Block::empty(genesis())]).unwrap();
+        let t = transition(&engine, &[Block::empty(genesis())]);
         assert!(matches!(t, Transition::Commit { ref new } if new.len() == 1));
     }
 
@@ -380,9 +411,9 @@ mod tests {
     fn child_of_head_commits_and_finalizes_at_depth() {
         let (engine, blocks) = engine_with(3, 3);
         let next = chain(&blocks.last().unwrap().header, 1, 0);
-        let t = engine.plan(&next).unwrap();
+        let t = transition(&engine, &next);
         assert!(matches!(t, Transition::Commit { .. }));
-        let c = engine.build(t, BaseState::default()).unwrap();
+        let c = engine.build(t, BaseState::default(), None).unwrap();
         assert_eq!(c.finalize_number(), Some(11), "head 14 - 3 confirmations");
     }
 
@@ -392,10 +423,8 @@ mod tests {
         let fin = engine.window().finalized_number().unwrap();
         let build = |len: u64, known: Option<u64>| {
             let next = chain(&blocks.last().unwrap().header, len, 0);
-            let t = engine.plan(&next).unwrap();
-            engine
-                .build_with_finality(t, BaseState::default(), known)
-                .unwrap()
+            let t = transition(&engine, &next);
+            engine.build(t, BaseState::default(), known).unwrap()
         };
         // Head 13 + 5 = 18: by depth 15; the source knows 17 is final.
         assert_eq!(build(5, Some(17)).finalize_number(), Some(17));
@@ -420,8 +449,8 @@ mod tests {
         let (engine, blocks) = engine_with(5, 3);
         for b in &blocks[blocks.len() - 4..] {
             assert_eq!(
-                engine.plan(std::slice::from_ref(b)).unwrap(),
-                Transition::Noop,
+                plan(&engine, std::slice::from_ref(b)).unwrap(),
+                Plan::UpToDate,
                 "block #{}",
                 b.header.number
             );
@@ -429,7 +458,7 @@ mod tests {
         // A segment whose applied prefix is skipped commits only the rest.
         let mut seg = blocks[blocks.len() - 2..].to_vec();
         seg.extend(chain(&blocks.last().unwrap().header, 2, 0));
-        let t = engine.plan(&seg).unwrap();
+        let t = transition(&engine, &seg);
         assert!(matches!(t, Transition::Commit { ref new } if new.len() == 2));
     }
 
@@ -442,14 +471,14 @@ mod tests {
             let fork_point = &blocks[blocks.len() - 1 - depth as usize].header;
             for new_len in 1..=depth + 1 {
                 let new = chain(fork_point, new_len, 1);
-                let t = engine.plan(&new).unwrap();
+                let t = transition(&engine, &new);
                 let Transition::Reorg { old, new: applied } = &t else {
                     panic!("depth {depth}: {t:?}")
                 };
                 assert_eq!(old.len() as u64, depth);
                 assert_eq!(old.first().unwrap().number, fork_point.number + 1);
                 assert_eq!(applied.len() as u64, new_len);
-                let c = engine.build(t.clone(), BaseState::default()).unwrap();
+                let c = engine.build(t.clone(), BaseState::default(), None).unwrap();
                 let mut e = engine.clone();
                 e.commit(&c);
                 assert_eq!(e.window().head().unwrap(), &new.last().unwrap().header);
@@ -462,12 +491,13 @@ mod tests {
         let (engine, blocks) = engine_with(6, 5);
         let fork_point = &blocks[blocks.len() - 4].header;
         let new = chain(fork_point, 4, 1);
-        let t = engine.plan(&new[2..]).unwrap();
+        let t = plan(&engine, &new[2..]).unwrap();
         assert_eq!(
             t,
-            Transition::NeedParent {
+            Plan::NeedParent {
                 hash: new[1].header.hash,
-                number: new[1].header.number
+                number: new[1].header.number,
+                segment: new[2..].to_vec(),
             }
         );
     }
@@ -476,7 +506,7 @@ mod tests {
     fn gap_is_refused() {
         let (engine, blocks) = engine_with(3, 3);
         let ahead = chain(&blocks.last().unwrap().header, 2, 0);
-        let err = engine.plan(&ahead[1..]).unwrap_err();
+        let err = plan(&engine, &ahead[1..]).unwrap_err();
         assert!(
             matches!(err, EngineError::Gap { expected: 14, .. }),
             "{err}"
@@ -490,24 +520,24 @@ mod tests {
         // Forking off the finalized block itself is fine; forking below it is not.
         let below = &blocks[(fin - 10) as usize - 1].header;
         let new = chain(below, 3, 1);
-        let err = engine.plan(&new).unwrap_err();
+        let err = plan(&engine, &new).unwrap_err();
         assert!(
             matches!(err, EngineError::AlreadyFinalized { finalized, .. } if finalized == fin),
             "{err}"
         );
-        let err = engine.plan(&new[1..]).unwrap_err();
+        let err = plan(&engine, &new[1..]).unwrap_err();
         assert!(
             matches!(err, EngineError::ReorgBeyondFinality { finalized, .. } if finalized == fin),
             "{err}"
         );
         let err = engine
-            .plan(&chain(&blocks[(fin - 10) as usize].header, 1, 1))
-            .map(|t| matches!(t, Transition::Reorg { .. }));
+            .plan(chain(&blocks[(fin - 10) as usize].header, 1, 1))
+            .map(|t| matches!(t, Plan::Apply(Transition::Reorg { .. })));
         assert_eq!(err, Ok(true));
         // A block just above finality whose parent is unknown cannot be resolved.
         let mut orphan = chain(&blocks[(fin - 10) as usize].header, 1, 1);
         orphan[0].header.parent_hash = B256::repeat_byte(0x77);
-        let err = engine.plan(&orphan).unwrap_err();
+        let err = plan(&engine, &orphan).unwrap_err();
         assert!(
             matches!(err, EngineError::ReorgBeyondFinality { finalized, .. } if finalized == fin),
             "{err}"
@@ -522,7 +552,7 @@ mod tests {
             ..genesis()
         });
         assert!(matches!(
-            engine.plan(&[other]),
+            engine.plan(vec![other]),
             Err(EngineError::ReorgBeyondFinality { .. })
         ));
     }
@@ -533,10 +563,10 @@ mod tests {
         let mut seg = chain(&blocks.last().unwrap().header, 3, 0);
         seg.remove(1);
         assert!(matches!(
-            engine.plan(&seg),
+            plan(&engine, &seg),
             Err(EngineError::Discontinuous { .. })
         ));
-        assert_eq!(engine.plan(&[]), Err(EngineError::Empty));
+        assert_eq!(engine.plan(vec![]), Err(EngineError::Empty));
     }
 
     #[test]
@@ -546,13 +576,13 @@ mod tests {
         deposit(&mut b, 1, 1, U256::from(1));
         deposit(&mut b, 1, 2, U256::from(1));
         assert!(matches!(
-            engine.plan(std::slice::from_ref(&b)),
+            plan(&engine, std::slice::from_ref(&b)),
             Err(EngineError::DuplicateLog { .. })
         ));
         b.events.truncate(1);
         b.events[0].asset = Address::repeat_byte(0xEE);
         assert!(
-            matches!(engine.plan(&[b]), Err(EngineError::UnknownAsset { asset, .. }) if asset == Address::repeat_byte(0xEE))
+            matches!(engine.plan(vec![b]), Err(EngineError::UnknownAsset { asset, .. }) if asset == Address::repeat_byte(0xEE))
         );
     }
 
@@ -571,7 +601,7 @@ mod tests {
             prices: Default::default(),
         };
         let c = engine
-            .build(engine.plan(std::slice::from_ref(&b)).unwrap(), base)
+            .build(transition(&engine, std::slice::from_ref(&b)), base, None)
             .unwrap();
         assert_eq!(c.blocks[0].balances, vec![(key, U256::from(112))]);
 
@@ -580,7 +610,7 @@ mod tests {
             prices: Default::default(),
         };
         let err = engine
-            .build(engine.plan(std::slice::from_ref(&b)).unwrap(), base)
+            .build(transition(&engine, std::slice::from_ref(&b)), base, None)
             .unwrap_err();
         assert!(
             matches!(err, EngineError::BalanceOverflow(ref f) if f.amount == U256::from(7) && f.log.log_index == 2),
@@ -592,12 +622,41 @@ mod tests {
             amount: U256::from(6),
         };
         let err = engine
-            .build(engine.plan(&[b]).unwrap(), BaseState::default())
+            .build(transition(&engine, &[b]), BaseState::default(), None)
             .unwrap_err();
         assert!(
             matches!(err, EngineError::BalanceUnderflow(ref f) if f.balance == U256::from(5)),
             "{err}"
         );
+    }
+
+    #[test]
+    fn revert_to_a_shorter_chain_rolls_back_above_it_and_never_below_finality() {
+        let (engine, blocks) = engine_with(6, 4);
+        let head = blocks.last().unwrap().header.number;
+        let fin = engine.window().finalized_number().unwrap();
+        assert_eq!(engine.revert_to(head).unwrap(), None);
+        assert_eq!(engine.revert_to(head + 3).unwrap(), None);
+        let Some(Transition::Revert { old }) = engine.revert_to(head - 2).unwrap() else {
+            panic!("expected a revert")
+        };
+        assert_eq!(
+            old.iter().map(|h| h.number).collect::<Vec<_>>(),
+            vec![head - 1, head]
+        );
+        let c = engine
+            .build(Transition::Revert { old }, BaseState::default(), Some(head))
+            .unwrap();
+        assert_eq!((c.blocks.len(), c.finalize), (0, None));
+        let mut e = engine.clone();
+        e.commit(&c);
+        assert_eq!(e.window().head().unwrap().number, head - 2);
+        // Back to the finalized block is allowed, below it is not.
+        assert!(engine.revert_to(fin).unwrap().is_some());
+        assert!(matches!(
+            engine.revert_to(fin - 1),
+            Err(EngineError::ReorgBeyondFinality { .. })
+        ));
     }
 
     #[test]

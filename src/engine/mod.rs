@@ -1,19 +1,21 @@
-//! The reorg-aware state machine (pure, no I/O) and the watcher that drives it.
+//! The reorg-aware state machine: pure, synchronous, no I/O.
 //!
-//! The flow for every delivered block is: [`Engine::plan`] decides a [`Transition`]
-//! (commit, reorg, no-op, or "fetch the parent first"); the watcher reads the base
+//! The flow for every delivered block is: [`Engine::plan`] decides a [`Plan`] (apply a
+//! [`Transition`], fetch the parent first, or nothing); the driver reads the base
 //! balances the transition needs; [`Engine::build`] folds the new blocks into a
-//! [`Changeset`]; the store applies it atomically; [`Engine::commit`] advances the window.
+//! [`Changeset`](crate::model::Changeset); the store applies it atomically;
+//! [`Engine::commit`] advances the window. The [`Watcher`](crate::watcher::Watcher) is that
+//! driver.
 
-mod changeset;
+mod base_state;
 mod config;
 mod fold;
 mod machine;
+mod plan;
 mod transition;
-mod window;
 
-pub use changeset::{BaseState, BlockChanges, Changeset};
+pub use base_state::BaseState;
 pub use config::EngineConfig;
 pub use machine::Engine;
+pub use plan::Plan;
 pub use transition::Transition;
-pub use window::Window;

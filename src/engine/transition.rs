@@ -1,23 +1,11 @@
 use std::collections::BTreeSet;
 
-use alloy_primitives::B256;
-
 use crate::model::{AssetId, BalanceKey, Block, BlockHeader, BlockNumber};
 
-/// What the state machine decided to do with delivered blocks; a reorg is a value, not a
-/// special case (after reth's `ChainCommitted` / `ChainReorged`).
+/// A change of the canonical chain the engine tracks; a reorg is a value, not a special
+/// case (after reth's `ChainCommitted` / `ChainReorged` / `ChainReverted`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Transition {
-    /// Every block is already applied (same hashes): nothing to do.
-    Noop,
-    /// The first block's parent is unknown but above the finalized height: the driver must
-    /// fetch it (by hash) and deliver it in front, walking back to the fork point.
-    NeedParent {
-        /// Hash of the missing parent.
-        hash: B256,
-        /// Its height.
-        number: BlockNumber,
-    },
     /// The blocks extend the head.
     Commit {
         /// Blocks to apply, ascending.
@@ -30,6 +18,12 @@ pub enum Transition {
         /// Blocks applied in their place, ascending.
         new: Vec<Block>,
     },
+    /// The source's canonical chain ends below our head: the blocks above its head are
+    /// rolled back and nothing replaces them (yet).
+    Revert {
+        /// Blocks rolled back, ascending.
+        old: Vec<BlockHeader>,
+    },
 }
 
 impl Transition {
@@ -37,8 +31,21 @@ impl Transition {
     pub fn new_blocks(&self) -> &[Block] {
         match self {
             Transition::Commit { new } | Transition::Reorg { new, .. } => new,
-            Transition::Noop | Transition::NeedParent { .. } => &[],
+            Transition::Revert { .. } => &[],
         }
+    }
+
+    /// The blocks rolled back.
+    pub fn old_blocks(&self) -> &[BlockHeader] {
+        match self {
+            Transition::Reorg { old, .. } | Transition::Revert { old } => old,
+            Transition::Commit { .. } => &[],
+        }
+    }
+
+    /// Whether the transition only extends the head (no block is rolled back).
+    pub fn extends_head(&self) -> bool {
+        matches!(self, Transition::Commit { .. })
     }
 
     /// The height whose state the new blocks build on (their first block's parent).

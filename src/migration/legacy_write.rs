@@ -5,8 +5,8 @@ use sqlx::{AssertSqlSafe, Postgres, Transaction};
 
 use super::history::quote;
 use super::{AddressEncoding, AmountColumns, LegacyLog};
-use crate::engine::Changeset;
 use crate::error::StoreError;
+use crate::model::Changeset;
 use crate::model::Effect;
 
 /// Column values of the rows to insert, one vector per column.

@@ -1,6 +1,7 @@
 //! The store the live watcher runs on while a backfill is in progress.
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -12,11 +13,12 @@ use tokio::sync::Mutex;
 use super::history::fold_sql;
 use super::state::{Phase, load_state};
 use super::{History, MigrationError};
-use crate::engine::{Changeset, Window};
 use crate::error::StoreError;
-use crate::model::{AssetId, BalanceKey, BalanceView, BlockNumber, Price, UserId};
+use crate::model::{
+    AssetId, BalanceKey, BalanceView, BlockNumber, Changeset, Price, PriceView, UserId, Window,
+};
 use crate::store::PostgresStore;
-use crate::traits::{BalanceStore, LogRecord, Touched};
+use crate::traits::{BalanceReader, LogReader, LogRecord, PriceFeed, StoreWriter, Touched};
 
 /// How often the migration phase is re-read.
 const PHASE_REFRESH: Duration = Duration::from_secs(1);
@@ -236,7 +238,7 @@ fn address(bytes: &[u8]) -> Result<Address, StoreError> {
 }
 
 #[async_trait]
-impl BalanceStore for MigratingStore {
+impl StoreWriter for MigratingStore {
     async fn window(&self) -> Result<Window, StoreError> {
         self.inner.window().await
     }
@@ -278,6 +280,13 @@ impl BalanceStore for MigratingStore {
         self.inner.apply(changes).await
     }
 
+    async fn touched(&self, blocks: RangeInclusive<BlockNumber>) -> Result<Touched, StoreError> {
+        self.inner.touched(blocks).await
+    }
+}
+
+#[async_trait]
+impl BalanceReader for MigratingStore {
     async fn balance(&self, key: BalanceKey) -> Result<BalanceView, StoreError> {
         let view = self.inner.balance(key).await?;
         let patched = self
@@ -295,16 +304,26 @@ impl BalanceStore for MigratingStore {
         self.patch_views(user, None, views).await
     }
 
-    async fn touched(&self, from: BlockNumber, to: BlockNumber) -> Result<Touched, StoreError> {
-        self.inner.touched(from, to).await
-    }
-
     async fn holders(&self, asset: AssetId) -> Result<Vec<UserId>, StoreError> {
         self.inner.holders(asset).await
     }
+}
 
-    async fn log(&self, from: BlockNumber, to: BlockNumber) -> Result<Vec<LogRecord>, StoreError> {
-        self.inner.log(from, to).await
+#[async_trait]
+impl LogReader for MigratingStore {
+    async fn log(&self, blocks: RangeInclusive<BlockNumber>) -> Result<Vec<LogRecord>, StoreError> {
+        self.inner.log(blocks).await
+    }
+}
+
+#[async_trait]
+impl PriceFeed for MigratingStore {
+    async fn price(&self, asset: AssetId) -> Result<PriceView, StoreError> {
+        self.inner.price(asset).await
+    }
+
+    async fn prices(&self, assets: &[AssetId]) -> Result<Vec<PriceView>, StoreError> {
+        self.inner.prices(assets).await
     }
 }
 

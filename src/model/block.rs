@@ -73,3 +73,29 @@ impl Block {
         self.header.id()
     }
 }
+
+/// Which block (or range) a lookup asked for, for errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BlockId {
+    /// By height.
+    Number(BlockNumber),
+    /// By hash.
+    Hash(alloy_primitives::B256),
+    /// A range of heights.
+    Range {
+        /// First height.
+        from: BlockNumber,
+        /// Last height.
+        to: BlockNumber,
+    },
+}
+
+impl std::fmt::Display for BlockId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BlockId::Number(n) => write!(f, "#{n}"),
+            BlockId::Hash(h) => write!(f, "{h}"),
+            BlockId::Range { from, to } => write!(f, "#{from}..=#{to}"),
+        }
+    }
+}

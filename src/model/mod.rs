@@ -1,4 +1,5 @@
-//! Domain types: blocks, balance events, oracle prices, assets and valuations.
+//! Domain types: blocks, balance events, oracle prices, assets and valuations, and the
+//! store's wire contract ([`Changeset`], [`Window`]).
 //!
 //! Everything here is plain data on `alloy-primitives` types. Token amounts are exact
 //! [`U256`](alloy_primitives::U256); values (balance × price × factor) are
@@ -6,14 +7,18 @@
 
 mod asset;
 mod block;
+mod changeset;
 mod collateral;
 mod event;
 mod price;
+mod window;
 
 pub use asset::{Asset, AssetError, AssetRegistry, BPS_DENOMINATOR};
-pub use block::{Block, BlockHeader, BlockNumber, BlockRef};
+pub use block::{Block, BlockHeader, BlockId, BlockNumber, BlockRef};
+pub use changeset::{BlockChanges, Changeset};
 pub use collateral::{
     AssetValuation, BalanceView, CachedAsset, CachedCollateral, Collateral, PriceStatus, Valuation,
 };
 pub use event::{AssetId, BalanceChange, BalanceEvent, BalanceKey, Effect, LogId, UserId};
 pub use price::{MAX_PRICE_DECIMALS, Price, PriceRejection, PriceUpdate, PriceView};
+pub use window::Window;

@@ -1,4 +1,5 @@
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use alloy_primitives::U256;
@@ -6,12 +7,14 @@ use alloy_primitives::map::{HashMap, HashSet};
 use async_trait::async_trait;
 use smallvec::SmallVec;
 
-use crate::engine::{Changeset, Window};
 use crate::error::StoreError;
 use crate::model::{
-    AssetId, BalanceKey, BalanceView, BlockHeader, BlockNumber, Price, PriceView, UserId,
+    AssetId, BalanceKey, BalanceView, BlockHeader, BlockNumber, Changeset, Price, PriceView,
+    UserId, Window,
 };
-use crate::traits::{BalanceStore, LogRecord, LogStatus, PriceFeed, Touched};
+use crate::traits::{
+    BalanceReader, LogReader, LogRecord, LogStatus, PriceFeed, StoreWriter, Touched,
+};
 
 const BACKEND: &str = "memory";
 
@@ -19,7 +22,8 @@ const BACKEND: &str = "memory";
 /// balances and prices, all in memory behind one lock.
 ///
 /// Reorgs and confirmations cost O(rows of the affected blocks), lookups O(1), and a user's
-/// balances O(assets of the user). Implements both [`BalanceStore`] and [`PriceFeed`].
+/// balances O(assets of the user). Implements every store role, so it is a
+/// [`BalanceStore`](crate::traits::BalanceStore).
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: RwLock<Inner>,
@@ -239,7 +243,7 @@ impl Inner {
             .retain(|h| h.number != header.number);
     }
 
-    fn append(&mut self, changes: &crate::engine::BlockChanges) {
+    fn append(&mut self, changes: &crate::model::BlockChanges) {
         let header = changes.block.header;
         let finalized = self.window.finalized_number();
         let log = self.log.len();
@@ -289,6 +293,15 @@ impl Inner {
         self.window.unconfirmed.push(header);
     }
 
+    /// A user's confirmed and pending balances, by asset.
+    fn views(&self, user: UserId) -> Vec<(AssetId, BalanceView)> {
+        let fin = self.window.finalized_number();
+        self.users
+            .get(&user)
+            .map(|u| u.assets.iter().map(|(a, s)| (*a, s.view(fin))).collect())
+            .unwrap_or_default()
+    }
+
     fn finalize(&mut self, tip: BlockHeader) {
         let rest = self.pending.split_off(&(tip.number + 1));
         let done = std::mem::replace(&mut self.pending, rest);
@@ -310,7 +323,7 @@ impl Inner {
 }
 
 #[async_trait]
-impl BalanceStore for MemoryStore {
+impl StoreWriter for MemoryStore {
     async fn window(&self) -> Result<Window, StoreError> {
         Ok(self.read().window.clone())
     }
@@ -354,6 +367,24 @@ impl BalanceStore for MemoryStore {
         Ok(())
     }
 
+    async fn touched(&self, blocks: RangeInclusive<BlockNumber>) -> Result<Touched, StoreError> {
+        let inner = self.read();
+        let mut touched = Touched::default();
+        if blocks.is_empty() {
+            return Ok(touched);
+        }
+        for block in inner.pending.range(blocks).map(|(_, b)| b) {
+            touched.users.extend(block.keys.iter().map(|k| k.user));
+            touched
+                .price_assets
+                .extend(block.price_assets.iter().copied());
+        }
+        Ok(touched)
+    }
+}
+
+#[async_trait]
+impl BalanceReader for MemoryStore {
     async fn balance(&self, key: BalanceKey) -> Result<BalanceView, StoreError> {
         let inner = self.read();
         let fin = inner.window.finalized_number();
@@ -361,30 +392,16 @@ impl BalanceStore for MemoryStore {
     }
 
     async fn user_balances(&self, user: UserId) -> Result<Vec<(AssetId, BalanceView)>, StoreError> {
-        let inner = self.read();
-        Ok(inner
-            .users
-            .get(&user)
-            .map(|u| {
-                let fin = inner.window.finalized_number();
-                u.assets.iter().map(|(a, s)| (*a, s.view(fin))).collect()
-            })
-            .unwrap_or_default())
+        Ok(self.read().views(user))
     }
 
-    async fn touched(&self, from: BlockNumber, to: BlockNumber) -> Result<Touched, StoreError> {
+    /// All users under one read lock: one state for the whole batch.
+    async fn user_balances_many(
+        &self,
+        users: &[UserId],
+    ) -> Result<Vec<Vec<(AssetId, BalanceView)>>, StoreError> {
         let inner = self.read();
-        let mut touched = Touched::default();
-        if from > to {
-            return Ok(touched);
-        }
-        for block in inner.pending.range(from..=to).map(|(_, b)| b) {
-            touched.users.extend(block.keys.iter().map(|k| k.user));
-            touched
-                .price_assets
-                .extend(block.price_assets.iter().copied());
-        }
-        Ok(touched)
+        Ok(users.iter().map(|u| inner.views(*u)).collect())
     }
 
     async fn holders(&self, asset: AssetId) -> Result<Vec<UserId>, StoreError> {
@@ -397,15 +414,18 @@ impl BalanceStore for MemoryStore {
         users.sort_unstable();
         Ok(users)
     }
+}
 
-    async fn log(&self, from: BlockNumber, to: BlockNumber) -> Result<Vec<LogRecord>, StoreError> {
+#[async_trait]
+impl LogReader for MemoryStore {
+    async fn log(&self, blocks: RangeInclusive<BlockNumber>) -> Result<Vec<LogRecord>, StoreError> {
         let inner = self.read();
-        if from > to {
+        if blocks.is_empty() {
             return Ok(Vec::new());
         }
         let mut rows: Vec<LogRecord> = inner
             .log_by_block
-            .range(from..=to)
+            .range(blocks)
             .flat_map(|(_, entries)| entries.iter().flat_map(|i| inner.log[*i].rows()))
             .collect();
         rows.sort_by_key(|r| {

@@ -102,14 +102,9 @@ impl Harness {
         backends: &Backends,
     ) -> Watcher {
         let source: Arc<dyn BlockSource> = chain.clone();
-        let w = Watcher::new(
-            config.clone(),
-            source,
-            backends.store.clone(),
-            backends.prices.clone(),
-        )
-        .await
-        .expect("watcher starts from the store's checkpoint");
+        let w = Watcher::new(config.clone(), source, backends.store.clone())
+            .await
+            .expect("watcher starts from the store's checkpoint");
         match &backends.cache {
             Some(cache) => w.with_cache(cache.clone()),
             None => w,
@@ -128,6 +123,8 @@ impl Harness {
             .sync()
             .await
             .expect("sync with a valid chain succeeds");
+        let status = self.watcher.flush().await;
+        assert_eq!(status.failing, None, "the cache refresh fails");
         self.max_head = self.max_head.max(self.chain.head_number());
         report
     }
@@ -375,7 +372,7 @@ impl Harness {
 
     async fn check_log(&self, canonical: &[Block], fin: Option<BlockNumber>) {
         let head = canonical.last().map_or(START, |b| b.header.number);
-        let rows = self.backends.store.log(START, head).await.expect("log");
+        let rows = self.backends.store.log(START..=head).await.expect("log");
         let got: Vec<_> = rows
             .iter()
             .filter(|r| r.status != LogStatus::Reverted)

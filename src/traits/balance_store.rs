@@ -1,42 +1,13 @@
 use std::collections::BTreeSet;
 use std::fmt::Debug;
+use std::ops::RangeInclusive;
 
 use alloy_primitives::U256;
 use async_trait::async_trait;
 
-use crate::engine::{Changeset, Window};
+use super::{BalanceReader, LogReader, PriceFeed};
 use crate::error::StoreError;
-use crate::model::{
-    AssetId, BalanceKey, BalanceView, BlockNumber, BlockRef, Effect, LogId, Price, UserId,
-};
-
-/// Status of a row of the event log.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum LogStatus {
-    /// In an unconfirmed canonical block.
-    Pending,
-    /// In a finalized block.
-    Confirmed,
-    /// In a block that a reorg removed from the canonical chain. Kept: the log is append-only.
-    Reverted,
-}
-
-/// One row of the append-only event log: one effect of one event on one balance.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct LogRecord {
-    /// The block that carried the event.
-    pub block: BlockRef,
-    /// The event's log.
-    pub log: LogId,
-    /// Ordinal of the effect within the event (a transfer has a debit `0` and a credit `1`).
-    pub ordinal: u8,
-    /// The balance affected.
-    pub key: BalanceKey,
-    /// What the event did to it.
-    pub effect: Effect,
-    /// Whether the block is pending, confirmed or reverted.
-    pub status: LogStatus,
-}
+use crate::model::{AssetId, BalanceKey, BlockNumber, Changeset, Price, UserId, Window};
 
 /// Users and priced assets with pending state in a range of blocks.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -47,8 +18,16 @@ pub struct Touched {
     pub price_assets: BTreeSet<AssetId>,
 }
 
-/// Persistent state: the append-only event log, confirmed and per-block pending balances,
-/// pending and confirmed prices, the headers of the unconfirmed window and the checkpoint.
+impl Touched {
+    /// Adds everything `other` touched.
+    pub fn merge(&mut self, other: Touched) {
+        self.users.extend(other.users);
+        self.price_assets.extend(other.price_assets);
+    }
+}
+
+/// What the single writer needs from persistent state: the checkpoint, the base state of
+/// a transition, the atomic write, and which users a revert or a finalization touches.
 ///
 /// # Contract
 /// - [`apply`](Self::apply) is atomic: after a crash, either all of a [`Changeset`] is
@@ -63,10 +42,11 @@ pub struct Touched {
 ///      and headers below `h` are dropped; log rows at or below `h` become confirmed.
 /// - Two pending blocks touching the same balance keep two rows: reverting the newer one
 ///   or confirming the older one leaves the other intact.
+/// - A changeset may only revert (no new block): the chain then ends at the fork point.
 /// - Reads never block the writer and see a committed state.
 /// - The engine asks only for heights at or above the finalized height.
 #[async_trait]
-pub trait BalanceStore: Send + Sync + Debug {
+pub trait StoreWriter: Send + Sync + Debug {
     /// The checkpoint: finalized block and unconfirmed headers. Empty for a fresh store.
     async fn window(&self) -> Result<Window, StoreError>;
 
@@ -87,18 +67,15 @@ pub trait BalanceStore: Send + Sync + Debug {
     /// Applies a changeset atomically (see the trait docs).
     async fn apply(&self, changes: &Changeset) -> Result<(), StoreError>;
 
-    /// One balance, confirmed and pending.
-    async fn balance(&self, key: BalanceKey) -> Result<BalanceView, StoreError>;
-
-    /// All balances of a user with any state, ordered by asset. Cost: O(assets of the user).
-    async fn user_balances(&self, user: UserId) -> Result<Vec<(AssetId, BalanceView)>, StoreError>;
-
-    /// Users and assets with pending state in blocks `from..=to`.
-    async fn touched(&self, from: BlockNumber, to: BlockNumber) -> Result<Touched, StoreError>;
-
-    /// Users that hold (or held) `asset`, for refreshing them after a price change.
-    async fn holders(&self, asset: AssetId) -> Result<Vec<UserId>, StoreError>;
-
-    /// Log rows of blocks `from..=to` (all statuses), ordered by block, log and ordinal.
-    async fn log(&self, from: BlockNumber, to: BlockNumber) -> Result<Vec<LogRecord>, StoreError>;
+    /// Users and assets with pending state in `blocks` (read before a revert or a
+    /// finalization drops that state, to know whose collateral it changes).
+    async fn touched(&self, blocks: RangeInclusive<BlockNumber>) -> Result<Touched, StoreError>;
 }
+
+/// Everything the [`Watcher`](crate::watcher::Watcher) needs, as one handle: the writer's
+/// side, the readers' side, the audit log and the prices the store ingests. Implemented
+/// for every type that implements the four role traits; pass it once as
+/// `Arc<dyn BalanceStore>` (it upcasts to any of them).
+pub trait BalanceStore: StoreWriter + BalanceReader + LogReader + PriceFeed {}
+
+impl<T: StoreWriter + BalanceReader + LogReader + PriceFeed + ?Sized> BalanceStore for T {}

@@ -47,7 +47,7 @@ pub trait BlockSource: Send + Sync + Debug {
             let block = self
                 .block_by_number(n)
                 .await?
-                .ok_or_else(|| SourceError::NotFound(format!("#{n}")))?;
+                .ok_or(SourceError::NotFound(crate::model::BlockId::Number(n)))?;
             blocks.push(block);
         }
         Ok(blocks)

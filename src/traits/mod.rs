@@ -1,14 +1,21 @@
-//! The four extension points. Each is object-safe and `Send + Sync`, so users hold
-//! `Arc<dyn Trait>` and can plug their own implementation; the
-//! [`testing`](crate::testing) conformance suite checks any implementation against the
-//! replay oracle.
+//! The extension points, small traits by role (after reth's storage traits): a block
+//! source, the store's writer side ([`StoreWriter`]), its reader sides ([`BalanceReader`],
+//! [`LogReader`], [`PriceFeed`]), and the collateral cache. [`BalanceStore`] names a store
+//! that has every role, so the watcher takes one handle. Each trait is object-safe and
+//! `Send + Sync`, so users hold `Arc<dyn Trait>` and can plug their own implementation;
+//! the [`testing`](crate::testing) conformance suite checks any implementation against
+//! the replay oracle.
 
+mod balance_reader;
 mod balance_store;
 mod block_source;
 mod collateral_cache;
+mod log_reader;
 mod price_feed;
 
-pub use balance_store::{BalanceStore, LogRecord, LogStatus, Touched};
+pub use balance_reader::BalanceReader;
+pub use balance_store::{BalanceStore, StoreWriter, Touched};
 pub use block_source::BlockSource;
 pub use collateral_cache::CollateralCache;
+pub use log_reader::{LogReader, LogRecord, LogStatus};
 pub use price_feed::PriceFeed;

@@ -14,7 +14,7 @@ use crate::model::{AssetId, PriceView};
 /// - A price carried by a block that is reorged out disappears from `pending` with it.
 ///
 /// Stores that ingest oracle events from blocks (the in-memory and Postgres stores) write
-/// prices through [`BalanceStore::apply`](crate::BalanceStore::apply) in the same atomic
+/// prices through [`StoreWriter::apply`](crate::traits::StoreWriter::apply) in the same atomic
 /// step as balances, and implement this trait to read them back.
 #[async_trait]
 pub trait PriceFeed: Send + Sync + Debug {

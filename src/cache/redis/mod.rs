@@ -16,7 +16,7 @@ use self::layout::{
 };
 pub use self::publisher::RedisPublisher;
 use crate::error::CacheError;
-use crate::model::{CachedCollateral, UserId};
+use crate::model::{BlockRef, CachedCollateral, UserId};
 use crate::traits::CollateralCache;
 
 const BACKEND: &str = "redis";
@@ -36,10 +36,11 @@ const BACKEND: &str = "redis";
 /// The totals share one field because every field costs the server time on each put: with
 /// one field per total, a 100,000-user put spent 20–40 % longer in `EXEC`.
 ///
-/// A [`put`](CollateralCache::put) is one `MULTI`/`EXEC` transaction: one `UNLINK` of every
-/// user of the batch (dropping assets a user no longer holds), then one `HSET` per user. It
+/// A [`write`](CollateralCache::write) is one `MULTI`/`EXEC` transaction: one `UNLINK` of
+/// every user of the batch (dropping assets a user no longer holds), one `HSET` per user,
+/// and with a watermark one `SET` of [`watermark_key`](Self::watermark_key). It
 /// is atomic across users as the trait requires: a reader never sees half of a block's
-/// update. A [`get`](CollateralCache::get) is one `HGETALL`, [`get_many`](Self::get_many)
+/// update. A [`get`](CollateralCache::get) is one `HGETALL`, [`get_many`](CollateralCache::get_many)
 /// one transaction of `HGETALL`s. A key that is not a hash (e.g. a string entry written by
 /// an earlier version of this crate) reads as [`CacheError::Corrupt`], and the next put of
 /// that user replaces it. (On a Redis Cluster a batch spanning slots must be split per user;
@@ -107,6 +108,11 @@ impl RedisCollateralCache {
         &self.prefix
     }
 
+    /// The key of the watermark: `{<prefix>}:~watermark`, value `number|0x<hash>`.
+    pub fn watermark_key(&self) -> String {
+        format!("{{{}}}:~watermark", self.prefix)
+    }
+
     /// The key of `user`'s hash: `{<prefix>:0x<lower-case hex address>}`.
     pub fn key(&self, user: &UserId) -> String {
         let mut key = String::with_capacity(self.key_len());
@@ -128,7 +134,7 @@ impl RedisCollateralCache {
 
     /// The entries of `users` (in order) read in one `MULTI`/`EXEC` of `HGETALL`s, so they
     /// are from the same puts: a consistent snapshot across users, in one round trip.
-    pub async fn get_many(
+    async fn read_many(
         &self,
         users: &[UserId],
     ) -> Result<Vec<Option<CachedCollateral>>, CacheError> {
@@ -193,8 +199,12 @@ impl RedisCollateralCache {
 
 #[async_trait]
 impl CollateralCache for RedisCollateralCache {
-    async fn put(&self, entries: &[CachedCollateral]) -> Result<(), CacheError> {
-        if entries.is_empty() {
+    async fn write(
+        &self,
+        entries: &[CachedCollateral],
+        watermark: Option<BlockRef>,
+    ) -> Result<(), CacheError> {
+        if entries.is_empty() && watermark.is_none() {
             return Ok(());
         }
         // One transaction: `UNLINK` of every key (assets a user no longer holds, or a key of
@@ -228,10 +238,18 @@ impl CollateralCache for RedisCollateralCache {
             }
             hsets.push(hset);
         }
-        let mut pipe = redis::Pipeline::with_capacity(1 + entries.len());
-        pipe.atomic().add_command(unlink);
+        let mut pipe = redis::Pipeline::with_capacity(2 + entries.len());
+        pipe.atomic();
+        if !entries.is_empty() {
+            pipe.add_command(unlink);
+        }
         for hset in hsets {
             pipe.add_command(hset);
+        }
+        if let Some(w) = watermark {
+            pipe.cmd("SET")
+                .arg(self.watermark_key())
+                .arg(format!("{}|{}", w.number, w.hash));
         }
         let mut conn = self.conn.clone();
         pipe.query_async::<()>(&mut conn)
@@ -249,8 +267,39 @@ impl CollateralCache for RedisCollateralCache {
         decode_hash(user, &reply)
     }
 
+    async fn get_many(
+        &self,
+        users: &[UserId],
+    ) -> Result<Vec<Option<CachedCollateral>>, CacheError> {
+        self.read_many(users).await
+    }
+
+    async fn watermark(&self) -> Result<Option<BlockRef>, CacheError> {
+        let mut conn = self.conn.clone();
+        let key = self.watermark_key();
+        let raw: Option<String> = conn
+            .get(&key)
+            .await
+            .map_err(backend(format!("get {key}")))?;
+        let Some(raw) = raw else { return Ok(None) };
+        let parsed = raw.split_once('|').and_then(|(n, h)| {
+            Some(BlockRef {
+                number: n.parse().ok()?,
+                hash: h.parse().ok()?,
+            })
+        });
+        parsed.map(Some).ok_or_else(|| CacheError::Backend {
+            backend: BACKEND,
+            operation: format!("decode {key}"),
+            source: format!("{raw:?} is not `number|0x<hash>`").into(),
+        })
+    }
+
     async fn clear(&self) -> Result<(), CacheError> {
         let mut conn = self.conn.clone();
+        conn.del::<_, ()>(self.watermark_key())
+            .await
+            .map_err(backend("delete the watermark"))?;
         // Exactly `{<prefix>:0x<40 hex>}`: a bare `*` would also match the keys of a cache
         // whose prefix extends this one (`p` and `p:v2`).
         let pattern = format!("{{{}:0x{}}}", self.prefix, "?".repeat(40));

@@ -35,7 +35,7 @@ pub use retry::{RetryConfig, RetryLayer, RetryService};
 use self::wire::{LogFilter, RpcHeader, RpcLog as Log};
 use crate::decode::{Decoded, Decoders};
 use crate::error::SourceError;
-use crate::model::{Block, BlockNumber, BlockRef, LogId};
+use crate::model::{Block, BlockId, BlockNumber, BlockRef, LogId};
 use crate::traits::BlockSource;
 
 /// Which node tag confirms blocks.
@@ -265,7 +265,7 @@ impl RpcBlockSource {
                 let header = waiter
                     .await
                     .map_err(transport(format!("eth_getBlockByNumber #{n}")))?
-                    .ok_or_else(|| SourceError::NotFound(format!("#{n}")))?;
+                    .ok_or(SourceError::NotFound(BlockId::Number(*n)))?;
                 out.push(header);
             }
         }
@@ -356,9 +356,7 @@ impl BlockSource for RpcBlockSource {
                 "block replaced while fetching its logs; re-reading the height"
             );
         }
-        Err(SourceError::NotFound(format!(
-            "#{number} (kept changing while fetched)"
-        )))
+        Err(SourceError::NotFound(BlockId::Number(number)))
     }
 
     async fn block_by_hash(&self, hash: B256) -> Result<Option<Block>, SourceError> {
@@ -432,7 +430,7 @@ impl BlockSource for RpcBlockSource {
                     None => self
                         .block_by_number(id.number)
                         .await?
-                        .ok_or_else(|| SourceError::NotFound(format!("#{}", id.number)))?,
+                        .ok_or(SourceError::NotFound(BlockId::Number(id.number)))?,
                 }
             };
             blocks.push(block);

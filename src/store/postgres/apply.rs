@@ -7,8 +7,8 @@ use sqlx::{Postgres, Row, Transaction};
 
 use super::PostgresStore;
 use super::codec::{BACKEND, CopyBinary, Numeric, b256, bigint, db, number};
-use crate::engine::Changeset;
 use crate::error::StoreError;
+use crate::model::Changeset;
 use crate::model::{BalanceKey, BlockHeader, Effect};
 
 /// Balances of new blocks at or below the changeset's own finalized height (catch-up):

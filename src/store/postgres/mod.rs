@@ -6,6 +6,7 @@ mod codec;
 mod connect;
 pub(crate) mod ident;
 mod read;
+mod views;
 
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
@@ -18,6 +19,7 @@ use codec::db;
 
 /// Applies the crate's migrations (`migrations/*.sql`) to `pool`. Idempotent; call it from
 /// your own binary at start-up.
+///
 /// Migrations run without the pool's `statement_timeout` (an index build on a large table
 /// may take longer); lock waits stay bounded by `lock_timeout`.
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {

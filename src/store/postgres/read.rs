@@ -1,7 +1,7 @@
 //! The read path and the trait implementations. Reads are plain MVCC selects: they take
 //! no locks that could block the writer.
 
-use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 
 use alloy_primitives::{B256, U256};
 use async_trait::async_trait;
@@ -10,13 +10,14 @@ use sqlx::postgres::{PgRow, PgValueFormat};
 
 use super::PostgresStore;
 use super::codec::{address, b256, bigint, db, number, numeric_u256, u256};
-use crate::engine::{Changeset, Window};
 use crate::error::StoreError;
 use crate::model::{
-    AssetId, BalanceKey, BalanceView, BlockHeader, BlockNumber, BlockRef, Effect, LogId, Price,
-    PriceView, UserId,
+    AssetId, BalanceKey, BalanceView, BlockHeader, BlockNumber, BlockRef, Changeset, Effect, LogId,
+    Price, PriceView, UserId, Window,
 };
-use crate::traits::{BalanceStore, LogRecord, LogStatus, PriceFeed, Touched};
+use crate::traits::{
+    BalanceReader, LogReader, LogRecord, LogStatus, PriceFeed, StoreWriter, Touched,
+};
 
 fn header(row: &PgRow) -> Result<BlockHeader, StoreError> {
     Ok(BlockHeader {
@@ -43,7 +44,7 @@ fn header(row: &PgRow) -> Result<BlockHeader, StoreError> {
 
 /// A `NUMERIC` column holding a `U256`, as sent: binary for prepared statements, text
 /// otherwise.
-fn numeric(row: &PgRow, index: usize, column: &'static str) -> Result<U256, StoreError> {
+pub(super) fn numeric(row: &PgRow, index: usize, column: &'static str) -> Result<U256, StoreError> {
     let raw = row
         .try_get_raw(index)
         .map_err(db(format!("read {column}")))?;
@@ -92,7 +93,7 @@ macro_rules! price_columns {
 }
 
 #[async_trait]
-impl BalanceStore for PostgresStore {
+impl StoreWriter for PostgresStore {
     async fn window(&self) -> Result<Window, StoreError> {
         let rows = sqlx::query("SELECT number, hash, parent_hash, timestamp FROM blocks WHERE status = 0 ORDER BY number")
             .fetch_all(&self.pool)
@@ -184,17 +185,9 @@ impl BalanceStore for PostgresStore {
         self.apply_changeset(changes).await
     }
 
-    async fn balance(&self, key: BalanceKey) -> Result<BalanceView, StoreError> {
-        let views = self.views(key.user, Some(key.asset)).await?;
-        Ok(views.into_iter().next().map(|(_, v)| v).unwrap_or_default())
-    }
-
-    async fn user_balances(&self, user: UserId) -> Result<Vec<(AssetId, BalanceView)>, StoreError> {
-        self.views(user, None).await
-    }
-
-    async fn touched(&self, from: BlockNumber, to: BlockNumber) -> Result<Touched, StoreError> {
+    async fn touched(&self, blocks: RangeInclusive<BlockNumber>) -> Result<Touched, StoreError> {
         let mut touched = Touched::default();
+        let (from, to) = (*blocks.start(), *blocks.end());
         if from > to {
             return Ok(touched);
         }
@@ -226,6 +219,31 @@ impl BalanceStore for PostgresStore {
         }
         Ok(touched)
     }
+}
+
+#[async_trait]
+impl BalanceReader for PostgresStore {
+    async fn balance(&self, key: BalanceKey) -> Result<BalanceView, StoreError> {
+        let views = self.views_many(&[key.user]).await?;
+        Ok(views
+            .into_iter()
+            .flatten()
+            .find(|(a, _)| *a == key.asset)
+            .map(|(_, v)| v)
+            .unwrap_or_default())
+    }
+
+    async fn user_balances(&self, user: UserId) -> Result<Vec<(AssetId, BalanceView)>, StoreError> {
+        Ok(self.views_many(&[user]).await?.pop().unwrap_or_default())
+    }
+
+    /// One query for all the users (`user_address = ANY($1)` on the primary key).
+    async fn user_balances_many(
+        &self,
+        users: &[UserId],
+    ) -> Result<Vec<Vec<(AssetId, BalanceView)>>, StoreError> {
+        self.views_many(users).await
+    }
 
     async fn holders(&self, asset: AssetId) -> Result<Vec<UserId>, StoreError> {
         let users: Vec<Vec<u8>> =
@@ -243,8 +261,12 @@ impl BalanceStore for PostgresStore {
                 .map_err(db(format!("read holders of {asset}")))?;
         users.iter().map(|u| address(u, "user_address")).collect()
     }
+}
 
-    async fn log(&self, from: BlockNumber, to: BlockNumber) -> Result<Vec<LogRecord>, StoreError> {
+#[async_trait]
+impl LogReader for PostgresStore {
+    async fn log(&self, blocks: RangeInclusive<BlockNumber>) -> Result<Vec<LogRecord>, StoreError> {
+        let (from, to) = (*blocks.start(), *blocks.end());
         if from > to {
             return Ok(Vec::new());
         }
@@ -320,59 +342,6 @@ fn log_record(r: &PgRow) -> Result<LogRecord, StoreError> {
         effect,
         status,
     })
-}
-
-impl PostgresStore {
-    /// Confirmed and pending views of a user's balances (one asset, or all), by asset.
-    async fn views(
-        &self,
-        user: UserId,
-        asset: Option<AssetId>,
-    ) -> Result<Vec<(AssetId, BalanceView)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT asset, balance::text AS balance, block_status FROM user_current_balances
-             WHERE user_address = $1 AND ($2::bytea IS NULL OR asset = $2)
-             ORDER BY asset, block_status DESC, block_number",
-        )
-        .bind(user.as_slice())
-        .bind(asset.map(|a| a.to_vec()))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db(format!("read balances of {user}")))?;
-        let mut views: BTreeMap<AssetId, (Option<U256>, Option<U256>)> = BTreeMap::new();
-        for r in &rows {
-            let a = address(
-                &r.try_get::<Vec<u8>, _>("asset").map_err(db("read asset"))?,
-                "asset",
-            )?;
-            let v = u256(
-                &r.try_get::<String, _>("balance")
-                    .map_err(db("read balance"))?,
-                "balance",
-            )?;
-            let entry = views.entry(a).or_default();
-            match r
-                .try_get::<i16, _>("block_status")
-                .map_err(db("read status"))?
-            {
-                1 => entry.0 = Some(v),
-                _ => entry.1 = Some(v), // ascending block order: the last one wins
-            }
-        }
-        Ok(views
-            .into_iter()
-            .map(|(a, (confirmed, pending))| {
-                let confirmed = confirmed.unwrap_or_default();
-                (
-                    a,
-                    BalanceView {
-                        confirmed,
-                        pending: pending.unwrap_or(confirmed),
-                    },
-                )
-            })
-            .collect())
-    }
 }
 
 #[async_trait]

@@ -1,19 +1,12 @@
+//! The store's wire contract: what one step writes.
+
 use std::collections::BTreeSet;
 
 use alloy_primitives::U256;
 
-use crate::model::{
+use super::{
     AssetId, BalanceKey, Block, BlockHeader, BlockNumber, LogId, Price, PriceRejection, UserId,
 };
-
-/// Balances and prices at a transition's base height, read from the store.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct BaseState {
-    /// Balance of each key the transition touches (absent means zero).
-    pub balances: Vec<(BalanceKey, U256)>,
-    /// Latest price of each asset the transition prices (absent means none).
-    pub prices: Vec<(AssetId, Price)>,
-}
 
 /// What one new block writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,7 +21,7 @@ pub struct BlockChanges {
     pub rejected_prices: Vec<(LogId, PriceRejection)>,
 }
 
-/// Everything one step writes, applied by [`BalanceStore::apply`](crate::BalanceStore::apply)
+/// Everything one step writes, applied by [`BalanceStore::apply`](crate::traits::StoreWriter::apply)
 /// atomically: revert, then append, then finalize.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Changeset {

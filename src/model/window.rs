@@ -1,6 +1,6 @@
 use alloy_primitives::B256;
 
-use crate::model::{BlockHeader, BlockNumber};
+use super::{BlockHeader, BlockNumber};
 
 /// The chain position the engine tracks and the store persists as its checkpoint:
 /// the finalized block and the headers of the unconfirmed blocks above it.

@@ -1,7 +1,7 @@
-//! The balances at the watcher's head that the watcher wrote itself.
+//! The head memo: the balances at the watcher's head that the watcher wrote itself.
 //!
 //! Applying a block needs the balances of the keys it touches just before it (the store's
-//! [`balances_at`](crate::BalanceStore::balances_at) of the parent). When the block extends
+//! [`balances_at`](crate::traits::StoreWriter::balances_at) of the parent). When the block extends
 //! the head, every key the watcher wrote since its last reorg already has its value at the
 //! head in memory: the value after the last block that touched it. Reading those again
 //! from the store is a wasted round trip's worth of work (on Postgres, a quarter of a
@@ -12,8 +12,7 @@ use std::collections::HashMap;
 
 use alloy_primitives::U256;
 
-use crate::engine::Changeset;
-use crate::model::{BalanceKey, BlockNumber};
+use crate::model::{BalanceKey, BlockNumber, Changeset};
 
 /// Per key, its balance at the head (`head`), for keys written since the last reorg.
 ///
@@ -22,15 +21,15 @@ use crate::model::{BalanceKey, BlockNumber};
 /// committed; a changeset that reverts blocks empties it (values at the old head are not
 /// values at the new one), and so does outgrowing its capacity.
 #[derive(Debug)]
-pub(crate) struct HeadBalances {
+pub(super) struct HeadMemo {
     head: Option<BlockNumber>,
     values: HashMap<BalanceKey, U256>,
     capacity: usize,
 }
 
-impl HeadBalances {
+impl HeadMemo {
     /// An empty memo holding at most `capacity` keys (0 disables it).
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub(super) fn new(capacity: usize) -> Self {
         Self {
             head: None,
             values: HashMap::new(),
@@ -39,7 +38,7 @@ impl HeadBalances {
     }
 
     /// Takes in a changeset the store has committed.
-    pub(crate) fn record(&mut self, changes: &Changeset) {
+    pub(super) fn record(&mut self, changes: &Changeset) {
         if self.capacity == 0 {
             return;
         }
@@ -62,14 +61,14 @@ impl HeadBalances {
     }
 
     /// Forgets everything (e.g. after a failed write, when the store's state is unknown).
-    pub(crate) fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         self.values.clear();
         self.head = None;
     }
 
     /// The balances of `keys` at `at` that are known here, in order: all `None` unless
     /// `at` is the head.
-    pub(crate) fn lookup(&self, keys: &[BalanceKey], at: BlockNumber) -> Vec<Option<U256>> {
+    pub(super) fn lookup(&self, keys: &[BalanceKey], at: BlockNumber) -> Vec<Option<U256>> {
         if self.head != Some(at) || self.values.is_empty() {
             return vec![None; keys.len()];
         }
@@ -88,8 +87,7 @@ mod tests {
     use alloy_primitives::{Address, B256};
 
     use super::*;
-    use crate::engine::BlockChanges;
-    use crate::model::{Block, BlockHeader};
+    use crate::model::{Block, BlockChanges, BlockHeader};
 
     fn key(user: u8) -> BalanceKey {
         BalanceKey {
@@ -121,7 +119,7 @@ mod tests {
 
     #[test]
     fn latest_value_per_key_at_the_head_only() {
-        let mut memo = HeadBalances::new(10);
+        let mut memo = HeadMemo::new(10);
         memo.record(&Changeset {
             blocks: vec![applied(5, &[(1, 10), (2, 20)]), applied(6, &[(1, 11)])],
             ..Changeset::default()
@@ -142,7 +140,7 @@ mod tests {
 
     #[test]
     fn a_reorg_or_overflow_empties_it() {
-        let mut memo = HeadBalances::new(2);
+        let mut memo = HeadMemo::new(2);
         memo.record(&Changeset {
             blocks: vec![applied(5, &[(1, 10)])],
             ..Changeset::default()
@@ -162,7 +160,7 @@ mod tests {
             ..Changeset::default()
         });
         assert_eq!(memo.len(), 0, "3 keys > capacity 2");
-        let mut off = HeadBalances::new(0);
+        let mut off = HeadMemo::new(0);
         off.record(&Changeset {
             blocks: vec![applied(5, &[(1, 10)])],
             ..Changeset::default()

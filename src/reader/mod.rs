@@ -1,0 +1,172 @@
+//! The read side: [`CollateralReader`] values users from the store (the truth) and reads
+//! the cache when it is current. The watcher refreshes the cache through it; API servers
+//! of a trading backend, which only read, use it directly.
+//!
+//! ```no_run
+//! # async fn demo(store: std::sync::Arc<dyn reorg_collateral::traits::BalanceStore>,
+//! #               cache: std::sync::Arc<dyn reorg_collateral::traits::CollateralCache>,
+//! #               valuator: reorg_collateral::valuation::Valuator,
+//! #               user: reorg_collateral::model::UserId) -> Result<(), reorg_collateral::Error> {
+//! use reorg_collateral::reader::{CollateralReader, ReadSource};
+//!
+//! let reader = CollateralReader::new(store, valuator).with_cache(cache);
+//! let read = reader.cached(user).await?;
+//! if let ReadSource::Store(reason) = &read.source {
+//!     tracing::debug!(?reason, "served from the store");
+//! }
+//! println!("{} confirmed, {} pending", read.entry.confirmed, read.entry.pending);
+//! # Ok(()) }
+//! ```
+
+mod cache_ops;
+mod cached;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+pub use cache_ops::CacheMismatch;
+pub use cached::{CachedRead, FallbackReason, ReadSource};
+
+use crate::error::{Error, StoreError, ValuationError};
+use crate::model::{BlockHeader, BlockNumber, Collateral, UserId};
+use crate::traits::{BalanceStore, CollateralCache};
+use crate::valuation::Valuator;
+
+/// The point a valuation is made at: the head block's number (stamped on the result) and
+/// its timestamp (against which price ages are measured).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ValuationPoint {
+    /// The head block the valuation reflects.
+    pub block: BlockNumber,
+    /// The head block's timestamp, in seconds.
+    pub now: u64,
+}
+
+impl ValuationPoint {
+    /// The valuation point of a head header (`None`: nothing applied, block 0 at time 0).
+    pub fn of(head: Option<&BlockHeader>) -> Self {
+        head.map_or(Self::default(), |h| Self {
+            block: h.number,
+            now: h.timestamp,
+        })
+    }
+}
+
+/// Store + price feed + valuator + optional cache: everything a process that only reads
+/// collateral needs. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct CollateralReader {
+    store: Arc<dyn BalanceStore>,
+    valuator: Valuator,
+    cache: Option<Arc<dyn CollateralCache>>,
+}
+
+impl CollateralReader {
+    /// A reader of `store` (balances and the prices it ingested) valued by `valuator`.
+    pub fn new(store: Arc<dyn BalanceStore>, valuator: Valuator) -> Self {
+        Self {
+            store,
+            valuator,
+            cache: None,
+        }
+    }
+
+    /// Also reads (and, for [`rebuild_cache`](Self::rebuild_cache), writes) `cache`.
+    pub fn with_cache(mut self, cache: Arc<dyn CollateralCache>) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// The valuator.
+    pub fn valuator(&self) -> &Valuator {
+        &self.valuator
+    }
+
+    /// The cache, if any.
+    pub fn cache(&self) -> Option<&Arc<dyn CollateralCache>> {
+        self.cache.as_ref()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn BalanceStore> {
+        &self.store
+    }
+
+    /// The store's head (its checkpoint's latest block), if any block was applied.
+    pub async fn head(&self) -> Result<Option<BlockHeader>, StoreError> {
+        Ok(self.store.window().await?.head().copied())
+    }
+
+    /// A user's collateral from the store, valued at the store's head.
+    /// Cost: O(assets of the user), two reads.
+    pub async fn collateral(&self, user: UserId) -> Result<Collateral, Error> {
+        let at = ValuationPoint::of(self.head().await?.as_ref());
+        self.collateral_at(user, at).await
+    }
+
+    /// A user's collateral from the store, valued at `at`.
+    pub async fn collateral_at(
+        &self,
+        user: UserId,
+        at: ValuationPoint,
+    ) -> Result<Collateral, Error> {
+        let mut all = self.collateral_many(&[user], at).await?;
+        Ok(all.pop().unwrap_or_else(|| Ok(self.empty(user, at)))?)
+    }
+
+    /// The collateral of many users, in the order asked: one balance read
+    /// ([`user_balances_many`](crate::traits::BalanceReader::user_balances_many)) and one
+    /// price read for all of them, valued in memory. A user whose valuation fails gets its
+    /// own error; the others are valued.
+    pub async fn collateral_many(
+        &self,
+        users: &[UserId],
+        at: ValuationPoint,
+    ) -> Result<Vec<Result<Collateral, ValuationError>>, StoreError> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let balances = self.store.user_balances_many(users).await?;
+        let assets: Vec<_> = balances
+            .iter()
+            .flatten()
+            .map(|(a, _)| *a)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let views = self.store.prices(&assets).await?;
+        let mut user_views = Vec::new();
+        Ok(users
+            .iter()
+            .zip(&balances)
+            .map(|(user, held)| {
+                user_views.clear();
+                user_views.extend(held.iter().map(|(a, _)| {
+                    // `assets` is sorted and holds every asset of `held`.
+                    let i = assets.binary_search(a).unwrap_or_default();
+                    views.get(i).copied().unwrap_or_default()
+                }));
+                self.valuator
+                    .collateral(*user, at.block, at.now, held, &user_views)
+            })
+            .collect())
+    }
+
+    /// Every user that holds (or held) a tracked asset, ascending.
+    pub async fn holders(&self) -> Result<Vec<UserId>, StoreError> {
+        let mut users = BTreeSet::new();
+        for asset in self.valuator.assets().iter() {
+            users.extend(self.store.holders(asset.id).await?);
+        }
+        Ok(users.into_iter().collect())
+    }
+
+    fn empty(&self, user: UserId, at: ValuationPoint) -> Collateral {
+        Collateral {
+            user,
+            block: at.block,
+            confirmed: Default::default(),
+            pending: Default::default(),
+        }
+    }
+}

@@ -1,0 +1,43 @@
+use std::fmt::Debug;
+use std::ops::RangeInclusive;
+
+use async_trait::async_trait;
+
+use crate::error::StoreError;
+use crate::model::{BalanceKey, BlockNumber, BlockRef, Effect, LogId};
+
+/// Status of a row of the event log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LogStatus {
+    /// In an unconfirmed canonical block.
+    Pending,
+    /// In a finalized block.
+    Confirmed,
+    /// In a block that a reorg removed from the canonical chain. Kept: the log is append-only.
+    Reverted,
+}
+
+/// One row of the append-only event log: one effect of one event on one balance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LogRecord {
+    /// The block that carried the event.
+    pub block: BlockRef,
+    /// The event's log.
+    pub log: LogId,
+    /// Ordinal of the effect within the event (a transfer has a debit `0` and a credit `1`).
+    pub ordinal: u8,
+    /// The balance affected.
+    pub key: BalanceKey,
+    /// What the event did to it.
+    pub effect: Effect,
+    /// Whether the block is pending, confirmed or reverted.
+    pub status: LogStatus,
+}
+
+/// The audit side: the append-only event log, the truth every balance derives from.
+#[async_trait]
+pub trait LogReader: Send + Sync + Debug {
+    /// Log rows of `blocks` (all statuses), ordered by block, log and ordinal.
+    async fn log(&self, blocks: RangeInclusive<BlockNumber>) -> Result<Vec<LogRecord>, StoreError>;
+}

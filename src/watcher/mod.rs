@@ -1,0 +1,152 @@
+//! The watcher: the one writer. It fetches blocks from a [`BlockSource`] in parallel,
+//! feeds them to the [`Engine`] strictly in order, applies each resulting
+//! [`Changeset`](crate::model::Changeset) to the store atomically, and hands what changed
+//! to a refresher task that updates the [`CollateralCache`] and notifies subscribers
+//! (see [`refresh`](self#refresh)). Taking `&mut self` for every write makes "one writer"
+//! a compile-time fact.
+//!
+//! The pieces, one per file: `config` and `report` (settings and what a call did), `sync`
+//! (following the source: head probe, catch-up pipeline, finality), `fork` (walking back
+//! to a fork point), `base` (a transition's base state, with the head memo of `memo`),
+//! `write` (the write step), `refresh` (cache refresh and notifications), `reads`
+//! (collateral reads through the watcher).
+//!
+//! # Refresh
+//! Ingestion never waits for the cache: a step's touched users and repriced assets go to
+//! a queue that one refresher task drains in chunks (touched users first, then the holders
+//! of repriced assets), valuing each chunk from one committed state of the store. A chunk
+//! that empties the queue also sets the cache's watermark. [`Watcher::flush`] waits until
+//! the refresh has caught up with the store.
+
+mod base;
+mod config;
+mod fork;
+mod memo;
+mod reads;
+pub mod refresh;
+mod report;
+mod sync;
+mod write;
+
+use std::sync::Arc;
+
+pub use config::WatcherConfig;
+pub use refresh::{
+    CollateralUpdate, Notification, RefreshStatus, Subscription, UpdateCause, UserTotals,
+};
+pub use report::{StepReport, WatcherStats};
+
+use self::memo::HeadMemo;
+use self::refresh::Shared;
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::model::{BlockNumber, Window};
+use crate::reader::CollateralReader;
+use crate::traits::{BalanceStore, BlockSource, CollateralCache};
+use crate::valuation::Valuator;
+
+/// The single writer that drives the engine. See the [module docs](self).
+#[derive(Debug)]
+pub struct Watcher {
+    engine: Engine,
+    config: WatcherConfig,
+    source: Arc<dyn BlockSource>,
+    store: Arc<dyn BalanceStore>,
+    reader: CollateralReader,
+    stats: WatcherStats,
+    /// The highest height the source reported final at the last sync (its head minus the
+    /// confirmation depth, or its `finalized` tag): blocks at or below it are written as
+    /// confirmed as soon as they are applied.
+    known_final: Option<BlockNumber>,
+    memo: HeadMemo,
+    shared: Arc<Shared>,
+    /// Whether the refresher task runs.
+    refresher: bool,
+    /// Whether the cache was reconciled with the store since start (or since a failed write).
+    reconciled: bool,
+    /// A write failed with an unknown outcome: re-read the checkpoint before the next step.
+    reload: bool,
+}
+
+impl Watcher {
+    /// A watcher resuming from the store's checkpoint. `store` is one handle for every
+    /// role: the writer's side, the reads, and the prices it ingests.
+    pub async fn new(
+        config: WatcherConfig,
+        source: Arc<dyn BlockSource>,
+        store: Arc<dyn BalanceStore>,
+    ) -> Result<Self, Error> {
+        let window = store.window().await?;
+        let engine = Engine::new(config.engine.clone(), window);
+        let valuator = Valuator::new(config.engine.assets.clone(), config.max_price_age);
+        let shared = Arc::new(Shared::new(
+            engine.window().head().copied(),
+            config.channel_capacity,
+        ));
+        Ok(Self {
+            reader: CollateralReader::new(store.clone(), valuator),
+            engine,
+            source,
+            store,
+            stats: WatcherStats::default(),
+            known_final: None,
+            memo: HeadMemo::new(config.head_memo),
+            shared,
+            refresher: false,
+            reconciled: false,
+            reload: false,
+            config,
+        })
+    }
+
+    /// Also keeps `cache` up to date. Call before the first step.
+    pub fn with_cache(mut self, cache: Arc<dyn CollateralCache>) -> Self {
+        self.reader = self.reader.clone().with_cache(cache);
+        self
+    }
+
+    /// Subscribes to refresh notifications (one [`CollateralUpdate`] per refresh batch).
+    pub fn subscribe(&self) -> Subscription {
+        Subscription::new(
+            self.shared.updates.subscribe(),
+            self.shared.status.subscribe(),
+        )
+    }
+
+    /// The chain position applied so far.
+    pub fn window(&self) -> &Window {
+        self.engine.window()
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> WatcherStats {
+        self.stats
+    }
+
+    /// Where the refresh of the cache and the subscribers stands.
+    pub fn refresh_status(&self) -> RefreshStatus {
+        self.shared.status.borrow().clone()
+    }
+
+    /// The valuator used for collateral.
+    pub fn valuator(&self) -> &Valuator {
+        self.reader.valuator()
+    }
+
+    /// The reader the watcher refreshes through (clone it for read-only tasks).
+    pub fn reader(&self) -> &CollateralReader {
+        &self.reader
+    }
+
+    /// Whether steps must be handed to the refresher: a cache or a subscriber is attached.
+    fn refresh_wanted(&self) -> bool {
+        self.reader.cache().is_some() || self.shared.updates.receiver_count() > 0
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.shared.queue().closed = true;
+        self.shared.wake();
+    }
+}

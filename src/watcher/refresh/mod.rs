@@ -1,0 +1,244 @@
+//! The refresh pipeline: the writer commits a step and hands its touched users and
+//! repriced assets to a queue; a refresher task values them from the store in chunks,
+//! writes the cache and notifies subscribers. Ingestion never waits for the cache.
+//!
+//! # Consistency
+//! The refresher reads the store under the read side of a gate whose write side the
+//! writer holds while it commits, so every chunk is read from one committed state, and
+//! stamped with that state's head. Chunks are written in order by one task, so a later
+//! write always reflects a later (or the same) state: an entry never goes back in time.
+//! Each user's entry is one block's; a reader of several users during a price fan-out may
+//! see some at the new price's block and others still at an earlier one (their `block`
+//! says which). When the queue is empty after a chunk, the chunk's write also sets the
+//! cache's watermark to its block: every change up to it is in the cache.
+//!
+//! # Failures
+//! A failed cache write puts the chunk's users back in front of the queue and opens a
+//! circuit breaker: the refresher waits (100 ms, doubling up to 5 s) before it tries
+//! again, while ingestion goes on and new changes coalesce in the queue. Users in the
+//! queue read from the store. The watermark stays behind until the cache has caught up,
+//! so a restarted watcher, or a [`CollateralReader`] in another process, knows that the
+//! cache is behind.
+
+mod notify;
+mod queue;
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::{Notify, RwLock, broadcast, watch};
+use tokio::time::Instant;
+
+pub use notify::{CollateralUpdate, Notification, Subscription, UpdateCause, UserTotals};
+pub(super) use queue::Queue;
+
+use crate::model::{BlockHeader, BlockRef, CachedCollateral};
+use crate::reader::{CollateralReader, ValuationPoint};
+
+const BACKOFF_START: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Where the refresh stands, as the refresher last reported it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RefreshStatus {
+    /// Every change up to this block is refreshed (and in the cache, if any).
+    pub through: Option<BlockRef>,
+    /// Whether the queue was empty at the last report.
+    pub idle: bool,
+    /// Users waiting for a refresh at the last report.
+    pub queued: usize,
+    /// The last cache write's error, while the cache is failing.
+    pub failing: Option<String>,
+    /// Refresh batches written.
+    pub batches: u64,
+    /// Cache writes that failed.
+    pub cache_errors: u64,
+    /// Users whose valuation failed (left out of the cache; read from the store).
+    pub valuation_errors: u64,
+}
+
+/// State shared by the writer and the refresher.
+#[derive(Debug)]
+pub(super) struct Shared {
+    /// The committed head; the writer holds the write side while it commits.
+    pub gate: RwLock<Option<BlockHeader>>,
+    queue: Mutex<Queue>,
+    wake: Notify,
+    pub status: watch::Sender<RefreshStatus>,
+    pub updates: broadcast::Sender<Arc<CollateralUpdate>>,
+}
+
+impl Shared {
+    pub fn new(head: Option<BlockHeader>, capacity: usize) -> Self {
+        let (updates, _) = broadcast::channel(capacity.max(1));
+        Self {
+            gate: RwLock::new(head),
+            queue: Mutex::new(Queue::default()),
+            wake: Notify::new(),
+            status: watch::Sender::new(RefreshStatus {
+                idle: true,
+                ..RefreshStatus::default()
+            }),
+            updates,
+        }
+    }
+
+    pub fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wakes the refresher (a permit is kept if it is busy).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Marks the status busy (work was queued).
+    pub fn mark_busy(&self) {
+        self.status
+            .send_if_modified(|s| std::mem::replace(&mut s.idle, false));
+    }
+}
+
+/// How the refresher runs.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct RefreshSettings {
+    pub chunk: usize,
+    pub catch_up_interval: Duration,
+}
+
+/// The refresher task: runs until the watcher is dropped.
+pub(super) async fn run(shared: Arc<Shared>, reader: CollateralReader, settings: RefreshSettings) {
+    let mut backoff: Option<Duration> = None;
+    let mut last = Instant::now() - settings.catch_up_interval;
+    loop {
+        // Wait for work; during a catch-up, at most one refresh per interval.
+        loop {
+            let (work, closed, catching_up) = {
+                let q = shared.queue();
+                (q.has_work(), q.closed, q.catching_up)
+            };
+            if closed {
+                return;
+            }
+            let due = last + settings.catch_up_interval;
+            if work && !(catching_up && Instant::now() < due) {
+                break;
+            }
+            if work {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(due) => {}
+                    _ = shared.wake.notified() => {}
+                }
+            } else {
+                shared.wake.notified().await;
+            }
+        }
+        last = Instant::now();
+        let ok = batch(&shared, &reader, settings.chunk).await;
+        backoff = if ok {
+            None
+        } else {
+            let wait = backoff.map_or(BACKOFF_START, |b| (b * 2).min(BACKOFF_MAX));
+            tokio::time::sleep(wait).await;
+            Some(wait)
+        };
+    }
+}
+
+/// One batch: list repriced holders if due, take a chunk, value it under the gate, write
+/// it, notify. Returns whether the cache write (if any) succeeded.
+async fn batch(shared: &Shared, reader: &CollateralReader, chunk: usize) -> bool {
+    let gate = shared.gate.read().await;
+    let Some(head) = *gate else {
+        shared.queue().done();
+        return true;
+    };
+    let repriced = {
+        let mut q = shared.queue();
+        if q.dirty.is_empty() {
+            std::mem::take(&mut q.repriced)
+        } else {
+            Default::default()
+        }
+    };
+    for asset in &repriced {
+        match reader.store().holders(*asset).await {
+            Ok(holders) => shared.queue().fan_out.extend(holders),
+            Err(error) => {
+                tracing::warn!(%error, %asset, "listing holders for a price refresh failed");
+                shared.queue().repriced.insert(*asset);
+                return false;
+            }
+        }
+    }
+    let (users, fan_out) = shared.queue().take(chunk.max(1));
+    let valued = reader
+        .collateral_many(&users, ValuationPoint::of(Some(&head)))
+        .await;
+    let complete = !shared.queue().has_work();
+    drop(gate);
+    let valued = match valued {
+        Ok(v) => v,
+        Err(error) => {
+            tracing::warn!(%error, users = users.len(), "reading balances for a refresh failed");
+            shared.queue().retry();
+            return false;
+        }
+    };
+    let mut entries = Vec::with_capacity(valued.len());
+    let mut valuation_errors = 0;
+    for (user, c) in users.iter().zip(valued) {
+        match c {
+            Ok(c) => entries.push(CachedCollateral::from(&c)),
+            Err(error) => {
+                valuation_errors += 1;
+                tracing::warn!(%error, %user, "collateral cannot be valued; left out of the cache");
+            }
+        }
+    }
+    let through = complete.then(|| head.id());
+    let written = match reader.cache() {
+        Some(cache) => cache.write(&entries, through).await,
+        None => Ok(()),
+    };
+    let ok = written.is_ok();
+    {
+        let mut q = shared.queue();
+        if ok { q.done() } else { q.retry() }
+    }
+    if let Err(error) = &written {
+        tracing::warn!(%error, users = entries.len(), "collateral cache write failed; ingestion continues");
+    }
+    let queued = shared.queue().len();
+    let idle = ok && complete && !shared.queue().has_work();
+    shared.status.send_modify(|s| {
+        if ok {
+            s.batches += 1;
+            s.failing = None;
+            if through.is_some() {
+                s.through = through;
+            }
+        } else {
+            s.cache_errors += 1;
+            s.failing = written.as_ref().err().map(ToString::to_string);
+        }
+        s.valuation_errors += valuation_errors;
+        s.queued = queued;
+        s.idle = idle;
+    });
+    if entries.is_empty() {
+        return ok;
+    }
+    // The values are the store's: subscribers get them even while the cache fails.
+    let _ = shared.updates.send(Arc::new(CollateralUpdate {
+        block: head.id(),
+        cause: if fan_out {
+            UpdateCause::PriceFanOut
+        } else {
+            UpdateCause::Step
+        },
+        users: entries.iter().map(UserTotals::from).collect(),
+        complete_through: through.filter(|_| ok),
+    }));
+    ok
+}

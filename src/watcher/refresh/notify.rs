@@ -1,0 +1,120 @@
+//! Notifications: one [`CollateralUpdate`] per refresh batch, delivered to every
+//! [`Subscription`]; a subscriber that falls behind is told so, with where to resync from.
+
+use std::sync::Arc;
+
+use rust_decimal::Decimal;
+use tokio::sync::{broadcast, watch};
+
+use super::RefreshStatus;
+use crate::model::{BlockRef, CachedCollateral, UserId};
+
+/// Why a batch of users was refreshed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum UpdateCause {
+    /// Their balances changed, or a reorg or a finalization touched them.
+    Step,
+    /// A price they hold changed: a chunk of that asset's holders.
+    PriceFanOut,
+}
+
+/// A user's new totals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct UserTotals {
+    /// The user.
+    pub user: UserId,
+    /// Confirmed collateral total.
+    pub confirmed: Decimal,
+    /// Pending collateral total.
+    pub pending: Decimal,
+    /// Whether every price behind the totals was present and fresh.
+    pub complete: bool,
+}
+
+impl From<&CachedCollateral> for UserTotals {
+    fn from(c: &CachedCollateral) -> Self {
+        Self {
+            user: c.user,
+            confirmed: c.confirmed,
+            pending: c.pending,
+            complete: c.complete,
+        }
+    }
+}
+
+/// One refresh: the users whose collateral was recomputed, all valued at `block`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CollateralUpdate {
+    /// The head block every value reflects.
+    pub block: BlockRef,
+    /// Why these users were refreshed.
+    pub cause: UpdateCause,
+    /// The users and their new totals, ascending by user.
+    pub users: Vec<UserTotals>,
+    /// Set when this refresh completed every change up to `block` (the cache's watermark,
+    /// when a cache is attached).
+    pub complete_through: Option<BlockRef>,
+}
+
+/// What a [`Subscription`] delivers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notification {
+    /// A refresh.
+    Update(Arc<CollateralUpdate>),
+    /// The subscriber fell behind and `missed` updates were dropped for it. Resync: read
+    /// the users you follow from the cache or the store (a
+    /// [`CollateralReader`](crate::reader::CollateralReader)); every change up to
+    /// `resync_from` is already in the cache, and updates after it follow.
+    Lagged {
+        /// Updates dropped.
+        missed: u64,
+        /// The block up to which the refresh had completed when the lag was noticed.
+        resync_from: Option<BlockRef>,
+    },
+}
+
+/// A subscriber's end of the watcher's notifications
+/// ([`Watcher::subscribe`](crate::watcher::Watcher::subscribe)).
+///
+/// Delivery: every update is delivered, in order, to every subscriber that keeps up;
+/// one that falls more than the channel's capacity behind gets [`Notification::Lagged`]
+/// instead of the updates it missed, never a silent gap.
+#[derive(Debug)]
+pub struct Subscription {
+    updates: broadcast::Receiver<Arc<CollateralUpdate>>,
+    status: watch::Receiver<RefreshStatus>,
+}
+
+impl Subscription {
+    pub(in crate::watcher) fn new(
+        updates: broadcast::Receiver<Arc<CollateralUpdate>>,
+        status: watch::Receiver<RefreshStatus>,
+    ) -> Self {
+        Self { updates, status }
+    }
+
+    /// The next notification; `None` once the watcher is gone and every update was read.
+    pub async fn recv(&mut self) -> Option<Notification> {
+        match self.updates.recv().await {
+            Ok(update) => Some(Notification::Update(update)),
+            Err(broadcast::error::RecvError::Lagged(missed)) => Some(Notification::Lagged {
+                missed,
+                resync_from: self.status.borrow().through,
+            }),
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    }
+
+    /// The next notification if one is ready (`None`: none ready, or the watcher is gone).
+    pub fn try_recv(&mut self) -> Option<Notification> {
+        match self.updates.try_recv() {
+            Ok(update) => Some(Notification::Update(update)),
+            Err(broadcast::error::TryRecvError::Lagged(missed)) => Some(Notification::Lagged {
+                missed,
+                resync_from: self.status.borrow().through,
+            }),
+            Err(_) => None,
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! The write step: commit a changeset, advance the engine, hand what changed to the
+//! refresher; and the preparation before a step (checkpoint reload, cache reconciliation).
+
+use std::sync::Arc;
+
+use super::refresh::{self, RefreshSettings};
+use super::{StepReport, Watcher};
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::model::Changeset;
+use crate::traits::Touched;
+
+impl Watcher {
+    /// Writes a changeset, advances the engine and queues the refresh of what it changed.
+    pub(super) async fn write(&mut self, changes: Changeset) -> Result<StepReport, Error> {
+        let refresh = self.refresh_wanted();
+        let mut touched = Touched::default();
+        if refresh {
+            // Read before the write drops the pending state that says whom it touched.
+            if let (Some(first), Some(last)) = (changes.revert.first(), changes.revert.last()) {
+                touched.merge(self.store.touched(first.number..=last.number).await?);
+            }
+            if let Some(fin) = changes.finalize {
+                let from = self.engine.window().finalized_number().map_or(0, |f| f + 1);
+                touched.merge(self.store.touched(from..=fin.number).await?);
+            }
+        }
+        let shared = Arc::clone(&self.shared);
+        let mut gate = shared.gate.write().await;
+        if let Err(e) = self.store.apply(&changes).await {
+            // The write may or may not have landed (a lost acknowledgement): forget the
+            // memo, re-read the checkpoint before the next step, reconcile the cache then.
+            self.memo.clear();
+            self.reload = true;
+            return Err(e.into());
+        }
+        self.engine.commit(&changes);
+        *gate = self.engine.window().head().copied();
+        self.memo.record(&changes);
+        let mut report = StepReport {
+            reverted: changes.revert.len(),
+            applied: changes.blocks.len(),
+            changesets: 1,
+            events: changes.event_count(),
+            rejected_prices: changes.blocks.iter().map(|b| b.rejected_prices.len()).sum(),
+            finalized: self.engine.window().finalized_number(),
+            refreshed_users: 0,
+        };
+        if refresh {
+            touched.users.extend(changes.new_users());
+            touched.price_assets.extend(changes.new_price_assets());
+            report.refreshed_users = touched.users.len();
+            // Queued under the gate: the refresher sees the queue and the head together.
+            self.shared.queue().add(touched);
+            self.shared.mark_busy();
+            self.ensure_refresher();
+            self.shared.wake();
+        }
+        drop(gate);
+        self.count(&changes, &report);
+        Ok(report)
+    }
+
+    fn count(&mut self, changes: &Changeset, report: &StepReport) {
+        if !changes.revert.is_empty() {
+            self.stats.reorgs += 1;
+            tracing::info!(
+                depth = changes.revert.len(),
+                from = changes.revert[0].number,
+                "reorg"
+            );
+        }
+        self.stats.blocks_reverted += report.reverted as u64;
+        self.stats.blocks_applied += report.applied as u64;
+        self.stats.events_applied += report.events as u64;
+        self.stats.prices_rejected += report.rejected_prices as u64;
+        self.stats.changesets += 1;
+    }
+
+    /// Before a step: re-read the checkpoint after a write of unknown outcome, and bring
+    /// the cache up to the store once (at start, and after such a write).
+    pub(super) async fn prepare(&mut self) -> Result<(), Error> {
+        if self.reload {
+            let window = self.store.window().await?;
+            self.engine = Engine::new(self.config.engine.clone(), window);
+            *self.shared.gate.write().await = self.engine.window().head().copied();
+            self.reload = false;
+            self.reconciled = false;
+        }
+        if !self.reconciled {
+            self.reconcile().await?;
+            self.reconciled = true;
+        }
+        Ok(())
+    }
+
+    /// Queues what the cache misses since its watermark: the users and repriced assets of
+    /// the blocks above it when it is in the unconfirmed window, every holder otherwise
+    /// (a new cache, one of another chain, or one behind the finalized height).
+    async fn reconcile(&mut self) -> Result<(), Error> {
+        let Some(cache) = self.reader.cache().cloned() else {
+            return Ok(());
+        };
+        let window = self.engine.window().clone();
+        let Some(head) = window.head().copied() else {
+            return Ok(());
+        };
+        let mark = match cache.watermark().await {
+            Ok(mark) => mark,
+            Err(error) => {
+                tracing::warn!(%error, "reading the cache's watermark failed; refreshing every holder");
+                None
+            }
+        };
+        let mut touched = Touched::default();
+        match mark {
+            Some(m) if m == head.id() => return Ok(()),
+            Some(m)
+                if window.at(m.number).is_some_and(|h| h.hash == m.hash)
+                    && window.finalized_number().is_none_or(|f| m.number >= f) =>
+            {
+                touched = self.store.touched(m.number + 1..=head.number).await?;
+                tracing::info!(
+                    watermark = m.number,
+                    head = head.number,
+                    users = touched.users.len(),
+                    "cache behind the store: refreshing what changed since"
+                );
+            }
+            _ => {
+                touched
+                    .price_assets
+                    .extend(self.reader.valuator().assets().iter().map(|a| a.id));
+                tracing::info!(
+                    head = head.number,
+                    "cache watermark unknown: refreshing every holder"
+                );
+            }
+        }
+        let shared = Arc::clone(&self.shared);
+        let _gate = shared.gate.write().await;
+        self.shared.queue().add(touched);
+        self.shared.mark_busy();
+        self.ensure_refresher();
+        self.shared.wake();
+        Ok(())
+    }
+
+    /// Starts the refresher task if it is not running.
+    fn ensure_refresher(&mut self) {
+        if self.refresher {
+            return;
+        }
+        self.refresher = true;
+        let settings = RefreshSettings {
+            chunk: self.config.refresh_chunk,
+            catch_up_interval: self.config.catch_up_refresh_interval,
+        };
+        tokio::spawn(refresh::run(
+            Arc::clone(&self.shared),
+            self.reader.clone(),
+            settings,
+        ));
+    }
+}
