@@ -72,10 +72,7 @@ impl CollateralCache for MemoryCache {
         users: &[UserId],
     ) -> Result<Vec<Option<CachedCollateral>>, CacheError> {
         let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
-        Ok(users
-            .iter()
-            .map(|u| state.entries.get(u).cloned())
-            .collect())
+        Ok(users.iter().map(|u| state.entries.get(u).cloned()).collect())
     }
 
     async fn watermark(&self) -> Result<Option<BlockRef>, CacheError> {

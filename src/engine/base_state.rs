@@ -1,6 +1,8 @@
 use alloy_primitives::U256;
 
-use crate::model::{AssetId, BalanceKey, Price};
+use crate::model::{
+    AssetId, BalanceKey, Price,
+};
 
 /// Balances and prices at a transition's base height, read from the store.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -6,8 +6,8 @@ use alloy_primitives::U256;
 use alloy_primitives::map::HashMap;
 
 use super::BaseState;
-use crate::error::{BalanceFault, EngineError};
 use crate::model::BlockChanges;
+use crate::error::{BalanceFault, EngineError};
 use crate::model::{AssetId, BalanceKey, Block, Effect, Price};
 
 /// Running state while folding a transition's blocks: balances in a dense vector behind

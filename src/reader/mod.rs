@@ -105,11 +105,7 @@ impl CollateralReader {
     }
 
     /// A user's collateral from the store, valued at `at`.
-    pub async fn collateral_at(
-        &self,
-        user: UserId,
-        at: ValuationPoint,
-    ) -> Result<Collateral, Error> {
+    pub async fn collateral_at(&self, user: UserId, at: ValuationPoint) -> Result<Collateral, Error> {
         let mut all = self.collateral_many(&[user], at).await?;
         Ok(all.pop().unwrap_or_else(|| Ok(self.empty(user, at)))?)
     }

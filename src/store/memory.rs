@@ -414,6 +414,7 @@ impl BalanceReader for MemoryStore {
         users.sort_unstable();
         Ok(users)
     }
+
 }
 
 #[async_trait]

@@ -103,8 +103,8 @@ impl Harness {
     ) -> Watcher {
         let source: Arc<dyn BlockSource> = chain.clone();
         let w = Watcher::new(config.clone(), source, backends.store.clone())
-            .await
-            .expect("watcher starts from the store's checkpoint");
+        .await
+        .expect("watcher starts from the store's checkpoint");
         match &backends.cache {
             Some(cache) => w.with_cache(cache.clone()),
             None => w,

@@ -34,11 +34,7 @@ impl Watcher {
 
     /// The balances of `keys` at `at`: from the head memo where it has them, from the
     /// store for the rest (one read).
-    async fn read_balances(
-        &self,
-        keys: &[BalanceKey],
-        at: BlockNumber,
-    ) -> Result<Vec<U256>, Error> {
+    async fn read_balances(&self, keys: &[BalanceKey], at: BlockNumber) -> Result<Vec<U256>, Error> {
         let mut known = self.memo.lookup(keys, at);
         let missing: Vec<BalanceKey> = keys
             .iter()

@@ -107,10 +107,7 @@ impl Watcher {
 
     /// Subscribes to refresh notifications (one [`CollateralUpdate`] per refresh batch).
     pub fn subscribe(&self) -> Subscription {
-        Subscription::new(
-            self.shared.updates.subscribe(),
-            self.shared.status.subscribe(),
-        )
+        Subscription::new(self.shared.updates.subscribe(), self.shared.status.subscribe())
     }
 
     /// The chain position applied so far.

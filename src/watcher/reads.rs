@@ -4,7 +4,7 @@
 use super::{RefreshStatus, Watcher};
 use crate::error::Error;
 use crate::model::{CachedCollateral, Collateral, UserId};
-use crate::reader::{CacheMismatch, CachedRead, FallbackReason, ReadSource, ValuationPoint};
+use crate::reader::{CachedRead, CacheMismatch, FallbackReason, ReadSource, ValuationPoint};
 
 impl Watcher {
     /// A user's collateral, computed from the store (the truth), valued at the head's time.

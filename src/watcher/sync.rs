@@ -53,18 +53,13 @@ impl Watcher {
                 let ours = self.engine.window().at(probe).copied();
                 if ours.is_some_and(|o| o.hash == theirs.header.hash) {
                     if let Some(t) = self.engine.revert_to(probe)? {
-                        tracing::info!(
-                            to = probe,
-                            from = head.number,
-                            "source chain is shorter: rolling back"
-                        );
+                        tracing::info!(to = probe, from = head.number, "source chain is shorter: rolling back");
                         report.add(&self.apply(t).await?);
                     }
                 } else {
                     report.add(&self.ingest(theirs).await?);
                 }
-                self.head_number()
-                    .map_or(self.config.start_block, |h| h + 1)
+                self.head_number().map_or(self.config.start_block, |h| h + 1)
             }
         };
         if next <= source_head {
@@ -100,10 +95,7 @@ impl Watcher {
                 async move {
                     let blocks = source.blocks(start, end).await?;
                     if blocks.len() as u64 != end - start + 1 {
-                        return Err(SourceError::NotFound(BlockId::Range {
-                            from: start,
-                            to: end,
-                        }));
+                        return Err(SourceError::NotFound(BlockId::Range { from: start, to: end }));
                     }
                     Ok::<_, SourceError>(blocks)
                 }
@@ -123,8 +115,8 @@ impl Watcher {
                         p.header.number + 1 == block.header.number
                             && p.header.hash == block.header.parent_hash
                     });
-                    let full =
-                        batch.len() >= max_blocks || events + block.events.len() > max_events;
+                    let full = batch.len() >= max_blocks
+                        || events + block.events.len() > max_events;
                     if !batch.is_empty() && (!links || full) {
                         report.add(&self.ingest_segment(std::mem::take(&mut batch)).await?);
                         events = 0;

@@ -120,21 +120,13 @@ impl Watcher {
                     && window.finalized_number().is_none_or(|f| m.number >= f) =>
             {
                 touched = self.store.touched(m.number + 1..=head.number).await?;
-                tracing::info!(
-                    watermark = m.number,
-                    head = head.number,
-                    users = touched.users.len(),
-                    "cache behind the store: refreshing what changed since"
-                );
+                tracing::info!(watermark = m.number, head = head.number, users = touched.users.len(), "cache behind the store: refreshing what changed since");
             }
             _ => {
                 touched
                     .price_assets
                     .extend(self.reader.valuator().assets().iter().map(|a| a.id));
-                tracing::info!(
-                    head = head.number,
-                    "cache watermark unknown: refreshing every holder"
-                );
+                tracing::info!(head = head.number, "cache watermark unknown: refreshing every holder");
             }
         }
         let shared = Arc::clone(&self.shared);

@@ -94,8 +94,7 @@ impl Shared {
 
     /// Marks the status busy (work was queued).
     pub fn mark_busy(&self) {
-        self.status
-            .send_if_modified(|s| std::mem::replace(&mut s.idle, false));
+        self.status.send_if_modified(|s| std::mem::replace(&mut s.idle, false));
     }
 }
 
