@@ -199,6 +199,54 @@ pub enum StoreError {
         /// The raw value.
         value: String,
     },
+    /// A configuration value is refused (a schema name, a timeout, a table name); nothing
+    /// was done.
+    #[error("configuration: {what} {value:?} is refused: {reason}")]
+    Config {
+        /// What the value configures, e.g. `schema name`.
+        what: &'static str,
+        /// The value as given.
+        value: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// A lock wait gave up after the lock timeout (`lock_timeout`): another session holds
+    /// the lock. The transaction rolled back; nothing of it was committed.
+    #[error("{backend} store: {operation}: gave up waiting for {lock}{}; nothing was committed", holder_text(*.holder))]
+    LockTimeout {
+        /// Which backend.
+        backend: &'static str,
+        /// What was being done.
+        operation: String,
+        /// The lock waited for, e.g. `the writer lock of schema tenant_a`.
+        lock: String,
+        /// The process id of the server session holding it, when it could be found.
+        holder: Option<i32>,
+        /// The backend's error.
+        #[source]
+        source: BoxError,
+    },
+    /// A statement ran longer than the statement timeout (`statement_timeout`) and was
+    /// cancelled by the server. Its transaction rolled back; nothing of it was committed.
+    #[error(
+        "{backend} store: {operation}: cancelled by the statement timeout; nothing was committed"
+    )]
+    StatementTimeout {
+        /// Which backend.
+        backend: &'static str,
+        /// What was being done.
+        operation: String,
+        /// The backend's error.
+        #[source]
+        source: BoxError,
+    },
+}
+
+fn holder_text(holder: Option<i32>) -> String {
+    holder.map_or_else(
+        || " (held by another session)".to_owned(),
+        |pid| format!(" (held by server process {pid})"),
+    )
 }
 
 /// A [`BlockSource`](crate::BlockSource) failure.

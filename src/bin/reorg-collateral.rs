@@ -12,15 +12,24 @@
 //! `backfill`, `verify` and `cutover` fold the crate's own `balance_updates`, or a legacy
 //! table given with `--legacy-table` and its column flags.
 //!
-//! Exit codes: 0 success, 1 a failed operation (message on stderr), 2 bad usage,
-//! 3 `verify` found mismatches.
+//! Exit codes: 0 success, 1 a failed operation (message on stderr; also a `verify` that
+//! had nothing to check, and an interrupt), 2 bad usage (an argument out of range, a
+//! refused schema name or legacy mapping), 3 `verify` found mismatches.
+//!
+//! Connection strings come from `--database-url` / `DATABASE_URL` and `--redis-url` /
+//! `REDIS_URL`; their values are never printed (not in `--help`, not in errors). TLS:
+//! `sslmode=verify-full&sslrootcert=<ca.pem>` in the Postgres URL, `rediss://` and
+//! `--redis-ca-file <ca.pem>` for Redis.
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use reorg_collateral::cache::RedisCollateralCache;
+use reorg_collateral::cache::{RedisCacheConfig, RedisCollateralCache};
+use reorg_collateral::error::StoreError;
+use reorg_collateral::migration::MigrationError;
 use reorg_collateral::migration::{
     AddressEncoding, AmountColumns, Backfill, BackfillConfig, History, LegacyLog, Phase, ReadPath,
     StatusColumn, SwitchableReads, VerifyMode, verify,
@@ -28,27 +37,57 @@ use reorg_collateral::migration::{
 use reorg_collateral::model::AssetRegistry;
 use reorg_collateral::reader::CollateralReader;
 use reorg_collateral::source::ScriptedChain;
-use reorg_collateral::store::PostgresStore;
+use reorg_collateral::store::{PostgresConfig, PostgresStore, cancel_sessions};
 use reorg_collateral::valuation::Valuator;
 use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
 
+/// Exit code of bad usage.
+const USAGE: u8 = 2;
 /// Exit code of a `verify` that found mismatches.
 const MISMATCHES: u8 = 3;
+/// The most users `simulate` scripts (each is an allocation and a key per block).
+const MAX_USERS: u64 = 1_000_000;
+/// The most balance events per simulated block.
+const MAX_EVENTS: u64 = 1_000_000;
+/// The most keys `verify --sample` draws.
+const MAX_SAMPLE: i64 = 10_000_000;
+
+/// Bad usage found after parsing (exit code 2).
+#[derive(Debug)]
+struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
 
 /// Operate a reorg-collateral Postgres store.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {
-    /// Postgres URL.
+    /// Postgres URL (or libpq key=value string). Its value is never printed.
     #[arg(
         long,
         env = "DATABASE_URL",
+        hide_env_values = true,
+        hide_default_value = true,
         default_value = "postgres://postgres@127.0.0.1:5432/test"
     )]
     database_url: String,
-    /// Schema holding the store (created if missing).
+    /// Schema holding the store (created by `migrate` and `simulate` if missing; the other
+    /// commands refuse a missing one).
     #[arg(long, default_value = "public")]
     schema: String,
+    /// Server-side cap on each statement, in seconds (0: none). Raise it for a full verify
+    /// of a very large log.
+    #[arg(long, default_value_t = 120)]
+    statement_timeout: u64,
+    /// Cap on each lock wait (rows, the store's writer lock), in seconds (0: none).
+    #[arg(long, default_value_t = 10)]
+    lock_timeout: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -66,14 +105,14 @@ enum Command {
         /// Steps (blocks or reorgs) to play.
         #[arg(long, default_value_t = 100)]
         steps: usize,
-        /// Balance events per block.
-        #[arg(long, default_value_t = 20)]
-        events: usize,
-        /// Users in the script.
-        #[arg(long, default_value_t = 50)]
-        users: usize,
-        /// Confirmation depth.
-        #[arg(long, default_value_t = 6)]
+        /// Balance events per block (at most 1,000,000).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=MAX_EVENTS))]
+        events: u64,
+        /// Users in the script (1 to 1,000,000).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=MAX_USERS))]
+        users: u64,
+        /// Confirmation depth (at least 1).
+        #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..))]
         confirmations: u64,
     },
     /// Fold the history into user_current_balances (resumable: run it again after a kill).
@@ -84,7 +123,7 @@ enum Command {
         history: HistoryArgs,
         /// High-water mark (default: the history's newest confirmed block). Ignored when
         /// resuming.
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(0..=i64::MAX as u64))]
         high_water: Option<u64>,
         /// History rows per transaction.
         #[arg(long, default_value_t = 250_000)]
@@ -92,14 +131,18 @@ enum Command {
         /// Keys merged per transaction.
         #[arg(long, default_value_t = 20_000)]
         merge_keys: u64,
+        /// Forget a finished or failed backfill first and start a new one (rows already
+        /// merged into user_current_balances stay). Refused after the cutover.
+        #[arg(long)]
+        reset: bool,
     },
     /// Recompute confirmed balances from the log and diff them against
     /// user_current_balances; exits 3 when any differ.
     Verify {
         #[command(flatten)]
         history: HistoryArgs,
-        /// Check about N sampled keys instead of all of them.
-        #[arg(long)]
+        /// Check about N sampled keys instead of all of them (1 to 10,000,000).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=MAX_SAMPLE))]
         sample: Option<u32>,
         /// Mismatches to print.
         #[arg(long, default_value_t = 20)]
@@ -116,12 +159,22 @@ enum Command {
     },
     /// Repopulate the Redis collateral cache from the store, for every holder.
     RebuildCache {
-        /// Redis URL.
-        #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+        /// Redis URL. Its value is never printed.
+        #[arg(
+            long,
+            env = "REDIS_URL",
+            hide_env_values = true,
+            hide_default_value = true,
+            default_value = "redis://127.0.0.1:6379"
+        )]
         redis_url: String,
         /// Key prefix of the cache.
         #[arg(long, default_value = "collateral")]
         prefix: String,
+        /// A PEM file of the CA that signed the Redis server's certificate (for a
+        /// `rediss://` URL whose server is not signed by a system root).
+        #[arg(long, env = "REDIS_CA_FILE")]
+        redis_ca_file: Option<std::path::PathBuf>,
         /// Prices older than this many seconds (before the head) count as stale.
         #[arg(long, default_value_t = 3_600)]
         max_price_age: u64,
@@ -129,12 +182,22 @@ enum Command {
     /// Compares the Redis cache with the store for every holder; exits 3 when any entry
     /// differs or the cache's watermark is not the store's head.
     VerifyCache {
-        /// Redis URL.
-        #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+        /// Redis URL. Its value is never printed.
+        #[arg(
+            long,
+            env = "REDIS_URL",
+            hide_env_values = true,
+            hide_default_value = true,
+            default_value = "redis://127.0.0.1:6379"
+        )]
         redis_url: String,
         /// Key prefix of the cache.
         #[arg(long, default_value = "collateral")]
         prefix: String,
+        /// A PEM file of the CA that signed the Redis server's certificate (for a
+        /// `rediss://` URL whose server is not signed by a system root).
+        #[arg(long, env = "REDIS_CA_FILE")]
+        redis_ca_file: Option<std::path::PathBuf>,
         /// Prices older than this many seconds (before the head) count as stale.
         #[arg(long, default_value_t = 3_600)]
         max_price_age: u64,
@@ -208,9 +271,12 @@ impl HistoryArgs {
                     .split(',')
                     .map(|c| c.trim().parse())
                     .collect::<Result<_, _>>()
-                    .map_err(|e| format!("--legacy-kind-codes: {e}"))?;
+                    .map_err(|e| Usage(format!("--legacy-kind-codes: {e}")))?;
                 let [credit, debit, set] = codes[..] else {
-                    return Err("--legacy-kind-codes takes three codes: credit,debit,set".into());
+                    return Err(Usage(
+                        "--legacy-kind-codes takes three codes: credit,debit,set".to_owned(),
+                    )
+                    .into());
                 };
                 AmountColumns::Kind {
                     kind: kind.clone(),
@@ -239,7 +305,7 @@ impl HistoryArgs {
                 pending: self.legacy_pending.clone(),
             }),
         };
-        legacy.validate()?;
+        legacy.validate().map_err(|e| Usage(e.to_string()))?;
         Ok(History::Legacy(legacy))
     }
 }
@@ -252,8 +318,20 @@ fn bar(len: u64, template: &str) -> ProgressBar {
     bar
 }
 
-async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let store = Arc::new(PostgresStore::connect_in_schema(&cli.database_url, &cli.schema).await?);
+/// The connection settings of `cli`; `application_name` tags this process's sessions so an
+/// interrupt can cancel exactly their statements.
+fn pg_config(cli: &Cli, application_name: &str) -> PostgresConfig {
+    let secs = |s: u64| (s > 0).then(|| Duration::from_secs(s));
+    PostgresConfig {
+        statement_timeout: secs(cli.statement_timeout),
+        lock_timeout: secs(cli.lock_timeout),
+        create_schema: matches!(cli.command, Command::Migrate | Command::Simulate { .. }),
+        application_name: Some(application_name.to_owned()),
+        ..PostgresConfig::default()
+    }
+}
+
+async fn run(cli: Cli, store: Arc<PostgresStore>) -> Result<ExitCode, Box<dyn std::error::Error>> {
     match cli.command {
         Command::Migrate => println!("migrations applied (schema {})", cli.schema),
         Command::Backfill {
@@ -261,6 +339,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             high_water,
             chunk_rows,
             merge_keys,
+            reset,
         } => {
             let backfill = Backfill::new(store.pool().clone(), history.history()?).with_config(
                 BackfillConfig {
@@ -268,6 +347,15 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                     merge_keys,
                 },
             );
+            if reset {
+                match backfill.reset().await? {
+                    Some(old) => println!(
+                        "reset the backfill of {} up to block {} (was {:?})",
+                        old.source, old.high_water, old.phase
+                    ),
+                    None => println!("no backfill to reset"),
+                }
+            }
             let state = backfill.start(high_water).await?;
             println!(
                 "backfill of {} up to block {} ({} rows)",
@@ -315,6 +403,13 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             spinner.enable_steady_tick(std::time::Duration::from_millis(200));
             let report = verify(store.pool(), &history.history()?, mode, show).await?;
             spinner.finish_and_clear();
+            if report.keys_checked == 0 {
+                return Err(format!(
+                    "verify checked nothing: schema {} holds no confirmed balances and the history is empty (wrong --schema or --legacy-table?)",
+                    cli.schema
+                )
+                .into());
+            }
             println!(
                 "verify {mode:?} at block {:?}: {} keys checked, {} mismatches",
                 report.height, report.keys_checked, report.mismatches
@@ -342,9 +437,14 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::RebuildCache {
             redis_url,
             prefix,
+            redis_ca_file,
             max_price_age,
         } => {
-            let cache = RedisCollateralCache::connect(&redis_url, &prefix).await?;
+            let config = RedisCacheConfig {
+                tls_root_cert: redis_ca_file,
+                ..RedisCacheConfig::default()
+            };
+            let cache = RedisCollateralCache::connect_with(&redis_url, &prefix, config).await?;
             let registry = Arc::new(store.assets().await?);
             let valuator = Valuator::new(registry, max_price_age);
             let reader = CollateralReader::new(store.clone(), valuator).with_cache(Arc::new(cache));
@@ -362,9 +462,15 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::VerifyCache {
             redis_url,
             prefix,
+            redis_ca_file,
             max_price_age,
         } => {
-            let cache = Arc::new(RedisCollateralCache::connect(&redis_url, &prefix).await?);
+            let config = RedisCacheConfig {
+                tls_root_cert: redis_ca_file,
+                ..RedisCacheConfig::default()
+            };
+            let cache =
+                Arc::new(RedisCollateralCache::connect_with(&redis_url, &prefix, config).await?);
             let registry = Arc::new(store.assets().await?);
             let valuator = Valuator::new(registry, max_price_age);
             let reader = CollateralReader::new(store.clone(), valuator).with_cache(cache.clone());
@@ -399,7 +505,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let assets = ScriptedChain::demo_assets();
             let registry = AssetRegistry::new(assets.clone())?;
             store.register_assets(&registry).await?;
-            let script_users = (0..users).map(ScriptedChain::demo_user).collect();
+            let script_users = (0..users as usize).map(ScriptedChain::demo_user).collect();
             let mut script = ScriptedChain::new(seed, 1, script_users, assets);
             let mut config = WatcherConfig::new(EngineConfig::new(registry, confirmations));
             config.start_block = 1;
@@ -412,7 +518,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 watcher.sync().await?;
             }
             for step in 0..steps {
-                script.step(events);
+                script.step(events as usize);
                 if script.chain.head_number() < stored_head {
                     continue;
                 }
@@ -436,14 +542,68 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Exit code 2 for refused input (usage, a refused configuration value), else 1.
+fn failure_code(e: &(dyn std::error::Error + 'static)) -> ExitCode {
+    let config = |s: &StoreError| matches!(s, StoreError::Config { .. });
+    let usage = e.is::<Usage>()
+        || e.downcast_ref::<StoreError>().is_some_and(config)
+        || matches!(e.downcast_ref::<MigrationError>(), Some(MigrationError::Store(s)) if config(s));
+    if usage {
+        ExitCode::from(USAGE)
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM; never if no handler can be installed.
+async fn interrupted() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                () = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    ctrl_c.await;
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli).await {
+    let application_name = format!("reorg-collateral/{}", std::process::id());
+    let config = pg_config(&cli, &application_name);
+    let url = cli.database_url.clone();
+    let work = async {
+        let store =
+            PostgresStore::connect_with(&cli.database_url, Some(&cli.schema), &config).await?;
+        run(cli, Arc::new(store)).await
+    };
+    // Polled from the start, so the handler is in place before the first connection.
+    let outcome = tokio::select! {
+        outcome = work => outcome,
+        () = interrupted() => {
+            // The statements in flight are cancelled on the server: an interrupted verify
+            // or backfill leaves nothing running (and nothing partial committed).
+            if let Err(e) = cancel_sessions(&url, &application_name).await {
+                eprintln!("error: could not cancel the running statements: {e}");
+            }
+            Err("interrupted; the statements in flight were cancelled (nothing partial is committed)".into())
+        }
+    };
+    match outcome {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            failure_code(&*e)
         }
     }
 }

@@ -5,5 +5,5 @@ mod memory;
 mod redis;
 
 #[cfg(feature = "redis")]
-pub use self::redis::{RedisCollateralCache, RedisPublisher};
+pub use self::redis::{RedisCacheConfig, RedisCollateralCache, RedisPublisher, redact_redis_url};
 pub use memory::MemoryCache;

@@ -7,7 +7,7 @@ use sqlx::{AssertSqlSafe, PgPool, Row};
 use super::history::fold_sql;
 use super::state::{MigrationState, Phase, load_state};
 use super::{History, MigrationError, U256_MAX_SQL, db};
-use crate::store::WRITER_LOCK_SQL;
+use crate::store::take_writer_lock;
 
 /// Tuning of a [`Backfill`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,15 +111,20 @@ impl Backfill {
             })?),
             None => self.default_high_water().await?,
         };
-        let relation = self.history.relation();
+        let relation = self.history.relation(2);
         let rows_total: i64 = match high_water {
-            Some(h) => sqlx::query_scalar(AssertSqlSafe(format!(
-                "SELECT count(*) FROM {relation} h WHERE n <= $1"
-            )))
-            .bind(h)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db("count history rows"))?,
+            Some(h) => {
+                let mut q = sqlx::query_scalar(AssertSqlSafe(format!(
+                    "SELECT count(*) FROM {relation} h WHERE n <= $1"
+                )))
+                .bind(h);
+                if let Some(status) = self.history.status_value() {
+                    q = q.bind(status);
+                }
+                q.fetch_one(&self.pool)
+                    .await
+                    .map_err(db("count history rows"))?
+            }
             None => 0,
         };
         sqlx::query(AssertSqlSafe(self.history.key_index_sql()))
@@ -148,6 +153,39 @@ impl Backfill {
             .ok_or(MigrationError::NotStarted)
     }
 
+    /// Forgets the backfill of this schema so that [`start`](Self::start) begins a new one
+    /// (after a failed run, or to redo a finished one with another high-water mark): deletes
+    /// the `migration_state` row and empties `migration_backfill`, in one transaction.
+    /// Rows already merged into `user_current_balances` stay, and a new merge keeps them
+    /// (`ON CONFLICT DO NOTHING`). Refused after the cutover to `user_current_balances`:
+    /// roll the read path back first. Returns the state forgotten, if there was one.
+    pub async fn reset(&self) -> Result<Option<MigrationState>, MigrationError> {
+        let forgotten = load_state(&self.pool).await?;
+        if let Some(state) = &forgotten
+            && state.read_path == super::ReadPath::CurrentState
+        {
+            return Err(MigrationError::Mapping(
+                "refusing to reset the backfill: the read path is cut over to user_current_balances (run cutover --rollback first)"
+                    .to_owned(),
+            ));
+        }
+        let mut tx = self.pool.begin().await.map_err(db("begin the reset"))?;
+        // Waits for a chunk in flight (each locks the row), then forgets it.
+        sqlx::query("DELETE FROM migration_state WHERE read_path = 0")
+            .execute(&mut *tx)
+            .await
+            .map_err(db("delete migration_state"))?;
+        sqlx::query("TRUNCATE migration_backfill")
+            .execute(&mut *tx)
+            .await
+            .map_err(db("empty migration_backfill"))?;
+        tx.commit().await.map_err(db("commit the reset"))?;
+        if let Some(state) = &forgotten {
+            tracing::info!(history = %state.source, high_water = state.high_water, "backfill reset");
+        }
+        Ok(forgotten)
+    }
+
     async fn default_high_water(&self) -> Result<Option<i64>, MigrationError> {
         let sql = match self.history {
             History::CrateLog => {
@@ -156,7 +194,11 @@ impl Backfill {
             }
             History::Legacy(_) => self.history.max_block_sql(),
         };
-        let h: Option<Option<i64>> = sqlx::query_scalar(AssertSqlSafe(sql))
+        let mut q = sqlx::query_scalar(AssertSqlSafe(sql));
+        if let Some(status) = self.history.status_value() {
+            q = q.bind(status);
+        }
+        let h: Option<Option<i64>> = q
             .fetch_optional(&self.pool)
             .await
             .map_err(db("find the history's newest confirmed block"))?;
@@ -180,7 +222,8 @@ impl Backfill {
         }
         progress(&BackfillProgress::from(&state));
         let h = i64::try_from(state.high_water).unwrap_or(i64::MAX);
-        let fold = fold_sql(&self.history, "n > $1 AND n <= $2");
+        let fold = fold_sql(&self.history, "n > $1 AND n <= $2", 3);
+        let status = self.history.status_value();
         let chunk_sql = format!(
             "WITH f AS ({fold}),
              ins AS (INSERT INTO migration_backfill (user_address, asset, balance, reset)
@@ -193,7 +236,7 @@ impl Backfill {
         );
         let next_sql = format!(
             "SELECT min(n) FROM {} h WHERE n > $1 AND n <= $2",
-            self.history.relation()
+            self.history.relation(3)
         );
         // Blocks per chunk, adapted to the rows they hold.
         let mut span: i64 = match (state.rows_total, state.high_water) {
@@ -226,9 +269,13 @@ impl Backfill {
             }
             cursor = cursor.max(stored);
             let hi = cursor.saturating_add(span).min(h);
-            let row = sqlx::query(AssertSqlSafe(chunk_sql.clone()))
+            let mut q = sqlx::query(AssertSqlSafe(chunk_sql.clone()))
                 .bind(cursor)
-                .bind(hi)
+                .bind(hi);
+            if let Some(status) = &status {
+                q = q.bind(status.clone());
+            }
+            let row = q
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(db(format!("fold blocks {}..={hi}", cursor + 1)))?;
@@ -261,9 +308,13 @@ impl Backfill {
             progress(&BackfillProgress::from(&state));
             if rows == 0 {
                 // Jump over an empty stretch of history with one probe of the block index.
-                let next: Option<i64> = sqlx::query_scalar(AssertSqlSafe(next_sql.clone()))
+                let mut q = sqlx::query_scalar(AssertSqlSafe(next_sql.clone()))
                     .bind(cursor)
-                    .bind(h)
+                    .bind(h);
+                if let Some(status) = &status {
+                    q = q.bind(status.clone());
+                }
+                let next: Option<i64> = q
                     .fetch_one(&self.pool)
                     .await
                     .map_err(db("find the next block with history"))?;
@@ -334,10 +385,7 @@ impl Backfill {
         let limit = i64::try_from(self.config.merge_keys.max(1)).unwrap_or(i64::MAX);
         loop {
             let mut tx = self.pool.begin().await.map_err(db("begin a merge chunk"))?;
-            sqlx::query(WRITER_LOCK_SQL)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("take the writer lock"))?;
+            take_writer_lock(&mut tx, &self.pool, "a merge chunk").await?;
             // Locked, like the folding cursor: concurrent or zombie merges serialize here.
             let cursor = sqlx::query(
                 "SELECT merge_user, merge_asset, phase FROM migration_state FOR UPDATE",

@@ -8,6 +8,7 @@
 //! so a legacy table is folded by Postgres where it lies, without copying it.
 
 use super::MigrationError;
+use crate::store::ident::{derived_name, ident_problem, quote_ident};
 
 /// Where the history lives.
 // A configuration value built once per job: the size of the variants does not matter, and
@@ -68,8 +69,9 @@ pub struct StatusColumn {
 /// A legacy event-log table described by its column names, so the toolkit can read (and,
 /// in dual-write mode, write) it without forking the crate.
 ///
-/// Names are plain identifiers (`[A-Za-z_][A-Za-z0-9_]*`, the table optionally
-/// `schema.table`) and are quoted as given, so their letter case matters.
+/// Names are plain identifiers (`[A-Za-z_][A-Za-z0-9_]*`, at most 63 bytes, the table
+/// optionally `schema.table`) and are quoted as given, so their letter case matters. Status
+/// values are bound as query parameters, never pasted into SQL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LegacyLog {
     /// The table, `name` or `schema.name`.
@@ -170,9 +172,11 @@ impl LegacyLog {
         }
     }
 
-    fn status_filter(&self) -> String {
+    /// The confirmed-rows filter, comparing the status with the parameter `$status_param`
+    /// (bound to [`History::status_value`]).
+    fn status_filter(&self, status_param: usize) -> String {
         match &self.status {
-            Some(s) => format!("t.{} = {}", quote(&s.column), literal(&s.confirmed)),
+            Some(s) => format!("t.{}::text = ${status_param}::text", quote(&s.column)),
             None => "TRUE".to_owned(),
         }
     }
@@ -196,8 +200,22 @@ impl History {
         }
     }
 
-    /// The normalized relation (see the module docs), as a parenthesized subquery.
-    pub(crate) fn relation(&self) -> String {
+    /// The value a query over [`relation`](Self::relation) binds at its `status_param`
+    /// (the confirmed status of a legacy table), or `None` when the relation has no
+    /// parameter. Callers bind it last, so `status_param` is one past their own parameters.
+    pub(crate) fn status_value(&self) -> Option<String> {
+        match self {
+            History::Legacy(LegacyLog {
+                status: Some(s), ..
+            }) => Some(s.confirmed.clone()),
+            _ => None,
+        }
+    }
+
+    /// The normalized relation (see the module docs), as a parenthesized subquery. A legacy
+    /// status filter compares with the query parameter `$status_param`, bound to
+    /// [`status_value`](Self::status_value).
+    pub(crate) fn relation(&self, status_param: usize) -> String {
         match self {
             History::CrateLog => {
                 "(SELECT bu.user_address AS u, bu.asset AS a, bu.kind AS k, bu.amount AS v,
@@ -240,28 +258,32 @@ impl History {
                     a = l.decode(&l.asset),
                     n = quote(&l.block_number),
                     table = l.quoted_table(),
-                    status = l.status_filter(),
+                    status = l.status_filter(status_param),
                 )
             }
         }
     }
 
-    /// The highest block with confirmed history (`None` for an empty history).
+    /// The highest block with confirmed history (`None` for an empty history); binds
+    /// [`status_value`](Self::status_value) as `$1`.
     pub(crate) fn max_block_sql(&self) -> String {
-        format!("SELECT max(n) FROM {} h", self.relation())
+        format!("SELECT max(n) FROM {} h", self.relation(1))
     }
 
     /// `CREATE INDEX` for the per-key lookups of migration-mode reads and sampled verify
-    /// (`(user, asset)` as the normalized relation computes them). Idempotent.
+    /// (`(user, asset)` as the normalized relation computes them). Idempotent. The index of a
+    /// legacy table `t` is `t_migration_key`, or, when that would exceed 63 bytes (and be
+    /// truncated by Postgres), a shortened name carrying a 16-hex-digit hash of `t`, which
+    /// cannot collide with the table's own name.
     pub fn key_index_sql(&self) -> String {
         match self {
             History::CrateLog => "CREATE INDEX IF NOT EXISTS balance_updates_key
                  ON balance_updates (user_address, asset, block_number)"
                 .to_owned(),
             History::Legacy(l) => {
-                let index = format!(
-                    "{}_migration_key",
-                    l.table.rsplit('.').next().unwrap_or(&l.table)
+                let index = derived_name(
+                    l.table.rsplit('.').next().unwrap_or(&l.table),
+                    "migration_key",
                 );
                 let expr = |c: &str| l.decode_in("", c);
                 format!(
@@ -281,9 +303,9 @@ impl History {
 /// per (user, asset): `reset` when the rows hold an absolute event, and `net`: the value
 /// after the last absolute event, or the signed sum of all the rows when there is none.
 /// Columns: `u`, `a`, `reset`, `net`, `rows` and `bad` (rows with an unknown kind or a
-/// NULL or negative amount).
-pub(crate) fn fold_sql(history: &History, filter: &str) -> String {
-    fold_over(&history.relation(), filter)
+/// NULL or negative amount). The history's status parameter is `$status_param`.
+pub(crate) fn fold_sql(history: &History, filter: &str, status_param: usize) -> String {
+    fold_over(&history.relation(status_param), filter)
 }
 
 /// [`fold_sql`] over any relation with the normalized columns.
@@ -301,30 +323,17 @@ pub(crate) fn fold_over(relation: &str, filter: &str) -> String {
     )
 }
 
-/// A checked identifier.
+/// A checked identifier ([`ident_problem`]).
 fn ident(name: &str) -> Result<(), MigrationError> {
-    let ok = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(MigrationError::Mapping(format!(
-            "{name:?} is not a plain identifier ([A-Za-z_][A-Za-z0-9_]*)"
-        )))
+    match ident_problem(name) {
+        None => Ok(()),
+        Some(reason) => Err(MigrationError::Mapping(format!("{name:?} is {reason}"))),
     }
 }
 
-/// A checked identifier, double-quoted.
+/// An identifier, double-quoted by the crate's one quoting helper ([`quote_ident`]).
 pub(crate) fn quote(name: &str) -> String {
-    format!("\"{name}\"")
-}
-
-/// A SQL string literal.
-pub(crate) fn literal(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
+    quote_ident(name)
 }
 
 #[cfg(test)]
@@ -342,13 +351,34 @@ mod tests {
     }
 
     #[test]
-    fn status_values_are_escaped() {
+    fn status_values_are_bound_not_pasted() {
         let mut l = LegacyLog::original_design("t");
         l.status = Some(StatusColumn {
             column: "s".into(),
-            confirmed: "it's".into(),
+            confirmed: "it's\\' OR TRUE --".into(),
             pending: "p".into(),
         });
-        assert!(History::Legacy(l).relation().contains("'it''s'"));
+        let h = History::Legacy(l);
+        let sql = h.relation(7);
+        assert!(!sql.contains("it's") && !sql.contains("OR TRUE"), "{sql}");
+        assert!(sql.contains("t.\"s\"::text = $7::text"), "{sql}");
+        assert_eq!(h.status_value().as_deref(), Some("it's\\' OR TRUE --"));
+        assert_eq!(History::CrateLog.status_value(), None);
+    }
+
+    #[test]
+    fn long_names_are_refused_and_index_names_cannot_truncate() {
+        let l = LegacyLog::original_design(&"x".repeat(64));
+        assert!(matches!(l.validate(), Err(MigrationError::Mapping(m)) if m.contains("64 bytes")));
+        let table = "y".repeat(63);
+        let l = LegacyLog::original_design(&format!("s.{table}"));
+        assert!(l.validate().is_ok());
+        let sql = History::Legacy(l).key_index_sql();
+        let index = sql
+            .strip_prefix("CREATE INDEX IF NOT EXISTS \"")
+            .and_then(|r| r.split('"').next())
+            .unwrap();
+        assert!(index.len() <= 63 && index != table, "{index}");
+        assert!(index.ends_with("_migration_key"));
     }
 }

@@ -6,7 +6,7 @@ use alloy_primitives::hex;
 use async_trait::async_trait;
 use sqlx::{AssertSqlSafe, PgConnection};
 
-use super::history::{literal, quote};
+use super::history::quote;
 use super::{AddressEncoding, AmountColumns, LegacyLog};
 use crate::error::StoreError;
 use crate::model::Changeset;
@@ -68,15 +68,18 @@ async fn write_legacy(
     if let Some(first) = changes.revert.first() {
         let from = i64::try_from(first.number).unwrap_or(i64::MAX);
         let status = legacy.status.as_ref().map_or(String::new(), |s| {
-            format!(" AND {} = {}", quote(&s.column), literal(&s.pending))
+            format!(" AND {}::text = $2::text", quote(&s.column))
         });
-        sqlx::query(AssertSqlSafe(format!(
+        let mut q = sqlx::query(AssertSqlSafe(format!(
             "DELETE FROM {table} WHERE {block_col} >= $1{status}"
         )))
-        .bind(from)
-        .execute(&mut *tx)
-        .await
-        .map_err(failed(format!("delete legacy rows from #{from}")))?;
+        .bind(from);
+        if let Some(s) = &legacy.status {
+            q = q.bind(s.pending.as_str());
+        }
+        q.execute(&mut *tx)
+            .await
+            .map_err(failed(format!("delete legacy rows from #{from}")))?;
     }
     let mut rows = Rows::default();
     for b in &changes.blocks {
@@ -121,12 +124,12 @@ async fn write_legacy(
     }
     if let (Some(tip), Some(status)) = (changes.finalize, &legacy.status) {
         sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {table} SET {col} = {confirmed} WHERE {col} = {pending} AND {block_col} <= $1",
+            "UPDATE {table} SET {col} = $2 WHERE {col}::text = $3::text AND {block_col} <= $1",
             col = quote(&status.column),
-            confirmed = literal(&status.confirmed),
-            pending = literal(&status.pending),
         )))
         .bind(i64::try_from(tip.number).unwrap_or(i64::MAX))
+        .bind(status.confirmed.as_str())
+        .bind(status.pending.as_str())
         .execute(&mut *tx)
         .await
         .map_err(failed(format!("confirm legacy rows up to {}", tip.id())))?;
@@ -169,7 +172,7 @@ async fn insert(tx: &mut PgConnection, legacy: &LegacyLog, rows: &Rows) -> Resul
     }
     if let Some(s) = &legacy.status {
         columns.push(quote(&s.column));
-        values.push(literal(&s.pending));
+        values.push("$8::text".into());
     }
     let sql = format!(
         "INSERT INTO {} ({}) SELECT {} FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::smallint[]) AS r(n, i, t, u, a, v, k)",
@@ -178,18 +181,19 @@ async fn insert(tx: &mut PgConnection, legacy: &LegacyLog, rows: &Rows) -> Resul
         values.join(", ")
     );
     let (first, last) = (rows.block[0], rows.block[rows.block.len() - 1]);
-    sqlx::query(AssertSqlSafe(sql))
+    let mut q = sqlx::query(AssertSqlSafe(sql))
         .bind(&rows.block)
         .bind(&rows.log_index)
         .bind(&rows.tx_hash)
         .bind(&rows.user)
         .bind(&rows.asset)
         .bind(&rows.amount)
-        .bind(&rows.kind)
-        .execute(&mut *tx)
-        .await
-        .map_err(failed(format!(
-            "insert legacy rows of blocks #{first}..=#{last}"
-        )))?;
+        .bind(&rows.kind);
+    if let Some(s) = &legacy.status {
+        q = q.bind(s.pending.as_str());
+    }
+    q.execute(&mut *tx).await.map_err(failed(format!(
+        "insert legacy rows of blocks #{first}..=#{last}"
+    )))?;
     Ok(())
 }

@@ -106,10 +106,14 @@ pub enum MigrationError {
     Unrepresentable(String),
 }
 
-/// Maps a sqlx error to [`MigrationError::Db`] naming the operation.
+/// Maps a sqlx error to [`MigrationError::Db`] naming the operation; a lock or statement
+/// timeout becomes the typed [`StoreError::LockTimeout`] / [`StoreError::StatementTimeout`].
 pub(crate) fn db(operation: impl Into<String>) -> impl FnOnce(sqlx::Error) -> MigrationError {
     let operation = operation.into();
-    move |source| MigrationError::Db { operation, source }
+    move |source| match crate::store::classify_timeout(operation, source) {
+        Ok(typed) => MigrationError::Store(typed),
+        Err((operation, source)) => MigrationError::Db { operation, source },
+    }
 }
 
 /// `U256::MAX` as a SQL numeric literal.

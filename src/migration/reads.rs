@@ -122,17 +122,20 @@ impl SwitchableReads {
             .map_err(db(format!("read {user}'s current balances")))?,
             ReadPath::Log => {
                 let (hw, height) = self.heights().await?;
-                let log = log_relation(&self.history, "$2", "$3");
-                sqlx::query(AssertSqlSafe(format!(
+                let log = log_relation(&self.history, "$2", "$3", 4);
+                let mut q = sqlx::query(AssertSqlSafe(format!(
                     "SELECT a, net::text AS v FROM ({}) f WHERE net > 0 ORDER BY a",
                     fold_over(&log, "u = $1")
                 )))
                 .bind(user.as_slice())
                 .bind(hw)
-                .bind(height)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db(format!("fold {user}'s log")))?
+                .bind(height);
+                if let Some(status) = self.history.status_value() {
+                    q = q.bind(status);
+                }
+                q.fetch_all(&self.pool)
+                    .await
+                    .map_err(db(format!("fold {user}'s log")))?
             }
         };
         rows.iter().map(|r| pair(r, "a")).collect()
@@ -154,14 +157,17 @@ impl SwitchableReads {
             .map_err(db("read all current balances"))?,
             ReadPath::Log => {
                 let (hw, height) = self.heights().await?;
-                let log = log_relation(&self.history, "$1", "$2");
-                sqlx::query(AssertSqlSafe(format!(
+                let log = log_relation(&self.history, "$1", "$2", 3);
+                let mut q = sqlx::query(AssertSqlSafe(format!(
                     "SELECT u, a, net::text AS v FROM ({}) f WHERE net > 0 ORDER BY u, a",
                     fold_over(&log, "TRUE")
                 )))
                 .bind(hw)
-                .bind(height)
-                .fetch_all(&self.pool)
+                .bind(height);
+                if let Some(status) = self.history.status_value() {
+                    q = q.bind(status);
+                }
+                q.fetch_all(&self.pool)
                 .await
                 .map_err(db("fold the whole log"))?
             }

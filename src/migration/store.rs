@@ -100,20 +100,22 @@ impl MigratingStore {
             "SELECT u, a, net::text AS net FROM ({}) f",
             fold_sql(
                 &self.history,
-                "n <= $3 AND (u, a) IN (SELECT * FROM UNNEST($1::bytea[], $2::bytea[]))"
+                "n <= $3 AND (u, a) IN (SELECT * FROM UNNEST($1::bytea[], $2::bytea[]))",
+                4
             )
         );
-        let rows = sqlx::query(AssertSqlSafe(sql))
+        let mut q = sqlx::query(AssertSqlSafe(sql))
             .bind(&users)
             .bind(&assets)
-            .bind(self.high_water)
-            .fetch_all(self.pool())
-            .await
-            .map_err(backend(format!(
-                "fold the history of {} keys up to #{}",
-                keys.len(),
-                self.high_water
-            )))?;
+            .bind(self.high_water);
+        if let Some(status) = self.history.status_value() {
+            q = q.bind(status);
+        }
+        let rows = q.fetch_all(self.pool()).await.map_err(backend(format!(
+            "fold the history of {} keys up to #{}",
+            keys.len(),
+            self.high_water
+        )))?;
         let mut out = BTreeMap::new();
         for r in &rows {
             let key = BalanceKey {
@@ -168,19 +170,22 @@ impl MigratingStore {
                 ),
             );
         }
-        let filter = match asset {
-            Some(_) => "n <= $2 AND u = $1 AND a = $3",
-            None => "n <= $2 AND u = $1",
+        let (filter, status_param) = match asset {
+            Some(_) => ("n <= $2 AND u = $1 AND a = $3", 4),
+            None => ("n <= $2 AND u = $1", 3),
         };
         let sql = format!(
             "SELECT a, net::text AS net FROM ({}) f",
-            fold_sql(&self.history, filter)
+            fold_sql(&self.history, filter, status_param)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql))
             .bind(user.as_slice())
             .bind(self.high_water);
         if let Some(a) = asset {
             q = q.bind(a.to_vec());
+        }
+        if let Some(status) = self.history.status_value() {
+            q = q.bind(status);
         }
         let folded = q
             .fetch_all(self.pool())

@@ -56,17 +56,23 @@ impl VerifyReport {
 
 /// "The log" at a confirmed height: `history` at or below the high-water mark (SQL `hw`)
 /// plus the crate's `balance_updates` above it up to `height` (SQL `height`). The crate's
-/// own log needs no union.
-pub(crate) fn log_relation(history: &History, hw: &str, height: &str) -> String {
+/// own log needs no union. A legacy status is compared with `$status_param`
+/// ([`History::status_value`]).
+pub(crate) fn log_relation(
+    history: &History,
+    hw: &str,
+    height: &str,
+    status_param: usize,
+) -> String {
     match history {
         History::CrateLog => format!(
             "(SELECT * FROM {} o WHERE o.n <= {height})",
-            History::CrateLog.relation()
+            History::CrateLog.relation(status_param)
         ),
         History::Legacy(_) => format!(
             "(SELECT * FROM {} o WHERE o.n <= {hw} UNION ALL SELECT * FROM {} c WHERE c.n > {hw} AND c.n <= {height})",
-            history.relation(),
-            History::CrateLog.relation()
+            history.relation(status_param),
+            History::CrateLog.relation(status_param)
         ),
     }
 }
@@ -103,8 +109,14 @@ pub async fn verify(
     .await
     .map_err(db("read the finalized height"))?;
     let height = finalized.unwrap_or(-1).max(high_water);
-    let older = history.relation();
-    let log = log_relation(history, "$1", "$2");
+    // $1 high water, $2 height, $3 samples shown, $4 keys sampled (sample mode), then the
+    // legacy status.
+    let status_param = match mode {
+        VerifyMode::Full => 4,
+        VerifyMode::Sample(_) => 5,
+    };
+    let older = history.relation(status_param);
+    let log = log_relation(history, "$1", "$2", status_param);
     let (fold, table_keys) = match mode {
         VerifyMode::Full => (
             fold_over(&log, "TRUE"),
@@ -150,6 +162,9 @@ pub async fn verify(
         .bind(i64::from(max_samples));
     if matches!(mode, VerifyMode::Sample(_)) {
         q = q.bind(sample);
+    }
+    if let Some(status) = history.status_value() {
+        q = q.bind(status);
     }
     let rows = q
         .fetch_all(&mut *tx)

@@ -6,4 +6,9 @@ mod postgres;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
-pub use postgres::{ChangesetHook, PostgresStore, WRITER_LOCK_SQL, migrate};
+pub use postgres::{
+    ChangesetHook, PostgresConfig, PostgresStore, WRITER_LOCK_SQL, cancel_sessions, migrate,
+    redact_url,
+};
+#[cfg(feature = "postgres")]
+pub(crate) use postgres::{classify_timeout, ident, take_writer_lock};

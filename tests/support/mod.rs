@@ -3,3 +3,5 @@
 pub mod pg;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "tls")]
+pub mod tls;

@@ -35,19 +35,56 @@ pub async fn fresh_cache(tag: &str) -> RedisCollateralCache {
 pub struct PrivateRedis {
     pub port: u16,
     child: Option<Child>,
+    extra: Vec<String>,
+    frozen: bool,
 }
 
 #[allow(dead_code)]
 impl PrivateRedis {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A private server with extra `redis-server` arguments (e.g. `--maxmemory 1mb`).
+    pub fn start_with(extra: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let mut me = Self { port, child: None };
+        let mut me = Self {
+            port,
+            child: None,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            frozen: false,
+        };
         me.restart();
         me
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(c) = &self.child {
+            let status = Command::new("kill")
+                .args([signal, &c.id().to_string()])
+                .status()
+                .expect("kill(1) must be installed");
+            assert!(status.success(), "kill {signal} {}", c.id());
+        }
+    }
+
+    /// Freezes the server (SIGSTOP): it keeps its connections but answers nothing.
+    /// Dropping the server thaws it before killing it.
+    pub fn freeze(&mut self) {
+        self.signal("-STOP");
+        self.frozen = true;
+    }
+
+    /// Thaws a frozen server (SIGCONT).
+    pub fn thaw(&mut self) {
+        if self.frozen {
+            self.signal("-CONT");
+            self.frozen = false;
+        }
     }
 
     pub fn url(&self) -> String {
@@ -67,6 +104,7 @@ impl PrivateRedis {
                 "--appendonly",
                 "no",
             ])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -83,6 +121,7 @@ impl PrivateRedis {
 
     /// Kills the server (SIGKILL) and waits for it to exit.
     pub fn kill(&mut self) {
+        self.thaw();
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();

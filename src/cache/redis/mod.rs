@@ -1,14 +1,15 @@
 //! Redis [`CollateralCache`] (feature `redis`).
 
+mod config;
 mod layout;
 mod publisher;
-
-use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Value};
 
+use self::config::backend;
+pub use self::config::{RedisCacheConfig, redact_redis_url};
 use self::layout::{
     ASSET_FIELD_LEN, MAX_TOTAL_LEN, MAX_VALUE_LEN, TOTAL, decode_hash, push_asset_field,
     push_asset_value, push_hex, push_total,
@@ -19,15 +20,6 @@ use crate::model::{BlockRef, CachedCollateral, UserId};
 use crate::traits::CollateralCache;
 
 const BACKEND: &str = "redis";
-
-fn backend(operation: impl Into<String>) -> impl FnOnce(redis::RedisError) -> CacheError {
-    let operation = operation.into();
-    move |source| CacheError::Backend {
-        backend: BACKEND,
-        operation,
-        source: Box::new(source),
-    }
-}
 
 /// Collateral cache in Redis: one hash per user.
 ///
@@ -69,11 +61,21 @@ impl std::fmt::Debug for RedisCollateralCache {
 
 impl RedisCollateralCache {
     /// Connects to `url` (e.g. `redis://127.0.0.1:6379`) with keys under `prefix`
-    /// (letters, digits, `_`, `-`, `:` only). Connecting times out after 1 s and commands
-    /// after 5 s (a refresh of 100,000 users is one transaction of 0.3–0.4 s, 0.1–0.15 s of
-    /// it in `EXEC`), so a dead server turns into errors instead of stalling ingestion; the
-    /// connection manager reconnects by itself when the server is back.
+    /// (letters, digits, `_`, `-`, `:` only) and the default [`RedisCacheConfig`]:
+    /// connecting times out after 1 s and commands after 5 s, so a dead or frozen server
+    /// turns into errors instead of stalling ingestion; the connection manager reconnects
+    /// by itself when the server is back. Errors name the server without its password.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, CacheError> {
+        Self::connect_with(url, prefix, RedisCacheConfig::default()).await
+    }
+
+    /// [`connect`](Self::connect) with `config`'s timeouts, retries and TLS trust (a
+    /// `rediss://` URL needs the `tls` feature).
+    pub async fn connect_with(
+        url: &str,
+        prefix: &str,
+        config: RedisCacheConfig,
+    ) -> Result<Self, CacheError> {
         if prefix.is_empty()
             || !prefix
                 .chars()
@@ -85,15 +87,16 @@ impl RedisCollateralCache {
                 source: "prefix must be non-empty and use only [A-Za-z0-9_:-]".into(),
             });
         }
-        let client = redis::Client::open(url).map_err(backend(format!("open {url}")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_secs(5)))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_with_config(client, config)
+        let target = redact_redis_url(url);
+        let client = config::client(url, &config)?;
+        let manager = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.connection_timeout))
+            .set_response_timeout(Some(config.response_timeout))
+            .set_number_of_retries(config.retries)
+            .set_max_delay(config.max_retry_delay);
+        let conn = ConnectionManager::new_with_config(client, manager)
             .await
-            .map_err(backend(format!("connect to {url}")))?;
+            .map_err(backend(format!("connect to {target}")))?;
         Ok(Self {
             conn,
             prefix: prefix.to_owned(),
@@ -188,12 +191,8 @@ impl RedisCollateralCache {
                 ),
             }
         } else {
-            CacheError::Backend {
-                backend: BACKEND,
-                // Named lazily: formatting an address computes its checksum (a keccak).
-                operation: format!("get {user}"),
-                source: Box::new(error),
-            }
+            // Named lazily: formatting an address computes its checksum (a keccak).
+            backend(format!("get {user}"))(error)
         }
     }
 }

@@ -34,10 +34,7 @@ impl PostgresStore {
             .begin()
             .await
             .map_err(db(format!("begin {what}")))?;
-        sqlx::query(super::WRITER_LOCK_SQL)
-            .execute(&mut *tx)
-            .await
-            .map_err(db(format!("take the writer lock for {what}")))?;
+        super::take_writer_lock(&mut tx, &self.pool, &what).await?;
         let returning = match stored_blocks(&mut tx, changes).await? {
             Stored::Applied => {
                 tracing::debug!(%what, "changeset already applied; no-op");

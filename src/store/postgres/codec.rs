@@ -12,14 +12,11 @@ use crate::error::StoreError;
 
 pub(super) const BACKEND: &str = "postgres";
 
-/// Maps a sqlx error to a [`StoreError::Backend`] naming the operation.
+/// Maps a sqlx error to a [`StoreError`] naming the operation: a lock or statement timeout
+/// typed, anything else [`StoreError::Backend`].
 pub(super) fn db(operation: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
     let operation = operation.into();
-    move |source| StoreError::Backend {
-        backend: BACKEND,
-        operation,
-        source: Box::new(source),
-    }
+    move |source| super::classify(operation, source)
 }
 
 /// A `NUMERIC(78,0)` read back as text.

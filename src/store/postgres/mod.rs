@@ -3,13 +3,17 @@
 
 mod apply;
 mod codec;
+mod connect;
 mod hook;
+pub(crate) mod ident;
 mod read;
 mod views;
 mod writer;
 
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{AssertSqlSafe, Executor, PgPool};
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+
+pub use connect::{PostgresConfig, cancel_sessions, redact_url};
+pub(crate) use connect::{classify, classify_timeout};
 
 use crate::error::StoreError;
 use crate::model::AssetRegistry;
@@ -18,11 +22,24 @@ pub use hook::ChangesetHook;
 
 /// Applies the crate's migrations (`migrations/*.sql`) to `pool`. Idempotent; call it from
 /// your own binary at start-up.
+///
+/// Migrations run without the pool's `statement_timeout` (an index build on a large table
+/// may take longer); lock waits stay bounded by `lock_timeout`.
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
-    sqlx::migrate!("./migrations")
-        .run(pool)
+    let mut conn = pool.acquire().await.map_err(db("connect to migrate"))?;
+    conn.execute("SET statement_timeout = 0")
         .await
-        .map_err(|e| db("migrate")(sqlx::Error::Migrate(Box::new(e))))
+        .map_err(db("lift the statement timeout to migrate"))?;
+    let result = sqlx::migrate!("./migrations")
+        .run(&mut *conn)
+        .await
+        .map_err(|e| db("migrate")(sqlx::Error::Migrate(Box::new(e))));
+    // Back to the session default before the connection returns to the pool; a connection
+    // that cannot reset is closed instead.
+    if conn.execute("RESET statement_timeout").await.is_err() {
+        let _ = conn.detach().close().await;
+    }
+    result
 }
 
 /// The writer lock of the schema on the current `search_path`: a transaction-scoped
@@ -31,6 +48,44 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
 /// `user_current_balances`. Keyed by schema: stores in other schemas do not contend.
 pub const WRITER_LOCK_SQL: &str =
     "SELECT pg_advisory_xact_lock(1919118188, hashtext(current_schema()))";
+
+/// Takes the writer lock ([`WRITER_LOCK_SQL`]) in `tx`'s transaction. The wait is bounded
+/// by the session's `lock_timeout` ([`PostgresConfig::lock_timeout`]): past it the error is
+/// [`StoreError::LockTimeout`] naming the schema and, looked up through `pool`, the server
+/// process holding the lock.
+pub(crate) async fn take_writer_lock(
+    tx: &mut PgConnection,
+    pool: &PgPool,
+    what: &str,
+) -> Result<(), StoreError> {
+    let operation = format!("take the writer lock for {what}");
+    match sqlx::query(WRITER_LOCK_SQL).execute(&mut *tx).await {
+        Ok(_) => Ok(()),
+        Err(e) if connect::is_lock_timeout(&e) => {
+            let found: Option<(String, Option<i32>)> = sqlx::query_as(
+                "SELECT current_schema()::text, (SELECT l.pid FROM pg_locks l
+                   WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 1919118188
+                     AND l.objid::bigint = (hashtext(current_schema())::bigint & 4294967295)
+                     AND l.objsubid = 2
+                     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                   LIMIT 1)",
+            )
+            .fetch_optional(pool)
+            .await
+            .ok()
+            .flatten();
+            let (schema, holder) = found.unwrap_or_else(|| ("?".to_owned(), None));
+            Err(StoreError::LockTimeout {
+                backend: codec::BACKEND,
+                operation,
+                lock: format!("the writer lock of schema {schema}"),
+                holder,
+                source: Box::new(e),
+            })
+        }
+        Err(e) => Err(classify(operation, e)),
+    }
+}
 
 /// The Postgres store: the `balance_updates` event log, `user_current_balances`
 /// (confirmed + per-block pending rows, partitioned by status into
@@ -71,49 +126,31 @@ impl PostgresStore {
         self
     }
 
-    /// Connects to `url` with a small pool and runs the migrations.
+    /// Connects to `url` with the default [`PostgresConfig`] and runs the migrations.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            .connect(url)
-            .await
-            .map_err(db(format!("connect to {}", redact(url))))?;
-        migrate(&pool).await?;
-        Ok(Self::new(pool))
+        Self::connect_with(url, None, &PostgresConfig::default()).await
     }
 
     /// Connects to `url` with every connection's `search_path` set to `schema` (created if
     /// missing) and runs the migrations there: one database can hold several independent
-    /// stores (tenants, tests). `schema` must be a plain identifier (`[a-z_][a-z0-9_]*`).
+    /// stores (tenants, tests). `schema` must be a plain lower-case identifier
+    /// (`[a-z_][a-z0-9_]*`) of at most 63 bytes and not a system schema
+    /// (`information_schema`, `pg_*`); anything else is [`StoreError::Config`].
     pub async fn connect_in_schema(url: &str, schema: &str) -> Result<Self, StoreError> {
-        let valid = schema
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-            && schema
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if !valid {
-            return Err(StoreError::Inconsistent {
-                backend: codec::BACKEND,
-                detail: format!("schema name {schema:?} is not a plain lower-case identifier"),
-            });
-        }
-        let create = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
-        let search_path = format!("SET search_path TO {schema}");
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            .after_connect(move |conn, _| {
-                let (create, search_path) = (create.clone(), search_path.clone());
-                Box::pin(async move {
-                    conn.execute(AssertSqlSafe(create)).await?;
-                    conn.execute(AssertSqlSafe(search_path)).await?;
-                    Ok(())
-                })
-            })
-            .connect(url)
-            .await
-            .map_err(db(format!("connect to {} (schema {schema})", redact(url))))?;
+        Self::connect_with(url, Some(schema), &PostgresConfig::default()).await
+    }
+
+    /// Connects to `url` (a `postgres://` URL or a libpq `key=value` string) with `config`'s
+    /// pool size and timeouts, in `schema` when given (see
+    /// [`connect_in_schema`](Self::connect_in_schema)), and runs the migrations. The first
+    /// connection is opened before this returns, so a refused connection, a full server or
+    /// an unusable schema is an error naming its cause. Errors never contain the password.
+    pub async fn connect_with(
+        url: &str,
+        schema: Option<&str>,
+        config: &PostgresConfig,
+    ) -> Result<Self, StoreError> {
+        let pool = connect::connect_pool(url, schema, config).await?;
         migrate(&pool).await?;
         Ok(Self::new(pool))
     }
@@ -179,17 +216,5 @@ impl PostgresStore {
             backend: codec::BACKEND,
             detail: format!("assets table: {e}"),
         })
-    }
-}
-
-/// `url` without its password, for error messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            let user = creds.split(':').next().unwrap_or_default();
-            format!("{}{}@{}", &url[..scheme + 3], user, &url[at + 1..])
-        }
-        _ => url.to_owned(),
     }
 }

@@ -1,0 +1,367 @@
+//! Connecting: the connection string (URL or `key=value`), client-side timeouts, the eager
+//! first connection (so a failure reports its cause), redaction, and the typed timeouts.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgSslMode};
+use sqlx::{AssertSqlSafe, Connection, Executor, PgPool};
+
+use super::codec::BACKEND;
+use super::ident::{quote_ident, schema_problem};
+use crate::error::StoreError;
+
+/// How a [`PostgresStore`](super::PostgresStore) connects. The timeouts are set as session
+/// defaults at connection start-up (`options=-c …`), so they hold for every statement of
+/// every pooled connection, the migration toolkit's included.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostgresConfig {
+    /// Connections in the pool. Default 8.
+    pub max_connections: u32,
+    /// How long a statement waits for a pooled connection. The first connection is opened
+    /// eagerly when connecting, so an unreachable server, a full `max_connections` or an
+    /// unusable schema fails at once with its cause rather than after this. Default 10 s.
+    pub acquire_timeout: Duration,
+    /// `statement_timeout`: the server cancels a statement running longer (its transaction
+    /// rolls back, [`StoreError::StatementTimeout`]). Covers a frozen writer and a
+    /// runaway `verify`; raise it for a full verify of a very large log. Migrations run
+    /// without it. `None`: the server's setting. Default 120 s.
+    pub statement_timeout: Option<Duration>,
+    /// `lock_timeout`: a statement waiting longer for a lock (a row, a table, the writer
+    /// lock) gives up with [`StoreError::LockTimeout`]. Default 10 s.
+    pub lock_timeout: Option<Duration>,
+    /// Create the schema when it is missing (`true`, the default), or refuse a missing one
+    /// with [`StoreError::Config`] (`false`: for tools that must not create a store by a
+    /// typo, e.g. `verify`).
+    pub create_schema: bool,
+    /// `application_name` of every connection (shown in `pg_stat_activity`); `None`: the
+    /// connection string's, if any.
+    pub application_name: Option<String>,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(10),
+            statement_timeout: Some(Duration::from_secs(120)),
+            lock_timeout: Some(Duration::from_secs(10)),
+            create_schema: true,
+            application_name: None,
+        }
+    }
+}
+
+/// `url` (a `postgres://` URL or a libpq `key=value` string) described without any secret,
+/// for messages: `postgres://user@host:port/database`. The password (in the user info, a
+/// `?password=` parameter or a `password=` pair) and every other parameter are left out.
+pub fn redact_url(url: &str) -> String {
+    match parse_options(url) {
+        Ok(options) => describe(&options),
+        Err(_) if url.contains("://") => "a Postgres URL that does not parse".to_owned(),
+        Err(_) => "a key=value connection string that does not parse".to_owned(),
+    }
+}
+
+fn describe(o: &PgConnectOptions) -> String {
+    let host = o
+        .get_socket()
+        .map_or_else(|| o.get_host().to_owned(), |s| s.display().to_string());
+    format!(
+        "postgres://{}@{}:{}/{}",
+        o.get_username(),
+        host,
+        o.get_port(),
+        o.get_database().unwrap_or_default()
+    )
+}
+
+/// Parses a `postgres://` URL (sqlx) or a libpq `key=value` string. The error never holds
+/// the input (it may hold a password).
+fn parse_options(url: &str) -> Result<PgConnectOptions, String> {
+    if url.contains("://") {
+        return PgConnectOptions::from_str(url).map_err(|e| e.to_string());
+    }
+    let mut options = PgConnectOptions::new_without_pgpass();
+    let pairs = parse_dsn(url)?;
+    if pairs.is_empty() {
+        return Err("empty connection string".to_owned());
+    }
+    for (key, value) in pairs {
+        options = match key.as_str() {
+            "host" | "hostaddr" if value.starts_with('/') => options.socket(&value),
+            "host" | "hostaddr" => options.host(&value),
+            "port" => options.port(value.parse().map_err(|_| "port is not a number")?),
+            "user" => options.username(&value),
+            "password" => options.password(&value),
+            "dbname" => options.database(&value),
+            "sslmode" => options
+                .ssl_mode(PgSslMode::from_str(&value).map_err(|_| "sslmode is not a libpq mode")?),
+            "sslrootcert" => options.ssl_root_cert(&value),
+            "application_name" => options.application_name(&value),
+            other => return Err(format!("unsupported connection parameter {other:?}")),
+        };
+    }
+    Ok(options)
+}
+
+/// libpq's `key = value` pairs: values bare or single-quoted with `\'` and `\\` escapes.
+fn parse_dsn(s: &str) -> Result<Vec<(String, String)>, String> {
+    let mut pairs = Vec::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.peek().is_none() {
+            return Ok(pairs);
+        }
+        let mut key = String::new();
+        while let Some(c) = chars.next_if(|c| *c != '=' && !c.is_whitespace()) {
+            key.push(c);
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.next() != Some('=') {
+            return Err(format!("{key:?} has no `=`"));
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let mut value = String::new();
+        if chars.next_if_eq(&'\'').is_some() {
+            loop {
+                match chars.next() {
+                    None => return Err(format!("the value of {key:?} has no closing quote")),
+                    Some('\'') => break,
+                    Some('\\') => value.extend(chars.next()),
+                    Some(c) => value.push(c),
+                }
+            }
+        } else {
+            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+                if c == '\\' {
+                    value.extend(chars.next());
+                } else {
+                    value.push(c);
+                }
+            }
+        }
+        pairs.push((key, value));
+    }
+}
+
+/// The options of `url` with `config`'s timeouts as session defaults.
+fn options(url: &str, config: &PostgresConfig) -> Result<PgConnectOptions, StoreError> {
+    let mut options = parse_options(url).map_err(|reason| StoreError::Config {
+        what: "Postgres connection string",
+        value: redact_url(url),
+        reason,
+    })?;
+    let ms = |d: Duration| format!("{}ms", d.as_millis().max(1));
+    if let Some(t) = config.statement_timeout {
+        options = options.options([("statement_timeout", ms(t))]);
+    }
+    if let Some(t) = config.lock_timeout {
+        options = options.options([("lock_timeout", ms(t))]);
+    }
+    if let Some(name) = &config.application_name {
+        options = options.application_name(name);
+    }
+    Ok(options)
+}
+
+/// A pool over `url`, every connection's `search_path` set to `schema` (created if missing)
+/// when one is given. One connection is opened (and the schema prepared) before the pool is
+/// built, so a refused connection, a full server or an unusable schema is reported with
+/// its cause instead of as a pool timeout.
+pub(super) async fn connect_pool(
+    url: &str,
+    schema: Option<&str>,
+    config: &PostgresConfig,
+) -> Result<PgPool, StoreError> {
+    if let Some(schema) = schema
+        && let Some(reason) = schema_problem(schema)
+    {
+        return Err(StoreError::Config {
+            what: "schema name",
+            value: schema.to_owned(),
+            reason,
+        });
+    }
+    let options = options(url, config)?;
+    let target = match schema {
+        Some(s) => format!("{} (schema {s})", describe(&options)),
+        None => describe(&options),
+    };
+    let mut setup: Vec<String> = Vec::new();
+    if let Some(s) = schema {
+        if config.create_schema {
+            setup.push(format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(s)));
+        }
+        setup.push(format!("SET search_path TO {}", quote_ident(s)));
+    }
+    let mut first = PgConnection::connect_with(&options)
+        .await
+        .map_err(|e| classify(format!("connect to {target}"), e))?;
+    if let Some(s) = schema
+        && !config.create_schema
+    {
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+                .bind(s)
+                .fetch_one(&mut first)
+                .await
+                .map_err(|e| classify(format!("look up schema {s} on {target}"), e))?;
+        if !exists {
+            let _ = first.close().await;
+            return Err(StoreError::Config {
+                what: "schema name",
+                value: s.to_owned(),
+                reason: format!(
+                    "no such schema on {} (create the store with `migrate`, or check the name)",
+                    describe(&options)
+                ),
+            });
+        }
+    }
+    for sql in &setup {
+        first
+            .execute(AssertSqlSafe(sql.clone()))
+            .await
+            .map_err(|e| classify(format!("prepare {target}"), e))?;
+    }
+    // A failed goodbye does not matter: the connection worked.
+    let _ = first.close().await;
+    let pool = PgPoolOptions::new()
+        .max_connections(config.max_connections.max(1))
+        .acquire_timeout(config.acquire_timeout)
+        .after_connect(move |conn, _| {
+            let setup = setup.clone();
+            Box::pin(async move {
+                for sql in setup {
+                    conn.execute(AssertSqlSafe(sql)).await?;
+                }
+                Ok(())
+            })
+        })
+        .connect_lazy_with(options);
+    Ok(pool)
+}
+
+/// Cancels the running statement of every session tagged `application_name` (see
+/// [`PostgresConfig::application_name`]) on the server of `url`, through a connection of
+/// its own: an interrupted tool leaves nothing running. Returns how many were signalled.
+pub async fn cancel_sessions(url: &str, application_name: &str) -> Result<u64, StoreError> {
+    let options = options(url, &PostgresConfig::default())?;
+    let target = describe(&options);
+    let mut conn = PgConnection::connect_with(&options)
+        .await
+        .map_err(|e| classify(format!("connect to {target}"), e))?;
+    let cancelled: i64 = sqlx::query_scalar(
+        "SELECT count(*) FILTER (WHERE pg_cancel_backend(pid)) FROM pg_stat_activity
+         WHERE application_name = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(application_name)
+    .fetch_one(&mut conn)
+    .await
+    .map_err(|e| classify(format!("cancel the statements of {application_name}"), e))?;
+    let _ = conn.close().await;
+    Ok(u64::try_from(cancelled).unwrap_or(0))
+}
+
+/// SQLSTATE `lock_not_available`: a lock wait hit `lock_timeout` (or `NOWAIT`).
+pub(super) fn is_lock_timeout(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.code().as_deref() == Some("55P03"))
+}
+
+/// SQLSTATE `query_canceled` raised by `statement_timeout` (not by a cancel request).
+fn is_statement_timeout(e: &sqlx::Error) -> bool {
+    e.as_database_error().is_some_and(|d| {
+        d.code().as_deref() == Some("57014") && d.message().contains("statement timeout")
+    })
+}
+
+/// A sqlx error as the [`StoreError`] it is: a lock or statement timeout typed, anything
+/// else [`StoreError::Backend`] with the sqlx error (and its cause) as the source.
+pub(crate) fn classify(operation: String, e: sqlx::Error) -> StoreError {
+    classify_timeout(operation, e).unwrap_or_else(|(operation, e)| StoreError::Backend {
+        backend: BACKEND,
+        operation,
+        source: Box::new(e),
+    })
+}
+
+/// A lock or statement timeout as its typed [`StoreError`]; any other error given back.
+pub(crate) fn classify_timeout(
+    operation: String,
+    e: sqlx::Error,
+) -> Result<StoreError, (String, sqlx::Error)> {
+    if is_lock_timeout(&e) {
+        Ok(StoreError::LockTimeout {
+            backend: BACKEND,
+            operation,
+            lock: "a lock held by another session".to_owned(),
+            holder: None,
+            source: Box::new(e),
+        })
+    } else if is_statement_timeout(&e) {
+        Ok(StoreError::StatementTimeout {
+            backend: BACKEND,
+            operation,
+            source: Box::new(e),
+        })
+    } else {
+        Err((operation, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_drops_every_form_of_password() {
+        for url in [
+            "postgres://alice:s3cr3t@db.example:5433/prod",
+            "postgres://alice@db.example:5433/prod?password=s3cr3t",
+            "postgres://alice@db.example:5433/prod?sslmode=disable&password=s3cr3t&application_name=x",
+            "postgresql://alice:s3cr3t@db.example:5433/prod?password=s3cr3t",
+            "host=db.example port=5433 user=alice password=s3cr3t dbname=prod",
+            "host=db.example port=5433 user=alice password = 's3cr3t' dbname=prod",
+            "host=db.example port=5433 user=alice password='s3\\'cr3t' dbname=prod",
+        ] {
+            let r = redact_url(url);
+            assert!(!r.contains("s3cr3t") && !r.contains("cr3t"), "{url} -> {r}");
+            assert_eq!(r, "postgres://alice@db.example:5433/prod", "{url}");
+        }
+        for bad in [
+            "postgres://alice:s3cr3t@[bad/prod",
+            "host=db password='s3cr3t",
+            "host=db password=s3cr3t sslmode=bogus",
+        ] {
+            let r = redact_url(bad);
+            assert!(!r.contains("s3cr3t"), "{bad} -> {r}");
+        }
+    }
+
+    #[test]
+    fn dsn_values_are_parsed_like_libpq() {
+        let pairs = parse_dsn(" host = h  password='a b\\'c\\\\' dbname=d ").unwrap();
+        assert_eq!(
+            pairs,
+            vec![
+                ("host".into(), "h".into()),
+                ("password".into(), "a b'c\\".into()),
+                ("dbname".into(), "d".into())
+            ]
+        );
+        let o = parse_options("host=h port=6000 user=u password=p dbname=d").unwrap();
+        assert_eq!(
+            (
+                o.get_host(),
+                o.get_port(),
+                o.get_username(),
+                o.get_database()
+            ),
+            ("h", 6000, "u", Some("d"))
+        );
+        assert!(parse_dsn("host").is_err());
+    }
+}
