@@ -126,7 +126,7 @@ async fn main() {
             },
         );
     let mut config = RpcConfig::new(decoders);
-    config.finality = FinalityTag::None;
+    config.finality = FinalityTag::Depth;
     let rpc = Arc::new(RpcBlockSource::http(&node.url, config).expect("source"));
 
     let (one, b1) = catch_up(Arc::new(OneAtATime(rpc.clone())), token, &users, 1, 1).await;

@@ -103,7 +103,7 @@ async fn main() -> Result<(), Error> {
     let mut rpc = RpcConfig::new(decoders);
     rpc.finality = match env_or("FINALITY", "finalized").as_str() {
         "safe" => FinalityTag::Safe,
-        "none" => FinalityTag::None,
+        "none" => FinalityTag::Depth,
         _ => FinalityTag::Finalized,
     };
     let source = Arc::new(RpcBlockSource::http(&url, rpc)?);

@@ -67,7 +67,7 @@ impl Chain {
         let mut config = RpcConfig::new(decoders);
         // Hardhat's `finalized` is its latest block: a snapshot revert would undo
         // "finalized" blocks, so confirm by depth.
-        config.finality = FinalityTag::None;
+        config.finality = FinalityTag::Depth;
         // Small ranges and batches so catch-up exercises several of each.
         config.max_log_range = 16;
         config.header_batch = 8;
@@ -358,7 +358,7 @@ async fn websocket_new_heads_drive_the_watcher() {
     let ws = chain.node.url.replacen("http://", "ws://", 1);
     let decoders = Decoders::new().with(chain.token, Contract::Token { asset: chain.token });
     let mut config = RpcConfig::new(decoders);
-    config.finality = FinalityTag::None;
+    config.finality = FinalityTag::Depth;
     let source = Arc::new(RpcBlockSource::ws(&ws, config).await.expect("ws source"));
     let mut heads = Box::pin(source.new_heads().await.expect("subscribe"));
     let store = Arc::new(MemoryStore::new());

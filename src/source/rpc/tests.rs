@@ -2,34 +2,49 @@
 
 use std::time::Duration;
 
+use alloy_network::AnyNetwork;
 use alloy_primitives::{Address, B256, Bloom, BloomInput, U256};
+use alloy_provider::RootProvider;
 use alloy_rpc_client::{ClientBuilder, RpcClient};
 use alloy_sol_types::SolEvent;
 use alloy_transport::mock::{Asserter, MockTransport};
 use serde_json::json;
 
 use super::*;
-use crate::decode::{Contract, Transfer};
+use crate::decode::{Contract, Decoders, Transfer};
 
 const TOKEN: Address = Address::repeat_byte(0xA1);
+const FEED: Address = Address::repeat_byte(0xF1);
 
 fn config() -> RpcConfig {
     let mut c = RpcConfig::new(Decoders::new().with(TOKEN, Contract::Token { asset: TOKEN }));
-    c.retry = RetryConfig {
-        max_attempts: 3,
-        initial_backoff: Duration::from_millis(1),
-        max_backoff: Duration::from_millis(2),
+    c.finality = FinalityTag::Depth;
+    c.bloom_refetch_delay = Duration::from_millis(1);
+    c.transport = TransportConfig {
+        max_retries: 3,
+        backoff: Duration::from_millis(1),
+        compute_units_per_second: u64::MAX,
         timeout: Duration::from_secs(5),
     };
     c
 }
 
+/// A provider over the mock, with alloy's retry layer and our policy.
+fn provider(asserter: &Asserter, c: &RpcConfig) -> RootProvider {
+    let client: RpcClient = ClientBuilder::default()
+        .layer(c.transport.retry_layer())
+        .transport(MockTransport::new(asserter.clone()), true);
+    RootProvider::new(client)
+}
+
 fn source(asserter: &Asserter) -> RpcBlockSource {
     let c = config();
-    let client: RpcClient = ClientBuilder::default()
-        .layer(RetryLayer::new(c.retry))
-        .transport(MockTransport::new(asserter.clone()), true);
-    RpcBlockSource::new(client, c)
+    RpcBlockSource::new(provider(asserter, &c), c)
+}
+
+/// A plain mock provider: no retries, an empty queue is a transport error.
+fn bare(asserter: &Asserter) -> DynProvider {
+    RootProvider::new(RpcClient::mocked(asserter.clone())).erased()
 }
 
 fn header(number: u64, bloom: Bloom) -> serde_json::Value {
@@ -37,9 +52,21 @@ fn header(number: u64, bloom: Bloom) -> serde_json::Value {
         "hash": B256::repeat_byte(number as u8),
         "number": format!("{number:#x}"),
         "parentHash": B256::repeat_byte(number as u8 - 1),
-        "timestamp": "0x10",
+        "sha3Uncles": B256::ZERO,
+        "miner": Address::ZERO,
+        "stateRoot": B256::ZERO,
+        "transactionsRoot": B256::ZERO,
+        "receiptsRoot": B256::ZERO,
         "logsBloom": bloom,
+        "difficulty": "0x0",
+        "gasLimit": "0x1c9c380",
+        "gasUsed": "0x0",
+        "timestamp": "0x10",
+        "extraData": "0x",
+        "mixHash": B256::ZERO,
+        "nonce": "0x0000000000000000",
         "transactions": [],
+        "uncles": [],
     })
 }
 
@@ -57,6 +84,7 @@ fn transfer_log(number: u64, index: u64) -> serde_json::Value {
         "blockHash": B256::repeat_byte(number as u8),
         "blockNumber": format!("{number:#x}"),
         "transactionHash": B256::repeat_byte(0xCC),
+        "transactionIndex": "0x0",
         "logIndex": format!("{index:#x}"),
         "removed": false,
     })
@@ -65,6 +93,12 @@ fn transfer_log(number: u64, index: u64) -> serde_json::Value {
 fn token_bloom() -> Bloom {
     let mut bloom = Bloom::default();
     bloom.accrue(BloomInput::Raw(TOKEN.as_slice()));
+    bloom
+}
+
+fn other_bloom() -> Bloom {
+    let mut bloom = Bloom::default();
+    bloom.accrue(BloomInput::Raw(Address::repeat_byte(0x77).as_slice()));
     bloom
 }
 
@@ -88,10 +122,33 @@ async fn bloom_false_positive_is_accepted_after_refetches() {
     }
     let block = source(&asserter).block_by_number(5).await.unwrap().unwrap();
     assert!(block.events.is_empty());
+    assert!(asserter.read_q().is_empty());
 }
 
 #[tokio::test]
-async fn rate_limits_are_retried_by_the_layer() {
+async fn a_log_the_bloom_rules_out_is_an_inconsistent_node() {
+    let asserter = Asserter::new();
+    asserter.push_success(&header(5, other_bloom()));
+    asserter.push_success(&json!([transfer_log(5, 0)]));
+    let err = source(&asserter).block_by_number(5).await.unwrap_err();
+    assert!(
+        matches!(&err, SourceError::Inconsistent { detail, .. } if detail.contains("logsBloom")),
+        "{err}"
+    );
+}
+
+/// L2 / zk leniency: nodes that serve an all-zero bloom are not checked against it.
+#[tokio::test]
+async fn an_all_zero_bloom_is_not_checked() {
+    let asserter = Asserter::new();
+    asserter.push_success(&header(5, Bloom::ZERO));
+    asserter.push_success(&json!([transfer_log(5, 0)]));
+    let block = source(&asserter).block_by_number(5).await.unwrap().unwrap();
+    assert_eq!(block.events.len(), 1);
+}
+
+#[tokio::test]
+async fn rate_limits_are_retried_by_alloys_layer() {
     let asserter = Asserter::new();
     asserter.push_failure(alloy_json_rpc::ErrorPayload {
         code: 429,
@@ -103,11 +160,13 @@ async fn rate_limits_are_retried_by_the_layer() {
 }
 
 #[tokio::test]
-async fn too_many_results_halves_the_range() {
+async fn too_many_results_halves_the_range_and_is_not_retried_by_the_layer() {
     let asserter = Asserter::new();
     let mut c = config();
     c.max_log_range = 100;
-    let s = RpcBlockSource::new(RpcClient::mocked(asserter.clone()), c);
+    let s = RpcBlockSource::new(provider(&asserter, &c), c);
+    // Infura answers "too many results" with its rate-limit code: the layer must not
+    // retry it (that would consume the next answers below).
     asserter.push_failure(alloy_json_rpc::ErrorPayload {
         code: -32005,
         message: "query returned more than 10000 results".into(),
@@ -115,7 +174,10 @@ async fn too_many_results_halves_the_range() {
     });
     asserter.push_success(&json!([transfer_log(3, 0)]));
     asserter.push_success(&json!([transfer_log(70, 0)]));
-    let logs = s.range_logs(0, 99).await.unwrap();
+    let logs = s
+        .first_ok(|f| Box::pin(async move { f.range_logs(0, 99).await }))
+        .await
+        .unwrap();
     assert_eq!(logs.len(), 2);
     assert_eq!(s.log_range(), 50);
     assert!(asserter.read_q().is_empty());
@@ -136,12 +198,195 @@ async fn malformed_log_names_block_tx_and_index() {
 }
 
 #[tokio::test]
-async fn log_of_another_block_is_refused() {
+async fn log_of_another_block_is_an_inconsistent_node() {
     let asserter = Asserter::new();
     asserter.push_success(&header(5, token_bloom()));
     asserter.push_success(&json!([transfer_log(6, 0)]));
     let err = source(&asserter).block_by_number(5).await.unwrap_err();
-    assert!(matches!(err, SourceError::Malformed { .. }), "{err}");
+    assert!(matches!(err, SourceError::Inconsistent { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn removed_logs_mean_the_block_changed_and_the_height_is_read_again() {
+    let asserter = Asserter::new();
+    asserter.push_success(&header(5, token_bloom()));
+    let mut removed = transfer_log(5, 0);
+    removed["removed"] = json!(true);
+    asserter.push_success(&json!([removed]));
+    let mut replacement = header(5, token_bloom());
+    replacement["hash"] = json!(B256::repeat_byte(0x55));
+    asserter.push_success(&replacement);
+    let mut log = transfer_log(5, 0);
+    log["blockHash"] = json!(B256::repeat_byte(0x55));
+    asserter.push_success(&json!([log]));
+    let block = source(&asserter).block_by_number(5).await.unwrap().unwrap();
+    assert_eq!(block.header.hash, B256::repeat_byte(0x55));
+    assert_eq!(block.events.len(), 1);
+    assert!(asserter.read_q().is_empty());
+}
+
+/// Dev-chain leniency: a header without `mixHash` / `nonce` (older Ganache, some L2s) does
+/// not decode as an Ethereum header, and does with `AnyNetwork`.
+#[tokio::test]
+async fn headers_without_mix_hash_need_any_network() {
+    let mut lean = header(5, Bloom::ZERO);
+    let fields = lean.as_object_mut().unwrap();
+    fields.remove("mixHash");
+    fields.remove("nonce");
+
+    let asserter = Asserter::new();
+    asserter.push_success(&lean);
+    let err = source(&asserter).block_by_number(5).await.unwrap_err();
+    assert!(matches!(err, SourceError::Transport { .. }), "{err}");
+
+    let asserter = Asserter::new();
+    asserter.push_success(&lean);
+    asserter.push_success(&json!([]));
+    let any = RootProvider::<AnyNetwork>::new(RpcClient::mocked(asserter.clone()));
+    let s = RpcBlockSource::<AnyNetwork>::new(any, config());
+    let block = s.block_by_number(5).await.unwrap().unwrap();
+    assert_eq!(block.header.number, 5);
+}
+
+#[tokio::test]
+async fn feed_decimals_are_checked_before_the_first_fetch() {
+    let asserter = Asserter::new();
+    let mut c = config();
+    c.decoders = c.decoders.with(
+        FEED,
+        Contract::Feed {
+            asset: TOKEN,
+            decimals: 8,
+        },
+    );
+    let s = RpcBlockSource::new(provider(&asserter, &c), c);
+    asserter.push_success(&alloy_primitives::Bytes::from(
+        U256::from(18).to_be_bytes::<32>(),
+    ));
+    let err = s.head().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SourceError::FeedDecimals {
+                feed: FEED,
+                configured: 8,
+                on_chain: 18
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&FEED.to_string()), "{err}");
+}
+
+#[tokio::test]
+async fn a_dev_chain_whose_finalized_is_latest_is_refused() {
+    let asserter = Asserter::new();
+    let mut c = config();
+    c.finality = FinalityTag::Finalized;
+    let s = RpcBlockSource::new(provider(&asserter, &c), c.clone());
+    asserter.push_success(&"0x7a69"); // eth_chainId 31337
+    asserter.push_success(&"0x5"); // latest
+    asserter.push_success(&header(5, Bloom::ZERO)); // finalized
+    let err = s.finalized().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SourceError::DevChainFinality {
+                chain_id: 31_337,
+                tag: "finalized",
+                block: 5
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("FinalityTag::Depth"), "{err}");
+
+    // Mainnet's finalized tag lags: accepted.
+    let asserter = Asserter::new();
+    let s = RpcBlockSource::new(provider(&asserter, &c), c);
+    asserter.push_success(&"0x1"); // eth_chainId 1
+    asserter.push_success(&header(3, Bloom::ZERO)); // finalized
+    assert_eq!(s.finalized().await.unwrap(), Some(3));
+}
+
+#[tokio::test]
+async fn a_dead_endpoint_fails_over_to_the_next() {
+    let dead = Asserter::new(); // empty queue: every call is a transport error
+    let live = Asserter::new();
+    live.push_success(&"0x9");
+    live.push_success(&header(5, token_bloom()));
+    live.push_success(&json!([transfer_log(5, 0)]));
+    let s = RpcBlockSource::with_fallbacks(bare(&dead), [bare(&live)], config());
+    assert_eq!(s.head().await.unwrap(), 9);
+    let block = s.block_by_number(5).await.unwrap().unwrap();
+    assert_eq!(block.events.len(), 1);
+    assert!(live.read_q().is_empty());
+}
+
+#[tokio::test]
+async fn logs_disagreeing_with_the_bloom_move_to_the_next_endpoint() {
+    let liar = Asserter::new();
+    let honest = Asserter::new();
+    // Both report the same head: the liar, first in order, is asked first.
+    liar.push_success(&"0x9");
+    honest.push_success(&"0x9");
+    liar.push_success(&header(5, token_bloom()));
+    for _ in 0..3 {
+        liar.push_success(&json!([])); // misses the log the bloom announces
+    }
+    honest.push_success(&header(5, token_bloom()));
+    honest.push_success(&json!([transfer_log(5, 0)]));
+    let s = RpcBlockSource::with_fallbacks(bare(&liar), [bare(&honest)], config());
+    assert_eq!(s.head().await.unwrap(), 9);
+    let block = s.block_by_number(5).await.unwrap().unwrap();
+    assert_eq!(block.events.len(), 1, "the honest endpoint's logs");
+    assert!(liar.read_q().is_empty() && honest.read_q().is_empty());
+    // The liar is demoted: the next fetch goes to the honest endpoint first.
+    assert_eq!(s.order(), vec![1, 0]);
+}
+
+#[tokio::test]
+async fn a_head_going_back_on_one_endpoint_is_not_trusted() {
+    let a = Asserter::new();
+    let b = Asserter::new();
+    let s = RpcBlockSource::with_fallbacks(bare(&a), [bare(&b)], config());
+    a.push_success(&"0xa");
+    b.push_success(&"0xa");
+    assert_eq!(s.head().await.unwrap(), 10);
+    // `a` goes back to 8 while `b` moves on: `a` is demoted, the head is `b`'s.
+    a.push_success(&"0x8");
+    b.push_success(&"0xb");
+    assert_eq!(s.head().await.unwrap(), 11);
+    assert_eq!(s.order(), vec![1, 0]);
+    // Both go back together: a reorg to a shorter chain, reported.
+    // (`a` is demoted, so only `b` is asked.)
+    b.push_success(&"0x9");
+    assert_eq!(s.head().await.unwrap(), 9);
+    assert!(a.read_q().is_empty() && b.read_q().is_empty());
+}
+
+#[tokio::test]
+async fn a_lagging_endpoint_is_asked_after_the_one_ahead() {
+    let lagging = Asserter::new();
+    let ahead = Asserter::new();
+    lagging.push_success(&"0x3");
+    ahead.push_success(&"0x9");
+    let s = RpcBlockSource::with_fallbacks(bare(&lagging), [bare(&ahead)], config());
+    assert_eq!(s.head().await.unwrap(), 9);
+    assert_eq!(s.order(), vec![1, 0]);
+    ahead.push_success(&header(5, token_bloom()));
+    ahead.push_success(&json!([transfer_log(5, 0)]));
+    assert!(s.block_by_number(5).await.unwrap().is_some());
+    // A block only the lagging endpoint has not seen yet: asked of both, found on one.
+    lagging.push_success(&serde_json::Value::Null);
+    ahead.push_success(&serde_json::Value::Null);
+    assert!(
+        s.block_by_hash(B256::repeat_byte(0x42))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(lagging.read_q().is_empty() && ahead.read_q().is_empty());
 }
 
 /// A one-connection-per-request HTTP server: answers request `i` according to `plan[i]`
@@ -198,10 +443,10 @@ async fn flaky_server(plan: Vec<&'static str>) -> String {
 async fn http_429_and_timeouts_are_retried_over_real_http() {
     let url = flaky_server(vec!["429", "stall", "429"]).await;
     let mut c = config();
-    c.retry = RetryConfig {
-        max_attempts: 5,
-        initial_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_millis(20),
+    c.transport = TransportConfig {
+        max_retries: 4,
+        backoff: Duration::from_millis(5),
+        compute_units_per_second: u64::MAX,
         timeout: Duration::from_millis(300),
     };
     let s = RpcBlockSource::http(&url, c).unwrap();
@@ -209,19 +454,15 @@ async fn http_429_and_timeouts_are_retried_over_real_http() {
 }
 
 #[tokio::test]
-async fn retries_give_up_with_a_transport_error() {
+async fn retries_give_up_with_a_transport_error_naming_the_endpoint() {
     let url = flaky_server(vec!["429"; 10]).await;
     let mut c = config();
-    c.retry = RetryConfig {
-        max_attempts: 2,
-        initial_backoff: Duration::from_millis(1),
-        max_backoff: Duration::from_millis(2),
-        timeout: Duration::from_secs(5),
-    };
+    c.transport.max_retries = 1;
     let s = RpcBlockSource::http(&url, c).unwrap();
     let err = s.head().await.unwrap_err();
     assert!(
-        matches!(&err, SourceError::Transport { operation, .. } if operation == "eth_blockNumber"),
+        matches!(&err, SourceError::Transport { operation, .. }
+            if operation.starts_with("eth_blockNumber at endpoint #0 (http://127.0.0.1:")),
         "{err}"
     );
 }

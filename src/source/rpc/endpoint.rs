@@ -1,0 +1,465 @@
+//! One endpoint (one alloy provider) and everything fetched from it: headers, logs by
+//! hash and by range, checked against the header's hash and logs bloom, decoded. An
+//! operation of the source runs against one endpoint from start to end, so a block's
+//! header and logs always come from the same node.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use alloy_consensus::BlockHeader;
+use alloy_network::primitives::HeaderResponse;
+use alloy_network::{BlockResponse, Network};
+use alloy_primitives::{Address, B256, BloomInput};
+use alloy_provider::{DynProvider, Provider};
+use alloy_rpc_client::BatchRequest;
+use alloy_rpc_types_eth::{BlockNumberOrTag, Filter, Log};
+use alloy_transport::{RpcError, TransportError};
+
+use super::RpcConfig;
+use super::policy::{is_too_many_results, is_unknown_block};
+use crate::decode::Decoded;
+use crate::error::SourceError;
+use crate::model::{Block, BlockHeader as ModelHeader, BlockNumber, BlockRef, LogId};
+
+pub(crate) fn transport(
+    endpoint: &str,
+    operation: impl std::fmt::Display,
+) -> impl FnOnce(TransportError) -> SourceError {
+    let operation = format!("{operation} at {endpoint}");
+    move |e| SourceError::Transport {
+        operation,
+        source: Box::new(e),
+    }
+}
+
+/// One provider and what the source learnt about it.
+pub(crate) struct Endpoint<N: Network> {
+    pub provider: DynProvider<N>,
+    /// `#index` plus a user-facing name, for errors and logs.
+    pub label: String,
+    /// Its adaptive `eth_getLogs` range.
+    pub log_range: AtomicU64,
+    /// It answered the finality tag with an error: confirm by depth.
+    pub no_finality_tag: AtomicBool,
+    /// The highest head it reported (`u64::MAX`: none yet).
+    pub reported_head: AtomicU64,
+    /// Asked after the others until then.
+    pub demoted_until: Mutex<Option<Instant>>,
+}
+
+impl<N: Network> std::fmt::Debug for Endpoint<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("label", &self.label)
+            .field("log_range", &self.log_range)
+            .field("reported_head", &self.reported_head)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The model header of an alloy RPC header.
+pub(crate) fn to_model<H: HeaderResponse>(h: &H) -> ModelHeader {
+    ModelHeader {
+        number: h.number(),
+        hash: h.hash(),
+        parent_hash: h.parent_hash(),
+        timestamp: h.timestamp(),
+    }
+}
+
+fn id<H: HeaderResponse>(h: &H) -> BlockRef {
+    BlockRef {
+        number: h.number(),
+        hash: h.hash(),
+    }
+}
+
+/// An endpoint, with the settings an operation needs.
+pub(crate) struct Fetch<'a, N: Network> {
+    pub ep: &'a Endpoint<N>,
+    pub config: &'a RpcConfig,
+    pub addresses: &'a [Address],
+    /// No endpoint is left to ask after this one: accept a bloom false positive.
+    pub last: bool,
+}
+
+impl<N: Network> Endpoint<N> {
+    pub fn new(provider: DynProvider<N>, label: String, config: &RpcConfig) -> Self {
+        Self {
+            provider,
+            label,
+            log_range: AtomicU64::new(config.max_log_range.max(1)),
+            no_finality_tag: AtomicBool::new(false),
+            reported_head: AtomicU64::new(u64::MAX),
+            demoted_until: Mutex::new(None),
+        }
+    }
+
+    pub fn demoted(&self, now: Instant) -> bool {
+        self.demoted_until
+            .lock()
+            .map(|d| d.is_some_and(|t| t > now))
+            .unwrap_or(false)
+    }
+
+    pub fn demote(&self, until: Instant) {
+        if let Ok(mut d) = self.demoted_until.lock() {
+            *d = Some(until);
+        }
+    }
+
+    pub fn reported_head(&self) -> Option<BlockNumber> {
+        match self.reported_head.load(Ordering::Relaxed) {
+            u64::MAX => None,
+            n => Some(n),
+        }
+    }
+
+    pub async fn head(&self) -> Result<BlockNumber, SourceError> {
+        self.provider
+            .get_block_number()
+            .await
+            .map_err(transport(&self.label, "eth_blockNumber"))
+    }
+}
+
+impl<N: Network> Fetch<'_, N> {
+    fn label(&self) -> &str {
+        &self.ep.label
+    }
+
+    async fn header_by_number(
+        &self,
+        number: BlockNumber,
+    ) -> Result<Option<N::HeaderResponse>, SourceError> {
+        let block = self
+            .ep
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Number(number))
+            .await
+            .map_err(transport(
+                self.label(),
+                format_args!("eth_getBlockByNumber #{number}"),
+            ))?;
+        Ok(block.map(|b| b.header().clone()))
+    }
+
+    async fn header_by_hash(&self, hash: B256) -> Result<Option<N::HeaderResponse>, SourceError> {
+        let block = self
+            .ep
+            .provider
+            .get_block_by_hash(hash)
+            .await
+            .map_err(transport(
+                self.label(),
+                format_args!("eth_getBlockByHash {hash}"),
+            ))?;
+        Ok(block.map(|b| b.header().clone()))
+    }
+
+    /// The node's `finalized` / `safe` block number, `None` if it does not know the tag.
+    pub async fn tag(&self, tag: BlockNumberOrTag) -> Result<Option<BlockNumber>, SourceError> {
+        if self.ep.no_finality_tag.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        match self.ep.provider.get_block_by_number(tag).await {
+            Ok(block) => Ok(block.map(|b| b.header().number())),
+            Err(RpcError::ErrorResp(e)) => {
+                tracing::info!(endpoint = %self.label(), %tag, code = e.code, message = %e.message, "node does not support the finality tag; confirming by depth");
+                self.ep.no_finality_tag.store(true, Ordering::Relaxed);
+                Ok(None)
+            }
+            Err(e) => Err(transport(
+                self.label(),
+                format_args!("eth_getBlockByNumber {tag}"),
+            )(e)),
+        }
+    }
+
+    /// Logs of the tracked contracts in the block `hash`. `Ok(None)`: the node no longer
+    /// knows the block, or answers it with `removed` logs (reorged away meanwhile).
+    async fn logs_by_hash(&self, block: BlockRef) -> Result<Option<Vec<Log>>, SourceError> {
+        let filter = Filter::new()
+            .address(self.addresses.to_vec())
+            .at_block_hash(block.hash);
+        let logs = match self.ep.provider.get_logs(&filter).await {
+            Ok(logs) => logs,
+            Err(RpcError::ErrorResp(e)) if is_unknown_block(&e.message) => return Ok(None),
+            Err(e) => {
+                return Err(transport(
+                    self.label(),
+                    format_args!("eth_getLogs block {block}"),
+                )(e));
+            }
+        };
+        if logs.iter().any(|l| l.removed) {
+            tracing::debug!(endpoint = %self.label(), block = block.number, hash = %block.hash, "eth_getLogs by hash answered removed logs; the block was reorged away");
+            return Ok(None);
+        }
+        if let Some(other) = logs
+            .iter()
+            .find(|l| l.block_hash.is_some_and(|h| h != block.hash))
+        {
+            return Err(SourceError::Inconsistent {
+                endpoint: self.label().to_string(),
+                detail: format!(
+                    "eth_getLogs for block {block} answered a log of block {:?} (tx {:?}, index {:?})",
+                    other.block_hash, other.transaction_hash, other.log_index
+                ),
+            });
+        }
+        Ok(Some(logs))
+    }
+
+    /// The header's logs, re-fetched while the bloom says some are missing; a log the
+    /// bloom rules out is an inconsistent node.
+    async fn checked_logs(
+        &self,
+        header: &N::HeaderResponse,
+    ) -> Result<Option<Vec<Log>>, SourceError> {
+        let id = id(header);
+        let mut attempt = 0;
+        loop {
+            let Some(logs) = self.logs_by_hash(id).await? else {
+                return Ok(None);
+            };
+            if let Some(log) = logs.iter().find(|l| !in_bloom(header, l.address())) {
+                return Err(SourceError::Inconsistent {
+                    endpoint: self.label().to_string(),
+                    detail: format!(
+                        "block {id}: log {:?} of {} is ruled out by the block's logsBloom",
+                        log.log_index,
+                        log.address()
+                    ),
+                });
+            }
+            let missing = bloom_missing(self.addresses, header, &logs);
+            if missing.is_empty() {
+                return Ok(Some(logs));
+            }
+            if attempt >= self.config.bloom_refetches {
+                if !self.last {
+                    return Err(SourceError::Inconsistent {
+                        endpoint: self.label().to_string(),
+                        detail: format!(
+                            "block {id}: logsBloom announces logs of {missing:?} that eth_getLogs does not return"
+                        ),
+                    });
+                }
+                tracing::warn!(endpoint = %self.label(), block = id.number, hash = %id.hash, ?missing, "logsBloom matches tracked contracts without logs after re-fetching; taking it as a bloom false positive");
+                return Ok(Some(logs));
+            }
+            attempt += 1;
+            tracing::warn!(endpoint = %self.label(), block = id.number, hash = %id.hash, ?missing, attempt, "eth_getLogs answer misses logs the logsBloom announces; re-fetching");
+            tokio::time::sleep(self.config.bloom_refetch_delay).await;
+        }
+    }
+
+    /// A full block from a header: its logs by hash, checked, decoded. `Ok(None)` if the
+    /// block vanished meanwhile.
+    async fn complete(&self, header: N::HeaderResponse) -> Result<Option<Block>, SourceError> {
+        match self.checked_logs(&header).await? {
+            Some(logs) => self.decode(&header, logs).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn decode(&self, header: &N::HeaderResponse, mut logs: Vec<Log>) -> Result<Block, SourceError> {
+        let id = id(header);
+        logs.sort_by_key(|l| l.log_index);
+        let mut block = Block::empty(to_model(header));
+        for log in &logs {
+            let (Some(tx_hash), Some(log_index)) = (log.transaction_hash, log.log_index) else {
+                return Err(SourceError::Malformed {
+                    block: id,
+                    tx_hash: log.transaction_hash.unwrap_or_default(),
+                    log_index: log.log_index.unwrap_or_default(),
+                    reason: "log without transaction hash or log index".into(),
+                });
+            };
+            match self
+                .config
+                .decoders
+                .decode(id, &log.inner, LogId { tx_hash, log_index })?
+            {
+                Some(Decoded::Balance(e)) => block.events.push(e),
+                Some(Decoded::Price(p)) => block.prices.push(p),
+                None => {}
+            }
+        }
+        Ok(block)
+    }
+
+    pub async fn block_by_number(&self, number: BlockNumber) -> Result<Option<Block>, SourceError> {
+        // The block may be reorged away between the header and its logs: then read the
+        // height again.
+        for _ in 0..8 {
+            let Some(header) = self.header_by_number(number).await? else {
+                return Ok(None);
+            };
+            if let Some(block) = self.complete(header).await? {
+                return Ok(Some(block));
+            }
+            tracing::debug!(endpoint = %self.label(), block = number, "block replaced while fetching its logs; re-reading the height");
+        }
+        Err(SourceError::NotFound(format!(
+            "#{number} (kept changing while fetched from {})",
+            self.label()
+        )))
+    }
+
+    pub async fn block_by_hash(&self, hash: B256) -> Result<Option<Block>, SourceError> {
+        match self.header_by_hash(hash).await? {
+            Some(header) => self.complete(header).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Headers `from..=to` in JSON-RPC batches of `header_batch` (through the provider's
+    /// client, so its transport layers apply).
+    async fn headers(
+        &self,
+        from: BlockNumber,
+        to: BlockNumber,
+    ) -> Result<Vec<N::HeaderResponse>, SourceError> {
+        let mut out = Vec::with_capacity((to - from + 1) as usize);
+        let numbers: Vec<BlockNumber> = (from..=to).collect();
+        let client = self.ep.provider.client();
+        for chunk in numbers.chunks(self.config.header_batch.max(1)) {
+            let op = format!("header batch #{}..=#{}", chunk[0], chunk[chunk.len() - 1]);
+            let mut batch = BatchRequest::new(client);
+            let mut waiters = Vec::with_capacity(chunk.len());
+            for n in chunk {
+                waiters.push(
+                    batch
+                        .add_call::<_, Option<N::HeaderResponse>>(
+                            "eth_getBlockByNumber",
+                            &(BlockNumberOrTag::Number(*n), false),
+                        )
+                        .map_err(transport(self.label(), &op))?,
+                );
+            }
+            batch.send().await.map_err(transport(self.label(), &op))?;
+            for (n, waiter) in chunk.iter().zip(waiters) {
+                let header = waiter
+                    .await
+                    .map_err(transport(
+                        self.label(),
+                        format_args!("eth_getBlockByNumber #{n}"),
+                    ))?
+                    .ok_or_else(|| SourceError::NotFound(format!("#{n}")))?;
+                out.push(header);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Logs of the tracked contracts in `from..=to`, in sub-ranges of the adaptive size.
+    pub(crate) async fn range_logs(
+        &self,
+        from: BlockNumber,
+        to: BlockNumber,
+    ) -> Result<Vec<Log>, SourceError> {
+        let mut logs = Vec::new();
+        let mut start = from;
+        while start <= to {
+            let size = self.ep.log_range.load(Ordering::Relaxed).max(1);
+            let end = to.min(start.saturating_add(size - 1));
+            let filter = Filter::new()
+                .address(self.addresses.to_vec())
+                .from_block(start)
+                .to_block(end);
+            match self.ep.provider.get_logs(&filter).await {
+                Ok(mut chunk) => {
+                    logs.append(&mut chunk);
+                    start = end + 1;
+                }
+                Err(RpcError::ErrorResp(e)) if is_too_many_results(&e.message) && size > 1 => {
+                    let smaller = (size / 2).max(1);
+                    self.ep.log_range.fetch_min(smaller, Ordering::Relaxed);
+                    tracing::info!(endpoint = %self.label(), from = start, to = end, range = smaller, message = %e.message, "eth_getLogs range too large; shrinking");
+                }
+                Err(e) => {
+                    return Err(transport(
+                        self.label(),
+                        format_args!("eth_getLogs #{start}..=#{end}"),
+                    )(e));
+                }
+            }
+        }
+        Ok(logs)
+    }
+
+    /// Headers in batches, logs by range; each block's logs checked against its header hash
+    /// and bloom, and re-fetched by hash when they do not match.
+    pub async fn blocks(
+        &self,
+        from: BlockNumber,
+        to: BlockNumber,
+    ) -> Result<Vec<Block>, SourceError> {
+        let (headers, logs) =
+            futures::try_join!(self.headers(from, to), self.range_logs(from, to))?;
+        let mut by_block: BTreeMap<BlockNumber, Vec<Log>> = BTreeMap::new();
+        for log in logs {
+            let n = log.block_number.ok_or_else(|| SourceError::Malformed {
+                block: BlockRef {
+                    number: from,
+                    hash: B256::ZERO,
+                },
+                tx_hash: log.transaction_hash.unwrap_or_default(),
+                log_index: log.log_index.unwrap_or_default(),
+                reason: "range eth_getLogs answered a log without block number".into(),
+            })?;
+            by_block.entry(n).or_default().push(log);
+        }
+        let mut blocks = Vec::with_capacity(headers.len());
+        for header in headers {
+            let id = id(&header);
+            let logs = by_block.remove(&id.number).unwrap_or_default();
+            let consistent = logs.iter().all(|l| {
+                l.block_hash == Some(id.hash) && !l.removed && in_bloom(&header, l.address())
+            }) && bloom_missing(self.addresses, &header, &logs).is_empty();
+            let block = if consistent {
+                self.decode(&header, logs)?
+            } else {
+                tracing::debug!(endpoint = %self.label(), block = id.number, hash = %id.hash, "range logs do not match the header; fetching by hash");
+                match self.complete(header).await? {
+                    Some(block) => block,
+                    // Reorged away during the fetch: deliver the height's current block; the
+                    // watcher sees the broken link and walks back.
+                    None => self
+                        .block_by_number(id.number)
+                        .await?
+                        .ok_or_else(|| SourceError::NotFound(format!("#{}", id.number)))?,
+                }
+            };
+            blocks.push(block);
+        }
+        Ok(blocks)
+    }
+}
+
+/// Whether the header's bloom admits logs of `address`. An all-zero bloom admits any log:
+/// some L2 and zk nodes (e.g. zkSync Era, Polygon zkEVM) serve no bloom at all, and a
+/// block with logs cannot have an empty bloom otherwise.
+fn in_bloom<H: BlockHeader>(header: &H, address: Address) -> bool {
+    let bloom = header.logs_bloom();
+    bloom.is_zero() || bloom.contains_input(BloomInput::Raw(address.as_slice()))
+}
+
+/// Tracked addresses the bloom says may have logged in this block, but that have no log
+/// in `logs`.
+fn bloom_missing<H: BlockHeader>(addresses: &[Address], header: &H, logs: &[Log]) -> Vec<Address> {
+    addresses
+        .iter()
+        .filter(|a| {
+            header
+                .logs_bloom()
+                .contains_input(BloomInput::Raw(a.as_slice()))
+        })
+        .filter(|a| !logs.iter().any(|l| l.address() == **a))
+        .copied()
+        .collect()
+}
