@@ -5,7 +5,6 @@
 //! with 8 in flight, to separate concurrency from batching.
 //!
 //! ```sh
-//! npm ci --prefix tests/chain
 //! cargo bench --bench rpc --features rpc,testing            # N = 10,000
 //! RPC_BENCH_BLOCKS=2000 cargo bench --bench rpc --features rpc,testing
 //! ```
@@ -80,9 +79,7 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
-    let node = node::DevNode::start()
-        .await
-        .expect("hardhat installed (npm ci --prefix tests/chain)");
+    let node = node::DevNode::start().await;
     let e18 = U256::from(10u64).pow(U256::from(18));
     let token = node
         .deploy("TestToken", &(U256::from(1_000_000u64) * e18).abi_encode())
