@@ -93,7 +93,7 @@ async fn main() {
     let t = Instant::now();
     let mut i = 0u64;
     while node.head().await < n {
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             node.transfer(
                 token,
                 users[0],

@@ -2,10 +2,10 @@
 //! providers.
 //!
 //! - **Your provider**: [`RpcBlockSource::new`] takes any alloy [`Provider<N>`] (its
-//!   transports, layers, auth and rate limits come along); [`with_fallbacks`]
-//!   (RpcBlockSource::with_fallbacks) takes several for one chain. [`http`]
-//!   (RpcBlockSource::http), [`http_fallback`](RpcBlockSource::http_fallback) and (feature
-//!   `rpc-ws`) `ws` are conveniences that build the providers with alloy's
+//!   transports, layers, auth and rate limits come along);
+//!   [`RpcBlockSource::with_fallbacks`] takes several for one chain.
+//!   [`RpcBlockSource::http`], [`RpcBlockSource::http_fallback`] and (feature `rpc-ws`)
+//!   `RpcBlockSource::ws` are conveniences that build the providers with alloy's
 //!   [`RetryBackoffLayer`](alloy_transport::layers::RetryBackoffLayer) under
 //!   [`NodeErrorPolicy`] (see [`TransportConfig`]).
 //! - **Types are alloy's**: headers are `N::HeaderResponse` (alloy's
@@ -26,7 +26,7 @@
 //!   re-fetched ([`RpcConfig::bloom_refetches`]) and then asked of the next endpoint, or, at
 //!   the last endpoint, accepted as a bloom false positive (logged at `warn`). An all-zero
 //!   bloom (some L2 and zk nodes serve none) is not checked.
-//! - **Several endpoints**: see [`fallback`](self#several-endpoints) below.
+//! - **Several endpoints**: see [below](self#several-endpoints).
 //! - **Finality** is [`RpcConfig::finality`] alone: the node's `finalized` or `safe` tag, or
 //!   depth. A node that does not know the tag yields `None` (depth). On a development chain
 //!   whose tag is its latest block the source refuses to start
