@@ -48,6 +48,7 @@ mod endpoint;
 mod fallback;
 mod policy;
 mod preflight;
+mod range;
 #[cfg(feature = "rpc-ws")]
 mod ws;
 
