@@ -324,8 +324,9 @@ impl<N: Network> Fetch<'_, N> {
 }
 
 /// Whether the header's bloom admits logs of `address`. An all-zero bloom admits any log:
-/// some L2 and zk nodes (e.g. zkSync Era, Polygon zkEVM) serve no bloom at all, and a
-/// block with logs cannot have an empty bloom otherwise.
+/// some nodes serve a zero bloom for blocks with logs (zkSync Era before its 2024 bloom
+/// backfill and some of its providers since, Aurora, some Polygon PoS blocks), and a block
+/// with logs has a non-zero bloom otherwise.
 pub(crate) fn in_bloom<H: BlockHeader>(header: &H, address: Address) -> bool {
     let bloom = header.logs_bloom();
     bloom.is_zero() || bloom.contains_input(BloomInput::Raw(address.as_slice()))

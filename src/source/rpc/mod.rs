@@ -11,8 +11,9 @@
 //! - **Types are alloy's**: headers are `N::HeaderResponse` (alloy's
 //!   [`Header`](alloy_rpc_types_eth::Header) for [`Ethereum`]), logs
 //!   [`Log`](alloy_rpc_types_eth::Log), filters [`Filter`](alloy_rpc_types_eth::Filter).
-//!   Chains whose headers omit Ethereum fields (e.g. Celo, or dev chains without `mixHash`
-//!   / `nonce`) use `RpcBlockSource<AnyNetwork>`, whose `AnyHeader` makes them optional.
+//!   Nodes whose headers omit fields the Ethereum header requires (`mixHash` / `nonce`:
+//!   OpenEthereum on proof-of-authority chains, older Besu) need
+//!   `RpcBlockSource<AnyNetwork>`, whose `AnyHeader` makes them optional.
 //! - Each block is its header plus `eth_getLogs` **by block hash**
 //!   ([`Filter::at_block_hash`](alloy_rpc_types_eth::Filter::at_block_hash)), so a log can
 //!   never come from a sibling fork of its header; an answer with `removed` logs means the
@@ -25,7 +26,7 @@
 //!   ([`SourceError::Inconsistent`]); a tracked contract the bloom announces without logs is
 //!   re-fetched ([`RpcConfig::bloom_refetches`]) and then asked of the next endpoint, or, at
 //!   the last endpoint, accepted as a bloom false positive (logged at `warn`). An all-zero
-//!   bloom (some L2 and zk nodes serve none) is not checked.
+//!   bloom (served with logs by e.g. zkSync Era and Aurora nodes) is not checked.
 //! - **Several endpoints**: see [below](self#several-endpoints).
 //! - **Finality** is [`RpcConfig::finality`] alone: the node's `finalized` or `safe` tag, or
 //!   depth. A node that does not know the tag yields `None` (depth). On a development chain
@@ -54,7 +55,7 @@ mod ws;
 
 use std::sync::Arc;
 
-use alloy_network::{Ethereum, Network};
+use alloy_network::Network;
 use alloy_primitives::{Address, B256};
 use alloy_provider::{DynProvider, Provider, RootProvider};
 use alloy_rpc_client::{ClientBuilder, RpcClient};
@@ -63,6 +64,8 @@ use alloy_transport_http::reqwest::Url;
 use async_trait::async_trait;
 use tokio::sync::OnceCell;
 
+/// The networks the source is usually used with (re-exported from `alloy-network`).
+pub use alloy_network::{AnyNetwork, Ethereum};
 pub use config::{DEV_CHAIN_IDS, FinalityTag, RpcConfig};
 pub use policy::{NodeErrorPolicy, TransportConfig, is_too_many_results, is_transient};
 

@@ -140,7 +140,8 @@ async fn a_log_the_bloom_rules_out_is_an_inconsistent_node() {
     );
 }
 
-/// L2 / zk leniency: nodes that serve an all-zero bloom are not checked against it.
+/// L2 leniency: nodes that serve an all-zero bloom with logs (zkSync Era, Aurora) are not
+/// checked against it.
 #[tokio::test]
 async fn an_all_zero_bloom_is_not_checked() {
     let asserter = Asserter::new();
@@ -228,8 +229,8 @@ async fn removed_logs_mean_the_block_changed_and_the_height_is_read_again() {
     assert!(asserter.read_q().is_empty());
 }
 
-/// Dev-chain leniency: a header without `mixHash` / `nonce` (older Ganache, some L2s) does
-/// not decode as an Ethereum header, and does with `AnyNetwork`.
+/// Leniency: a header without `mixHash` / `nonce` (OpenEthereum on proof-of-authority
+/// chains, older Besu) does not decode as an Ethereum header, and does with `AnyNetwork`.
 #[tokio::test]
 async fn headers_without_mix_hash_need_any_network() {
     let mut lean = header(5, Bloom::ZERO);
