@@ -15,12 +15,15 @@
 //!   the highest answer. An endpoint whose head is below the one it reported before,
 //!   while another endpoint is not, is demoted and its head ignored; when every endpoint
 //!   went back together, that is a reorg to a shorter chain and is reported as such.
+//! - [`finalized`](crate::BlockSource::finalized) is the lowest tag of the endpoints that
+//!   are not demoted: one node's too-high tag cannot finalize what the others may reorg.
 
 use std::cmp::Reverse;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use alloy_network::Network;
+use alloy_rpc_types_eth::BlockNumberOrTag;
 use futures::future::BoxFuture;
 
 use super::RpcBlockSource;
@@ -175,6 +178,49 @@ impl<N: Network> RpcBlockSource<N> {
             (Some(head), _) => Ok(head),
             (None, Some(e)) => Err(e),
             (None, None) => Err(no_endpoint()),
+        }
+    }
+
+    /// The lowest finalized height of the endpoints that are not demoted and know the
+    /// tag: one node's too-high tag cannot finalize blocks the others may still reorg.
+    pub(crate) async fn lowest_finalized(
+        &self,
+        tag: BlockNumberOrTag,
+    ) -> Result<Option<BlockNumber>, SourceError> {
+        let now = Instant::now();
+        let mut asked: Vec<usize> = (0..self.endpoints.len())
+            .filter(|&i| !self.endpoints[i].demoted(now))
+            .collect();
+        if asked.is_empty() {
+            asked = (0..self.endpoints.len()).collect();
+        }
+        let answers = futures::future::join_all(
+            asked
+                .iter()
+                .map(|&i| async move { self.fetch(i, true).tag(tag).await }),
+        )
+        .await;
+        let mut error = None;
+        let mut lowest: Option<BlockNumber> = None;
+        let mut answered = false;
+        for (&i, answer) in asked.iter().zip(answers) {
+            match answer {
+                Ok(n) => {
+                    answered = true;
+                    if let Some(n) = n {
+                        lowest = Some(lowest.map_or(n, |l| l.min(n)));
+                    }
+                }
+                Err(e) if fails_over(&e) && asked.len() > 1 => {
+                    self.demote(i, &e);
+                    error.get_or_insert(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        match (answered, error) {
+            (false, Some(e)) => Err(e),
+            _ => Ok(lowest),
         }
     }
 }

@@ -40,9 +40,10 @@
 //! inconsistent answers and heights a node does not have move it to the next endpoint
 //! and demote the failing one for [`RpcConfig::endpoint_cooldown`]. The head is the highest
 //! of the endpoints' heads, ignoring an endpoint whose head went back while the others'
-//! did not. (Alloy's [`FallbackLayer`](alloy_transport::layers::FallbackLayer) can also sit
-//! inside one provider; it races requests and returns the first answer, without comparing
-//! a block's logs with its header.)
+//! did not; the finalized height is the lowest of their tags. (Alloy's
+//! [`FallbackLayer`](alloy_transport::layers::FallbackLayer) can also sit inside one
+//! provider; it races requests and returns the first answer, without comparing a block's
+//! logs with its header.)
 
 mod config;
 mod endpoint;
@@ -232,8 +233,7 @@ impl<N: Network> BlockSource for RpcBlockSource<N> {
             FinalityTag::Depth => return Ok(None),
         };
         self.check().await?;
-        self.first_ok(|f| Box::pin(async move { f.tag(tag).await }))
-            .await
+        self.lowest_finalized(tag).await
     }
 
     /// Headers in JSON-RPC batches, logs by range, from one endpoint; each block's logs

@@ -8,7 +8,7 @@ use alloy_rpc_client::{ClientBuilder, WsConnect};
 use futures::{Stream, StreamExt};
 
 use super::endpoint::transport;
-use super::{RpcBlockSource, RpcConfig};
+use super::{RpcBlockSource, RpcConfig, parse_url, redacted};
 use crate::error::SourceError;
 use crate::model::BlockNumber;
 
@@ -16,12 +16,14 @@ impl RpcBlockSource<Ethereum> {
     /// A source over WebSocket at `url` (`ws://` or `wss://`), with alloy's retry layer
     /// configured by `config.transport`.
     pub async fn ws(url: &str, config: RpcConfig) -> Result<Self, SourceError> {
+        let label = format!("endpoint #0 ({})", redacted(&parse_url(url)?));
         let client = ClientBuilder::default()
             .layer(config.transport.retry_layer())
             .ws(WsConnect::new(url))
             .await
-            .map_err(transport("WebSocket endpoint", "connect"))?;
-        Ok(Self::new(RootProvider::<Ethereum>::new(client), config))
+            .map_err(transport(&label, "connect"))?;
+        let provider = RootProvider::<Ethereum>::new(client).erased();
+        Ok(Self::labelled(vec![(provider, label)], config))
     }
 }
 

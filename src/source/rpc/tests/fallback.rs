@@ -1,6 +1,6 @@
 //! Several endpoints over mock transports: dead, lying, regressing and lagging nodes.
 
-use alloy_primitives::B256;
+use alloy_primitives::{B256, Bloom};
 use serde_json::json;
 
 use super::*;
@@ -83,4 +83,27 @@ async fn a_lagging_endpoint_is_asked_after_the_one_ahead() {
             .is_none()
     );
     assert!(lagging.read_q().is_empty() && ahead.read_q().is_empty());
+}
+
+#[tokio::test]
+async fn the_finalized_height_is_the_lowest_of_the_endpoints_tags() {
+    let a = Asserter::new();
+    let b = Asserter::new();
+    let mut c = config();
+    c.finality = FinalityTag::Finalized;
+    let s = RpcBlockSource::with_fallbacks(bare(&a), [bare(&b)], c);
+    // Start-up check on the first endpoint: chain id 1, not a dev chain.
+    a.push_success(&"0x1");
+    a.push_success(&header(9, Bloom::ZERO));
+    b.push_success(&header(7, Bloom::ZERO));
+    assert_eq!(s.finalized().await.unwrap(), Some(7));
+    // An endpoint without the tag does not hold finality back.
+    a.push_failure(alloy_json_rpc::ErrorPayload {
+        code: -32602,
+        message: "unknown block tag finalized".into(),
+        data: None,
+    });
+    b.push_success(&header(8, Bloom::ZERO));
+    assert_eq!(s.finalized().await.unwrap(), Some(8));
+    assert!(a.read_q().is_empty() && b.read_q().is_empty());
 }
