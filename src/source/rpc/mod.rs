@@ -77,6 +77,31 @@ use crate::traits::BlockSource;
 
 /// A [`BlockSource`] reading Ethereum nodes over JSON-RPC through alloy providers of network
 /// `N`. See the [module docs](self).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use alloy_provider::{Provider, ProviderBuilder};
+/// use alloy_rpc_client::ClientBuilder;
+/// use reorg_collateral::decode::{Contract, Decoders};
+/// use reorg_collateral::source::rpc::{RpcBlockSource, RpcConfig, TransportConfig};
+///
+/// # let token = alloy_primitives::Address::ZERO;
+/// // Your providers, built the alloy way (here: alloy's retry layer under our policy).
+/// let provider = |url: &str| -> Result<_, Box<dyn std::error::Error>> {
+///     let client = ClientBuilder::default()
+///         .layer(TransportConfig::default().retry_layer())
+///         .http(url.parse()?);
+///     Ok(ProviderBuilder::new().connect_client(client).erased())
+/// };
+/// let config = RpcConfig::new(Decoders::new().with(token, Contract::Token { asset: token }));
+/// let source = RpcBlockSource::with_fallbacks(
+///     provider("https://rpc-a.example")?,
+///     [provider("https://rpc-b.example")?],
+///     config,
+/// );
+/// source.check().await?; // feed decimals, dev-chain finality
+/// # Ok(()) }
+/// ```
 pub struct RpcBlockSource<N: Network = Ethereum> {
     endpoints: Vec<Endpoint<N>>,
     config: RpcConfig,
