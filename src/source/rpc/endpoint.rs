@@ -41,7 +41,8 @@ pub(crate) struct Endpoint<N: Network> {
     pub log_range: AtomicU64,
     /// It answered the finality tag with an error: confirm by depth.
     pub no_finality_tag: AtomicBool,
-    /// The highest head it reported (`u64::MAX`: none yet).
+    /// The last head it reported that was trusted (`u64::MAX`: none yet); a lower answer
+    /// while other endpoints do not go back is distrusted.
     pub reported_head: AtomicU64,
     /// Asked after the others until then.
     pub demoted_until: Mutex<Option<Instant>>,
