@@ -2,10 +2,10 @@
 //! (`RpcBlockSource::blocks`: batched headers + range `eth_getLogs`, 8 chunks in flight)
 //! against fetching one block at a time (`eth_getBlockByNumber` + `eth_getLogs` by hash,
 //! sequentially), measured in the same run on the same chain. Also shown: per-block fetches
-//! with 8 in flight, to separate concurrency from batching.
+//! with 8 in flight, to separate concurrency from batching, and the ranged fetch through
+//! two endpoints (the same node twice), for the cost of the fallback policy.
 //!
 //! ```sh
-//! npm ci --prefix tests/chain
 //! cargo bench --bench rpc --features rpc,testing            # N = 10,000
 //! RPC_BENCH_BLOCKS=2000 cargo bench --bench rpc --features rpc,testing
 //! ```
@@ -81,9 +81,7 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
-    let node = node::DevNode::start()
-        .await
-        .expect("hardhat installed (npm ci --prefix tests/chain)");
+    let node = node::DevNode::start().await;
     let e18 = U256::from(10u64).pow(U256::from(18));
     let token = node
         .deploy("TestToken", &(U256::from(1_000_000u64) * e18).abi_encode())
@@ -97,7 +95,7 @@ async fn main() {
     let t = Instant::now();
     let mut i = 0u64;
     while node.head().await < n {
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             node.transfer(
                 token,
                 users[0],
@@ -127,8 +125,12 @@ async fn main() {
             },
         );
     let mut config = RpcConfig::new(decoders);
-    config.finality = FinalityTag::None;
-    let rpc = Arc::new(RpcBlockSource::http(&node.url, config).expect("source"));
+    config.finality = FinalityTag::Depth;
+    let rpc = Arc::new(RpcBlockSource::http(&node.url, config.clone()).expect("source"));
+    // The same node behind two endpoints: the fallback policy's cost (heads from both,
+    // endpoint ordering) on the ranged path.
+    let two =
+        Arc::new(RpcBlockSource::http_fallback(&[&node.url, &node.url], config).expect("source"));
 
     let (one, b1) = catch_up(Arc::new(OneAtATime(rpc.clone())), token, &users, 1, 1).await;
     eprintln!(
@@ -146,10 +148,17 @@ async fn main() {
         head as f64 / par
     );
     assert_eq!(b1, b2, "same end state");
+    let (fb, b4) = catch_up(two, token, &users, 8, 64).await;
+    eprintln!(
+        "ranged, 2 endpoints      : {head} blocks in {fb:7.2} s ({:8.0} blocks/s)",
+        head as f64 / fb
+    );
     assert_eq!(b1, b3, "same end state");
+    assert_eq!(b1, b4, "same end state");
     println!(
-        "rpc catch-up of {head} blocks: one at a time {one:.2} s, per-block x8 {conc:.2} s ({:.1}x), ranged parallel {par:.2} s ({:.1}x)",
+        "rpc catch-up of {head} blocks: one at a time {one:.2} s, per-block x8 {conc:.2} s ({:.1}x), ranged parallel {par:.2} s ({:.1}x), ranged over 2 endpoints {fb:.2} s ({:.1}x)",
         one / conc,
-        one / par
+        one / par,
+        one / fb
     );
 }

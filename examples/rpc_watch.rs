@@ -1,31 +1,42 @@
-//! Tails an Ethereum node and prints every user's collateral change as it happens.
+//! Tails an Ethereum chain through your alloy providers and prints every user's collateral
+//! change as it happens, with a progress line while it catches up.
 //!
 //! ```sh
-//! RPC_URL=http://127.0.0.1:8545 \
-//! TOKENS=0xToken:TST:18:8000 FEEDS=0xFeed:0xToken:8 \
+//! RPC_URLS=http://127.0.0.1:8545,http://127.0.0.1:8546 \
+//! TOKENS=0xToken:TST:18:8000 FEEDS=0xFeed:0xToken:8 FINALITY=depth \
 //! cargo run --example rpc_watch --features rpc            # in-memory store
 //! cargo run --example rpc_watch --features rpc,postgres,redis  # + DATABASE_URL, REDIS_URL
 //! ```
 //!
+//! - `RPC_URLS`: comma-separated endpoints of one chain, primary first; the others are
+//!   fallbacks (an endpoint that fails, answers inconsistently or lags is skipped).
+//!   Each is an alloy provider built with `ProviderBuilder` over a client with alloy's
+//!   `RetryBackoffLayer` (the crate's `NodeErrorPolicy` says what is transient): build
+//!   yours the same way, with your auth, throttling or fallback layers.
 //! - `TOKENS`: comma-separated `address:symbol:decimals:collateral_factor_bps` (ERC-20s).
-//! - `FEEDS`: comma-separated `aggregator:asset:feed_decimals` (Chainlink-style feeds).
+//! - `FEEDS`: comma-separated `aggregator:asset:feed_decimals` (Chainlink-style feeds;
+//!   the decimals are checked against the aggregator's `decimals()` at start).
 //! - `START_BLOCK` (default: 100 blocks below the head), `CONFIRMATIONS` (default 12),
-//!   `POLL_MS` (default 1000), `FINALITY` = `finalized` | `safe` | `none` (default `finalized`).
+//!   `POLL_MS` (default 1000), `FINALITY` = `finalized` | `safe` | `depth` (default
+//!   `finalized`; local dev chains such as Hardhat or Anvil need `depth`).
 //! - With feature `postgres` and `DATABASE_URL` set, state lives in Postgres (schema
 //!   `reorg_collateral_watch`, resumed across restarts); with feature `redis` and
 //!   `REDIS_URL` set, collateral is also written to Redis (prefix `rc_watch`).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-use alloy_primitives::Address;
+use alloy_primitives::{Address, B256};
+use alloy_provider::{DynProvider, Provider, ProviderBuilder};
+use alloy_rpc_client::ClientBuilder;
+use async_trait::async_trait;
 use reorg_collateral::decode::{Contract, Decoders};
-use reorg_collateral::model::{Asset, AssetRegistry};
-use reorg_collateral::prelude::*;
-use reorg_collateral::source::rpc::{FinalityTag, RpcBlockSource, RpcConfig};
+use reorg_collateral::model::{Asset, AssetRegistry, Block, BlockNumber};
+use reorg_collateral::source::rpc::{FinalityTag, RpcBlockSource, RpcConfig, TransportConfig};
 use reorg_collateral::watcher::Notification;
 use reorg_collateral::{
-    BalanceStore, BlockSource, EngineConfig, PriceFeed, Watcher, WatcherConfig,
+    BalanceStore, BlockSource, EngineConfig, SourceError, Watcher, WatcherConfig,
 };
 
 type Error = Box<dyn std::error::Error>;
@@ -75,9 +86,7 @@ fn parse_config() -> Result<(Vec<Asset>, Decoders), Error> {
 }
 
 /// The store: Postgres when built with `postgres` and `DATABASE_URL` is set, else memory.
-async fn store(
-    registry: &AssetRegistry,
-) -> Result<(Arc<dyn BalanceStore>, Arc<dyn PriceFeed>), Error> {
+async fn store(registry: &AssetRegistry) -> Result<Arc<dyn BalanceStore>, Error> {
     #[cfg(feature = "postgres")]
     if let Ok(url) = std::env::var("DATABASE_URL") {
         let pg = Arc::new(
@@ -89,26 +98,119 @@ async fn store(
         );
         pg.register_assets(registry).await?;
         eprintln!("store: postgres (schema reorg_collateral_watch)");
-        return Ok((pg.clone(), pg));
+        return Ok(pg);
     }
     let _ = registry;
     let memory = Arc::new(reorg_collateral::store::MemoryStore::new());
     eprintln!("store: memory");
-    Ok((memory.clone(), memory))
+    Ok(memory)
+}
+
+/// An alloy provider for `url`, the alloy way: a client with alloy's retry layer (our
+/// classification of node errors, 8 retries 250 ms apart) under a `ProviderBuilder`.
+fn provider(url: &str) -> Result<DynProvider, Error> {
+    let client = ClientBuilder::default()
+        .layer(TransportConfig::default().retry_layer())
+        .http(url.parse()?);
+    Ok(ProviderBuilder::new().connect_client(client).erased())
+}
+
+/// The highest block fetched and the source's head, shared with the progress printer.
+#[derive(Debug, Default)]
+struct Progress {
+    fetched: AtomicU64,
+    head: AtomicU64,
+}
+
+/// A `BlockSource` decorator that records progress; everything else goes to the inner
+/// source.
+#[derive(Debug)]
+struct Counted {
+    inner: Arc<dyn BlockSource>,
+    progress: Arc<Progress>,
+}
+
+#[async_trait]
+impl BlockSource for Counted {
+    async fn head(&self) -> Result<BlockNumber, SourceError> {
+        let head = self.inner.head().await?;
+        self.progress.head.store(head, Ordering::Relaxed);
+        Ok(head)
+    }
+    async fn block_by_number(&self, n: BlockNumber) -> Result<Option<Block>, SourceError> {
+        self.inner.block_by_number(n).await
+    }
+    async fn block_by_hash(&self, h: B256) -> Result<Option<Block>, SourceError> {
+        self.inner.block_by_hash(h).await
+    }
+    async fn finalized(&self) -> Result<Option<BlockNumber>, SourceError> {
+        self.inner.finalized().await
+    }
+    async fn blocks(&self, from: BlockNumber, to: BlockNumber) -> Result<Vec<Block>, SourceError> {
+        let blocks = self.inner.blocks(from, to).await?;
+        self.progress.fetched.fetch_max(to, Ordering::Relaxed);
+        Ok(blocks)
+    }
+}
+
+/// Prints `catch-up: #n, x blocks/s, y behind head #h` every 2 s while more than one block
+/// was fetched since the previous line (a catch-up, not the head's pace).
+fn print_progress(progress: Arc<Progress>) {
+    tokio::spawn(async move {
+        let mut last = (Instant::now(), progress.fetched.load(Ordering::Relaxed));
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let fetched = progress.fetched.load(Ordering::Relaxed);
+            let head = progress.head.load(Ordering::Relaxed);
+            let (t0, f0) = last;
+            // More than one new block since the last line: catching up, not following.
+            if fetched > f0 + 1 {
+                let rate = (fetched - f0) as f64 / t0.elapsed().as_secs_f64();
+                eprintln!(
+                    "catch-up: #{fetched}, {rate:.0} blocks/s, {} behind head #{head}",
+                    head.saturating_sub(fetched)
+                );
+            }
+            last = (Instant::now(), fetched);
+        }
+    });
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    let url = std::env::var("RPC_URL").map_err(|_| "set RPC_URL, e.g. http://127.0.0.1:8545")?;
+    let urls = std::env::var("RPC_URLS").map_err(
+        |_| "set RPC_URLS, e.g. http://127.0.0.1:8545 (several, comma-separated, for fallbacks)",
+    )?;
+    let urls: Vec<&str> = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect();
     let (assets, decoders) = parse_config()?;
     let registry = AssetRegistry::new(assets)?;
     let mut rpc = RpcConfig::new(decoders);
     rpc.finality = match env_or("FINALITY", "finalized").as_str() {
         "safe" => FinalityTag::Safe,
-        "none" => FinalityTag::None,
+        "depth" | "none" => FinalityTag::Depth,
         _ => FinalityTag::Finalized,
     };
-    let source = Arc::new(RpcBlockSource::http(&url, rpc)?);
+    let mut providers = Vec::new();
+    for url in &urls {
+        providers.push(provider(url)?);
+    }
+    let mut providers = providers.into_iter();
+    let primary = providers.next().ok_or("RPC_URLS is empty")?;
+    let rpc_source = RpcBlockSource::with_fallbacks(primary, providers, rpc);
+    // Feed decimals and dev-chain finality are checked here, before anything is stored.
+    if let Err(e) = rpc_source.check().await {
+        eprintln!("{e}");
+        std::process::exit(2);
+    }
+    let progress = Arc::new(Progress::default());
+    let source = Arc::new(Counted {
+        inner: Arc::new(rpc_source),
+        progress: progress.clone(),
+    });
     let head = source.head().await?;
 
     let mut config = WatcherConfig::new(EngineConfig::new(
@@ -120,8 +222,7 @@ async fn main() -> Result<(), Error> {
         Err(_) => head.saturating_sub(100),
     };
     config.start_block = start;
-    let (balances, prices) = store(&registry).await?;
-    let mut watcher = Watcher::new(config, source, balances).await?;
+    let mut watcher = Watcher::new(config, source, store(&registry).await?).await?;
     #[cfg(feature = "redis")]
     if let Ok(url) = std::env::var("REDIS_URL") {
         let cache =
@@ -130,9 +231,12 @@ async fn main() -> Result<(), Error> {
         eprintln!("cache: redis (prefix rc_watch)");
     }
     let mut changes = watcher.subscribe();
+    print_progress(progress);
     let poll = Duration::from_millis(env_or("POLL_MS", "1000").parse()?);
     eprintln!(
-        "following {url} (head #{head}) from block {start} or the store's checkpoint; Ctrl-C to stop"
+        "following {} endpoint(s), primary {} (head #{head}), from block {start} or the store's checkpoint; Ctrl-C to stop",
+        urls.len(),
+        urls[0]
     );
     loop {
         match watcher.sync().await {
@@ -145,7 +249,8 @@ async fn main() -> Result<(), Error> {
                 step.finalized
             ),
             Ok(_) => {}
-            // Transport errors were already retried by the source; try again next poll.
+            // Transport errors were already retried by the retry layer and the other
+            // endpoints; try again next poll.
             Err(e) => eprintln!("sync failed: {e}"),
         }
         while let Some(n) = changes.try_recv() {
@@ -161,7 +266,12 @@ async fn main() -> Result<(), Error> {
                         );
                     }
                 }
-                Notification::Lagged { missed, .. } => eprintln!("missed {missed} updates"),
+                Notification::Lagged {
+                    missed,
+                    resync_from,
+                } => {
+                    eprintln!("missed {missed} updates; resync from {resync_from:?}")
+                }
             }
         }
         tokio::select! {

@@ -109,6 +109,11 @@ impl Decoders {
         self.contracts.keys()
     }
 
+    /// The tracked contracts and what each is (e.g. to check feeds' decimals on chain).
+    pub fn contracts(&self) -> impl Iterator<Item = (&Address, &Contract)> {
+        self.contracts.iter()
+    }
+
     /// Decodes one log of `block` (transaction `tx_hash`, index `log_index` in the block).
     pub fn decode(
         &self,

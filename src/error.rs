@@ -1,6 +1,6 @@
 //! Error types. Each names what went wrong and with which block, log, user or asset.
 
-use alloy_primitives::{B256, U256};
+use alloy_primitives::{Address, B256, U256};
 
 use crate::model::{AssetId, BlockId, BlockNumber, BlockRef, LogId, UserId};
 
@@ -276,6 +276,44 @@ pub enum SourceError {
         log_index: u64,
         /// What is wrong with it.
         reason: String,
+    },
+    /// A node's answers contradict each other or themselves (logs the block's bloom rules
+    /// out, logs of another block in a by-hash answer, a head below one it reported). The
+    /// answer was not used; another endpoint, or a retry, may answer consistently.
+    #[error("block source: endpoint {endpoint} is inconsistent: {detail}")]
+    Inconsistent {
+        /// The endpoint's label (its position and URL or name).
+        endpoint: String,
+        /// What contradicts what.
+        detail: String,
+    },
+    /// A configured price feed's on-chain `decimals()` differs from the configured
+    /// decimals: prices would be scaled wrongly. Nothing was fetched or stored.
+    #[error(
+        "block source: feed {feed} is configured with {configured} decimals but its aggregator reports {on_chain}"
+    )]
+    FeedDecimals {
+        /// The aggregator address.
+        feed: Address,
+        /// The decimals in `Contract::Feed`.
+        configured: u8,
+        /// What the aggregator's `decimals()` returns.
+        on_chain: u8,
+    },
+    /// The source is set to follow the node's finality tag on a development chain whose tag
+    /// is its latest block: blocks it calls final can still be reverted (`evm_revert`,
+    /// `anvil_reorg`). Nothing was fetched or stored; confirm by depth instead.
+    #[error(
+        "block source: chain {chain_id} is a development chain whose `{tag}` block is its latest block (#{block}); \
+         its blocks can still be reverted, so confirm by depth (RpcConfig::finality = FinalityTag::Depth)"
+    )]
+    DevChainFinality {
+        /// The chain id (31337 Hardhat/Anvil, 1337 Ganache/Geth --dev).
+        chain_id: u64,
+        /// The tag asked for (`finalized` or `safe`).
+        tag: &'static str,
+        /// The height the tag and `latest` both name.
+        block: BlockNumber,
     },
 }
 

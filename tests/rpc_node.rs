@@ -4,8 +4,8 @@
 //! engine's pending and confirmed state equals the chain's own `balanceOf` and
 //! `latestRoundData` (`eth_call` at the head and at the finalized height).
 //!
-//! Needs `npm ci --prefix tests/chain` (done by `.ci/run`). Without it the test skips,
-//! except under `CI=true`, where it fails.
+//! The test support installs Hardhat (`npm ci --prefix tests/chain`) on first use; without
+//! Node.js the tests fail, naming `node` / `npm`.
 
 mod node;
 #[cfg(feature = "postgres")]
@@ -23,7 +23,7 @@ use reorg_collateral::prelude::*;
 use reorg_collateral::source::rpc::{FinalityTag, RpcBlockSource, RpcConfig};
 use reorg_collateral::store::MemoryStore;
 use reorg_collateral::{
-    BalanceStore, BlockSource, EngineConfig, PriceFeed, Watcher, WatcherConfig,
+    BalanceStore, BlockSource, EngineConfig, PriceFeed, SourceError, Watcher, WatcherConfig,
 };
 
 const CONFIRMATIONS: u64 = 6;
@@ -40,19 +40,19 @@ struct Chain {
 }
 
 impl Chain {
-    async fn start() -> Option<Chain> {
-        let node = DevNode::start().await?;
+    async fn start() -> Chain {
+        let node = DevNode::start().await;
         let token = node.deploy("TestToken", &e18(1_000_000).abi_encode()).await;
         let feed = node
             .deploy("MockAggregator", &U256::from(8).abi_encode())
             .await;
         let users = node.accounts[..5].to_vec();
-        Some(Chain {
+        Chain {
             node,
             token,
             feed,
             users,
-        })
+        }
     }
 
     fn source(&self) -> Arc<RpcBlockSource> {
@@ -68,7 +68,7 @@ impl Chain {
         let mut config = RpcConfig::new(decoders);
         // Hardhat's `finalized` is its latest block: a snapshot revert would undo
         // "finalized" blocks, so confirm by depth.
-        config.finality = FinalityTag::None;
+        config.finality = FinalityTag::Depth;
         // Small ranges and batches so catch-up exercises several of each.
         config.max_log_range = 16;
         config.header_batch = 8;
@@ -286,9 +286,7 @@ async fn scenario(chain: &Chain, store: Arc<dyn BalanceStore>, prices: Arc<dyn P
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_store_follows_a_real_chain_through_reorgs() {
-    let Some(chain) = Chain::start().await else {
-        return;
-    };
+    let chain = Chain::start().await;
     let store = Arc::new(MemoryStore::new());
     scenario(&chain, store.clone(), store).await;
 }
@@ -296,9 +294,7 @@ async fn memory_store_follows_a_real_chain_through_reorgs() {
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_follows_a_real_chain_through_reorgs() {
-    let Some(chain) = Chain::start().await else {
-        return;
-    };
+    let chain = Chain::start().await;
     let store = Arc::new(pg::fresh_store().await);
     let assets = AssetRegistry::new([Asset::new(chain.token, "TST", 18, 8_000)]).expect("assets");
     store
@@ -308,18 +304,40 @@ async fn postgres_store_follows_a_real_chain_through_reorgs() {
     scenario(&chain, store.clone(), store).await;
 }
 
+/// Hardhat's `finalized` tag is its latest block: following it would finalize blocks that
+/// `evm_revert` undoes. With the default finality (the tag) the source refuses, naming
+/// the chain and the fix; with depth finality it reports no tag and works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn finality_tag_and_head() {
-    let Some(chain) = Chain::start().await else {
-        return;
-    };
+async fn dev_chain_tag_finality_is_refused_and_depth_works() {
+    let chain = Chain::start().await;
     let decoders = Decoders::new().with(chain.token, Contract::Token { asset: chain.token });
-    let source = RpcBlockSource::http(&chain.node.url, RpcConfig::new(decoders)).expect("source");
+    let source =
+        RpcBlockSource::http(&chain.node.url, RpcConfig::new(decoders.clone())).expect("source");
+    let err = source
+        .head()
+        .await
+        .expect_err("tag finality on a dev chain");
+    assert!(
+        matches!(
+            err,
+            SourceError::DevChainFinality {
+                chain_id: 31_337,
+                tag: "finalized",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("FinalityTag::Depth"), "{err}");
+    let err = source.finalized().await.expect_err("still refused");
+    assert!(matches!(err, SourceError::DevChainFinality { .. }), "{err}");
+
+    let mut config = RpcConfig::new(decoders);
+    config.finality = FinalityTag::Depth;
+    let source = RpcBlockSource::http(&chain.node.url, config).expect("source");
     let head = source.head().await.expect("head");
     assert_eq!(head, chain.node.head().await);
-    // Hardhat answers the `finalized` tag (with its latest block).
-    let finalized = source.finalized().await.expect("finalized");
-    assert_eq!(finalized, Some(head));
+    assert_eq!(source.finalized().await.expect("finalized"), None);
     assert!(
         source
             .block_by_number(head + 10)
@@ -336,17 +354,46 @@ async fn finality_tag_and_head() {
     );
 }
 
+/// The MockAggregator has 8 decimals: configured as 18, the source refuses to start and
+/// names the feed and both figures; configured as 8, it starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feed_decimals_are_checked_against_the_aggregator() {
+    let chain = Chain::start().await;
+    let config = |decimals| {
+        let decoders = Decoders::new()
+            .with(chain.token, Contract::Token { asset: chain.token })
+            .with(
+                chain.feed,
+                Contract::Feed {
+                    asset: chain.token,
+                    decimals,
+                },
+            );
+        let mut config = RpcConfig::new(decoders);
+        config.finality = FinalityTag::Depth;
+        config
+    };
+    let wrong = RpcBlockSource::http(&chain.node.url, config(18)).expect("source");
+    let err = wrong.block_by_number(0).await.expect_err("decimals differ");
+    assert!(
+        matches!(err, SourceError::FeedDecimals { feed, configured: 18, on_chain: 8 } if feed == chain.feed),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&chain.feed.to_string()), "{err}");
+    let right = RpcBlockSource::http(&chain.node.url, config(8)).expect("source");
+    right.check().await.expect("decimals match");
+    assert!(right.block_by_number(0).await.expect("fetch").is_some());
+}
+
 #[cfg(feature = "rpc-ws")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_new_heads_drive_the_watcher() {
     use futures::StreamExt;
-    let Some(chain) = Chain::start().await else {
-        return;
-    };
+    let chain = Chain::start().await;
     let ws = chain.node.url.replacen("http://", "ws://", 1);
     let decoders = Decoders::new().with(chain.token, Contract::Token { asset: chain.token });
     let mut config = RpcConfig::new(decoders);
-    config.finality = FinalityTag::None;
+    config.finality = FinalityTag::Depth;
     let source = Arc::new(RpcBlockSource::ws(&ws, config).await.expect("ws source"));
     let mut heads = Box::pin(source.new_heads().await.expect("subscribe"));
     let store = Arc::new(MemoryStore::new());

@@ -106,13 +106,13 @@ impl PriceUpdate {
                 decimals: self.decimals,
             });
         }
-        if let Some(current) = current {
-            if self.round_id <= current.round_id {
-                return Err(PriceRejection::OldRound {
-                    round_id: self.round_id,
-                    current: current.round_id,
-                });
-            }
+        if let Some(current) = current
+            && self.round_id <= current.round_id
+        {
+            return Err(PriceRejection::OldRound {
+                round_id: self.round_id,
+                current: current.round_id,
+            });
         }
         let price = Price {
             asset: self.asset,

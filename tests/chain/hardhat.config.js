@@ -7,6 +7,9 @@ module.exports = {
       chainId: 31337,
       mining: { auto: true },
       hardfork: "cancun",
+      // Tests that run two nodes as replicas of one chain start both at the same date
+      // (and set every block's timestamp), so their blocks are identical.
+      ...(process.env.HARDHAT_INITIAL_DATE ? { initialDate: process.env.HARDHAT_INITIAL_DATE } : {}),
     },
   },
 };

@@ -1,12 +1,19 @@
 //! A Hardhat development node as a child process (killed on drop), plus the few JSON-RPC
 //! calls the tests and benches need: deploy, send, mine, snapshot/revert, `eth_call` at a
 //! block. Shared by `tests/rpc_node.rs` and `benches/rpc.rs`.
+//!
+//! On first use in a process the npm dependencies of `tests/chain` are installed
+//! (`npm ci`, from the committed lockfile) when `node_modules` is missing or older than
+//! `package-lock.json`; a lock file keeps parallel test binaries from installing at once.
+//! A missing `node` or `npm` is a test failure that names it: these tests never skip.
 #![allow(dead_code)]
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
 
 use alloy_primitives::{Address, B256, Bytes, U64, U256};
 use alloy_rpc_client::{ClientBuilder, RpcClient};
@@ -29,42 +36,148 @@ pub fn chain_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/chain")
 }
 
+/// Whether `node_modules` was installed from the current lockfile.
+fn deps_fresh(dir: &Path) -> bool {
+    let modified = |p: PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let installed = modified(dir.join("node_modules/.package-lock.json"));
+    let lock = modified(dir.join("package-lock.json"));
+    let cli = dir.join("node_modules/hardhat/internal/cli/cli.js");
+    matches!((installed, lock), (Some(i), Some(l)) if i >= l) && cli.exists()
+}
+
+/// Fails naming the missing program, e.g. `node`.
+fn require_program(program: &str) {
+    match Command::new(program).arg("--version").output() {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => panic!(
+            "`{program} --version` failed ({}): the real-node tests need Node.js (`node` and `npm`) on PATH",
+            out.status
+        ),
+        Err(e) => panic!(
+            "`{program}` not found ({e}): the real-node tests need Node.js (`node` and `npm`) on PATH; install Node.js 18 or later"
+        ),
+    }
+}
+
+/// Removes the install lock when the installer finishes or panics.
+struct InstallLock(PathBuf);
+
+impl Drop for InstallLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Installs `tests/chain`'s npm dependencies unless they are fresh: once per process,
+/// and across processes one at a time (a lock file created with `create_new`; a lock
+/// older than 10 minutes is taken as left by a killed installer).
+pub fn ensure_chain_deps() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        require_program("node");
+        let dir = chain_dir();
+        let lock = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("npm-install-tests-chain.lock");
+        let deadline = Instant::now() + Duration::from_secs(15 * 60);
+        loop {
+            if deps_fresh(&dir) {
+                return;
+            }
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&lock)
+            {
+                Ok(_) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let age = std::fs::metadata(&lock)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| SystemTime::now().duration_since(t).ok());
+                    if age.is_some_and(|a| a > Duration::from_secs(600)) {
+                        let _ = std::fs::remove_file(&lock);
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "another process holds {} for 15 minutes",
+                        lock.display()
+                    );
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+                Err(e) => panic!("create {}: {e}", lock.display()),
+            }
+        }
+        let _guard = InstallLock(lock);
+        if deps_fresh(&dir) {
+            return;
+        }
+        require_program("npm");
+        eprintln!(
+            "installing the npm dependencies of {} (npm ci)",
+            dir.display()
+        );
+        let out = Command::new("npm")
+            .args(["ci", "--prefix"])
+            .arg(&dir)
+            .args(["--no-audit", "--no-fund"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("run `npm ci --prefix {}`: {e}", dir.display()));
+        assert!(
+            out.status.success(),
+            "`npm ci --prefix {}` failed ({}):\n{}\n{}",
+            dir.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            deps_fresh(&dir),
+            "`npm ci` succeeded but {} has no Hardhat",
+            dir.join("node_modules").display()
+        );
+    });
+}
+
 /// A running `hardhat node` on a free port.
 pub struct DevNode {
-    child: Child,
+    child: Option<Child>,
     /// The HTTP endpoint.
     pub url: String,
     /// A plain client (no retries) for test calls.
     pub client: RpcClient,
     /// The node's unlocked accounts.
     pub accounts: Vec<Address>,
+    /// Replica mode: the timestamp of the next block (every block's timestamp is set), so
+    /// two nodes given the same calls build the same chain.
+    clock: Option<AtomicU64>,
 }
 
 impl Drop for DevNode {
     fn drop(&mut self) {
-        // `hardhat node` is a single process: SIGKILL it and reap it.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
 
+/// The genesis date of replica nodes, and its Unix time.
+const REPLICA_DATE: &str = "2024-01-01T00:00:00Z";
+const REPLICA_EPOCH: u64 = 1_704_067_200;
+
 impl DevNode {
-    /// Starts the node. Returns `None` (the caller skips) if Hardhat is not installed,
-    /// unless `CI=true`, where a missing or failing node is a test failure.
-    pub async fn start() -> Option<DevNode> {
-        let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    /// Starts a node (installing Hardhat first if needed).
+    pub async fn start() -> DevNode {
+        Self::spawn(false).await
+    }
+
+    /// Starts a node whose chain is a pure function of the calls made to it: genesis at a
+    /// fixed date, every block's timestamp set. Two replicas given the same calls serve
+    /// the same blocks (same hashes).
+    pub async fn replica() -> DevNode {
+        Self::spawn(true).await
+    }
+
+    async fn spawn(replica: bool) -> DevNode {
+        ensure_chain_deps();
         let cli = chain_dir().join("node_modules/hardhat/internal/cli/cli.js");
-        if !cli.exists() {
-            assert!(
-                !ci,
-                "{} missing: run `npm ci --prefix tests/chain`",
-                cli.display()
-            );
-            eprintln!(
-                "skipping: Hardhat not installed (run `npm ci --prefix tests/chain`); set CI=true to fail instead"
-            );
-            return None;
-        }
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
@@ -72,7 +185,8 @@ impl DevNode {
         let log = std::env::temp_dir().join(format!("hardhat-node-{port}.log"));
         let out = std::fs::File::create(&log).expect("node log file");
         let err = out.try_clone().expect("node log file");
-        let child = Command::new("node")
+        let mut command = Command::new("node");
+        command
             .arg(&cli)
             .args([
                 "node",
@@ -85,16 +199,24 @@ impl DevNode {
             .env("HARDHAT_DISABLE_TELEMETRY_PROMPT", "true")
             .stdin(Stdio::null())
             .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("spawn `node hardhat node` (is Node.js installed?)");
+            .stderr(err);
+        if replica {
+            command.env("HARDHAT_INITIAL_DATE", REPLICA_DATE);
+        }
+        let child = command.spawn().unwrap_or_else(|e| {
+            panic!(
+                "spawn `node {}` ({e}): is Node.js (`node`) on PATH?",
+                cli.display()
+            )
+        });
         let url = format!("http://127.0.0.1:{port}");
         let client = ClientBuilder::default().http(url.parse().expect("url"));
         let mut node = DevNode {
-            child,
+            child: Some(child),
             url,
             client,
             accounts: Vec::new(),
+            clock: replica.then(|| AtomicU64::new(REPLICA_EPOCH + 100)),
         };
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
@@ -104,9 +226,9 @@ impl DevNode {
                 .await
             {
                 node.accounts = accounts;
-                return Some(node);
+                return node;
             }
-            if let Ok(Some(status)) = node.child.try_wait() {
+            if let Some(Ok(Some(status))) = node.child.as_mut().map(|c| c.try_wait()) {
                 panic!(
                     "hardhat node exited with {status}: {}",
                     std::fs::read_to_string(&log).unwrap_or_default()
@@ -121,6 +243,21 @@ impl DevNode {
         }
     }
 
+    /// Kills the node (SIGKILL) and reaps it; later calls to it fail.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// In replica mode, the next block's timestamp.
+    fn tick(&self) -> Option<u64> {
+        self.clock
+            .as_ref()
+            .map(|c| c.fetch_add(12, Ordering::Relaxed))
+    }
+
     /// Sends a transaction from `from` (unlocked) and waits for its receipt; panics on revert.
     pub async fn send(
         &self,
@@ -132,6 +269,13 @@ impl DevNode {
             serde_json::json!({ "from": from, "data": Bytes::from(data), "gas": "0x200000" });
         if let Some(to) = to {
             tx["to"] = serde_json::json!(to);
+        }
+        if let Some(ts) = self.tick() {
+            let _: serde_json::Value = self
+                .client
+                .request("evm_setNextBlockTimestamp", (ts,))
+                .await
+                .expect("evm_setNextBlockTimestamp");
         }
         let hash: B256 = self
             .client
@@ -251,6 +395,16 @@ impl DevNode {
     /// Mines `n` empty blocks: `evm_mine` calls in JSON-RPC batches of 500. (Not
     /// `hardhat_mine`: its reserved blocks report a zero `parentHash`.)
     pub async fn mine(&self, n: u64) {
+        if self.clock.is_some() {
+            // Replica mode: one call per block, since Hardhat may run a batch's calls out
+            // of order and the timestamps must increase.
+            for _ in 0..n {
+                let ts = self.tick().into_iter().collect::<Vec<u64>>();
+                let _: serde_json::Value =
+                    self.client.request("evm_mine", ts).await.expect("evm_mine");
+            }
+            return;
+        }
         let mut left = n;
         while left > 0 {
             let k = left.min(500);
