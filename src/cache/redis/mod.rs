@@ -41,8 +41,7 @@ fn backend(operation: impl Into<String>) -> impl FnOnce(redis::RedisError) -> Ca
 ///
 /// Values are exact decimal strings, e.g. `HGET {p:0xb0…b0} 0xa1a1…a1` → `1010.0|1010.0`,
 /// `HGET {p:0xb0…b0} ~total` → `42|1010.0|1010.5|1`. `~` cannot start an asset field.
-/// The totals share one field because every field costs the server time on each put: with
-/// one field per total, a 100,000-user put spent 20–40 % longer in `EXEC`.
+/// The totals share one field because every field costs the server time on each put.
 ///
 /// A [`put`](CollateralCache::put) is one `MULTI`/`EXEC` transaction: one `UNLINK` of every
 /// user of the batch (dropping assets a user no longer holds), then one `HSET` per user. It
@@ -69,8 +68,8 @@ impl std::fmt::Debug for RedisCollateralCache {
 impl RedisCollateralCache {
     /// Connects to `url` (e.g. `redis://127.0.0.1:6379`) with keys under `prefix`
     /// (letters, digits, `_`, `-`, `:` only). Connecting times out after 1 s and commands
-    /// after 5 s (a refresh of 100,000 users is one transaction of 0.3–0.4 s, 0.1–0.15 s of
-    /// it in `EXEC`), so a dead server turns into errors instead of stalling ingestion; the
+    /// after 5 s (a refresh is one transaction, its length proportional to the users it
+    /// writes), so a dead server turns into errors instead of stalling ingestion; the
     /// connection manager reconnects by itself when the server is back.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, CacheError> {
         if prefix.is_empty()
