@@ -1,4 +1,5 @@
-//! Redis [`CollateralCache`] (feature `redis`).
+//! Redis [`CollateralCache`] (feature `redis`). The key layout, atomicity, fallback and
+//! upgrade notes are in `docs/redis.md` in the repository.
 
 mod layout;
 mod publisher;

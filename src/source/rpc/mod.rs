@@ -1,4 +1,5 @@
-//! [`RpcBlockSource`]: blocks from an Ethereum node over JSON-RPC (alloy, HTTP).
+//! [`RpcBlockSource`]: blocks from an Ethereum node over JSON-RPC (alloy, HTTP). Running it
+//! against a local dev node: `docs/rpc.md` in the repository.
 //!
 //! - Each block is its header (`eth_getBlockByNumber` / `eth_getBlockByHash`) plus
 //!   `eth_getLogs` **by block hash** for the tracked contracts, so a log can never come from
