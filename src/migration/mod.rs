@@ -1,6 +1,6 @@
 //! Zero-downtime migration from a log-only system to `user_current_balances` (feature
-//! `migration`): dual-write, backfill, verify, cutover. The runbook is in the README
-//! ("Migrating a live system").
+//! `migration`): dual-write, backfill, verify, cutover. The runbook is `docs/migration.md` in
+//! the repository.
 //!
 //! # The ownership rule
 //! A backfill is started with a **high-water mark** `H` (by default the newest confirmed

@@ -34,7 +34,7 @@ pub(super) fn push_hex(address: &Address, out: &mut String) {
 }
 
 /// Appends `d` in plain decimal notation with all `d.scale()` fraction digits (what
-/// `Display` prints, about twice as fast: one `u128` division at most, then `u64` digits).
+/// `Display` prints, with less work: one `u128` division at most, then `u64` digits).
 pub(super) fn push_decimal(d: Decimal, out: &mut String) {
     const TEN19: u128 = 10_000_000_000_000_000_000;
     let mut digits = [b'0'; 40];

@@ -1,4 +1,5 @@
-//! Redis [`CollateralCache`] (feature `redis`).
+//! Redis [`CollateralCache`] (feature `redis`). The key layout, atomicity, fallback and
+//! upgrade notes are in `docs/redis.md` in the repository.
 
 mod config;
 mod layout;
@@ -33,8 +34,7 @@ const BACKEND: &str = "redis";
 ///
 /// Values are exact decimal strings, e.g. `HGET {p:0xb0…b0} 0xa1a1…a1` → `1010.0|1010.0`,
 /// `HGET {p:0xb0…b0} ~total` → `42|1010.0|1010.5|1`. `~` cannot start an asset field.
-/// The totals share one field because every field costs the server time on each put: with
-/// one field per total, a 100,000-user put spent 20–40 % longer in `EXEC`.
+/// The totals share one field because every field costs the server time on each put.
 ///
 /// A [`write`](CollateralCache::write) is one `MULTI`/`EXEC` transaction: one `UNLINK` of
 /// every user of the batch (dropping assets a user no longer holds), one `HSET` per user,

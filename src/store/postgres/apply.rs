@@ -428,11 +428,11 @@ impl LogRows<'_> {
 
 const COPY_LOG: &str = "COPY balance_updates (block_hash, block_number, tx_hash, log_index, ordinal, user_address, asset, kind, amount) FROM STDIN (FORMAT binary)";
 
-/// From this many log rows on, the log is written with one binary `COPY` (half the
-/// server time of `INSERT … SELECT FROM UNNEST` per row); below it, with one `INSERT`.
+/// From this many log rows on, the log is written with one binary `COPY` (less server
+/// time per row than `INSERT … SELECT FROM UNNEST`); below it, with one `INSERT`.
 /// A `COPY` ends with two small writes (the last data message, then `CopyDone`), and with
 /// Nagle's algorithm on (sqlx does not set `TCP_NODELAY`) the second waits for the
-/// server's delayed ACK: about 40 ms on Linux, paid by nearly every small changeset.
+/// server's delayed ACK, a stall nearly every small changeset would pay.
 const COPY_MIN_ROWS: usize = 2_000;
 
 /// Appends the log rows (one statement). Log duplicates were refused before (see `append`).

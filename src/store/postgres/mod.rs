@@ -1,5 +1,6 @@
 //! PostgreSQL [`BalanceStore`](crate::BalanceStore) and [`PriceFeed`](crate::PriceFeed)
-//! (feature `postgres`). Schema in `migrations/`; see the README's "Postgres backend".
+//! (feature `postgres`). Schema in `migrations/`; the schema, the write path and the tests
+//! behind them are described in `docs/postgres.md` in the repository.
 
 mod apply;
 mod codec;
