@@ -67,10 +67,10 @@ pub(super) fn to_decimal(n: U512, exponent: u32, max_places: u32) -> Option<Deci
         let Some(q) = scaled(n, exponent, places) else {
             continue;
         };
-        if let Ok(m) = u128::try_from(q) {
-            if m <= MAX_MANTISSA {
-                return Decimal::try_from_i128_with_scale(i128::try_from(m).ok()?, places).ok();
-            }
+        if let Ok(m) = u128::try_from(q)
+            && m <= MAX_MANTISSA
+        {
+            return Decimal::try_from_i128_with_scale(i128::try_from(m).ok()?, places).ok();
         }
     }
     None

@@ -1,6 +1,5 @@
 //! [`RpcBlockSource`]: blocks from Ethereum nodes over JSON-RPC, through the user's alloy
-//! providers. Running it against a local
-//! dev node: `docs/rpc.md` in the repository.
+//! providers. Running it against a local dev node: `docs/rpc.md` in the repository.
 //!
 //! - **Your provider**: [`RpcBlockSource::new`] takes any alloy [`Provider<N>`] (its
 //!   transports, layers, auth and rate limits come along);

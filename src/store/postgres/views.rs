@@ -11,6 +11,9 @@ use super::read::numeric;
 use crate::error::StoreError;
 use crate::model::{AssetId, BalanceView, UserId};
 
+/// A key's confirmed row and latest pending row, as read.
+type Rows = (Option<U256>, Option<U256>);
+
 impl PostgresStore {
     /// Confirmed and pending views of each user's balances, by asset, in the order asked:
     /// one query (`UNNEST … WITH ORDINALITY` joined on the primary key of both partitions),
@@ -34,8 +37,7 @@ impl PostgresStore {
         .await
         .map_err(db(format!("read balances of {} users", users.len())))?;
         // Per user: asset → (confirmed, latest pending); pending rows ascend by block.
-        let mut views: Vec<BTreeMap<AssetId, (Option<U256>, Option<U256>)>> =
-            vec![BTreeMap::new(); users.len()];
+        let mut views: Vec<BTreeMap<AssetId, Rows>> = vec![BTreeMap::new(); users.len()];
         for r in &rows {
             let i: i64 = r.try_get(0).map_err(db("read user ordinal"))?;
             let slot = usize::try_from(i - 1)
