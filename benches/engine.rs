@@ -11,7 +11,6 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use reorg_collateral::model::{
     Asset, AssetRegistry, BalanceChange, BalanceEvent, Block, BlockHeader, LogId,
 };
-use reorg_collateral::prelude::*;
 use reorg_collateral::source::SimulatedChain;
 use reorg_collateral::store::MemoryStore;
 use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};

@@ -23,7 +23,7 @@ use reorg_collateral::reader::{CollateralReader, ValuationPoint};
 use reorg_collateral::source::SimulatedChain;
 use reorg_collateral::store::PostgresStore;
 use reorg_collateral::valuation::Valuator;
-use reorg_collateral::{BalanceStore, EngineConfig, Watcher, WatcherConfig};
+use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
 use sqlx::{AssertSqlSafe, Executor};
 
 const TOKEN: Address = Address::repeat_byte(0xA1);

@@ -15,7 +15,6 @@ use alloy_primitives::{Address, I256, U256};
 use redis::aio::ConnectionManager;
 use reorg_collateral::cache::RedisCollateralCache;
 use reorg_collateral::model::{Asset, AssetRegistry, CachedAsset, CachedCollateral};
-use reorg_collateral::prelude::*;
 use reorg_collateral::source::SimulatedChain;
 use reorg_collateral::store::MemoryStore;
 use reorg_collateral::traits::CollateralCache;

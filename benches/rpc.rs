@@ -24,9 +24,7 @@ use reorg_collateral::model::{Asset, AssetRegistry, BalanceKey, Block, BlockNumb
 use reorg_collateral::prelude::*;
 use reorg_collateral::source::rpc::{FinalityTag, RpcBlockSource, RpcConfig};
 use reorg_collateral::store::MemoryStore;
-use reorg_collateral::{
-    BalanceStore, BlockSource, EngineConfig, SourceError, Watcher, WatcherConfig,
-};
+use reorg_collateral::{BlockSource, EngineConfig, SourceError, Watcher, WatcherConfig};
 
 /// The RPC source without its range override: `blocks()` falls back to the trait's
 /// default, one `block_by_number` after another.

@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use alloy_primitives::Address;
 use reorg_collateral::model::{Asset, AssetRegistry};
-use reorg_collateral::prelude::*;
 use reorg_collateral::source::ScriptedChain;
 use reorg_collateral::store::PostgresStore;
 use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use alloy_primitives::{Address, I256, U256};
 use reorg_collateral::cache::MemoryCache;
 use reorg_collateral::model::{Asset, AssetRegistry};
-use reorg_collateral::prelude::*;
 use reorg_collateral::source::SimulatedChain;
 use reorg_collateral::store::MemoryStore;
 use reorg_collateral::{EngineConfig, Error, Watcher, WatcherConfig};

@@ -20,7 +20,7 @@ use reorg_collateral::prelude::*;
 use reorg_collateral::source::ScriptedChain;
 use reorg_collateral::store::PostgresStore;
 use reorg_collateral::testing::replay;
-use reorg_collateral::{BalanceStore, EngineConfig, Watcher, WatcherConfig};
+use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
 use sqlx::{AssertSqlSafe, PgPool};
 use support::pg::{database_url, fresh_pool};
 

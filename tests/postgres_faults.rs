@@ -17,7 +17,7 @@ use reorg_collateral::prelude::*;
 use reorg_collateral::source::ScriptedChain;
 use reorg_collateral::store::PostgresStore;
 use reorg_collateral::testing::{Backends, Harness, replay};
-use reorg_collateral::traits::{BalanceStore, LogStatus, PriceFeed};
+use reorg_collateral::traits::{LogStatus, PriceFeed};
 use reorg_collateral::{EngineConfig, EngineError, Error, StoreError, Watcher, WatcherConfig};
 use sqlx::Executor;
 use support::pg::{database_url, fresh_pool_named, fresh_store};

@@ -8,7 +8,6 @@ use alloy_primitives::{Address, U256};
 use reorg_collateral::model::BalanceKey;
 use reorg_collateral::prelude::*;
 use reorg_collateral::store::{PostgresStore, migrate};
-use reorg_collateral::traits::BalanceStore;
 use support::pg::empty_schema_pool;
 
 /// A `user_current_balances` row: user, asset, balance as text, block, status.

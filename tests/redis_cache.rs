@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use alloy_primitives::{Address, I256, U256};
 use reorg_collateral::cache::{RedisCollateralCache, RedisPublisher};
 use reorg_collateral::model::{CachedAsset, CachedCollateral};
-use reorg_collateral::prelude::*;
 use reorg_collateral::store::MemoryStore;
 use reorg_collateral::testing::{Backends, Harness, conformance_tests};
 use reorg_collateral::traits::CollateralCache;

@@ -10,7 +10,7 @@ use reorg_collateral::model::{
 use reorg_collateral::prelude::*;
 use reorg_collateral::source::SimulatedChain;
 use reorg_collateral::store::MemoryStore;
-use reorg_collateral::traits::{BalanceStore, PriceFeed};
+use reorg_collateral::traits::PriceFeed;
 use reorg_collateral::{EngineConfig, EngineError, Error, Watcher, WatcherConfig};
 
 const TOKEN: Address = Address::repeat_byte(0xA1);
