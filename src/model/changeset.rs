@@ -21,7 +21,7 @@ pub struct BlockChanges {
     pub rejected_prices: Vec<(LogId, PriceRejection)>,
 }
 
-/// Everything one step writes, applied by [`BalanceStore::apply`](crate::traits::StoreWriter::apply)
+/// Everything one step writes, applied by [`StoreWriter::apply`](crate::traits::StoreWriter::apply)
 /// atomically: revert, then append, then finalize.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Changeset {

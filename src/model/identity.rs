@@ -7,7 +7,7 @@ use alloy_primitives::{B256, keccak256};
 use super::AssetRegistry;
 
 /// The identity a writer claims a store with
-/// ([`BalanceStore::claim_writer`](crate::BalanceStore::claim_writer)): the chain its blocks
+/// ([`StoreWriter::claim_writer`](crate::StoreWriter::claim_writer)): the chain its blocks
 /// come from and a fingerprint of the asset registry its balances and prices were folded
 /// with. A store that recorded one identity refuses another: mixing two chains (whose block
 /// hashes may coincide) or two registries in one store corrupts it silently.

@@ -26,7 +26,7 @@ struct Direct {
 const REVERTED: i16 = 2;
 
 impl PostgresStore {
-    /// See [`BalanceStore::apply`](crate::BalanceStore::apply).
+    /// See [`StoreWriter::apply`](crate::StoreWriter::apply).
     pub(super) async fn apply_changeset(&self, changes: &Changeset) -> Result<(), StoreError> {
         let what = describe(changes);
         let mut tx = self

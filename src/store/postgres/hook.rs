@@ -11,7 +11,7 @@ use crate::error::StoreError;
 use crate::model::Changeset;
 
 /// "Also write this inside the changeset's transaction": called by
-/// [`PostgresStore::apply`](crate::BalanceStore::apply) after the store's own writes and
+/// [`PostgresStore::apply`](crate::StoreWriter::apply) after the store's own writes and
 /// before the commit, on the same connection and transaction.
 ///
 /// # Contract

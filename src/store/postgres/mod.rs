@@ -93,7 +93,7 @@ pub(crate) async fn take_writer_lock(
 /// `user_confirmed_balances` and `user_pending_balances`), `oracle_prices`, `blocks` and
 /// `checkpoint`.
 ///
-/// Each [`apply`](crate::BalanceStore::apply) is one transaction with one batched write per
+/// Each [`apply`](crate::StoreWriter::apply) is one transaction with one batched write per
 /// table (`COPY` for the log, `UNNEST` arrays for the rest); reorgs and confirmations touch
 /// only the rows of the affected blocks, through the pending partition's index by block
 /// and the partial indexes of `oracle_prices` and `blocks`. Readers use plain MVCC reads

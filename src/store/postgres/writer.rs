@@ -1,4 +1,4 @@
-//! One writer per store, one chain per store: [`BalanceStore::claim_writer`] for Postgres.
+//! One writer per store, one chain per store: [`StoreWriter::claim_writer`] for Postgres.
 //!
 //! The claim takes a session-level advisory lock on a connection dedicated to it and held
 //! for the store handle's lifetime (shared by its clones; dropped, and the lock released,
@@ -7,7 +7,7 @@
 //! on other pool connections) and for the migration toolkit's merge. The identity is
 //! recorded in `store_identity` (migration 0007).
 //!
-//! [`BalanceStore::claim_writer`]: crate::BalanceStore::claim_writer
+//! [`StoreWriter::claim_writer`]: crate::StoreWriter::claim_writer
 //! [`WRITER_LOCK_SQL`]: super::WRITER_LOCK_SQL
 
 use sqlx::{Connection, PgConnection, Row};

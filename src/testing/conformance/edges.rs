@@ -130,7 +130,7 @@ pub async fn log_of_a_block_that_comes_back(backends: Backends) {
     );
 }
 
-/// [`BalanceStore::claim_writer`](crate::BalanceStore::claim_writer): the first identity is recorded, claiming again with it
+/// [`StoreWriter::claim_writer`](crate::StoreWriter::claim_writer): the first identity is recorded, claiming again with it
 /// succeeds, another chain id or another asset registry is refused naming both.
 pub async fn claim_writer_identity(backends: Backends) {
     let store = backends.store;
