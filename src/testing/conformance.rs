@@ -29,6 +29,12 @@ use super::strategy::{BlockSpec, EventSpec, Op, PriceSpec};
 pub use edges::{claim_writer_identity, log_of_a_block_that_comes_back, one_unrepresentable_user};
 
 mod edges;
+mod realtime;
+
+pub use realtime::{
+    cache_behind_after_a_killed_writer, finality_advances_without_writes,
+    head_moves_back_without_a_new_block,
+};
 
 fn deposit(user: u8, asset: u8, amount: u64) -> EventSpec {
     EventSpec::Deposit {
@@ -274,7 +280,12 @@ pub async fn random_walk(backends: Backends, seed: u64, steps: usize) {
                 Op::Reorg { depth, blocks }
             }
             9 => Op::FinalizeTag { lag: rng.below(4) },
-            10 => Op::Redeliver { back: rng.below(7) },
+            10 => match rng.below(2) {
+                0 => Op::Redeliver { back: rng.below(7) },
+                _ => Op::HeadBack {
+                    depth: rng.below(3) + 1,
+                },
+            },
             _ => Op::Restart,
         };
         h.step(&op).await;
@@ -345,6 +356,9 @@ macro_rules! conformance_tests {
             log_of_a_block_that_comes_back,
             claim_writer_identity,
             one_unrepresentable_user,
+            head_moves_back_without_a_new_block,
+            finality_advances_without_writes,
+            cache_behind_after_a_killed_writer,
         );
 
         #[tokio::test]
@@ -381,6 +395,9 @@ where
     log_of_a_block_that_comes_back(new_backends().await).await;
     claim_writer_identity(new_backends().await).await;
     one_unrepresentable_user(new_backends().await).await;
+    head_moves_back_without_a_new_block(new_backends().await).await;
+    finality_advances_without_writes(new_backends().await).await;
+    cache_behind_after_a_killed_writer(new_backends().await).await;
     for seed in 1..=4 {
         random_walk(new_backends().await, seed, 60).await;
     }

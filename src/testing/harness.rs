@@ -129,6 +129,11 @@ impl Harness {
         report
     }
 
+    /// Records that the chain's finalized tag was set to `tag` outside [`step`](Self::step).
+    pub fn set_tag(&mut self, tag: BlockNumber) {
+        self.tag = self.tag.max(Some(tag));
+    }
+
     /// The finalized height the rules imply: depth finality over the highest head seen,
     /// and the chain's finalized tag.
     pub fn expected_finalized(&self) -> Option<BlockNumber> {
@@ -201,6 +206,7 @@ impl Harness {
                         *balances.entry(to).or_default() += amount;
                         b.transfer(asset, from.user, to.user, amount);
                     }
+                    EventSpec::Huge { .. } => {}
                     EventSpec::Set {
                         user,
                         asset,
@@ -213,6 +219,17 @@ impl Harness {
                         balances.insert(key, U256::from(amount));
                         b.set_balance(key.asset, key.user, U256::from(amount));
                     }
+                }
+            }
+            for e in &spec.events {
+                if let EventSpec::Huge { user, asset } = *e {
+                    let key = BalanceKey {
+                        user: users[user as usize % nu],
+                        asset: assets[asset as usize % na].id,
+                    };
+                    let amount = U256::from(10u64).pow(U256::from(30));
+                    *balances.entry(key).or_default() += amount;
+                    b.deposit(key.asset, key.user, amount);
                 }
             }
             for p in &spec.prices {
@@ -298,6 +315,12 @@ impl Harness {
                 );
             }
             Op::Restart => self.restart().await,
+            Op::HeadBack { depth } => {
+                let head = self.chain.head_number();
+                let floor = self.expected_finalized().unwrap_or(START);
+                self.chain.reorg((*depth).min(head - floor));
+                self.sync().await;
+            }
         }
         self.check().await;
     }

@@ -48,6 +48,14 @@ pub enum EventSpec {
         /// Raw balance.
         amount: u64,
     },
+    /// A deposit of 10^30 units: a value that may not fit a `Decimal` (it must be flagged
+    /// for that user, and nobody else's numbers may suffer).
+    Huge {
+        /// User index.
+        user: u8,
+        /// Asset index.
+        asset: u8,
+    },
 }
 
 /// One oracle update.
@@ -96,6 +104,13 @@ pub enum Op {
     Gap,
     /// Restart the watcher from the store's checkpoint.
     Restart,
+    /// The source drops its newest `depth` blocks and mines nothing (a reorg to a shorter
+    /// chain, an `evm_revert`): the watcher must roll its pending state back to the
+    /// source's head.
+    HeadBack {
+        /// Blocks dropped (clamped to the unconfirmed window).
+        depth: u64,
+    },
 }
 
 /// A balance event over `users` users and `assets` assets.
@@ -105,7 +120,8 @@ pub fn event(users: u8, assets: u8) -> impl Strategy<Value = EventSpec> {
         3 => (u.clone(), a.clone(), 1u64..1_000_000_000).prop_map(|(user, asset, amount)| EventSpec::Deposit { user, asset, amount }),
         2 => (u.clone(), a.clone(), 0u8..=100).prop_map(|(user, asset, percent)| EventSpec::Withdraw { user, asset, percent }),
         3 => (u.clone(), u.clone(), a.clone(), 0u8..=100).prop_map(|(from, to, asset, percent)| EventSpec::Transfer { from, to, asset, percent }),
-        1 => (u, a, 0u64..1_000_000_000).prop_map(|(user, asset, amount)| EventSpec::Set { user, asset, amount }),
+        1 => (u.clone(), a.clone(), 0u64..1_000_000_000).prop_map(|(user, asset, amount)| EventSpec::Set { user, asset, amount }),
+        1 => (u, a).prop_map(|(user, asset)| EventSpec::Huge { user, asset }),
     ]
 }
 
@@ -141,6 +157,7 @@ pub fn op(users: u8, assets: u8, max_depth: u64) -> impl Strategy<Value = Op> {
         1 => (0..=max_depth + 2).prop_map(|back| Op::Redeliver { back }),
         1 => Just(Op::Gap),
         1 => Just(Op::Restart),
+        1 => (1..=max_depth).prop_map(|depth| Op::HeadBack { depth }),
     ]
 }
 
