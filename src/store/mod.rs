@@ -10,5 +10,5 @@ pub use postgres::{
     ChangesetHook, PostgresConfig, PostgresStore, WRITER_LOCK_SQL, cancel_sessions, migrate,
     redact_url,
 };
-#[cfg(feature = "postgres")]
+#[cfg(feature = "migration")]
 pub(crate) use postgres::{classify_timeout, ident, take_writer_lock};

@@ -64,6 +64,7 @@ pub fn schema_problem(schema: &str) -> Option<String> {
 /// is never truncated by the server, and two bases that share a long prefix get different
 /// names. Deterministic across versions (FNV-1a 64), so `CREATE … IF NOT EXISTS` finds the
 /// object created by an earlier run. `base` and `suffix` are plain ASCII identifiers.
+#[cfg_attr(not(feature = "migration"), allow(dead_code))]
 pub fn derived_name(base: &str, suffix: &str) -> String {
     let full = format!("{base}_{suffix}");
     if full.len() <= MAX_IDENT_LEN {

@@ -13,8 +13,10 @@ mod writer;
 
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
+pub(crate) use connect::classify;
+#[cfg(feature = "migration")]
+pub(crate) use connect::classify_timeout;
 pub use connect::{PostgresConfig, cancel_sessions, redact_url};
-pub(crate) use connect::{classify, classify_timeout};
 
 use crate::error::StoreError;
 use crate::model::AssetRegistry;

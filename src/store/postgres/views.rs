@@ -1,6 +1,6 @@
 //! Current balances of many users in one query: the collateral read path.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use alloy_primitives::U256;
 use sqlx::Row;
@@ -16,8 +16,9 @@ type Rows = (Option<U256>, Option<U256>);
 
 impl PostgresStore {
     /// Confirmed and pending views of each user's balances, by asset, in the order asked:
-    /// one query (`UNNEST … WITH ORDINALITY` joined on the primary key of both partitions),
-    /// balances sent as binary `NUMERIC`.
+    /// one query, `user_address = ANY($1)` on the primary key of both partitions (an
+    /// `UNNEST` join would be planned as a scan of the whole table), balances sent as
+    /// binary `NUMERIC`.
     pub(super) async fn views_many(
         &self,
         users: &[UserId],
@@ -27,46 +28,43 @@ impl PostgresStore {
         }
         let ids: Vec<&[u8]> = users.iter().map(|u| u.as_slice()).collect();
         let rows = sqlx::query(
-            "SELECT k.i, b.asset, b.balance, b.block_status
-             FROM UNNEST($1::bytea[]) WITH ORDINALITY AS k(u, i)
-             JOIN user_current_balances b ON b.user_address = k.u
-             ORDER BY k.i, b.asset, b.block_status DESC, b.block_number",
+            "SELECT user_address, asset, balance, block_status FROM user_current_balances
+             WHERE user_address = ANY($1)
+             ORDER BY user_address, asset, block_status DESC, block_number",
         )
         .bind(&ids)
         .fetch_all(&self.pool)
         .await
         .map_err(db(format!("read balances of {} users", users.len())))?;
         // Per user: asset → (confirmed, latest pending); pending rows ascend by block.
-        let mut views: Vec<BTreeMap<AssetId, Rows>> = vec![BTreeMap::new(); users.len()];
+        let mut found: HashMap<UserId, BTreeMap<AssetId, Rows>> = HashMap::new();
         for r in &rows {
-            let i: i64 = r.try_get(0).map_err(db("read user ordinal"))?;
-            let slot = usize::try_from(i - 1)
-                .ok()
-                .and_then(|i| views.get_mut(i))
-                .ok_or_else(|| StoreError::OutOfRange {
-                    backend: "postgres",
-                    column: "ordinality",
-                    value: i.to_string(),
-                })?;
+            let user = address(
+                &r.try_get::<Vec<u8>, _>(0).map_err(db("read user"))?,
+                "user_address",
+            )?;
             let asset = address(
                 &r.try_get::<Vec<u8>, _>(1).map_err(db("read asset"))?,
                 "asset",
             )?;
             let value = numeric(r, 2, "balance")?;
-            let entry = slot.entry(asset).or_default();
+            let entry = found.entry(user).or_default().entry(asset).or_default();
             match r.try_get::<i16, _>(3).map_err(db("read status"))? {
                 1 => entry.0 = Some(value),
                 _ => entry.1 = Some(value),
             }
         }
-        Ok(views
-            .into_iter()
+        Ok(users
+            .iter()
             .map(|user| {
-                user.into_iter()
+                found
+                    .get(user)
+                    .into_iter()
+                    .flatten()
                     .map(|(asset, (confirmed, pending))| {
                         let confirmed = confirmed.unwrap_or_default();
                         let pending = pending.unwrap_or(confirmed);
-                        (asset, BalanceView { confirmed, pending })
+                        (*asset, BalanceView { confirmed, pending })
                     })
                     .collect()
             })
