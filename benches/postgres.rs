@@ -17,11 +17,13 @@ use std::time::{Duration, Instant};
 
 use alloy_primitives::{Address, U256};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use reorg_collateral::cache::RedisCollateralCache;
 use reorg_collateral::model::{Asset, AssetRegistry, Block, Effect};
 use reorg_collateral::prelude::*;
 use reorg_collateral::reader::{CollateralReader, ValuationPoint};
 use reorg_collateral::source::SimulatedChain;
 use reorg_collateral::store::PostgresStore;
+use reorg_collateral::traits::CollateralCache;
 use reorg_collateral::valuation::Valuator;
 use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
 use sqlx::{AssertSqlSafe, Executor};
@@ -107,8 +109,7 @@ fn config() -> WatcherConfig {
         12,
     ));
     c.start_block = 1;
-    c.apply_batch = 25;
-    c.fetch_concurrency = 8;
+    // The defaults: a catch-up batches its changesets by itself.
     c
 }
 
@@ -244,6 +245,53 @@ fn ingest(c: &mut Criterion) {
             })
         });
     }
+    // The production configuration: the same catch-up with the Redis cache and a
+    // subscriber attached, timed until the cache and the subscriber have caught up.
+    group.bench_function("batched_watcher_redis_subscriber", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for i in 0..iters {
+                    let store = Arc::new(fresh("ingest_redis").await);
+                    let redis = std::env::var("REDIS_URL")
+                        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+                    let prefix = format!("bench_ingest_{}_{i}", std::process::id());
+                    let cache = Arc::new(
+                        RedisCollateralCache::connect(&redis, &prefix)
+                            .await
+                            .expect("Redis reachable"),
+                    );
+                    let mut w = Watcher::new(config(), chain.clone(), store.clone())
+                        .await
+                        .unwrap()
+                        .with_cache(cache.clone());
+                    let mut updates = w.subscribe();
+                    let subscriber = tokio::spawn(async move {
+                        let mut n = 0u64;
+                        while updates.recv().await.is_some() {
+                            n += 1;
+                        }
+                        n
+                    });
+                    w.ingest(canonical[0].clone()).await.unwrap();
+                    w.ingest(canonical[1].clone()).await.unwrap();
+                    w.finalize_to(1).await.unwrap();
+                    w.flush().await;
+                    let start = Instant::now();
+                    w.sync().await.unwrap();
+                    let status = w.flush().await;
+                    total += start.elapsed();
+                    assert_eq!(status.failing, None);
+                    drop(w);
+                    assert!(subscriber.await.unwrap() > 0);
+                    cache.clear().await.unwrap();
+                    check_log(&store, &canonical[2..]).await;
+                    drop_schema(&store).await;
+                }
+                total
+            })
+        })
+    });
     group.throughput(Throughput::Elements(
         (BASELINE_BLOCKS * EVENTS_PER_BLOCK) as u64,
     ));

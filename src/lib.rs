@@ -13,6 +13,7 @@ pub mod source;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tls;
 pub mod traits;
 pub mod valuation;
 pub mod watcher;

@@ -76,6 +76,7 @@ impl RedisCollateralCache {
         prefix: &str,
         config: RedisCacheConfig,
     ) -> Result<Self, CacheError> {
+        crate::tls::ensure_crypto_provider();
         if prefix.is_empty()
             || !prefix
                 .chars()

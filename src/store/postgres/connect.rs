@@ -175,6 +175,7 @@ pub(super) async fn connect_pool(
     schema: Option<&str>,
     config: &PostgresConfig,
 ) -> Result<PgPool, StoreError> {
+    crate::tls::ensure_crypto_provider();
     if let Some(schema) = schema
         && let Some(reason) = schema_problem(schema)
     {
@@ -248,6 +249,7 @@ pub(super) async fn connect_pool(
 /// [`PostgresConfig::application_name`]) on the server of `url`, through a connection of
 /// its own: an interrupted tool leaves nothing running. Returns how many were signalled.
 pub async fn cancel_sessions(url: &str, application_name: &str) -> Result<u64, StoreError> {
+    crate::tls::ensure_crypto_provider();
     let options = options(url, &PostgresConfig::default())?;
     let target = describe(&options);
     let mut conn = PgConnection::connect_with(&options)
