@@ -13,6 +13,7 @@ pub mod source;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(any(feature = "postgres", feature = "redis"))]
 mod tls;
 pub mod traits;
 pub mod valuation;
