@@ -148,30 +148,41 @@ pub(super) async fn run(shared: Arc<Shared>, reader: CollateralReader, settings:
 /// One batch: list repriced holders if due, take a chunk, value it under the gate, write
 /// it, notify. Returns whether the cache write (if any) succeeded.
 async fn batch(shared: &Shared, reader: &CollateralReader, chunk: usize) -> bool {
+    // Holders are listed outside the gate: a long read must not hold up the writer, and a
+    // user who becomes a holder meanwhile is a touched user of that step anyway.
+    let repriced = {
+        let mut q = shared.queue();
+        if q.dirty.is_empty() && !q.repriced.is_empty() {
+            q.listing = true;
+            std::mem::take(&mut q.repriced)
+        } else {
+            Default::default()
+        }
+    };
+    let mut listed = Vec::new();
+    for asset in &repriced {
+        match reader.store().holders(*asset).await {
+            Ok(holders) => listed.extend(holders),
+            Err(error) => {
+                tracing::warn!(%error, %asset, "listing holders for a price refresh failed");
+                let mut q = shared.queue();
+                q.repriced.extend(repriced.iter().copied());
+                q.listing = false;
+                return false;
+            }
+        }
+    }
+    if !repriced.is_empty() {
+        let mut q = shared.queue();
+        q.fan_out.extend(listed);
+        q.listing = false;
+    }
     let gate = shared.gate.read().await;
     let Some(head) = *gate else {
         shared.queue().advance = false;
         shared.status.send_modify(|s| s.idle = true);
         return true;
     };
-    let repriced = {
-        let mut q = shared.queue();
-        if q.dirty.is_empty() {
-            std::mem::take(&mut q.repriced)
-        } else {
-            Default::default()
-        }
-    };
-    for asset in &repriced {
-        match reader.store().holders(*asset).await {
-            Ok(holders) => shared.queue().fan_out.extend(holders),
-            Err(error) => {
-                tracing::warn!(%error, %asset, "listing holders for a price refresh failed");
-                shared.queue().repriced.insert(*asset);
-                return false;
-            }
-        }
-    }
     let (users, fan_out) = shared.queue().take(chunk.max(1));
     let valued = reader
         .collateral_many(&users, ValuationPoint::of(Some(&head)))

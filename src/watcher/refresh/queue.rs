@@ -20,6 +20,8 @@ pub(crate) struct Queue {
     pub in_flight: BTreeSet<UserId>,
     /// The head moved since the last watermark: a batch is due even without users.
     pub advance: bool,
+    /// The refresher is listing the holders of repriced assets (outside the gate).
+    pub listing: bool,
     /// Whether the writer is in a catch-up (refreshes are throttled).
     pub catching_up: bool,
     /// The watcher is gone: the refresher stops.
@@ -41,12 +43,14 @@ impl Queue {
 
     /// Whether users (or repriced assets) wait for a refresh.
     pub fn has_users(&self) -> bool {
-        !(self.dirty.is_empty() && self.repriced.is_empty() && self.fan_out.is_empty())
+        self.listing
+            || !(self.dirty.is_empty() && self.repriced.is_empty() && self.fan_out.is_empty())
     }
 
     /// Whether `user`'s cache entry reflects every change up to the committed head.
     pub fn is_current(&self, user: &UserId) -> bool {
         self.repriced.is_empty()
+            && !self.listing
             && !self.dirty.contains(user)
             && !self.fan_out.contains(user)
             && !self.in_flight.contains(user)
