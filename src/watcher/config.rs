@@ -40,7 +40,7 @@ pub struct WatcherConfig {
 
 impl WatcherConfig {
     /// Defaults: start at block 0, prices stale after an hour, 8 concurrent fetches,
-    /// changesets of up to 64 blocks and 20,000 events, a memo of 262,144 balances at the
+    /// changesets of up to 1,024 blocks and 20,000 events, a memo of 262,144 balances at the
     /// head, refreshes of 4,096 users, a refresh at most every second during catch-up.
     pub fn new(engine: EngineConfig) -> Self {
         Self {
@@ -48,7 +48,7 @@ impl WatcherConfig {
             start_block: 0,
             max_price_age: 3_600,
             fetch_concurrency: 8,
-            apply_batch: 64,
+            apply_batch: 1_024,
             max_batch_events: 20_000,
             channel_capacity: 1_024,
             head_memo: 262_144,

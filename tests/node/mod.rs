@@ -1,6 +1,6 @@
 //! A Hardhat development node as a child process (killed on drop), plus the few JSON-RPC
 //! calls the tests and benches need: deploy, send, mine, snapshot/revert, `eth_call` at a
-//! block. Shared by `tests/rpc_node.rs` and `benches/rpc.rs`.
+//! block. Shared by `tests/rpc_node.rs`, `benches/rpc.rs` and `benches/hardhat_catchup.rs`.
 //!
 //! On first use in a process the npm dependencies of `tests/chain` are installed
 //! (`npm ci`, from the committed lockfile) when `node_modules` is missing or older than
@@ -25,6 +25,7 @@ sol! {
         function balanceOf(address owner) external view returns (uint256);
         function transfer(address to, uint256 value) external returns (bool);
         function burn(uint256 value) external;
+        function transferMany(address first, uint256 count, uint256 value) external;
     }
     interface IMockAggregator {
         function updateAnswer(int256 answer) external;
@@ -289,6 +290,43 @@ impl DevNode {
             .expect("receipt");
         assert_eq!(receipt["status"], "0x1", "transaction reverted: {receipt}");
         receipt
+    }
+
+    /// Sends one transaction from `from` (unlocked) to `to` per entry of `calls`, in
+    /// JSON-RPC batches of `batch` calls (with automine, a block each); returns the hashes.
+    /// Receipts are not read, so check the effects. Not for replica nodes (no timestamps).
+    pub async fn send_many(
+        &self,
+        from: Address,
+        to: Address,
+        calls: impl IntoIterator<Item = Vec<u8>>,
+        batch: usize,
+    ) -> Vec<B256> {
+        assert!(self.clock.is_none(), "send_many sets no block timestamps");
+        let calls: Vec<Vec<u8>> = calls.into_iter().collect();
+        let mut hashes = Vec::with_capacity(calls.len());
+        for chunk in calls.chunks(batch.max(1)) {
+            let mut request = self.client.new_batch();
+            let mut waiters = Vec::with_capacity(chunk.len());
+            for data in chunk {
+                let tx = serde_json::json!({
+                    "from": from,
+                    "to": to,
+                    "data": Bytes::from(data.clone()),
+                    "gas": "0x200000",
+                });
+                waiters.push(
+                    request
+                        .add_call::<_, B256>("eth_sendTransaction", &(tx,))
+                        .expect("batch"),
+                );
+            }
+            request.send().await.expect("eth_sendTransaction batch");
+            for w in waiters {
+                hashes.push(w.await.expect("eth_sendTransaction"));
+            }
+        }
+        hashes
     }
 
     /// Deploys the compiled contract `name` (from `tests/chain/build`) with ABI-encoded

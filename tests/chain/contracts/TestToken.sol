@@ -38,6 +38,14 @@ contract TestToken {
         return true;
     }
 
+    /// Moves `value` from the caller to each of the `count` consecutive addresses from
+    /// `first` on, one Transfer each: a block of many transfers in one transaction (benches).
+    function transferMany(address first, uint256 count, uint256 value) external {
+        for (uint160 i = 0; i < count; i++) {
+            _move(msg.sender, address(uint160(first) + i), value);
+        }
+    }
+
     /// Burns `value` of the caller's tokens (a Transfer to the zero address).
     function burn(uint256 value) external {
         require(balanceOf[msg.sender] >= value, "balance");
