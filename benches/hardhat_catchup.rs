@@ -3,7 +3,8 @@
 //! `RpcBlockSource` with `RpcConfig::new`, `WatcherConfig::new`, `PostgresStore` in a fresh
 //! schema, one `Watcher::sync` from block 0 to the head. Measured next to a hand-tuned
 //! config in the same process against the same node, so the ratio of the two is what
-//! carries over.
+//! carries over: after criterion's samples of each, `HARDHAT_CATCHUP_PAIRS` (default 5)
+//! pairs of catch-ups, default and tuned back to back, give the per-pair ratio.
 //!
 //! The chain (built once per process, not timed): a `TestToken` deployed in block 1, then
 //! one `transferMany` per block, each moving tokens from the deployer to 20 of 10,000
@@ -202,19 +203,6 @@ async fn catch_up(chain: &Chain, setup: &Setup) -> Duration {
     elapsed
 }
 
-/// The median (NaN for none: a setup filtered out on the command line).
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    let n = xs.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        xs[n / 2]
-    } else {
-        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
-    }
-}
-
 fn hardhat_catchup(c: &mut Criterion) {
     let blocks: u64 = std::env::var("HARDHAT_CATCHUP_BLOCKS")
         .ok()
@@ -248,21 +236,70 @@ fn hardhat_catchup(c: &mut Criterion) {
         });
     }
     group.finish();
-    let medians: Vec<f64> = rates.iter().cloned().map(median).collect();
-    for (setup, (m, r)) in SETUPS.iter().zip(medians.iter().zip(&rates)) {
-        let lo = r.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = r.iter().copied().fold(0.0, f64::max);
+    for (setup, r) in SETUPS.iter().zip(&rates) {
+        if !r.is_empty() {
+            let (m, lo, hi) = summary(r.clone());
+            println!(
+                "{:>7}: median {m:.0} events/s ({lo:.0}-{hi:.0} over {} catch-ups)",
+                setup.name,
+                r.len()
+            );
+        }
+    }
+    paired(&rt, &chain);
+}
+
+/// Median, low and high (NaN for none).
+fn summary(mut xs: Vec<f64>) -> (f64, f64, f64) {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n == 0 {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    let median = if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    };
+    (median, xs[0], xs[n - 1])
+}
+
+/// The same-run ratio: `HARDHAT_CATCHUP_PAIRS` (default 5) pairs of catch-ups, default
+/// and tuned back to back in alternating order, so a change of load on the shared
+/// machine hits both members of a pair.
+fn paired(rt: &tokio::runtime::Runtime, chain: &Chain) {
+    let pairs: usize = std::env::var("HARDHAT_CATCHUP_PAIRS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let mut ratios = Vec::new();
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); SETUPS.len()];
+    for i in 0..pairs {
+        let order = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+        let mut pair = [0.0; 2];
+        for k in order {
+            let d = rt.block_on(catch_up(chain, &SETUPS[k]));
+            pair[k] = chain.events as f64 / d.as_secs_f64();
+            rates[k].push(pair[k]);
+        }
+        ratios.push(pair[1] / pair[0]);
         println!(
-            "hardhat catch-up of {} blocks, {} events, {:>7}: median {m:.0} events/s ({lo:.0}-{hi:.0} over {} catch-ups)",
-            chain.head,
-            chain.events,
-            setup.name,
-            r.len()
+            "pair {i}: default {:.0} events/s, tuned {:.0} events/s, tuned / default {:.2}x",
+            pair[0],
+            pair[1],
+            pair[1] / pair[0]
         );
     }
-    if medians.iter().all(|m| m.is_finite() && *m > 0.0) {
-        println!("tuned / default (medians): {:.2}x", medians[1] / medians[0]);
+    if pairs == 0 {
+        return;
     }
+    let (d, dlo, dhi) = summary(rates[0].clone());
+    let (t, tlo, thi) = summary(rates[1].clone());
+    let (r, rlo, rhi) = summary(ratios);
+    println!(
+        "hardhat catch-up of {} blocks, {} events, {pairs} pairs: default median {d:.0} ({dlo:.0}-{dhi:.0}) events/s, tuned median {t:.0} ({tlo:.0}-{thi:.0}) events/s, tuned / default median {r:.2}x ({rlo:.2}-{rhi:.2}x)",
+        chain.head, chain.events
+    );
 }
 
 criterion_group!(benches, hardhat_catchup);
