@@ -23,6 +23,7 @@ mod config;
 mod fork;
 mod memo;
 mod reads;
+mod recent;
 pub mod refresh;
 mod report;
 mod sync;
@@ -37,6 +38,7 @@ pub use refresh::{
 pub use report::{StepReport, WatcherStats};
 
 use self::memo::HeadMemo;
+use self::recent::RecentBlocks;
 use self::refresh::Shared;
 use crate::engine::Engine;
 use crate::error::Error;
@@ -59,6 +61,8 @@ pub struct Watcher {
     /// confirmed as soon as they are applied.
     known_final: Option<BlockNumber>,
     memo: HeadMemo,
+    /// What the unconfirmed blocks this watcher applied wrote (for the refresh).
+    recent: RecentBlocks,
     shared: Arc<Shared>,
     /// Whether the refresher task runs.
     refresher: bool,
@@ -97,6 +101,7 @@ impl Watcher {
             stats: WatcherStats::default(),
             known_final: None,
             memo: HeadMemo::new(config.head_memo),
+            recent: RecentBlocks::default(),
             shared,
             refresher: false,
             reconciled: false,
