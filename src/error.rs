@@ -243,7 +243,9 @@ pub enum StoreError {
     /// The client gave up on an operation after its deadline
     /// ([`PostgresConfig::operation_deadline`](crate::store::PostgresConfig::operation_deadline)):
     /// the server did not answer in time (frozen, partitioned, overloaded past its own
-    /// timeouts). The connection was discarded, not returned to the pool. `committed` says
+    /// timeouts). The connection was discarded, not returned to the pool. A wait for a
+    /// pooled connection past `acquire_timeout` is one too, naming the acquire (no
+    /// connection answered the pool's check, or every one stayed busy). `committed` says
     /// whether anything may have been committed: [`Committed::Unknown`] when the deadline
     /// passed while a commit was in flight (the watcher then re-reads the store before its
     /// next step), [`Committed::Nothing`] otherwise.

@@ -30,6 +30,9 @@ impl PostgresStore {
                 .await
                 .map_err(db(format!("begin {what}")))?;
             super::take_writer_lock(&mut tx, &self.pool, &what).await?;
+            if let Some(epoch) = epoch {
+                fence(&mut tx, epoch).await?;
+            }
             let returning = match stored_blocks(&mut tx, changes).await? {
                 Stored::Applied => {
                     tracing::debug!(%what, "changeset already applied; no-op");
@@ -79,19 +82,27 @@ async fn checkpoint(
     .map_err(db(format!("checkpoint for {what}")))?
     .rows_affected();
     match epoch {
-        Some(epoch) if updated == 0 => {
-            let current: i64 = sqlx::query_scalar("SELECT writer_epoch FROM checkpoint")
-                .fetch_one(&mut **tx)
-                .await
-                .map_err(db("read the writer epoch"))?;
-            Err(StoreError::WriterFenced {
-                backend: BACKEND,
-                epoch,
-                current,
-            })
-        }
+        Some(epoch) if updated == 0 => fence(tx, epoch).await,
         _ => Ok(()),
     }
+}
+
+/// [`StoreError::WriterFenced`] unless the store's writer epoch is still `epoch`: checked
+/// first thing (so a fenced writer is told so, not that the store moved on without it)
+/// and again, race-free, by the checkpoint update.
+async fn fence(tx: &mut Transaction<'_, Postgres>, epoch: i64) -> Result<(), StoreError> {
+    let current: i64 = sqlx::query_scalar("SELECT writer_epoch FROM checkpoint")
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db("read the writer epoch"))?;
+    if current == epoch {
+        return Ok(());
+    }
+    Err(StoreError::WriterFenced {
+        backend: BACKEND,
+        epoch,
+        current,
+    })
 }
 
 fn describe(changes: &Changeset) -> String {

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::{Query, QueryScalar};
-use sqlx::{FromRow, PgConnection, Postgres};
+use sqlx::{FromRow, PgConnection, PgPool, Postgres};
 
 use super::PostgresStore;
 use super::codec::{BACKEND, db};
@@ -58,9 +58,30 @@ impl Drop for Lease {
     }
 }
 
+/// A pooled connection for `operation`. A wait past the pool's `acquire_timeout` is
+/// [`StoreError::Deadline`] naming the acquire: no connection answered in time (the pool
+/// checks an idle connection before handing it out, and a frozen server never answers
+/// that check), or every connection stayed busy.
+pub(super) async fn acquire(
+    pool: &PgPool,
+    operation: &str,
+) -> Result<PoolConnection<Postgres>, StoreError> {
+    let what = format!("acquire a connection to {operation}");
+    match pool.acquire().await {
+        Ok(conn) => Ok(conn),
+        Err(sqlx::Error::PoolTimedOut) => Err(StoreError::Deadline {
+            backend: BACKEND,
+            operation: what,
+            deadline: pool.options().get_acquire_timeout(),
+            committed: Committed::Nothing,
+        }),
+        Err(e) => Err(db(what)(e)),
+    }
+}
+
 impl PostgresStore {
-    /// Runs `work` on one pooled connection, the acquire included, under the operation
-    /// deadline. Past it: [`StoreError::Deadline`] naming `operation`, with
+    /// Runs `work` on one pooled connection ([`acquire`]), the acquire included, under the
+    /// operation deadline. Past it: [`StoreError::Deadline`] naming `operation`, with
     /// [`Committed::Unknown`] if `work` had called [`Progress::committing`], and the
     /// connection is discarded. Without a deadline, `work` runs unbounded (the server's
     /// own timeouts still apply).
@@ -71,11 +92,7 @@ impl PostgresStore {
     ) -> Result<T, StoreError> {
         let progress = Progress::default();
         let run = async {
-            let conn = self
-                .pool
-                .acquire()
-                .await
-                .map_err(db(format!("acquire a connection to {operation}")))?;
+            let conn = acquire(&self.pool, operation).await?;
             let mut lease = Lease {
                 conn,
                 finished: false,

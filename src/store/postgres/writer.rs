@@ -87,11 +87,8 @@ impl PostgresStore {
             tracing::warn!("the writer ownership session was lost; claiming again");
             *slot = None;
         }
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(db("acquire the writer connection"))?
+        let mut conn = super::deadline::acquire(&self.pool, "claim the writer ownership")
+            .await?
             .detach();
         lock(&mut conn).await?;
         let claimed = match check_identity(&mut conn, identity, progress).await {
