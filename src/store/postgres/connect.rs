@@ -11,9 +11,12 @@ use super::codec::BACKEND;
 use super::ident::{quote_ident, schema_problem};
 use crate::error::{Committed, StoreError};
 
-/// How a [`PostgresStore`](super::PostgresStore) connects. The timeouts are set as session
-/// defaults at connection start-up (`options=-c …`), so they hold for every statement of
-/// every pooled connection, the migration toolkit's included.
+/// How a [`PostgresStore`](super::PostgresStore) connects. The server-side timeouts
+/// (`statement_timeout`, `lock_timeout`) are set as session defaults at connection start-up
+/// (`options=-c …`), so they hold for every statement of every pooled connection, the
+/// migration toolkit's included; the client-side
+/// [`operation_deadline`](Self::operation_deadline) bounds each store operation even when
+/// the server cannot enforce its own.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PostgresConfig {
     /// Connections in the pool. Default 8.
