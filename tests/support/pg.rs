@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use reorg_collateral::store::{PostgresStore, migrate};
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::{AssertSqlSafe, Executor, PgPool};
 use tokio::sync::OnceCell;
 
@@ -49,6 +49,20 @@ async fn clean_old_schemas(admin: &PgPool) {
     }
 }
 
+/// The options of `url`, without TLS unless the URL asks for it (`sslmode=`). The shared
+/// server is on loopback and has `ssl = on`, so sqlx's default (`prefer`) would negotiate
+/// TLS on every connection; in a debug build that handshake dominates a test that makes
+/// connections by the thousand (the connection-killing fault test). TLS itself is tested
+/// against a server of its own in `tests/tls.rs`.
+pub fn plain(url: &str) -> PgConnectOptions {
+    let options: PgConnectOptions = url.parse().expect("valid DATABASE_URL");
+    if url.contains("sslmode=") {
+        options
+    } else {
+        options.ssl_mode(PgSslMode::Disable)
+    }
+}
+
 /// A pool whose connections use a brand-new schema with the migrations applied.
 pub async fn fresh_pool() -> PgPool {
     fresh_pool_named("reorg_collateral_test").await
@@ -83,8 +97,7 @@ pub async fn empty_schema_pool(application_name: &str) -> PgPool {
         .expect("create test schema");
     admin.close().await;
     let search_path = format!("SET search_path TO {schema}");
-    let options: sqlx::postgres::PgConnectOptions = url.parse().expect("valid DATABASE_URL");
-    let options = options.application_name(application_name);
+    let options = plain(&url).application_name(application_name);
     PgPoolOptions::new()
         .max_connections(4)
         .after_connect(move |conn, _| {
