@@ -28,7 +28,9 @@ pub struct WatcherConfig {
     /// The head memo: balances at the head that the watcher wrote itself since its last
     /// reorg, kept in memory (a 40-byte key and a 32-byte balance each, plus hash-table
     /// overhead) so a block extending the head reads only the other keys from the store.
-    /// When more keys are written, the memo starts over. 0 reads every key from the store.
+    /// It holds only keys written (so the ceiling costs nothing until that many exist); when
+    /// full, it keeps its keys current and leaves new ones to the store. 0 reads every key
+    /// from the store.
     pub head_memo: usize,
     /// The refresher's view memo: the balance views of up to this many users, kept equal to
     /// the store by the steps the watcher commits, so a refresh at the head reads nothing
@@ -47,8 +49,8 @@ pub struct WatcherConfig {
 
 impl WatcherConfig {
     /// Defaults: start at block 0, prices stale after an hour, 8 concurrent fetches,
-    /// changesets of up to 64 blocks and 20,000 events, a memo of 262,144 balances at the
-    /// head, a view memo of up to 1,048,576 users, refreshes of 4,096 users, a refresh at most
+    /// changesets of up to 64 blocks and 20,000 events, a memo of up to 2,097,152 balances
+    /// at the head, a view memo of up to 1,048,576 users, refreshes of 4,096 users, a refresh at most
     /// every second during catch-up.
     pub fn new(engine: EngineConfig) -> Self {
         Self {
@@ -59,7 +61,7 @@ impl WatcherConfig {
             apply_batch: 64,
             max_batch_events: 20_000,
             channel_capacity: 1_024,
-            head_memo: 262_144,
+            head_memo: 1 << 21,
             refresh_memo: 1 << 20,
             refresh_chunk: 4_096,
             catch_up_refresh_interval: Duration::from_secs(1),
