@@ -1,0 +1,12 @@
+//! Tests against the shared Postgres (`DATABASE_URL`, default in `.cargo/config.toml`):
+//! the conformance suite, faults (killed writers, dropped connections), schema upgrades,
+//! tenant names and SQL injection.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod conformance;
+mod faults;
+mod injection;
+mod migrations;
+mod tenants;
