@@ -3,7 +3,7 @@
 //! result, and a backfill concurrent with a live watcher that sees reorgs, dual-writing a
 //! legacy table, ending with `verify` clean and every balance equal to the replay oracle.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;

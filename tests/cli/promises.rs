@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
-mod support;
+use crate::support;
 
 use support::pg::{database_url, fresh_pool};
 

@@ -6,7 +6,7 @@ use std::process::Command;
 use reorg_collateral::cache::RedisCollateralCache;
 use reorg_collateral::store::PostgresStore;
 
-mod support;
+use crate::support;
 
 const BIN: &str = env!("CARGO_BIN_EXE_reorg-collateral");
 const SECRET: &str = "Pw_s3cr3t_XyZ";

@@ -17,7 +17,7 @@ use reorg_collateral::{CollateralCache, EngineConfig, Error, Watcher, WatcherCon
 use rust_decimal::Decimal;
 use sqlx::{Connection, Executor, PgConnection};
 
-mod support;
+use crate::support;
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 

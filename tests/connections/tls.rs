@@ -12,7 +12,7 @@ use reorg_collateral::model::CachedCollateral;
 use reorg_collateral::store::PostgresStore;
 use rust_decimal::Decimal;
 
-mod support;
+use crate::support;
 
 use support::tls::{Certs, TlsPostgres, TlsRedis};
 

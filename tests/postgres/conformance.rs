@@ -1,7 +1,7 @@
 //! The conformance suite and the property test against Postgres, each scenario in its own
 //! schema.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

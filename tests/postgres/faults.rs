@@ -2,7 +2,7 @@
 //! dropped mid-ingest, readers hammering the store while the writer ingests, bad input.
 //! Each must end in exactly the state of an uninterrupted run, with no partial block.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};

@@ -12,7 +12,7 @@ use reorg_collateral::store::migrate;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Executor, PgPool};
 
-mod support;
+use crate::support;
 
 /// A pool in a fresh schema whose sessions treat backslashes in plain literals as escapes.
 async fn pool_without_standard_strings() -> PgPool {

@@ -7,7 +7,7 @@ use reorg_collateral::migration::{Backfill, History, LegacyLog, MigrationError};
 use reorg_collateral::store::PostgresStore;
 use sqlx::AssertSqlSafe;
 
-mod support;
+use crate::support;
 
 use support::pg::{database_url, fresh_pool};
 
