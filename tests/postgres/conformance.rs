@@ -6,6 +6,7 @@ use crate::support;
 use std::sync::Arc;
 
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use reorg_collateral::cache::MemoryCache;
 use reorg_collateral::error::StoreError;
 use reorg_collateral::model::{AssetRegistry, StoreIdentity};
@@ -98,7 +99,13 @@ fn run(ops: Vec<strategy::Op>, apply_batch: usize, head_memo: usize) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    // Failing seeds are kept next to this file (`conformance.proptest-regressions`); proptest's
+    // default would look beside the binary's `main.rs` instead.
+    #![proptest_config(ProptestConfig {
+        cases: 24,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn postgres_equals_replay_oracle(ops in strategy::scenario(30, 6)) {

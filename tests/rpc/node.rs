@@ -12,9 +12,9 @@ use crate::support::pg;
 
 use std::sync::Arc;
 
+use crate::dev_node::DevNode;
 use alloy_primitives::{Address, U256};
 use alloy_sol_types::SolValue;
-use crate::dev_node::DevNode;
 use reorg_collateral::decode::{Contract, Decoders};
 use reorg_collateral::model::{Asset, AssetRegistry, BalanceKey};
 use reorg_collateral::prelude::*;
