@@ -8,7 +8,7 @@ use reorg_collateral::store::PostgresStore;
 
 use crate::support;
 
-const BIN: &str = env!("CARGO_BIN_EXE_reorg-collateral");
+use support::cli::BIN;
 const SECRET: &str = "Pw_s3cr3t_XyZ";
 
 /// A loopback port nothing listens on (bound, then released).

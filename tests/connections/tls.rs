@@ -16,7 +16,7 @@ use crate::support;
 
 use support::tls::{Certs, TlsPostgres, TlsRedis};
 
-const BIN: &str = env!("CARGO_BIN_EXE_reorg-collateral");
+use support::cli::BIN;
 
 #[tokio::test]
 async fn rediss_with_a_private_ca() {

@@ -14,7 +14,7 @@ use reorg_collateral::prelude::*;
 use reorg_collateral::store::PostgresStore;
 use reorg_collateral::testing::harness::default_assets;
 use reorg_collateral::testing::{Backends, Harness, conformance_tests, strategy};
-use support::pg::{database_url, fresh_pool_named, fresh_store};
+use support::pg::{database_url, fresh_pool_named, fresh_store, schema_of};
 
 async fn backends() -> Backends {
     let store = Arc::new(fresh_store().await);
@@ -29,10 +29,7 @@ conformance_tests!(async || backends().await, random_walks: 1..=3, steps: 60);
 #[tokio::test]
 async fn second_writer_is_refused_naming_the_holder() {
     let pool = fresh_pool_named("writer_a").await;
-    let schema: String = sqlx::query_scalar("SELECT current_schema()")
-        .fetch_one(&pool)
-        .await
-        .expect("schema");
+    let schema = schema_of(&pool).await;
     let registry = AssetRegistry::new(default_assets()).expect("assets");
     let identity = StoreIdentity::new(Some(31_337), &registry);
     let first = PostgresStore::new(pool);
