@@ -30,11 +30,12 @@ pub struct WatcherConfig {
     /// overhead) so a block extending the head reads only the other keys from the store.
     /// When more keys are written, the memo starts over. 0 reads every key from the store.
     pub head_memo: usize,
-    /// The refresher's view memo: the balance views of up to this many users (every asset
-    /// of each, about 100 bytes per asset plus hash-table overhead), kept equal to the
-    /// store by the steps the watcher commits, so a refresh at the head reads nothing back
-    /// from the store for them. Users beyond it are read from the store each refresh; a
-    /// reorg or a write of unknown outcome empties it. 0 reads every refresh from the store.
+    /// The refresher's view memo: the balance views of up to this many users, kept equal to
+    /// the store by the steps the watcher commits, so a refresh at the head reads nothing
+    /// back from the store for them. It holds only users it has refreshed (about 60 bytes
+    /// per user and 100 per asset held, so the ceiling costs nothing until that many users
+    /// exist). Users beyond it are read from the store each refresh; a reorg or a write of
+    /// unknown outcome empties it. 0 reads every refresh from the store.
     pub refresh_memo: usize,
     /// Users valued per refresh batch (one store read and one cache write each): bounds
     /// how long the writer can wait for a refresh read and how large one cache write is.
@@ -47,7 +48,7 @@ pub struct WatcherConfig {
 impl WatcherConfig {
     /// Defaults: start at block 0, prices stale after an hour, 8 concurrent fetches,
     /// changesets of up to 64 blocks and 20,000 events, a memo of 262,144 balances at the
-    /// head, a view memo of 262,144 users, refreshes of 4,096 users, a refresh at most
+    /// head, a view memo of up to 1,048,576 users, refreshes of 4,096 users, a refresh at most
     /// every second during catch-up.
     pub fn new(engine: EngineConfig) -> Self {
         Self {
@@ -59,7 +60,7 @@ impl WatcherConfig {
             max_batch_events: 20_000,
             channel_capacity: 1_024,
             head_memo: 262_144,
-            refresh_memo: 262_144,
+            refresh_memo: 1 << 20,
             refresh_chunk: 4_096,
             catch_up_refresh_interval: Duration::from_secs(1),
         }

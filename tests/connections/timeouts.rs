@@ -209,6 +209,26 @@ async fn connection_failures_name_their_cause() {
     );
 }
 
+#[tokio::test]
+async fn an_operation_deadline_not_above_the_statement_timeout_is_refused() {
+    let cfg = PostgresConfig {
+        statement_timeout: Some(Duration::from_secs(5)),
+        operation_deadline: Some(Duration::from_secs(5)),
+        ..PostgresConfig::default()
+    };
+    let err =
+        PostgresStore::connect_with(&support::pg::database_url(), Some(&unique_schema()), &cfg)
+            .await
+            .expect_err("a deadline that would pre-empt the server's own timeout");
+    assert!(
+        matches!(&err, StoreError::Config { what, reason, .. } if *what == "operation deadline" && reason.contains("statement timeout")),
+        "{err:?}"
+    );
+    assert!(
+        PostgresConfig::default().operation_deadline > PostgresConfig::default().statement_timeout
+    );
+}
+
 fn entries(n: usize, block: u64) -> Vec<CachedCollateral> {
     (0..n)
         .map(|i| CachedCollateral {

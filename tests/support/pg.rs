@@ -15,7 +15,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use reorg_collateral::store::{PostgresStore, migrate};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::{AssertSqlSafe, Executor, PgPool};
 use tokio::sync::OnceCell;
 
@@ -56,6 +56,20 @@ async fn clean_old_schemas(admin: &PgPool) {
                 )))
                 .await;
         }
+    }
+}
+
+/// The options of `url`, without TLS unless the URL asks for it (`sslmode=`). The shared
+/// server is on loopback and has `ssl = on`, so sqlx's default (`prefer`) would negotiate
+/// TLS on every connection; in a debug build that handshake dominates a test that makes
+/// connections by the thousand (the connection-killing fault test). TLS itself is tested
+/// against a server of its own in `tests/connections/tls.rs`.
+pub fn plain(url: &str) -> PgConnectOptions {
+    let options: PgConnectOptions = url.parse().expect("valid DATABASE_URL");
+    if url.contains("sslmode=") {
+        options
+    } else {
+        options.ssl_mode(PgSslMode::Disable)
     }
 }
 
@@ -102,11 +116,11 @@ pub async fn fresh_schema() -> String {
     schema
 }
 
-/// Connect options for the test database whose sessions use `schema` (`search_path` is a
-/// start-up parameter of each connection); a test adds its own settings on top.
+/// Connect options for the test database (see [`plain`]) whose sessions use `schema`
+/// (`search_path` is a start-up parameter of each connection); a test adds its own
+/// settings on top.
 pub fn schema_options(schema: &str) -> PgConnectOptions {
-    let options: PgConnectOptions = database_url().parse().expect("valid DATABASE_URL");
-    options.options([("search_path", schema)])
+    plain(&database_url()).options([("search_path", schema)])
 }
 
 /// A pool of up to 4 connections with `options`.
