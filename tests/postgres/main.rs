@@ -1,6 +1,6 @@
 //! Tests against the shared Postgres (`DATABASE_URL`, default in `.cargo/config.toml`):
 //! the conformance suite, faults (killed writers, dropped connections), schema upgrades,
-//! tenant names and SQL injection.
+//! tenant names, SQL injection and writer fencing.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -10,3 +10,4 @@ mod faults;
 mod injection;
 mod migrations;
 mod tenants;
+mod writer_fencing;
