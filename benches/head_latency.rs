@@ -21,8 +21,8 @@ use reorg_collateral::source::SimulatedChain;
 use reorg_collateral::store::{MemoryStore, PostgresStore};
 use reorg_collateral::traits::{BalanceStore, CollateralCache};
 use reorg_collateral::watcher::{Notification, Subscription};
-use sqlx::PgPool;
 use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
+use sqlx::PgPool;
 
 const TOKEN: Address = Address::repeat_byte(0xA1);
 const PRICED: Address = Address::repeat_byte(0xA2);
@@ -155,11 +155,12 @@ async fn start(setup: Setup, users: u64, price_holders: u64) -> Run {
     watcher.flush().await;
     if let Some(pool) = pool {
         // A store in steady state has statistics (autovacuum's analyze), not a fresh bulk load.
-        let tables: Vec<String> =
-            sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema()")
-                .fetch_all(&pool)
-                .await
-                .unwrap();
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema()",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
         for t in tables {
             sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE \"{t}\"")))
                 .execute(&pool)
@@ -253,7 +254,11 @@ fn main() {
     let sizes: Vec<u64> = std::env::var("USERS")
         .unwrap_or_else(|_| "10000,1000000".into())
         .split(',')
-        .map(|n| n.trim().parse().expect("USERS: comma-separated user counts"))
+        .map(|n| {
+            n.trim()
+                .parse()
+                .expect("USERS: comma-separated user counts")
+        })
         .collect();
     let holders = env("PRICE_HOLDERS", 100_000);
     let count = env("BLOCKS", 60);
@@ -262,9 +267,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    println!(
-        "head latency: 200-transfer blocks x {count}, price fan-out to {holders} holders"
-    );
+    println!("head latency: 200-transfer blocks x {count}, price fan-out to {holders} holders");
     println!(
         "| users | configuration | block p50 ms | block p99 ms | block max ms | fan-out to {holders} ms | next block during fan-out ms |"
     );

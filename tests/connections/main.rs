@@ -1,6 +1,6 @@
-//! How the crate connects to its servers: hung, busy or frozen servers are typed errors
-//! the watcher recovers from, TLS with
-//! a private CA, and no error or help text carries a password.
+//! How the crate connects to its servers: a hung, busy or frozen server is a typed error the
+//! watcher recovers from, TLS works with a private CA, and no error or help text carries a
+//! password.
 
 #[path = "../support/mod.rs"]
 mod support;

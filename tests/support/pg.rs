@@ -92,8 +92,7 @@ pub async fn empty_schema_pool(application_name: &str) -> PgPool {
     connect(schema_options(&schema).application_name(application_name)).await
 }
 
-/// Creates a brand-new, empty schema and returns its name (`t<created unix secs>_<pid>_<n>`,
-/// so that an old one is dropped by a later run).
+/// Creates a brand-new, empty schema and returns its name ([`unique_schema_name`]).
 pub async fn fresh_schema() -> String {
     let url = database_url();
     let admin = PgPoolOptions::new()
@@ -102,18 +101,25 @@ pub async fn fresh_schema() -> String {
         .await
         .unwrap_or_else(|e| panic!("Postgres must be reachable at {url}: {e}"));
     CLEANED.get_or_init(|| clean_old_schemas(&admin)).await;
-    let schema = format!(
-        "t{}_{}_{}",
-        now_secs(),
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    );
+    let schema = unique_schema_name();
     admin
         .execute(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
         .await
         .expect("create test schema");
     admin.close().await;
     schema
+}
+
+/// A schema name no other test (in this process or another) uses, that a later run's
+/// cleanup recognises: `t<unix secs>_<pid>_<n>`. Nothing is created: for a test that lets
+/// the store create its schema (`PostgresStore::connect_in_schema`).
+pub fn unique_schema_name() -> String {
+    format!(
+        "t{}_{}_{}",
+        now_secs(),
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Connect options for the test database (see [`plain`]) whose sessions use `schema`
