@@ -33,17 +33,7 @@ use support::redis::redis_url;
 /// Returns the expected balance of each key, computed here in Rust.
 async fn legacy_log(pool: &PgPool, rows: u64) -> BTreeMap<(Address, Address), U256> {
     legacy::create_table(pool, "legacy_log").await;
-    sqlx::query(
-        "INSERT INTO legacy_log
-         SELECT g / 200, g % 200, '0x' || lpad(to_hex(g % 10000), 40, '0'),
-                '0x' || lpad(to_hex(160 + g % 3), 40, '0'),
-                CASE WHEN (g / 30000) % 2 = 0 THEN 1000 + g % 7 ELSE -500 END, 'confirmed'
-         FROM generate_series(0, $1 - 1) AS g",
-    )
-    .bind(rows as i64)
-    .execute(pool)
-    .await
-    .expect("fill legacy_log");
+    legacy::fill_confirmed(pool, rows).await;
     // Rows that are not confirmed history: a pending block above and a reverted one.
     sqlx::query(
         "INSERT INTO legacy_log VALUES
