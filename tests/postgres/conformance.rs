@@ -1,11 +1,12 @@
 //! The conformance suite and the property test against Postgres, each scenario in its own
 //! schema.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use reorg_collateral::cache::MemoryCache;
 use reorg_collateral::error::StoreError;
 use reorg_collateral::model::{AssetRegistry, StoreIdentity};
@@ -13,7 +14,7 @@ use reorg_collateral::prelude::*;
 use reorg_collateral::store::PostgresStore;
 use reorg_collateral::testing::harness::default_assets;
 use reorg_collateral::testing::{Backends, Harness, conformance_tests, strategy};
-use support::pg::{database_url, fresh_pool_named, fresh_store};
+use support::pg::{database_url, fresh_pool_named, fresh_store, schema_of};
 
 async fn backends() -> Backends {
     let store = Arc::new(fresh_store().await);
@@ -28,10 +29,7 @@ conformance_tests!(async || backends().await, random_walks: 1..=3, steps: 60);
 #[tokio::test]
 async fn second_writer_is_refused_naming_the_holder() {
     let pool = fresh_pool_named("writer_a").await;
-    let schema: String = sqlx::query_scalar("SELECT current_schema()")
-        .fetch_one(&pool)
-        .await
-        .expect("schema");
+    let schema = schema_of(&pool).await;
     let registry = AssetRegistry::new(default_assets()).expect("assets");
     let identity = StoreIdentity::new(Some(31_337), &registry);
     let first = PostgresStore::new(pool);
@@ -98,7 +96,13 @@ fn run(ops: Vec<strategy::Op>, apply_batch: usize, head_memo: usize) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    // Failing seeds are kept next to this file (`conformance.proptest-regressions`); proptest's
+    // default would look beside the binary's `main.rs` instead.
+    #![proptest_config(ProptestConfig {
+        cases: 24,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn postgres_equals_replay_oracle(ops in strategy::scenario(30, 6)) {

@@ -7,9 +7,10 @@ use reorg_collateral::migration::{Backfill, History, LegacyLog, MigrationError};
 use reorg_collateral::store::PostgresStore;
 use sqlx::AssertSqlSafe;
 
-mod support;
+use crate::support;
 
-use support::pg::{database_url, fresh_pool};
+use support::legacy;
+use support::pg::{database_url, fresh_pool, schema_of};
 
 #[tokio::test]
 async fn long_and_reserved_schema_names_are_refused() {
@@ -58,11 +59,7 @@ async fn long_and_reserved_schema_names_are_refused() {
     let store = PostgresStore::connect_in_schema(&url, &longest)
         .await
         .expect("a 63-byte schema name is fine");
-    let here: String = sqlx::query_scalar("SELECT current_schema()::text")
-        .fetch_one(store.pool())
-        .await
-        .expect("schema");
-    assert_eq!(here, longest);
+    assert_eq!(schema_of(store.pool()).await, longest);
     store.pool().close().await;
     sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {longest} CASCADE")))
         .execute(&pool)
@@ -71,17 +68,11 @@ async fn long_and_reserved_schema_names_are_refused() {
 }
 
 async fn legacy_table(pool: &sqlx::PgPool, name: &str) {
+    legacy::create_table(pool, name).await;
     sqlx::query(AssertSqlSafe(format!(
-        "CREATE TABLE {name} (block_number BIGINT NOT NULL, log_index BIGINT NOT NULL,
-         user_address TEXT NOT NULL, asset_id TEXT NOT NULL, amount NUMERIC NOT NULL,
-         block_status TEXT NOT NULL)"
-    )))
-    .execute(pool)
-    .await
-    .expect("create legacy table");
-    sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO {name} VALUES (1, 0, '0x{:040x}', '0x{:040x}', 5, 'confirmed')",
-        1, 160
+        "INSERT INTO {name} VALUES (1, 0, '{}', '{}', 5, 'confirmed')",
+        legacy::hex_address(1),
+        legacy::hex_address(160)
     )))
     .execute(pool)
     .await

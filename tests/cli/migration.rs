@@ -3,7 +3,7 @@
 //! result, and a backfill concurrent with a live watcher that sees reorgs, dual-writing a
 //! legacy table, ending with `verify` clean and every balance equal to the replay oracle.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -22,49 +22,18 @@ use reorg_collateral::store::PostgresStore;
 use reorg_collateral::testing::replay;
 use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
 use sqlx::{AssertSqlSafe, PgPool};
-use support::pg::{database_url, fresh_pool};
-
-const BIN: &str = env!("CARGO_BIN_EXE_reorg-collateral");
-
-async fn schema_of(pool: &PgPool) -> String {
-    sqlx::query_scalar("SELECT current_schema()::text")
-        .fetch_one(pool)
-        .await
-        .expect("current schema")
-}
-
-fn hex_address(n: u64) -> String {
-    format!("0x{n:040x}")
-}
-
-fn address(n: u64) -> Address {
-    hex_address(n).parse().expect("address")
-}
+use support::cli;
+use support::legacy::{self, address};
+use support::pg::{fresh_pool, schema_of};
+use support::redis::redis_url;
 
 /// Fills the original design's log shape with `rows` confirmed rows over 10,000 users and
 /// 3 assets (a key's events alternate a credit of 1000 + g % 7 and a debit of 500, so no
 /// balance goes negative), plus pending and reverted rows the backfill must ignore.
 /// Returns the expected balance of each key, computed here in Rust.
 async fn legacy_log(pool: &PgPool, rows: u64) -> BTreeMap<(Address, Address), U256> {
-    sqlx::query(
-        "CREATE TABLE legacy_log (block_number BIGINT NOT NULL, log_index BIGINT NOT NULL,
-         user_address TEXT NOT NULL, asset_id TEXT NOT NULL, amount NUMERIC NOT NULL,
-         block_status TEXT NOT NULL)",
-    )
-    .execute(pool)
-    .await
-    .expect("create legacy_log");
-    sqlx::query(
-        "INSERT INTO legacy_log
-         SELECT g / 200, g % 200, '0x' || lpad(to_hex(g % 10000), 40, '0'),
-                '0x' || lpad(to_hex(160 + g % 3), 40, '0'),
-                CASE WHEN (g / 30000) % 2 = 0 THEN 1000 + g % 7 ELSE -500 END, 'confirmed'
-         FROM generate_series(0, $1 - 1) AS g",
-    )
-    .bind(rows as i64)
-    .execute(pool)
-    .await
-    .expect("fill legacy_log");
+    legacy::create_table(pool, "legacy_log").await;
+    legacy::fill_confirmed(pool, rows).await;
     // Rows that are not confirmed history: a pending block above and a reverted one.
     sqlx::query(
         "INSERT INTO legacy_log VALUES
@@ -206,11 +175,8 @@ async fn a_killed_backfill_process_resumes_to_the_same_result() {
     let schema = schema_of(&pool).await;
     let expected = legacy_log(&pool, 300_000).await;
     let cli = |args: &[&str]| {
-        let mut c = Command::new(BIN);
-        c.env("DATABASE_URL", database_url())
-            .args(["--schema", &schema])
-            .args(args)
-            .args(["--legacy-table", "legacy_log"]);
+        let mut c = cli::command(&schema);
+        c.args(args).args(["--legacy-table", "legacy_log"]);
         c
     };
     let mut child = cli(&["backfill", "--chunk-rows", "4000", "--merge-keys", "500"])
@@ -577,7 +543,7 @@ async fn a_second_backfill_of_another_history_is_refused_and_cutover_waits_for_d
 
 #[tokio::test]
 async fn the_cli_documents_its_subcommands_and_rebuilds_the_cache() {
-    let help = Command::new(BIN).arg("--help").output().expect("help");
+    let help = Command::new(cli::BIN).arg("--help").output().expect("help");
     assert!(help.status.success());
     let text = String::from_utf8_lossy(&help.stdout);
     for sub in [
@@ -590,40 +556,30 @@ async fn the_cli_documents_its_subcommands_and_rebuilds_the_cache() {
     ] {
         assert!(text.contains(sub), "--help lists {sub}: {text}");
     }
-    let bad = Command::new(BIN).arg("frobnicate").output().expect("usage");
+    let bad = Command::new(cli::BIN)
+        .arg("frobnicate")
+        .output()
+        .expect("usage");
     assert_eq!(bad.status.code(), Some(2), "bad usage exits 2");
 
     let pool = fresh_pool().await;
     let schema = schema_of(&pool).await;
-    let run = |args: &[&str]| {
-        Command::new(BIN)
-            .env("DATABASE_URL", database_url())
-            .args(["--schema", &schema])
-            .args(args)
-            .output()
-            .expect("run the CLI")
-    };
+    let run = |args: &[&str]| cli::run(&schema, args);
     let sim = run(&["simulate", "--steps", "30", "--users", "12"]);
     assert!(
         sim.status.success(),
         "{}",
         String::from_utf8_lossy(&sim.stderr)
     );
-    let redis_url =
-        std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let redis_url = redis_url();
     let prefix = format!("test_cli_{schema}");
-    let out = Command::new(BIN)
-        .env("DATABASE_URL", database_url())
-        .args([
-            "--schema",
-            &schema,
-            "rebuild-cache",
-            "--redis-url",
-            &redis_url,
-        ])
-        .args(["--prefix", &prefix])
-        .output()
-        .expect("rebuild-cache");
+    let out = run(&[
+        "rebuild-cache",
+        "--redis-url",
+        &redis_url,
+        "--prefix",
+        &prefix,
+    ]);
     assert!(
         out.status.success(),
         "{}",

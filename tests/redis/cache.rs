@@ -1,7 +1,7 @@
 //! The Redis collateral cache: conformance against the replay oracle, atomic reads,
 //! flush / outage fallback, rebuild and verify, pub/sub.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -2,7 +2,7 @@
 //! dropped mid-ingest, readers hammering the store while the writer ingests, bad input.
 //! Each must end in exactly the state of an uninterrupted run, with no partial block.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -20,7 +20,7 @@ use reorg_collateral::testing::{Backends, Harness, replay};
 use reorg_collateral::traits::{LogStatus, PriceFeed};
 use reorg_collateral::{EngineConfig, EngineError, Error, StoreError, Watcher, WatcherConfig};
 use sqlx::Executor;
-use support::pg::{database_url, fresh_pool_named, fresh_store};
+use support::pg::{database_url, fresh_pool_named, fresh_store, unique_schema_name};
 
 const BIN: &str = env!("CARGO_BIN_EXE_reorg-collateral");
 const STEPS: usize = 80;
@@ -74,10 +74,6 @@ async fn dump(store: &PostgresStore) -> String {
     out
 }
 
-fn unique_schema(tag: &str) -> String {
-    format!("t{}_{tag}_{}", std::process::id(), rand_suffix())
-}
-
 fn rand_suffix() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -87,7 +83,7 @@ fn rand_suffix() -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_writer_resumes_to_the_uninterrupted_state() {
     let url = database_url();
-    let (clean, crashed) = (unique_schema("clean"), unique_schema("crash"));
+    let (clean, crashed) = (unique_schema_name(), unique_schema_name());
     let out = simulate(&clean).output().expect("run uninterrupted writer");
     assert!(
         out.status.success(),

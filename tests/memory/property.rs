@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use reorg_collateral::cache::MemoryCache;
 use reorg_collateral::store::MemoryStore;
 use reorg_collateral::testing::{Backends, Harness, strategy};
@@ -32,7 +33,13 @@ fn run(ops: Vec<strategy::Op>, apply_batch: usize, head_memo: usize, refresh_mem
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // Failing seeds are kept next to this file (`property.proptest-regressions`); proptest's
+    // default would look beside the binary's `main.rs` instead.
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn memory_store_equals_replay_oracle(ops in strategy::scenario(40, WINDOW)) {

@@ -4,7 +4,6 @@
 //! would otherwise never end); no assertion is about how long anything took.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use alloy_primitives::Address;
@@ -17,24 +16,11 @@ use reorg_collateral::{CollateralCache, EngineConfig, Error, Watcher, WatcherCon
 use rust_decimal::Decimal;
 use sqlx::{Connection, Executor, PgConnection};
 
-mod support;
-
-static NEXT: AtomicUsize = AtomicUsize::new(0);
+use crate::support;
+use crate::support::pg::unique_schema_name;
 
 /// Hang guard: far beyond any bound under test.
 const GUARD: Duration = Duration::from_secs(60);
-
-/// A schema name the test support's cleanup recognises (`t<unix secs>_<pid>_<n>`).
-fn unique_schema() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    format!(
-        "t{secs}_{}_{}",
-        std::process::id(),
-        1000 + NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 fn config(lock: Option<u64>, statement: Option<u64>) -> PostgresConfig {
     PostgresConfig {
@@ -61,7 +47,7 @@ async fn other_session(schema: &str) -> (PgConnection, i32) {
 
 #[tokio::test]
 async fn a_held_writer_lock_is_a_typed_timeout_naming_the_holder() {
-    let schema = unique_schema();
+    let schema = unique_schema_name();
     let url = support::pg::database_url();
     let store = Arc::new(
         PostgresStore::connect_with(&url, Some(&schema), &config(Some(300), None))
@@ -125,7 +111,7 @@ async fn a_held_writer_lock_is_a_typed_timeout_naming_the_holder() {
 
 #[tokio::test]
 async fn a_row_lock_hits_lock_timeout_and_a_runaway_statement_hits_statement_timeout() {
-    let schema = unique_schema();
+    let schema = unique_schema_name();
     let url = support::pg::database_url();
     let store = PostgresStore::connect_with(&url, Some(&schema), &config(Some(300), None))
         .await
@@ -199,7 +185,7 @@ async fn connection_failures_name_their_cause() {
         create_schema: false,
         ..PostgresConfig::default()
     };
-    let missing = unique_schema();
+    let missing = unique_schema_name();
     let err = PostgresStore::connect_with(&support::pg::database_url(), Some(&missing), &cfg)
         .await
         .expect_err("missing schema");
@@ -216,10 +202,13 @@ async fn an_operation_deadline_not_above_the_statement_timeout_is_refused() {
         operation_deadline: Some(Duration::from_secs(5)),
         ..PostgresConfig::default()
     };
-    let err =
-        PostgresStore::connect_with(&support::pg::database_url(), Some(&unique_schema()), &cfg)
-            .await
-            .expect_err("a deadline that would pre-empt the server's own timeout");
+    let err = PostgresStore::connect_with(
+        &support::pg::database_url(),
+        Some(&unique_schema_name()),
+        &cfg,
+    )
+    .await
+    .expect_err("a deadline that would pre-empt the server's own timeout");
     assert!(
         matches!(&err, StoreError::Config { what, reason, .. } if *what == "operation deadline" && reason.contains("statement timeout")),
         "{err:?}"

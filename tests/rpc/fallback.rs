@@ -3,14 +3,12 @@
 //! identical blocks. One is killed mid-run, or lags (fewer blocks); ingestion goes on from
 //! the other, and the engine's state equals the chain's `balanceOf`.
 
-mod node;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::dev_node::DevNode;
 use alloy_primitives::{Address, U256};
 use alloy_sol_types::SolValue;
-use node::DevNode;
 use reorg_collateral::decode::{Contract, Decoders};
 use reorg_collateral::model::{Asset, AssetRegistry, BalanceKey};
 use reorg_collateral::prelude::*;

@@ -7,16 +7,14 @@
 //! The test support installs Hardhat (`npm ci --prefix tests/chain`) on first use; without
 //! Node.js the tests fail, naming `node` / `npm`.
 
-mod node;
 #[cfg(feature = "postgres")]
-#[path = "support/pg.rs"]
-mod pg;
+use crate::support::pg;
 
 use std::sync::Arc;
 
+use crate::dev_node::DevNode;
 use alloy_primitives::{Address, U256};
 use alloy_sol_types::SolValue;
-use node::DevNode;
 use reorg_collateral::decode::{Contract, Decoders};
 use reorg_collateral::model::{Asset, AssetRegistry, BalanceKey};
 use reorg_collateral::prelude::*;

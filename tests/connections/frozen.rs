@@ -5,7 +5,7 @@
 //! `tokio::time::timeout` only guards against a hang; no assertion is about how long
 //! anything took.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

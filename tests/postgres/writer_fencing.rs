@@ -3,10 +3,10 @@
 //! connections. The claim's epoch fences the first one: its next changeset is refused with
 //! a typed error and writes nothing.
 
-mod support;
+use crate::support;
+use crate::support::pg::unique_schema_name;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use reorg_collateral::model::AssetRegistry;
 use reorg_collateral::source::ScriptedChain;
@@ -15,20 +15,6 @@ use reorg_collateral::{
     EngineConfig, Error, LogReader, StoreError, StoreWriter, Watcher, WatcherConfig,
 };
 use sqlx::{Connection, PgConnection};
-
-static NEXT: AtomicUsize = AtomicUsize::new(0);
-
-/// A schema name the test support's cleanup recognises (`t<unix secs>_<pid>_<n>`).
-fn unique_schema() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    format!(
-        "t{secs}_{}_{}",
-        std::process::id(),
-        2000 + NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 /// Everything a writer could have changed: the window and the whole log.
 async fn state(store: &PostgresStore) -> String {
@@ -42,7 +28,7 @@ async fn state(store: &PostgresStore) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_writer_whose_claim_was_lost_and_retaken_is_fenced() {
     let url = support::pg::database_url();
-    let schema = unique_schema();
+    let schema = unique_schema_name();
     let assets = ScriptedChain::demo_assets();
     let registry = AssetRegistry::new(assets.clone()).expect("registry");
     let users = (0..4).map(ScriptedChain::demo_user).collect();

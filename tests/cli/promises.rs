@@ -3,36 +3,14 @@
 //! failure, `backfill --reset` restarts a failed or finished backfill, and an interrupted
 //! command leaves no statement running on the server.
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use sqlx::{Connection, Executor, PgConnection, PgPool};
+use sqlx::{Connection, Executor, PgConnection};
 
-mod support;
-
-use support::pg::{database_url, fresh_pool};
-
-const BIN: &str = env!("CARGO_BIN_EXE_reorg-collateral");
-
-async fn schema_of(pool: &PgPool) -> String {
-    sqlx::query_scalar("SELECT current_schema()::text")
-        .fetch_one(pool)
-        .await
-        .expect("current schema")
-}
-
-fn cli(schema: &str, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .env("DATABASE_URL", database_url())
-        .args(["--schema", schema])
-        .args(args)
-        .output()
-        .expect("run the CLI")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use crate::support::cli::{self, stderr};
+use crate::support::legacy;
+use crate::support::pg::{database_url, fresh_pool, schema_of};
 
 #[tokio::test]
 async fn out_of_range_arguments_are_usage_errors_not_panics() {
@@ -70,17 +48,17 @@ async fn out_of_range_arguments_are_usage_errors_not_panics() {
             "1,2",
         ],
     ] {
-        let out = cli(&schema, &args);
+        let out = cli::run(&schema, &args);
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
         assert!(err.contains("error"), "{args:?}: {err}");
     }
     // A refused schema name is a usage error too.
-    let out = cli(&"s".repeat(64), &["migrate"]);
+    let out = cli::run(&"s".repeat(64), &["migrate"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     // The bounds are not off by one: one user is a valid script.
-    let out = cli(&schema, &["simulate", "--users", "1", "--steps", "3"]);
+    let out = cli::run(&schema, &["simulate", "--users", "1", "--steps", "3"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
@@ -88,7 +66,7 @@ async fn out_of_range_arguments_are_usage_errors_not_panics() {
 async fn verify_of_an_empty_or_mistyped_schema_fails_and_says_so() {
     let pool = fresh_pool().await;
     let schema = schema_of(&pool).await;
-    let out = cli(&schema, &["verify"]);
+    let out = cli::run(&schema, &["verify"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("checked nothing"), "{}", stderr(&out));
 
@@ -98,7 +76,7 @@ async fn verify_of_an_empty_or_mistyped_schema_fails_and_says_so() {
         vec!["verify", "--sample", "10"],
         vec!["cutover"],
     ] {
-        let out = cli(&typo, &args);
+        let out = cli::run(&typo, &args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         assert!(stderr(&out).contains("no such schema"), "{}", stderr(&out));
     }
@@ -114,15 +92,9 @@ async fn verify_of_an_empty_or_mistyped_schema_fails_and_says_so() {
 async fn backfill_reset_restarts_a_failed_or_finished_backfill() {
     let pool = fresh_pool().await;
     let schema = schema_of(&pool).await;
-    pool.execute(
-        "CREATE TABLE legacy_log (block_number BIGINT NOT NULL, log_index BIGINT NOT NULL,
-         user_address TEXT NOT NULL, asset_id TEXT NOT NULL, amount NUMERIC NOT NULL,
-         block_status TEXT NOT NULL)",
-    )
-    .await
-    .expect("create");
-    let user = format!("0x{:040x}", 7);
-    let asset = format!("0x{:040x}", 160);
+    legacy::create_table(&pool, "legacy_log").await;
+    let user = legacy::hex_address(7);
+    let asset = legacy::hex_address(160);
     // A debit without its credit: the history folds to -5 and the merge refuses it.
     sqlx::query("INSERT INTO legacy_log VALUES (2, 0, $1, $2, -5, 'confirmed')")
         .bind(&user)
@@ -133,7 +105,7 @@ async fn backfill_reset_restarts_a_failed_or_finished_backfill() {
     let backfill = |extra: &[&str]| {
         let mut args = vec!["backfill", "--legacy-table", "legacy_log"];
         args.extend_from_slice(extra);
-        cli(&schema, &args)
+        cli::run(&schema, &args)
     };
     let out = backfill(&[]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -163,7 +135,7 @@ async fn backfill_reset_restarts_a_failed_or_finished_backfill() {
     .await
     .expect("merged");
     assert_eq!(balance, "7");
-    let out = cli(&schema, &["verify", "--legacy-table", "legacy_log"]);
+    let out = cli::run(&schema, &["verify", "--legacy-table", "legacy_log"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
     // A finished backfill restarts too (here with an explicit high-water mark).
@@ -176,7 +148,7 @@ async fn backfill_reset_restarts_a_failed_or_finished_backfill() {
     );
 
     // After the cutover, a reset would switch readers back: refused.
-    let out = cli(&schema, &["cutover", "--legacy-table", "legacy_log"]);
+    let out = cli::run(&schema, &["cutover", "--legacy-table", "legacy_log"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let out = backfill(&["--reset"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -190,7 +162,7 @@ async fn backfill_reset_restarts_a_failed_or_finished_backfill() {
     pool.execute("UPDATE user_confirmed_balances SET balance = 8")
         .await
         .expect("corrupt");
-    let out = cli(&schema, &["verify", "--legacy-table", "legacy_log"]);
+    let out = cli::run(&schema, &["verify", "--legacy-table", "legacy_log"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
 }
 
@@ -217,9 +189,8 @@ async fn interrupt_a_waiting_verify(signal: &str) {
         .execute("LOCK TABLE user_current_balances IN ACCESS EXCLUSIVE MODE")
         .await
         .expect("lock");
-    let child = Command::new(BIN)
-        .env("DATABASE_URL", database_url())
-        .args(["--schema", &schema, "--lock-timeout", "0", "verify"])
+    let child = cli::command(&schema)
+        .args(["--lock-timeout", "0", "verify"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -6,9 +6,9 @@ use std::process::Command;
 use reorg_collateral::cache::RedisCollateralCache;
 use reorg_collateral::store::PostgresStore;
 
-mod support;
+use crate::support;
 
-const BIN: &str = env!("CARGO_BIN_EXE_reorg-collateral");
+use support::cli::BIN;
 const SECRET: &str = "Pw_s3cr3t_XyZ";
 
 /// A loopback port nothing listens on (bound, then released).

@@ -1,6 +1,6 @@
 //! A Hardhat development node as a child process (killed on drop), plus the few JSON-RPC
 //! calls the tests and benches need: deploy, send, mine, snapshot/revert, `eth_call` at a
-//! block. Shared by `tests/rpc_node.rs` and `benches/rpc.rs`.
+//! block. Shared by the `rpc` test binary and `benches/rpc.rs`.
 //!
 //! On first use in a process the npm dependencies of `tests/chain` are installed
 //! (`npm ci`, from the committed lockfile) when `node_modules` is missing or older than

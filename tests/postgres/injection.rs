@@ -9,37 +9,19 @@ use reorg_collateral::migration::{
     Backfill, History, LegacyLog, ReadPath, StatusColumn, SwitchableReads, VerifyMode, verify,
 };
 use reorg_collateral::store::migrate;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Executor, PgPool};
+use sqlx::PgPool;
 
-mod support;
+use crate::support::legacy::{self, address};
+use crate::support::pg;
 
 /// A pool in a fresh schema whose sessions treat backslashes in plain literals as escapes.
 async fn pool_without_standard_strings() -> PgPool {
-    let fresh = support::pg::fresh_pool().await;
-    let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
-        .fetch_one(&fresh)
-        .await
-        .expect("schema");
-    fresh.close().await;
-    let options: PgConnectOptions = support::pg::database_url().parse().expect("url");
-    let options = options.options([
+    let schema = pg::fresh_schema().await;
+    let pool = pg::connect(pg::schema_options(&schema).options([
         ("standard_conforming_strings", "off"),
         ("escape_string_warning", "off"),
-    ]);
-    let search_path = format!("SET search_path TO {schema}");
-    let pool = PgPoolOptions::new()
-        .max_connections(4)
-        .after_connect(move |conn, _| {
-            let sql = search_path.clone();
-            Box::pin(async move {
-                conn.execute(AssertSqlSafe(sql)).await?;
-                Ok(())
-            })
-        })
-        .connect_with(options)
-        .await
-        .expect("connect");
+    ]))
+    .await;
     let setting: String = sqlx::query_scalar("SHOW standard_conforming_strings")
         .fetch_one(&pool)
         .await
@@ -52,21 +34,10 @@ async fn pool_without_standard_strings() -> PgPool {
     pool
 }
 
-fn address(n: u64) -> Address {
-    format!("0x{n:040x}").parse().expect("address")
-}
-
 /// Confirmed rows carry the hostile status verbatim; pending and reverted rows carry large
 /// amounts that must never be folded. Returns the expected confirmed balances.
 async fn legacy_log(pool: &PgPool, confirmed: &str) -> BTreeMap<(Address, Address), U256> {
-    sqlx::query(
-        "CREATE TABLE legacy_log (block_number BIGINT NOT NULL, log_index BIGINT NOT NULL,
-         user_address TEXT NOT NULL, asset_id TEXT NOT NULL, amount NUMERIC NOT NULL,
-         block_status TEXT NOT NULL)",
-    )
-    .execute(pool)
-    .await
-    .expect("create");
+    legacy::create_table(pool, "legacy_log").await;
     sqlx::query(
         "INSERT INTO legacy_log
          SELECT g / 10, g % 10, '0x' || lpad(to_hex(g % 50), 40, '0'), '0x' || lpad(to_hex(160 + g % 2), 40, '0'),

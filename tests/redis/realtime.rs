@@ -3,7 +3,7 @@
 //! sees on a second connection is one block's, a reorg in the middle of a fan-out ends
 //! with the cache equal to the store, and a subscriber that lags is told where to resync.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

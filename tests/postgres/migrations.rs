@@ -2,7 +2,7 @@
 //! status) and 0006 (holders index) applied to a schema migrated to 0004 and filled, as a
 //! deployment of the earlier version would be, keep every balance row and its meaning.
 
-mod support;
+use crate::support;
 
 use alloy_primitives::{Address, U256};
 use reorg_collateral::model::BalanceKey;

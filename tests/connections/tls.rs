@@ -12,11 +12,11 @@ use reorg_collateral::model::CachedCollateral;
 use reorg_collateral::store::PostgresStore;
 use rust_decimal::Decimal;
 
-mod support;
+use crate::support;
 
 use support::tls::{Certs, TlsPostgres, TlsRedis};
 
-const BIN: &str = env!("CARGO_BIN_EXE_reorg-collateral");
+use support::cli::BIN;
 
 #[tokio::test]
 async fn rediss_with_a_private_ca() {
