@@ -109,6 +109,30 @@ struct Run {
     chain: Arc<SimulatedChain>,
     watcher: Watcher,
     updates: Option<Subscription>,
+    /// The Postgres schema's pool, dropped with its schema at the end.
+    pool: Option<PgPool>,
+}
+
+impl Run {
+    /// Removes what the run left: the cache's keys and the Postgres schema.
+    async fn clean_up(self) {
+        if let Some(cache) = self.watcher.reader().cache() {
+            cache.clear().await.expect("clear the cache");
+        }
+        if let Some(pool) = &self.pool {
+            let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            drop(self.watcher);
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA \"{schema}\" CASCADE"
+            )))
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+    }
 }
 
 async fn start(setup: Setup, users: u64, price_holders: u64) -> Run {
@@ -153,18 +177,18 @@ async fn start(setup: Setup, users: u64, price_holders: u64) -> Run {
     }
     watcher.sync().await.unwrap();
     watcher.flush().await;
-    if let Some(pool) = pool {
+    if let Some(pool) = &pool {
         // A store in steady state: autovacuum has removed the dead rows of the funding
         // blocks' pending state and gathered statistics.
         let tables: Vec<String> = sqlx::query_scalar(
             "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema()",
         )
-        .fetch_all(&pool)
+        .fetch_all(pool)
         .await
         .unwrap();
         for t in tables {
             sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM ANALYZE \"{t}\"")))
-                .execute(&pool)
+                .execute(pool)
                 .await
                 .unwrap();
         }
@@ -173,6 +197,7 @@ async fn start(setup: Setup, users: u64, price_holders: u64) -> Run {
         chain,
         watcher,
         updates,
+        pool,
     };
     drain(&mut run);
     run
@@ -229,11 +254,7 @@ async fn blocks(run: &mut Run, users: u64, count: u64) -> (f64, f64, f64) {
         transfers(run, users, i);
         let t = Instant::now();
         run.watcher.sync().await.unwrap();
-        let synced = t.elapsed();
         until_refreshed(run).await;
-        if std::env::var_os("RC_TIMING").is_some() {
-            eprintln!("B sync={:?} total={:?}", synced, t.elapsed());
-        }
         lat.push(ms(t.elapsed()));
     }
     stats(lat)
@@ -287,6 +308,7 @@ fn main() {
                     "| {users} | {} | {p50:.1} | {p99:.1} | {max:.1} | {fan_out:.0} | {next:.1} |",
                     setup.name()
                 );
+                run.clean_up().await;
             }
         }
     });
