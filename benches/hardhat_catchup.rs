@@ -20,7 +20,7 @@
 //! Needs `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`) and Node.js;
 //! the node support installs Hardhat from `tests/chain`'s lockfile on first use.
 
-#[path = "../tests/node/mod.rs"]
+#[path = "../tests/rpc/dev_node.rs"]
 mod node;
 
 use std::sync::Arc;

@@ -7,7 +7,8 @@
 //! and the commit latency of the next block while that fan-out runs.
 //!
 //! `cargo bench --bench head_latency --features postgres,redis`
-//! (`USERS`, `PRICE_HOLDERS`, `BLOCKS` override the sizes.)
+//! (`USERS`: comma-separated user counts, default `10000,1000000`; `PRICE_HOLDERS` and
+//! `BLOCKS` override the other sizes.)
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,6 +22,7 @@ use reorg_collateral::store::{MemoryStore, PostgresStore};
 use reorg_collateral::traits::{BalanceStore, CollateralCache};
 use reorg_collateral::watcher::{Notification, Subscription};
 use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
+use sqlx::PgPool;
 
 const TOKEN: Address = Address::repeat_byte(0xA1);
 const PRICED: Address = Address::repeat_byte(0xA2);
@@ -55,7 +57,13 @@ impl Setup {
         }
     }
 
-    async fn backends(self) -> (Arc<dyn BalanceStore>, Option<Arc<dyn CollateralCache>>) {
+    async fn backends(
+        self,
+    ) -> (
+        Arc<dyn BalanceStore>,
+        Option<Arc<dyn CollateralCache>>,
+        Option<PgPool>,
+    ) {
         let url = || {
             std::env::var("DATABASE_URL")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
@@ -66,11 +74,11 @@ impl Setup {
                 std::process::id(),
                 SCHEMA.fetch_add(1, Ordering::Relaxed)
             );
-            Arc::new(
-                PostgresStore::connect_in_schema(&url(), &schema)
-                    .await
-                    .expect("Postgres reachable"),
-            )
+            let store = PostgresStore::connect_in_schema(&url(), &schema)
+                .await
+                .expect("Postgres reachable");
+            let pool = store.pool().clone();
+            (Arc::new(store) as Arc<dyn BalanceStore>, pool)
         };
         match self {
             Setup::PostgresRedis => {
@@ -81,12 +89,17 @@ impl Setup {
                     .await
                     .expect("Redis reachable");
                 cache.clear().await.expect("clear");
-                (pg().await, Some(Arc::new(cache)))
+                let (store, pool) = pg().await;
+                (store, Some(Arc::new(cache)), Some(pool))
             }
-            Setup::Postgres => (pg().await, None),
+            Setup::Postgres => {
+                let (store, pool) = pg().await;
+                (store, None, Some(pool))
+            }
             Setup::Memory => (
                 Arc::new(MemoryStore::new()),
                 Some(Arc::new(MemoryCache::new())),
+                None,
             ),
         }
     }
@@ -96,6 +109,30 @@ struct Run {
     chain: Arc<SimulatedChain>,
     watcher: Watcher,
     updates: Option<Subscription>,
+    /// The Postgres schema's pool, dropped with its schema at the end.
+    pool: Option<PgPool>,
+}
+
+impl Run {
+    /// Removes what the run left: the cache's keys and the Postgres schema.
+    async fn clean_up(self) {
+        if let Some(cache) = self.watcher.reader().cache() {
+            cache.clear().await.expect("clear the cache");
+        }
+        if let Some(pool) = &self.pool {
+            let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            drop(self.watcher);
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA \"{schema}\" CASCADE"
+            )))
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+    }
 }
 
 async fn start(setup: Setup, users: u64, price_holders: u64) -> Run {
@@ -108,7 +145,7 @@ async fn start(setup: Setup, users: u64, price_holders: u64) -> Run {
     config.start_block = 1;
     config.max_price_age = u64::MAX;
     let chain = Arc::new(SimulatedChain::new(1));
-    let (store, cache) = setup.backends().await;
+    let (store, cache, pool) = setup.backends().await;
     let mut watcher = Watcher::new(config, chain.clone(), store).await.unwrap();
     if let Some(cache) = cache {
         watcher = watcher.with_cache(cache);
@@ -116,16 +153,23 @@ async fn start(setup: Setup, users: u64, price_holders: u64) -> Run {
     let updates =
         matches!(setup, Setup::PostgresRedis | Setup::Memory).then(|| watcher.subscribe());
     let one = U256::from(10u64).pow(U256::from(18));
+    // Funded in blocks of at most 100,000 users (one changeset each).
     chain.mine(|b| {
         b.price(TOKEN, I256::try_from(100_000_000i64).unwrap(), 8);
         b.price(PRICED, I256::try_from(100_000_000i64).unwrap(), 8);
-        for i in 0..users {
-            b.set_balance(TOKEN, user(i), one * U256::from(1_000));
-        }
-        for i in 0..price_holders {
-            b.set_balance(PRICED, user(i), one);
-        }
     });
+    for from in (0..users.max(price_holders)).step_by(100_000) {
+        chain.mine(|b| {
+            for i in from..(from + 100_000).min(users.max(price_holders)) {
+                if i < users {
+                    b.set_balance(TOKEN, user(i), one * U256::from(1_000));
+                }
+                if i < price_holders {
+                    b.set_balance(PRICED, user(i), one);
+                }
+            }
+        });
+    }
     // Funding and finalizing it happen before the timed part.
     for _ in 0..13 {
         watcher.sync().await.unwrap();
@@ -133,10 +177,27 @@ async fn start(setup: Setup, users: u64, price_holders: u64) -> Run {
     }
     watcher.sync().await.unwrap();
     watcher.flush().await;
+    if let Some(pool) = &pool {
+        // A store in steady state: autovacuum has removed the dead rows of the funding
+        // blocks' pending state and gathered statistics.
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema()",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        for t in tables {
+            sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM ANALYZE \"{t}\"")))
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+    }
     let mut run = Run {
         chain,
         watcher,
         updates,
+        pool,
     };
     drain(&mut run);
     run
@@ -216,7 +277,15 @@ async fn price_update(run: &mut Run, users: u64) -> (f64, f64) {
 }
 
 fn main() {
-    let users = env("USERS", 10_000);
+    let sizes: Vec<u64> = std::env::var("USERS")
+        .unwrap_or_else(|_| "10000,1000000".into())
+        .split(',')
+        .map(|n| {
+            n.trim()
+                .parse()
+                .expect("USERS: comma-separated user counts")
+        })
+        .collect();
     let holders = env("PRICE_HOLDERS", 100_000);
     let count = env("BLOCKS", 60);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -224,22 +293,23 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    println!("head latency: 200-transfer blocks x {count}, price fan-out to {holders} holders");
     println!(
-        "head latency: {users} users, 200-transfer blocks x {count}, price fan-out to {holders} holders"
+        "| users | configuration | block p50 ms | block p99 ms | block max ms | fan-out to {holders} ms | next block during fan-out ms |"
     );
-    println!(
-        "| configuration | block p50 ms | block p99 ms | block max ms | fan-out to {holders} ms | next block during fan-out ms |"
-    );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     rt.block_on(async {
-        for setup in [Setup::PostgresRedis, Setup::Postgres, Setup::Memory] {
-            let mut run = start(setup, users, holders).await;
-            let (p50, p99, max) = blocks(&mut run, users, count).await;
-            let (fan_out, next) = price_update(&mut run, users).await;
-            println!(
-                "| {} | {p50:.1} | {p99:.1} | {max:.1} | {fan_out:.0} | {next:.1} |",
-                setup.name()
-            );
+        for users in sizes {
+            for setup in [Setup::PostgresRedis, Setup::Postgres, Setup::Memory] {
+                let mut run = start(setup, users, holders).await;
+                let (p50, p99, max) = blocks(&mut run, users, count).await;
+                let (fan_out, next) = price_update(&mut run, users).await;
+                println!(
+                    "| {users} | {} | {p50:.1} | {p99:.1} | {max:.1} | {fan_out:.0} | {next:.1} |",
+                    setup.name()
+                );
+                run.clean_up().await;
+            }
         }
     });
 }

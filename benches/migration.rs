@@ -15,6 +15,9 @@ use reorg_collateral::migration::{Backfill, History, LegacyLog, Phase};
 use reorg_collateral::store::PostgresStore;
 use sqlx::{AssertSqlSafe, Executor};
 
+#[path = "../tests/support/legacy.rs"]
+mod legacy;
+
 static SCHEMA: AtomicUsize = AtomicUsize::new(0);
 
 fn url() -> String {
@@ -39,24 +42,8 @@ async fn legacy_store(rows: u64) -> PostgresStore {
         .await
         .expect("Postgres reachable");
     let pool = store.pool();
-    pool.execute(
-        "CREATE TABLE legacy_log (block_number BIGINT NOT NULL, log_index BIGINT NOT NULL,
-         user_address TEXT NOT NULL, asset_id TEXT NOT NULL, amount NUMERIC NOT NULL,
-         block_status TEXT NOT NULL)",
-    )
-    .await
-    .expect("create legacy_log");
-    sqlx::query(
-        "INSERT INTO legacy_log
-         SELECT g / 200, g % 200, '0x' || lpad(to_hex(g % 10000), 40, '0'),
-                '0x' || lpad(to_hex(160 + g % 3), 40, '0'),
-                CASE WHEN (g / 30000) % 2 = 0 THEN 1000 + g % 7 ELSE -500 END, 'confirmed'
-         FROM generate_series(0, $1 - 1) AS g",
-    )
-    .bind(rows as i64)
-    .execute(pool)
-    .await
-    .expect("fill legacy_log");
+    legacy::create_table(pool, "legacy_log").await;
+    legacy::fill_confirmed(pool, rows).await;
     pool.execute("CREATE INDEX legacy_log_block ON legacy_log (block_number)")
         .await
         .expect("index");

@@ -10,7 +10,7 @@
 //! RPC_BENCH_BLOCKS=2000 cargo bench --bench rpc --features rpc,testing
 //! ```
 
-#[path = "../tests/node/mod.rs"]
+#[path = "../tests/rpc/dev_node.rs"]
 mod node;
 
 use std::sync::Arc;

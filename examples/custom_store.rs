@@ -1,7 +1,9 @@
-//! A user-defined store plugged into the watcher: `CountingStore` decorates any
-//! `BalanceStore` (here the in-memory one) with counters, like object_store's
-//! `LimitStore` / `ThrottledStore` wrap another store. It then passes the conformance suite
-//! against the replay oracle, which is how you check your own backend.
+//! A user-defined store plugged into the watcher: `CountingWriter` decorates the writer side
+//! of any store (here the in-memory one) with counters, like object_store's `LimitStore` /
+//! `ThrottledStore` wrap another store. A decorator implements only the role it changes
+//! ([`StoreWriter`]); `ComposedStore` joins it with the inner store's reader sides into one
+//! `BalanceStore`. It then passes the conformance suite against the replay oracle, which is
+//! how you check your own backend.
 //!
 //! ```sh
 //! cargo run --example custom_store --features testing
@@ -9,50 +11,37 @@
 
 use std::ops::RangeInclusive;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use alloy_primitives::U256;
 use async_trait::async_trait;
 use reorg_collateral::StoreError;
-use reorg_collateral::model::{
-    AssetId, BalanceKey, BalanceView, BlockNumber, Changeset, Price, PriceView, UserId, Window,
-};
+use reorg_collateral::model::{AssetId, BalanceKey, BlockNumber, Changeset, Price};
+use reorg_collateral::model::{StoreIdentity, Window};
 use reorg_collateral::prelude::*;
-use reorg_collateral::store::MemoryStore;
+use reorg_collateral::store::{ComposedStore, MemoryStore};
 use reorg_collateral::testing::{Backends, conformance};
-use reorg_collateral::traits::{LogRecord, Touched};
+use reorg_collateral::traits::Touched;
 
-/// Counts changesets, reverted blocks and reads, then delegates.
+/// Changesets, reverted blocks and base-state reads seen by a [`CountingWriter`].
 #[derive(Debug, Default)]
-struct CountingStore<S> {
-    inner: S,
+struct Counts {
     applies: AtomicU64,
     reverted_blocks: AtomicU64,
     reads: AtomicU64,
 }
 
-impl<S> CountingStore<S> {
-    fn new(inner: S) -> Self {
-        Self {
-            inner,
-            applies: AtomicU64::new(0),
-            reverted_blocks: AtomicU64::new(0),
-            reads: AtomicU64::new(0),
-        }
-    }
-
-    fn read(&self) {
-        self.reads.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn read_count(&self) -> u64 {
-        self.reads.load(Ordering::Relaxed)
-    }
+/// Counts what the watcher writes and reads, then delegates.
+#[derive(Debug)]
+struct CountingWriter<S: ?Sized> {
+    counts: Counts,
+    inner: Arc<S>,
 }
 
-/// The writer's side is where the counters are; the reads are forwarded unchanged.
+/// Every method is forwarded, the required `claim_writer` too: it is the inner store's
+/// writer lock and identity check.
 #[async_trait]
-impl<S: BalanceStore> StoreWriter for CountingStore<S> {
+impl<S: StoreWriter + ?Sized> StoreWriter for CountingWriter<S> {
     async fn window(&self) -> Result<Window, StoreError> {
         self.inner.window().await
     }
@@ -62,7 +51,7 @@ impl<S: BalanceStore> StoreWriter for CountingStore<S> {
         keys: &[BalanceKey],
         at: BlockNumber,
     ) -> Result<Vec<U256>, StoreError> {
-        self.read();
+        self.counts.reads.fetch_add(1, Relaxed);
         self.inner.balances_at(keys, at).await
     }
 
@@ -71,70 +60,57 @@ impl<S: BalanceStore> StoreWriter for CountingStore<S> {
         assets: &[AssetId],
         at: BlockNumber,
     ) -> Result<Vec<Option<Price>>, StoreError> {
-        self.read();
+        self.counts.reads.fetch_add(1, Relaxed);
         self.inner.prices_at(assets, at).await
     }
 
     async fn apply(&self, changes: &Changeset) -> Result<(), StoreError> {
-        self.applies.fetch_add(1, Ordering::Relaxed);
-        self.reverted_blocks
-            .fetch_add(changes.revert.len() as u64, Ordering::Relaxed);
+        self.counts.applies.fetch_add(1, Relaxed);
+        self.counts
+            .reverted_blocks
+            .fetch_add(changes.revert.len() as u64, Relaxed);
         self.inner.apply(changes).await
     }
 
     async fn touched(&self, blocks: RangeInclusive<BlockNumber>) -> Result<Touched, StoreError> {
         self.inner.touched(blocks).await
     }
-}
 
-#[async_trait]
-impl<S: BalanceStore> BalanceReader for CountingStore<S> {
-    async fn user_balances(&self, user: UserId) -> Result<Vec<(AssetId, BalanceView)>, StoreError> {
-        self.read();
-        self.inner.user_balances(user).await
-    }
-
-    async fn holders(&self, asset: AssetId) -> Result<Vec<UserId>, StoreError> {
-        self.inner.holders(asset).await
+    async fn claim_writer(&self, identity: &StoreIdentity) -> Result<(), StoreError> {
+        self.inner.claim_writer(identity).await
     }
 }
 
-#[async_trait]
-impl<S: BalanceStore> LogReader for CountingStore<S> {
-    async fn log(&self, blocks: RangeInclusive<BlockNumber>) -> Result<Vec<LogRecord>, StoreError> {
-        self.inner.log(blocks).await
-    }
-}
-
-#[async_trait]
-impl<S: BalanceStore> PriceFeed for CountingStore<S> {
-    async fn price(&self, asset: AssetId) -> Result<PriceView, StoreError> {
-        self.read();
-        self.inner.price(asset).await
-    }
-}
+type Counted = ComposedStore<CountingWriter<MemoryStore>, MemoryStore>;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let mut stores = Vec::new();
+    let mut stores: Vec<Arc<Counted>> = Vec::new();
     conformance::run_all(|| {
-        let store = Arc::new(CountingStore::new(MemoryStore::new()));
+        let memory = Arc::new(MemoryStore::new());
+        let writer = CountingWriter {
+            counts: Counts::default(),
+            inner: memory.clone(),
+        };
+        let store = Arc::new(ComposedStore::new(writer, memory));
         stores.push(store.clone());
         async move { Backends::new(store.clone(), store) }
     })
     .await;
-    let sum = |f: fn(&CountingStore<MemoryStore>) -> u64| stores.iter().map(|s| f(s)).sum::<u64>();
+    let sum = |f: fn(&Counts) -> &AtomicU64| {
+        stores
+            .iter()
+            .map(|s| f(&s.writer().counts).load(Relaxed))
+            .sum::<u64>()
+    };
     println!(
-        "conformance suite passed on CountingStore<MemoryStore> ({} scenarios)",
+        "conformance suite passed on CountingWriter<MemoryStore> ({} scenarios)",
         stores.len()
     );
-    println!(
-        "  changesets applied: {}",
-        sum(|s| s.applies.load(Ordering::Relaxed))
-    );
+    println!("  changesets applied: {}", sum(|c| &c.applies));
     println!(
         "  blocks reverted by reorgs: {}",
-        sum(|s| s.reverted_blocks.load(Ordering::Relaxed))
+        sum(|c| &c.reverted_blocks)
     );
-    println!("  reads: {}", sum(|s| s.read_count()));
+    println!("  base-state reads: {}", sum(|c| &c.reads));
 }

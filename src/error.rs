@@ -240,6 +240,64 @@ pub enum StoreError {
         #[source]
         source: BoxError,
     },
+    /// The client gave up on an operation after its deadline
+    /// ([`PostgresConfig::operation_deadline`](crate::store::PostgresConfig::operation_deadline)):
+    /// the server did not answer in time (frozen, partitioned, overloaded past its own
+    /// timeouts). The connection was discarded, not returned to the pool. A wait for a
+    /// pooled connection past `acquire_timeout` is one too, naming the acquire (no
+    /// connection answered the pool's check, or every one stayed busy). `committed` says
+    /// whether anything may have been committed: [`Committed::Unknown`] when the deadline
+    /// passed while a commit was in flight (the watcher then re-reads the store before its
+    /// next step), [`Committed::Nothing`] otherwise.
+    #[error(
+        "{backend} store: {operation}: no answer within the client deadline of {deadline:?}; {committed}"
+    )]
+    Deadline {
+        /// Which backend.
+        backend: &'static str,
+        /// What was being done, e.g. `commit blocks #12..=#12, 0 reverted, finalize None`.
+        operation: String,
+        /// The deadline that passed.
+        deadline: std::time::Duration,
+        /// Whether anything of the operation may have been committed.
+        committed: Committed,
+    },
+    /// This writer's claim was taken over: its ownership session was lost (a terminated
+    /// backend, a dropped connection) and another writer claimed the store since
+    /// ([`StoreWriter::claim_writer`](crate::StoreWriter::claim_writer)). The changeset
+    /// rolled back; nothing was committed. The writer must stop (or claim again, which
+    /// names the new holder).
+    #[error(
+        "{backend} store: this writer's claim (epoch {epoch}) was taken over by another writer (epoch {current}); nothing was committed"
+    )]
+    WriterFenced {
+        /// Which backend.
+        backend: &'static str,
+        /// The fencing epoch this writer claimed with.
+        epoch: i64,
+        /// The store's current epoch (the newer claim's).
+        current: i64,
+    },
+}
+
+/// Whether an operation that failed may have committed something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Committed {
+    /// Nothing was committed (the failure came before any commit was sent).
+    Nothing,
+    /// A commit was sent and its answer never came: it may or may not have landed. Re-read
+    /// the store's state instead of assuming either.
+    Unknown,
+}
+
+impl std::fmt::Display for Committed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Nothing => "nothing was committed",
+            Self::Unknown => "committed: unknown (the commit was sent; re-read the store)",
+        })
+    }
 }
 
 fn holder_text(holder: Option<i32>) -> String {

@@ -15,7 +15,8 @@ use super::state::{Phase, load_state};
 use super::{History, MigrationError};
 use crate::error::StoreError;
 use crate::model::{
-    AssetId, BalanceKey, BalanceView, BlockNumber, Changeset, Price, PriceView, UserId, Window,
+    AssetId, BalanceKey, BalanceView, BlockNumber, Changeset, Price, PriceView, StoreIdentity,
+    UserId, Window,
 };
 use crate::store::PostgresStore;
 use crate::traits::{BalanceReader, LogReader, LogRecord, PriceFeed, StoreWriter, Touched};
@@ -282,6 +283,10 @@ impl StoreWriter for MigratingStore {
 
     async fn touched(&self, blocks: RangeInclusive<BlockNumber>) -> Result<Touched, StoreError> {
         self.inner.touched(blocks).await
+    }
+
+    async fn claim_writer(&self, identity: &StoreIdentity) -> Result<(), StoreError> {
+        self.inner.claim_writer(identity).await
     }
 }
 

@@ -21,14 +21,14 @@
 mod cache_ops;
 mod cached;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 pub use cache_ops::CacheMismatch;
 pub use cached::{CachedRead, FallbackReason, ReadSource};
 
 use crate::error::{Error, StoreError, ValuationError};
-use crate::model::{BlockHeader, BlockNumber, Collateral, UserId};
+use crate::model::{AssetId, BalanceView, BlockHeader, BlockNumber, Collateral, PriceView, UserId};
 use crate::traits::{BalanceStore, CollateralCache};
 use crate::valuation::Valuator;
 
@@ -127,29 +127,35 @@ impl CollateralReader {
             return Ok(Vec::new());
         }
         let balances = self.store.user_balances_many(users).await?;
-        let assets: Vec<_> = balances
-            .iter()
-            .flatten()
-            .map(|(a, _)| *a)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let assets: Vec<AssetId> = assets_of(balances.iter().map(Vec::as_slice));
         let views = self.store.prices(&assets).await?;
-        let mut user_views = Vec::new();
-        Ok(users
+        let prices: HashMap<AssetId, PriceView> = assets.into_iter().zip(views).collect();
+        Ok(self.value_many(users, balances.iter().map(Vec::as_slice), &prices, at))
+    }
+
+    /// Values `users` in memory from their balance views (`held`, in the same order) and
+    /// the price views of every asset they hold.
+    pub(crate) fn value_many<'a>(
+        &self,
+        users: &[UserId],
+        held: impl IntoIterator<Item = &'a [(AssetId, BalanceView)]>,
+        prices: &HashMap<AssetId, PriceView>,
+        at: ValuationPoint,
+    ) -> Vec<Result<Collateral, ValuationError>> {
+        let mut user_prices = Vec::new();
+        users
             .iter()
-            .zip(&balances)
+            .zip(held)
             .map(|(user, held)| {
-                user_views.clear();
-                user_views.extend(held.iter().map(|(a, _)| {
-                    // `assets` is sorted and holds every asset of `held`.
-                    let i = assets.binary_search(a).unwrap_or_default();
-                    views.get(i).copied().unwrap_or_default()
-                }));
+                user_prices.clear();
+                user_prices.extend(
+                    held.iter()
+                        .map(|(a, _)| prices.get(a).copied().unwrap_or_default()),
+                );
                 self.valuator
-                    .collateral(*user, at.block, at.now, held, &user_views)
+                    .collateral(*user, at.block, at.now, held, &user_prices)
             })
-            .collect())
+            .collect()
     }
 
     /// Every user that holds (or held) a tracked asset, ascending.
@@ -169,4 +175,16 @@ impl CollateralReader {
             pending: Default::default(),
         }
     }
+}
+
+/// The distinct assets of some users' balance views, ascending.
+pub(crate) fn assets_of<'a>(
+    held: impl IntoIterator<Item = &'a [(AssetId, BalanceView)]>,
+) -> Vec<AssetId> {
+    held.into_iter()
+        .flatten()
+        .map(|(a, _)| *a)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }

@@ -1,9 +1,12 @@
-//! [`BalanceStore`](crate::BalanceStore) / [`PriceFeed`](crate::PriceFeed) backends.
+//! [`BalanceStore`](crate::BalanceStore) / [`PriceFeed`](crate::PriceFeed) backends, and
+//! [`ComposedStore`] to assemble one handle from a writer side and a reader side.
 
+mod composed;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
 
+pub use composed::ComposedStore;
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{

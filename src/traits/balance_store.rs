@@ -83,12 +83,10 @@ pub trait StoreWriter: Send + Sync + Debug {
     /// [`StoreError::IdentityMismatch`] naming both. Claiming again through the same handle
     /// with the same identity succeeds. On error nothing was written.
     ///
-    /// The provided implementation accepts everything: a store without ownership or
-    /// identity to check.
-    async fn claim_writer(&self, identity: &StoreIdentity) -> Result<(), StoreError> {
-        let _ = identity;
-        Ok(())
-    }
+    /// Required, not provided: a decorator that forgot to forward it would silently drop
+    /// the inner store's writer lock and identity check (the conformance suite's
+    /// `claim_writer_identity` checks it).
+    async fn claim_writer(&self, identity: &StoreIdentity) -> Result<(), StoreError>;
 }
 
 /// Everything the [`Watcher`](crate::watcher::Watcher) needs, as one handle: the writer's

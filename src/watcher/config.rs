@@ -28,8 +28,17 @@ pub struct WatcherConfig {
     /// The head memo: balances at the head that the watcher wrote itself since its last
     /// reorg, kept in memory (a 40-byte key and a 32-byte balance each, plus hash-table
     /// overhead) so a block extending the head reads only the other keys from the store.
-    /// When more keys are written, the memo starts over. 0 reads every key from the store.
+    /// It holds only keys written (so the ceiling costs nothing until that many exist); when
+    /// full, it keeps its keys current and leaves new ones to the store. 0 reads every key
+    /// from the store.
     pub head_memo: usize,
+    /// The refresher's view memo: the balance views of up to this many users, kept equal to
+    /// the store by the steps the watcher commits, so a refresh at the head reads nothing
+    /// back from the store for them. It holds only users it has refreshed (about 60 bytes
+    /// per user and 100 per asset held, so the ceiling costs nothing until that many users
+    /// exist). Users beyond it are read from the store each refresh; a reorg or a write of
+    /// unknown outcome empties it. 0 reads every refresh from the store.
+    pub refresh_memo: usize,
     /// Users valued per refresh batch (one store read and one cache write each): bounds
     /// how long the writer can wait for a refresh read and how large one cache write is.
     pub refresh_chunk: usize,
@@ -40,8 +49,9 @@ pub struct WatcherConfig {
 
 impl WatcherConfig {
     /// Defaults: start at block 0, prices stale after an hour, 8 concurrent fetches,
-    /// changesets of up to 1,024 blocks and 20,000 events, a memo of 262,144 balances at the
-    /// head, refreshes of 4,096 users, a refresh at most every second during catch-up.
+    /// changesets of up to 1,024 blocks and 20,000 events, a memo of up to 2,097,152
+    /// balances at the head, a view memo of up to 1,048,576 users, refreshes of 4,096 users,
+    /// a refresh at most every second during catch-up.
     pub fn new(engine: EngineConfig) -> Self {
         Self {
             engine,
@@ -51,7 +61,8 @@ impl WatcherConfig {
             apply_batch: 1_024,
             max_batch_events: 20_000,
             channel_capacity: 1_024,
-            head_memo: 262_144,
+            head_memo: 1 << 21,
+            refresh_memo: 1 << 20,
             refresh_chunk: 4_096,
             catch_up_refresh_interval: Duration::from_secs(1),
         }

@@ -19,7 +19,7 @@ use crate::model::{BalanceKey, BlockNumber, Changeset};
 /// Invariant: every entry is the key's balance at `head`, the head of the chain as the
 /// store holds it. Kept by [`record`](Self::record) after every changeset the store
 /// committed; a changeset that reverts blocks empties it (values at the old head are not
-/// values at the new one), and so does outgrowing its capacity.
+/// values at the new one). When it holds `capacity` keys, it takes no new ones.
 #[derive(Debug)]
 pub(super) struct HeadMemo {
     head: Option<BlockNumber>,
@@ -45,18 +45,19 @@ impl HeadMemo {
         if !changes.revert.is_empty() {
             self.values.clear();
         }
-        // Blocks ascend: a later block's value replaces an earlier one.
+        // Blocks ascend: a later block's value replaces an earlier one. When full, keys
+        // held are still updated and new keys are left to the store.
         for b in &changes.blocks {
             for (key, value) in &b.balances {
-                self.values.insert(*key, *value);
+                if let Some(held) = self.values.get_mut(key) {
+                    *held = *value;
+                } else if self.values.len() < self.capacity {
+                    self.values.insert(*key, *value);
+                }
             }
         }
         if let Some(head) = changes.new_head() {
             self.head = Some(head.number);
-        }
-        if self.values.len() > self.capacity {
-            // Simple and safe: start over rather than track recency.
-            self.values.clear();
         }
     }
 
@@ -139,7 +140,7 @@ mod tests {
     }
 
     #[test]
-    fn a_reorg_or_overflow_empties_it() {
+    fn a_reorg_empties_it_and_a_full_memo_takes_no_new_keys() {
         let mut memo = HeadMemo::new(2);
         memo.record(&Changeset {
             blocks: vec![applied(5, &[(1, 10)])],
@@ -159,7 +160,21 @@ mod tests {
             blocks: vec![applied(6, &[(3, 1), (4, 1)])],
             ..Changeset::default()
         });
-        assert_eq!(memo.len(), 0, "3 keys > capacity 2");
+        assert_eq!(
+            memo.lookup(&[key(2), key(3), key(4)], 6),
+            vec![Some(U256::from(7)), Some(U256::from(1)), None],
+            "full at capacity 2: key 4 is left to the store"
+        );
+        memo.record(&Changeset {
+            blocks: vec![applied(7, &[(2, 8)])],
+            ..Changeset::default()
+        });
+        assert_eq!(
+            memo.lookup(&[key(2)], 7),
+            vec![Some(U256::from(8))],
+            "held keys stay current"
+        );
+        assert_eq!(memo.len(), 2);
         let mut off = HeadMemo::new(0);
         off.record(&Changeset {
             blocks: vec![applied(5, &[(1, 10)])],

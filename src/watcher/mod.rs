@@ -8,14 +8,18 @@
 //! The pieces, one per file: `config` and `report` (settings and what a call did), `sync`
 //! (following the source: head probe, catch-up pipeline, finality), `fork` (walking back
 //! to a fork point), `base` (a transition's base state, with the head memo of `memo`),
-//! `write` (the write step), `refresh` (cache refresh and notifications), `reads`
-//! (collateral reads through the watcher).
+//! `write` (the write step), `recent` (what the unconfirmed blocks it applied wrote),
+//! `refresh` (cache refresh, its view memo, notifications), `reads` (collateral reads
+//! through the watcher).
 //!
 //! # Refresh
 //! Ingestion never waits for the cache: a step's touched users and repriced assets go to
 //! a queue that one refresher task drains in chunks (touched users first, then the holders
-//! of repriced assets), valuing each chunk from one committed state of the store. A chunk
-//! that empties the queue also sets the cache's watermark. [`Watcher::flush`] waits until
+//! of repriced assets), valuing each chunk from one committed state of the store. Each
+//! step also hands over what it changed in balance and price views, so the refresher
+//! values the users it has seen before from memory (`refresh_memo`) and reads only the
+//! others from the store; a reorg or a write of unknown outcome makes it read again. A
+//! chunk that empties the queue also sets the cache's watermark. [`Watcher::flush`] waits until
 //! the refresh has caught up with the store.
 
 mod base;
@@ -23,6 +27,7 @@ mod config;
 mod fork;
 mod memo;
 mod reads;
+mod recent;
 pub mod refresh;
 mod report;
 mod sync;
@@ -37,6 +42,7 @@ pub use refresh::{
 pub use report::{StepReport, WatcherStats};
 
 use self::memo::HeadMemo;
+use self::recent::RecentBlocks;
 use self::refresh::Shared;
 use crate::engine::Engine;
 use crate::error::Error;
@@ -59,6 +65,8 @@ pub struct Watcher {
     /// confirmed as soon as they are applied.
     known_final: Option<BlockNumber>,
     memo: HeadMemo,
+    /// What the unconfirmed blocks this watcher applied wrote (for the refresh).
+    recent: RecentBlocks,
     shared: Arc<Shared>,
     /// Whether the refresher task runs.
     refresher: bool,
@@ -97,6 +105,7 @@ impl Watcher {
             stats: WatcherStats::default(),
             known_final: None,
             memo: HeadMemo::new(config.head_memo),
+            recent: RecentBlocks::default(),
             shared,
             refresher: false,
             reconciled: false,

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::refresh::{self, RefreshSettings};
+use super::refresh::{self, RefreshSettings, ViewDelta};
 use super::{StepReport, Watcher};
 use crate::engine::Engine;
 use crate::error::Error;
@@ -14,29 +14,39 @@ impl Watcher {
     /// Writes a changeset, advances the engine and queues the refresh of what it changed.
     pub(super) async fn write(&mut self, changes: Changeset) -> Result<StepReport, Error> {
         let refresh = self.refresh_wanted();
+        let before = refresh.then(|| self.engine.window().clone());
         let mut touched = Touched::default();
-        if refresh {
-            // Read before the write drops the pending state that says whom it touched.
-            if let (Some(first), Some(last)) = (changes.revert.first(), changes.revert.last()) {
-                touched.merge(self.store.touched(first.number..=last.number).await?);
-            }
-            if let Some(fin) = changes.finalize {
-                let from = self.engine.window().finalized_number().map_or(0, |f| f + 1);
-                touched.merge(self.store.touched(from..=fin.number).await?);
-            }
+        if let Some(window) = &before {
+            // Whom the revert and the finalization touch: from the recent blocks, or read
+            // before the write drops the pending state that says so.
+            touched = match self.recent.touched(&changes, window) {
+                Some(t) => t,
+                None => self.touched_in_store(&changes).await?,
+            };
         }
         let shared = Arc::clone(&self.shared);
         let mut gate = shared.gate.write().await;
         if let Err(e) = self.store.apply(&changes).await {
             // The write may or may not have landed (a lost acknowledgement): forget the
-            // memo, re-read the checkpoint before the next step, reconcile the cache then.
+            // memos, re-read the checkpoint before the next step, reconcile the cache then.
             self.memo.clear();
+            self.recent.clear();
+            self.shared.queue().add_delta(ViewDelta::Reset);
             self.reload = true;
             return Err(e.into());
         }
         self.engine.commit(&changes);
         *gate = self.engine.window().head().copied();
         self.memo.record(&changes);
+        // Under the gate: the refresher applies deltas in commit order.
+        let delta = match &before {
+            Some(window) => self.recent.commit(&changes, window),
+            None => {
+                self.recent.clear();
+                ViewDelta::Reset
+            }
+        };
+        self.shared.queue().add_delta(delta);
         let mut report = StepReport {
             reverted: changes.revert.len(),
             applied: changes.blocks.len(),
@@ -59,6 +69,20 @@ impl Watcher {
         drop(gate);
         self.count(&changes, &report);
         Ok(report)
+    }
+
+    /// Whom the revert and the finalization of `changes` touch, read from the store's
+    /// pending state (before the write drops it).
+    async fn touched_in_store(&self, changes: &Changeset) -> Result<Touched, Error> {
+        let mut touched = Touched::default();
+        if let (Some(first), Some(last)) = (changes.revert.first(), changes.revert.last()) {
+            touched.merge(self.store.touched(first.number..=last.number).await?);
+        }
+        if let Some(fin) = changes.finalize {
+            let from = self.engine.window().finalized_number().map_or(0, |f| f + 1);
+            touched.merge(self.store.touched(from..=fin.number).await?);
+        }
+        Ok(touched)
     }
 
     fn count(&mut self, changes: &Changeset, report: &StepReport) {
@@ -155,6 +179,7 @@ impl Watcher {
         let settings = RefreshSettings {
             chunk: self.config.refresh_chunk,
             catch_up_interval: self.config.catch_up_refresh_interval,
+            memo: self.config.refresh_memo,
         };
         tokio::spawn(refresh::run(
             Arc::clone(&self.shared),

@@ -1,6 +1,12 @@
 //! Shared test support.
+#[cfg(feature = "cli")]
+pub mod cli;
+pub mod cluster;
+#[cfg(feature = "migration")]
+pub mod legacy;
 #[cfg(feature = "postgres")]
 pub mod pg;
+pub mod process;
 #[cfg(feature = "redis")]
 pub mod redis;
 #[cfg(feature = "tls")]

@@ -1,11 +1,21 @@
 //! A fresh Postgres schema per test (and per conformance scenario), so tests run in
 //! parallel against one database. Under `CI=true` (and always, in fact) an unreachable
 //! server fails the test: nothing here skips.
+//!
+//! Why not `#[sqlx::test]` (a database per test, created and dropped by sqlx)? Its database
+//! name is a hash of the test's path, the same in every process: two runs of the suite
+//! against one server (two checkouts, two CI jobs) create and drop each other's databases,
+//! and the later setups fail (`duplicate key ... _sqlx_test.databases` / `pg_database`;
+//! three of four concurrent runs of one test failed so). A schema here is named by
+//! creation time, process and counter. Besides, its runtime is current-thread while the
+//! fault and real-time tests need a multi-thread one, it gives one database per test
+//! function while the conformance suite needs a store per scenario, and the CLI, tenant
+//! and writer-lock tests need a schema name anyway.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use reorg_collateral::store::{PostgresStore, migrate};
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::{AssertSqlSafe, Executor, PgPool};
 use tokio::sync::OnceCell;
 
@@ -49,6 +59,20 @@ async fn clean_old_schemas(admin: &PgPool) {
     }
 }
 
+/// The options of `url`, without TLS unless the URL asks for it (`sslmode=`). The shared
+/// server is on loopback and has `ssl = on`, so sqlx's default (`prefer`) would negotiate
+/// TLS on every connection; in a debug build that handshake dominates a test that makes
+/// connections by the thousand (the connection-killing fault test). TLS itself is tested
+/// against a server of its own in `tests/connections/tls.rs`.
+pub fn plain(url: &str) -> PgConnectOptions {
+    let options: PgConnectOptions = url.parse().expect("valid DATABASE_URL");
+    if url.contains("sslmode=") {
+        options
+    } else {
+        options.ssl_mode(PgSslMode::Disable)
+    }
+}
+
 /// A pool whose connections use a brand-new schema with the migrations applied.
 pub async fn fresh_pool() -> PgPool {
     fresh_pool_named("reorg_collateral_test").await
@@ -64,6 +88,12 @@ pub async fn fresh_pool_named(application_name: &str) -> PgPool {
 
 /// A pool whose connections use a brand-new, empty schema (no migration applied).
 pub async fn empty_schema_pool(application_name: &str) -> PgPool {
+    let schema = fresh_schema().await;
+    connect(schema_options(&schema).application_name(application_name)).await
+}
+
+/// Creates a brand-new, empty schema and returns its name ([`unique_schema_name`]).
+pub async fn fresh_schema() -> String {
     let url = database_url();
     let admin = PgPoolOptions::new()
         .max_connections(1)
@@ -71,32 +101,50 @@ pub async fn empty_schema_pool(application_name: &str) -> PgPool {
         .await
         .unwrap_or_else(|e| panic!("Postgres must be reachable at {url}: {e}"));
     CLEANED.get_or_init(|| clean_old_schemas(&admin)).await;
-    let schema = format!(
-        "t{}_{}_{}",
-        now_secs(),
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    );
+    let schema = unique_schema_name();
     admin
         .execute(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
         .await
         .expect("create test schema");
     admin.close().await;
-    let search_path = format!("SET search_path TO {schema}");
-    let options: sqlx::postgres::PgConnectOptions = url.parse().expect("valid DATABASE_URL");
-    let options = options.application_name(application_name);
+    schema
+}
+
+/// A schema name no other test (in this process or another) uses, that a later run's
+/// cleanup recognises: `t<unix secs>_<pid>_<n>`. Nothing is created: for a test that lets
+/// the store create its schema (`PostgresStore::connect_in_schema`).
+pub fn unique_schema_name() -> String {
+    format!(
+        "t{}_{}_{}",
+        now_secs(),
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Connect options for the test database (see [`plain`]) whose sessions use `schema`
+/// (`search_path` is a start-up parameter of each connection); a test adds its own
+/// settings on top.
+pub fn schema_options(schema: &str) -> PgConnectOptions {
+    plain(&database_url()).options([("search_path", schema)])
+}
+
+/// A pool of up to 4 connections with `options`.
+pub async fn connect(options: PgConnectOptions) -> PgPool {
     PgPoolOptions::new()
         .max_connections(4)
-        .after_connect(move |conn, _| {
-            let sql = search_path.clone();
-            Box::pin(async move {
-                conn.execute(AssertSqlSafe(sql)).await?;
-                Ok(())
-            })
-        })
         .connect_with(options)
         .await
         .expect("connect test pool")
+}
+
+/// The schema a pool's sessions use.
+#[allow(dead_code)]
+pub async fn schema_of(pool: &PgPool) -> String {
+    sqlx::query_scalar("SELECT current_schema()::text")
+        .fetch_one(pool)
+        .await
+        .expect("current schema")
 }
 
 /// A store in a fresh schema.

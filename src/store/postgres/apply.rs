@@ -1,71 +1,108 @@
-//! The write path: one transaction per changeset, one batched write per table.
+//! The write path: one transaction per changeset, one batched write per table (the blocks
+//! and their log in `append`, finality in `finalize`), under the client deadline and, once
+//! the store is claimed, fenced by the claim's epoch (see `writer`).
 
-use std::collections::{BTreeMap, HashSet};
-
-use alloy_primitives::{B256, U256};
+use alloy_primitives::B256;
 use sqlx::{Postgres, Row, Transaction};
 
 use super::PostgresStore;
-use super::codec::{BACKEND, CopyBinary, Numeric, b256, bigint, db, number};
+use super::append::append;
+use super::codec::{BACKEND, b256, bigint, db, number};
+use super::finalize::finalize;
 use crate::error::StoreError;
 use crate::model::Changeset;
-use crate::model::{BalanceKey, BlockHeader, Effect};
-
-/// Balances of new blocks at or below the changeset's own finalized height (catch-up):
-/// written straight as confirmed rows, the latest per key, instead of pending rows that
-/// the same transaction would promote and delete.
-#[derive(Default)]
-struct Direct {
-    user: Vec<[u8; 20]>,
-    asset: Vec<[u8; 20]>,
-    value: Vec<Numeric>,
-    block: Vec<i64>,
-}
 
 /// `blocks.status` of a block reorged out of the canonical chain.
 const REVERTED: i16 = 2;
 
 impl PostgresStore {
-    /// See [`StoreWriter::apply`](crate::StoreWriter::apply).
+    /// See [`StoreWriter::apply`](crate::StoreWriter::apply). One transaction under the
+    /// operation deadline; a deadline that passes once the commit was sent is
+    /// [`StoreError::Deadline`] with [`Committed::Unknown`](crate::error::Committed::Unknown).
+    /// When this handle claimed the store, the checkpoint update is fenced by the claim's
+    /// epoch: after another writer's claim it matches no row and the changeset is refused
+    /// ([`StoreError::WriterFenced`]).
     pub(super) async fn apply_changeset(&self, changes: &Changeset) -> Result<(), StoreError> {
         let what = describe(changes);
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(db(format!("begin {what}")))?;
-        super::take_writer_lock(&mut tx, &self.pool, &what).await?;
-        let returning = match stored_blocks(&mut tx, changes).await? {
-            Stored::Applied => {
-                tracing::debug!(%what, "changeset already applied; no-op");
-                return Ok(());
+        let epoch = self.claim_epoch();
+        self.bounded(&format!("apply {what}"), async |conn, progress| {
+            let mut tx = sqlx::Connection::begin(conn)
+                .await
+                .map_err(db(format!("begin {what}")))?;
+            super::take_writer_lock(&mut tx, &self.pool, &what).await?;
+            if let Some(epoch) = epoch {
+                fence(&mut tx, epoch).await?;
             }
-            Stored::Returning(hashes) => hashes,
-        };
-        validate(&mut tx, changes).await?;
-        if let Some(first) = changes.revert.first() {
-            revert(&mut tx, changes, bigint(first.number, "block_number")?).await?;
-        }
-        let direct = append(&mut tx, changes, &returning).await?;
-        if let Some(tip) = changes.finalize {
-            finalize(&mut tx, &tip, &direct).await?;
-        }
-
-        let head = changes.new_head().map(|h| h.number);
-        sqlx::query(
-            "UPDATE checkpoint SET head_number = COALESCE($1, head_number),
-             finalized_hash = COALESCE($2, finalized_hash)",
-        )
-        .bind(head.map(|n| bigint(n, "head_number")).transpose()?)
-        .bind(changes.finalize.map(|h| h.hash.to_vec()))
-        .execute(&mut *tx)
+            let returning = match stored_blocks(&mut tx, changes).await? {
+                Stored::Applied => {
+                    tracing::debug!(%what, "changeset already applied; no-op");
+                    return Ok(());
+                }
+                Stored::Returning(hashes) => hashes,
+            };
+            validate(&mut tx, changes).await?;
+            if let Some(first) = changes.revert.first() {
+                revert(&mut tx, changes, bigint(first.number, "block_number")?).await?;
+            }
+            let direct = append(&mut tx, changes, &returning).await?;
+            if let Some(tip) = changes.finalize {
+                finalize(&mut tx, &tip, &direct).await?;
+            }
+            checkpoint(&mut tx, changes, epoch, &what).await?;
+            if let Some(hook) = &self.hook {
+                hook.write(&mut tx, changes).await?;
+            }
+            progress.committing();
+            tx.commit().await.map_err(db(format!("commit {what}")))
+        })
         .await
-        .map_err(db(format!("checkpoint for {what}")))?;
-        if let Some(hook) = &self.hook {
-            hook.write(&mut tx, changes).await?;
-        }
-        tx.commit().await.map_err(db(format!("commit {what}")))
     }
+}
+
+/// Moves the checkpoint to the changeset's head and finalized block; with a claim `epoch`,
+/// only while the store's epoch is still ours (the row lock of this update orders it with
+/// a competing claim's epoch bump), [`StoreError::WriterFenced`] otherwise.
+async fn checkpoint(
+    tx: &mut Transaction<'_, Postgres>,
+    changes: &Changeset,
+    epoch: Option<i64>,
+    what: &str,
+) -> Result<(), StoreError> {
+    let head = changes.new_head().map(|h| h.number);
+    let updated = sqlx::query(
+        "UPDATE checkpoint SET head_number = COALESCE($1, head_number),
+         finalized_hash = COALESCE($2, finalized_hash)
+         WHERE $3::bigint IS NULL OR writer_epoch = $3",
+    )
+    .bind(head.map(|n| bigint(n, "head_number")).transpose()?)
+    .bind(changes.finalize.map(|h| h.hash.to_vec()))
+    .bind(epoch)
+    .execute(&mut **tx)
+    .await
+    .map_err(db(format!("checkpoint for {what}")))?
+    .rows_affected();
+    match epoch {
+        Some(epoch) if updated == 0 => fence(tx, epoch).await,
+        _ => Ok(()),
+    }
+}
+
+/// [`StoreError::WriterFenced`] unless the store's writer epoch is still `epoch`: checked
+/// first thing (so a fenced writer is told so, not that the store moved on without it)
+/// and again, race-free, by the checkpoint update.
+async fn fence(tx: &mut Transaction<'_, Postgres>, epoch: i64) -> Result<(), StoreError> {
+    let current: i64 = sqlx::query_scalar("SELECT writer_epoch FROM checkpoint")
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db("read the writer epoch"))?;
+    if current == epoch {
+        return Ok(());
+    }
+    Err(StoreError::WriterFenced {
+        backend: BACKEND,
+        epoch,
+        current,
+    })
 }
 
 fn describe(changes: &Changeset) -> String {
@@ -85,8 +122,10 @@ fn describe(changes: &Changeset) -> String {
 
 /// What the store already holds of a changeset's new blocks.
 enum Stored {
-    /// The first new block is stored as canonical: the changeset was committed before
-    /// (e.g. the commit succeeded but its acknowledgement was lost), so applying it is a no-op.
+    /// Every new block is stored as canonical, and the finalized block too when the
+    /// changeset finalizes: the changeset was committed before (a commit whose
+    /// acknowledgement was lost, or that landed after its client gave up), so applying it
+    /// is a no-op.
     Applied,
     /// Hashes of new blocks that were applied once and reorged out (before or by this
     /// changeset): they come back with the log rows they already have (possibly none).
@@ -94,8 +133,10 @@ enum Stored {
     Returning(Vec<B256>),
 }
 
-/// One lookup of the new blocks' hashes in `blocks`. A stored canonical block other than
-/// the first (and not reverted by this changeset) is refused: its log rows exist already.
+/// One lookup of the new blocks' hashes in `blocks`. A changeset whose blocks are only
+/// partly stored as canonical (or stored without its finalization) is refused: the store
+/// is ahead of the writer's window, e.g. a commit of unknown outcome landed after all and
+/// the writer built on the window without it. The writer re-reads its window then.
 async fn stored_blocks(
     tx: &mut Transaction<'_, Postgres>,
     changes: &Changeset,
@@ -114,6 +155,7 @@ async fn stored_blocks(
         .await
         .map_err(db("look up the new blocks"))?;
     let mut returning = Vec::new();
+    let (mut canonical, mut first_canonical) = (0, false);
     for row in &rows {
         let hash = b256(
             &row.try_get::<Vec<u8>, _>("hash")
@@ -124,17 +166,44 @@ async fn stored_blocks(
         if status == REVERTED {
             returning.push(hash);
         } else if hash == first.block.header.hash {
-            return Ok(Stored::Applied);
+            (canonical, first_canonical) = (canonical + 1, true);
         } else if changes.revert.iter().any(|r| r.hash == hash) {
             returning.push(hash);
         } else {
-            return Err(StoreError::Inconsistent {
-                backend: BACKEND,
-                detail: format!("new block {hash} is already stored as canonical"),
-            });
+            canonical += 1;
         }
     }
-    Ok(Stored::Returning(returning))
+    if canonical == 0 {
+        return Ok(Stored::Returning(returning));
+    }
+    let ahead = |what: String| StoreError::Inconsistent {
+        backend: BACKEND,
+        detail: format!(
+            "{what}: the store is ahead of this writer (re-read its window before writing)"
+        ),
+    };
+    if !first_canonical || canonical != changes.blocks.len() {
+        return Err(ahead(format!(
+            "{canonical} of the {} new blocks from {} are already stored as canonical",
+            changes.blocks.len(),
+            first.block.header.id()
+        )));
+    }
+    if let Some(tip) = changes.finalize {
+        let finalized: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT finalized_hash FROM checkpoint")
+                .fetch_one(&mut **tx)
+                .await
+                .map_err(db("read the finalized hash"))?;
+        if finalized.as_deref() != Some(tip.hash.as_slice()) {
+            return Err(ahead(format!(
+                "the new blocks from {} are stored, but not finalized at {}",
+                first.block.header.id(),
+                tip.id()
+            )));
+        }
+    }
+    Ok(Stored::Applied)
 }
 
 /// Refuses a changeset that does not fit the stored chain, before writing anything.
@@ -217,317 +286,5 @@ async fn revert(
         .execute(&mut **tx)
         .await
         .map_err(db(format!("revert pending prices from #{from}")))?;
-    Ok(())
-}
-
-async fn append(
-    tx: &mut Transaction<'_, Postgres>,
-    changes: &Changeset,
-    returning: &[B256],
-) -> Result<Direct, StoreError> {
-    let n = changes.blocks.len();
-    if n == 0 {
-        return Ok(Direct::default());
-    }
-    let finalized = changes.finalize_number();
-    let mut latest_final: BTreeMap<BalanceKey, (U256, i64)> = BTreeMap::new();
-    let (mut hash, mut num, mut parent, mut ts) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let mut log = LogRows::default();
-    let (mut b_user, mut b_asset, mut b_value, mut b_block) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    // The log has no unique index (it cost more than half of the log's write): a log
-    // repeated within a block is refused here, and a block's log rows are written only by
-    // the changeset that inserts the block (`stored_blocks`, and the insert below).
-    let mut seen = HashSet::new();
-    let (mut p_asset, mut p_answer, mut p_dec, mut p_round, mut p_time, mut p_block) = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
-    for b in &changes.blocks {
-        let h = b.block.header;
-        let bn = bigint(h.number, "block_number")?;
-        hash.push(h.hash.to_vec());
-        num.push(bn);
-        parent.push(h.parent_hash.to_vec());
-        ts.push(bigint(h.timestamp, "timestamp")?);
-        // A block that comes back after being reorged out already has its log rows.
-        let events = if returning.contains(&h.hash) {
-            &[][..]
-        } else {
-            &b.block.events[..]
-        };
-        seen.clear();
-        for event in events {
-            if !seen.insert(event.log) {
-                return Err(StoreError::Inconsistent {
-                    backend: BACKEND,
-                    detail: format!(
-                        "duplicate log {}:{} in block {}",
-                        event.log.tx_hash,
-                        event.log.log_index,
-                        h.id()
-                    ),
-                });
-            }
-            for (ordinal, (key, effect)) in event.effects().enumerate() {
-                let (kind, amount) = match effect {
-                    Effect::Credit(a) => (0i16, a),
-                    Effect::Debit(a) => (1, a),
-                    Effect::Set(a) => (2, a),
-                };
-                log.block_hash.push(b.block.header.hash.as_slice());
-                log.block_number.push(bn);
-                log.tx_hash.push(event.log.tx_hash.as_slice());
-                log.log_index
-                    .push(bigint(event.log.log_index, "log_index")?);
-                log.ordinal.push(ordinal as i16);
-                log.user.push(key.user.0.0);
-                log.asset.push(key.asset.0.0);
-                log.kind.push(kind);
-                log.amount.push(Numeric(amount));
-            }
-        }
-        if finalized.is_some_and(|f| h.number <= f) {
-            // Blocks ascend: a later block's value replaces an earlier one.
-            for (key, value) in &b.balances {
-                latest_final.insert(*key, (*value, bn));
-            }
-        } else {
-            for (key, value) in &b.balances {
-                b_user.push(key.user.0.0);
-                b_asset.push(key.asset.0.0);
-                b_value.push(Numeric(*value));
-                b_block.push(bn);
-            }
-        }
-        for p in &b.prices {
-            p_asset.push(p.asset.to_vec());
-            p_answer.push(p.answer.to_string());
-            p_dec.push(i16::from(p.decimals));
-            p_round.push(p.round_id.to_string());
-            p_time.push(bigint(p.updated_at, "updated_at")?);
-            p_block.push(bn);
-        }
-    }
-    let range = format!("#{}..=#{}", num[0], num[n - 1]);
-    // A block that comes back after being reorged out keeps its hash and its log rows; any
-    // other stored hash (a concurrent writer got there first) fails the changeset.
-    let inserted = sqlx::query(
-        "INSERT INTO blocks (hash, number, parent_hash, timestamp, status)
-         SELECT *, 0 FROM UNNEST($1::bytea[], $2::bigint[], $3::bytea[], $4::bigint[])
-         ON CONFLICT (hash) DO UPDATE SET status = 0 WHERE blocks.status = 2",
-    )
-    .bind(&hash)
-    .bind(&num)
-    .bind(&parent)
-    .bind(&ts)
-    .execute(&mut **tx)
-    .await
-    .map_err(db(format!("insert blocks {range}")))?
-    .rows_affected();
-    if inserted != n as u64 {
-        return Err(StoreError::Inconsistent {
-            backend: BACKEND,
-            detail: format!(
-                "blocks {range}: {} of {n} already stored",
-                n as u64 - inserted
-            ),
-        });
-    }
-    let log_rows = log.len();
-    if log_rows > 0 {
-        write_log(tx, &log, &range).await?;
-    }
-    let pending_rows = b_user.len();
-    if pending_rows > 0 {
-        sqlx::query(
-            "INSERT INTO user_pending_balances (user_address, asset, balance, block_number, block_status)
-             SELECT u, a, v, n, 0 FROM UNNEST($1::bytea[], $2::bytea[], $3::numeric[], $4::bigint[]) AS r(u, a, v, n)",
-        )
-        .bind(&b_user)
-        .bind(&b_asset)
-        .bind(&b_value)
-        .bind(&b_block)
-        .execute(&mut **tx)
-        .await
-        .map_err(db(format!("insert pending balances of {range}")))?;
-    }
-    if !p_asset.is_empty() {
-        sqlx::query(
-            "INSERT INTO oracle_prices (asset, answer, decimals, round_id, updated_at, block_number, block_status)
-             SELECT a, v::numeric, d, r::numeric, t, n, 0
-             FROM UNNEST($1::bytea[], $2::text[], $3::smallint[], $4::text[], $5::bigint[], $6::bigint[]) AS x(a, v, d, r, t, n)",
-        )
-        .bind(&p_asset)
-        .bind(&p_answer)
-        .bind(&p_dec)
-        .bind(&p_round)
-        .bind(&p_time)
-        .bind(&p_block)
-        .execute(&mut **tx)
-        .await
-        .map_err(db(format!("insert pending prices of {range}")))?;
-    }
-    let mut direct = Direct::default();
-    for (key, (value, block)) in latest_final {
-        direct.user.push(key.user.0.0);
-        direct.asset.push(key.asset.0.0);
-        direct.value.push(Numeric(value));
-        direct.block.push(block);
-    }
-    Ok(direct)
-}
-
-/// The `balance_updates` rows of a changeset, column by column (the column order of the
-/// table and of [`COPY_LOG`]).
-#[derive(Default)]
-struct LogRows<'a> {
-    block_hash: Vec<&'a [u8]>,
-    block_number: Vec<i64>,
-    tx_hash: Vec<&'a [u8]>,
-    log_index: Vec<i64>,
-    ordinal: Vec<i16>,
-    user: Vec<[u8; 20]>,
-    asset: Vec<[u8; 20]>,
-    kind: Vec<i16>,
-    amount: Vec<Numeric>,
-}
-
-impl LogRows<'_> {
-    fn len(&self) -> usize {
-        self.block_number.len()
-    }
-
-    /// The rows as one binary `COPY` payload.
-    fn copy_payload(&self) -> Vec<u8> {
-        let mut copy = CopyBinary::new();
-        for i in 0..self.len() {
-            copy.row(9);
-            copy.bytea(self.block_hash[i]);
-            copy.int8(self.block_number[i]);
-            copy.bytea(self.tx_hash[i]);
-            copy.int8(self.log_index[i]);
-            copy.int2(self.ordinal[i]);
-            copy.bytea(&self.user[i]);
-            copy.bytea(&self.asset[i]);
-            copy.int2(self.kind[i]);
-            copy.numeric(&self.amount[i].0);
-        }
-        copy.finish()
-    }
-}
-
-const COPY_LOG: &str = "COPY balance_updates (block_hash, block_number, tx_hash, log_index, ordinal, user_address, asset, kind, amount) FROM STDIN (FORMAT binary)";
-
-/// From this many log rows on, the log is written with one binary `COPY` (less server
-/// time per row than `INSERT … SELECT FROM UNNEST`); below it, with one `INSERT`.
-/// A `COPY` ends with two small writes (the last data message, then `CopyDone`), and with
-/// Nagle's algorithm on (sqlx does not set `TCP_NODELAY`) the second waits for the
-/// server's delayed ACK, a stall nearly every small changeset would pay.
-const COPY_MIN_ROWS: usize = 2_000;
-
-/// Appends the log rows (one statement). Log duplicates were refused before (see `append`).
-async fn write_log(
-    tx: &mut Transaction<'_, Postgres>,
-    log: &LogRows<'_>,
-    range: &str,
-) -> Result<(), StoreError> {
-    let what = format!("insert the log of {range}");
-    if log.len() < COPY_MIN_ROWS {
-        sqlx::query(
-            "INSERT INTO balance_updates (block_hash, block_number, tx_hash, log_index, ordinal, user_address, asset, kind, amount)
-             SELECT * FROM UNNEST($1::bytea[], $2::bigint[], $3::bytea[], $4::bigint[], $5::smallint[],
-                                  $6::bytea[], $7::bytea[], $8::smallint[], $9::numeric[])",
-        )
-        .bind(&log.block_hash)
-        .bind(&log.block_number)
-        .bind(&log.tx_hash)
-        .bind(&log.log_index)
-        .bind(&log.ordinal)
-        .bind(&log.user)
-        .bind(&log.asset)
-        .bind(&log.kind)
-        .bind(&log.amount)
-        .execute(&mut **tx)
-        .await
-        .map_err(db(what))?;
-        return Ok(());
-    }
-    let mut copy = tx.copy_in_raw(COPY_LOG).await.map_err(db(what.clone()))?;
-    if let Err(e) = copy.send(log.copy_payload()).await {
-        let _ = copy.abort("send failed").await;
-        return Err(db(what)(e));
-    }
-    copy.finish().await.map_err(db(what))?;
-    Ok(())
-}
-
-/// Promotes the latest pending row at or below the tip to confirmed (replacing the older
-/// confirmed row) and drops the pending rows at or below it: only rows of the finalized
-/// blocks are read, through `ucb_pending_by_block`. `direct` balances (this changeset's own
-/// finalized blocks, newer than any stored row) take part as candidates of the same
-/// statement. The confirmed partition indexes neither the balance nor the block
-/// (migrations 0005, 0006), so replacing them is a HOT update when the page has room.
-async fn finalize(
-    tx: &mut Transaction<'_, Postgres>,
-    tip: &BlockHeader,
-    direct: &Direct,
-) -> Result<(), StoreError> {
-    let h = bigint(tip.number, "block_number")?;
-    sqlx::query(
-        "WITH promoted AS (
-            DELETE FROM user_pending_balances WHERE block_number <= $1
-            RETURNING user_address, asset, balance, block_number
-         ), latest AS (
-            SELECT DISTINCT ON (user_address, asset) user_address, asset, balance, block_number
-            FROM (SELECT * FROM promoted
-                  UNION ALL
-                  SELECT * FROM UNNEST($2::bytea[], $3::bytea[], $4::numeric[], $5::bigint[])) x
-            ORDER BY user_address, asset, block_number DESC
-         )
-         INSERT INTO user_confirmed_balances (user_address, asset, balance, block_number, block_status)
-         SELECT user_address, asset, balance, block_number, 1 FROM latest
-         ON CONFLICT (user_address, asset)
-         DO UPDATE SET balance = EXCLUDED.balance, block_number = EXCLUDED.block_number",
-    )
-    .bind(h)
-    .bind(&direct.user)
-    .bind(&direct.asset)
-    .bind(&direct.value)
-    .bind(&direct.block)
-    .execute(&mut **tx)
-    .await
-    .map_err(db(format!("finalize balances up to {}", tip.id())))?;
-    sqlx::query(
-        "WITH promoted AS (
-            DELETE FROM oracle_prices WHERE block_status = 0 AND block_number <= $1
-            RETURNING asset, answer, decimals, round_id, updated_at, block_number
-         ), latest AS (
-            SELECT DISTINCT ON (asset) * FROM promoted ORDER BY asset, block_number DESC
-         )
-         INSERT INTO oracle_prices (asset, answer, decimals, round_id, updated_at, block_number, block_status)
-         SELECT asset, answer, decimals, round_id, updated_at, block_number, 1 FROM latest
-         ON CONFLICT (asset) WHERE block_status = 1
-         DO UPDATE SET answer = EXCLUDED.answer, decimals = EXCLUDED.decimals, round_id = EXCLUDED.round_id,
-                       updated_at = EXCLUDED.updated_at, block_number = EXCLUDED.block_number",
-    )
-    .bind(h)
-    .execute(&mut **tx)
-    .await
-    .map_err(db(format!("finalize prices up to {}", tip.id())))?;
-    sqlx::query("UPDATE blocks SET status = 1 WHERE status = 0 AND number <= $1")
-        .bind(h)
-        .execute(&mut **tx)
-        .await
-        .map_err(db(format!("finalize blocks up to {}", tip.id())))?;
     Ok(())
 }

@@ -9,11 +9,14 @@ use sqlx::{AssertSqlSafe, Connection, Executor, PgPool};
 
 use super::codec::BACKEND;
 use super::ident::{quote_ident, schema_problem};
-use crate::error::StoreError;
+use crate::error::{Committed, StoreError};
 
-/// How a [`PostgresStore`](super::PostgresStore) connects. The timeouts are set as session
-/// defaults at connection start-up (`options=-c …`), so they hold for every statement of
-/// every pooled connection, the migration toolkit's included.
+/// How a [`PostgresStore`](super::PostgresStore) connects. The server-side timeouts
+/// (`statement_timeout`, `lock_timeout`) are set as session defaults at connection start-up
+/// (`options=-c …`), so they hold for every statement of every pooled connection, the
+/// migration toolkit's included; the client-side
+/// [`operation_deadline`](Self::operation_deadline) bounds each store operation even when
+/// the server cannot enforce its own.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PostgresConfig {
     /// Connections in the pool. Default 8.
@@ -30,6 +33,19 @@ pub struct PostgresConfig {
     /// `lock_timeout`: a statement waiting longer for a lock (a row, a table, the writer
     /// lock) gives up with [`StoreError::LockTimeout`]. Default 10 s.
     pub lock_timeout: Option<Duration>,
+    /// Client-side deadline of each [`PostgresStore`](super::PostgresStore) operation (an
+    /// apply with its commit, a read, a claim, the window), pool acquire included: past it
+    /// the client stops waiting, discards the connection and reports
+    /// [`StoreError::Deadline`] (saying whether a commit was in flight). The server's own
+    /// timeouts cannot fire on a server that does not run (frozen, a dead host behind a
+    /// live TCP path); this one does.
+    ///
+    /// It must exceed `statement_timeout` (connecting refuses it otherwise): a live server
+    /// always cancels a slow statement first, with the precise typed error and nothing
+    /// committed, so the deadline only fires when the server cannot answer at all. A store
+    /// operation is a few statements, each far below the statement timeout. `None`: no
+    /// client deadline. Default 150 s (the default statement timeout plus 30 s).
+    pub operation_deadline: Option<Duration>,
     /// Create the schema when it is missing (`true`, the default), or refuse a missing one
     /// with [`StoreError::Config`] (`false`: for tools that must not create a store by a
     /// typo, e.g. `verify`).
@@ -46,6 +62,7 @@ impl Default for PostgresConfig {
             acquire_timeout: Duration::from_secs(10),
             statement_timeout: Some(Duration::from_secs(120)),
             lock_timeout: Some(Duration::from_secs(10)),
+            operation_deadline: Some(Duration::from_secs(150)),
             create_schema: true,
             application_name: None,
         }
@@ -185,6 +202,17 @@ pub(super) async fn connect_pool(
             reason,
         });
     }
+    if let (Some(deadline), Some(statement)) = (config.operation_deadline, config.statement_timeout)
+        && deadline <= statement
+    {
+        return Err(StoreError::Config {
+            what: "operation deadline",
+            value: format!("{deadline:?}"),
+            reason: format!(
+                "must exceed the statement timeout ({statement:?}), so that a live server cancels a slow statement first"
+            ),
+        });
+    }
     let options = options(url, config)?;
     let target = match schema {
         Some(s) => format!("{} (schema {s})", describe(&options)),
@@ -197,7 +225,46 @@ pub(super) async fn connect_pool(
         }
         setup.push(format!("SET search_path TO {}", quote_ident(s)));
     }
-    let mut first = PgConnection::connect_with(&options)
+    let first = first_connection(&options, schema, config, &setup, &target);
+    match config.operation_deadline {
+        Some(deadline) => {
+            tokio::time::timeout(deadline, first)
+                .await
+                .map_err(|_| StoreError::Deadline {
+                    backend: BACKEND,
+                    operation: format!("connect to {target}"),
+                    deadline,
+                    committed: Committed::Nothing,
+                })??
+        }
+        None => first.await?,
+    }
+    let pool = PgPoolOptions::new()
+        .max_connections(config.max_connections.max(1))
+        .acquire_timeout(config.acquire_timeout)
+        .after_connect(move |conn, _| {
+            let setup = setup.clone();
+            Box::pin(async move {
+                for sql in setup {
+                    conn.execute(AssertSqlSafe(sql)).await?;
+                }
+                Ok(())
+            })
+        })
+        .connect_lazy_with(options);
+    Ok(pool)
+}
+
+/// Opens one connection and prepares the schema on it (see [`connect_pool`]), then closes
+/// it: a refused connection, a full server or an unusable schema fails here with its cause.
+async fn first_connection(
+    options: &PgConnectOptions,
+    schema: Option<&str>,
+    config: &PostgresConfig,
+    setup: &[String],
+    target: &str,
+) -> Result<(), StoreError> {
+    let mut first = PgConnection::connect_with(options)
         .await
         .map_err(|e| classify(format!("connect to {target}"), e))?;
     if let Some(s) = schema
@@ -216,12 +283,12 @@ pub(super) async fn connect_pool(
                 value: s.to_owned(),
                 reason: format!(
                     "no such schema on {} (create the store with `migrate`, or check the name)",
-                    describe(&options)
+                    describe(options)
                 ),
             });
         }
     }
-    for sql in &setup {
+    for sql in setup {
         first
             .execute(AssertSqlSafe(sql.clone()))
             .await
@@ -229,20 +296,7 @@ pub(super) async fn connect_pool(
     }
     // A failed goodbye does not matter: the connection worked.
     let _ = first.close().await;
-    let pool = PgPoolOptions::new()
-        .max_connections(config.max_connections.max(1))
-        .acquire_timeout(config.acquire_timeout)
-        .after_connect(move |conn, _| {
-            let setup = setup.clone();
-            Box::pin(async move {
-                for sql in setup {
-                    conn.execute(AssertSqlSafe(sql)).await?;
-                }
-                Ok(())
-            })
-        })
-        .connect_lazy_with(options);
-    Ok(pool)
+    Ok(())
 }
 
 /// Cancels the running statement of every session tagged `application_name` (see

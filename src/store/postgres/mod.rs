@@ -2,9 +2,12 @@
 //! (feature `postgres`). Schema in `migrations/`; the schema, the write path and the tests
 //! behind them are described in `docs/postgres.md` in the repository.
 
+mod append;
 mod apply;
 mod codec;
 mod connect;
+mod deadline;
+mod finalize;
 mod hook;
 pub(crate) mod ident;
 mod read;
@@ -105,20 +108,35 @@ pub struct PostgresStore {
     pool: PgPool,
     /// Extra writes in each changeset's transaction (e.g. a legacy log table).
     hook: Option<std::sync::Arc<dyn ChangesetHook>>,
-    /// The session holding the writer ownership lock once
-    /// [`claim_writer`](crate::StoreWriter::claim_writer) succeeded; shared by clones,
-    /// closed (releasing the lock) with the last one.
-    writer: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::PgConnection>>>,
+    /// The writer ownership once [`claim_writer`](crate::StoreWriter::claim_writer)
+    /// succeeded (its session and fencing epoch); shared by clones, the session closed
+    /// (releasing the lock) with the last one.
+    claim: std::sync::Arc<writer::Claim>,
+    /// The client-side deadline of each operation
+    /// ([`PostgresConfig::operation_deadline`]).
+    deadline: Option<std::time::Duration>,
 }
 
 impl PostgresStore {
-    /// A store over an existing pool (migrations must have run: see [`migrate`]).
+    /// A store over an existing pool (migrations must have run: see [`migrate`]), with the
+    /// default [`operation_deadline`](PostgresConfig::operation_deadline) (see
+    /// [`with_operation_deadline`](Self::with_operation_deadline)).
     pub fn new(pool: PgPool) -> Self {
         Self {
             pool,
             hook: None,
-            writer: Default::default(),
+            claim: Default::default(),
+            deadline: PostgresConfig::default().operation_deadline,
         }
+    }
+
+    /// Every operation of this handle (and of its later clones) gives up after `deadline`
+    /// with [`StoreError::Deadline`] (see [`PostgresConfig::operation_deadline`], which
+    /// [`connect_with`](Self::connect_with) applies); `None`: no client deadline. Keep it
+    /// above the pool's `statement_timeout`.
+    pub fn with_operation_deadline(mut self, deadline: Option<std::time::Duration>) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// Every changeset also runs `hook` in its transaction, after the store's own writes
@@ -155,7 +173,7 @@ impl PostgresStore {
     ) -> Result<Self, StoreError> {
         let pool = connect::connect_pool(url, schema, config).await?;
         migrate(&pool).await?;
-        Ok(Self::new(pool))
+        Ok(Self::new(pool).with_operation_deadline(config.operation_deadline))
     }
 
     /// The underlying pool.
@@ -166,18 +184,22 @@ impl PostgresStore {
     /// Records the tracked assets (decimals, collateral factor) in the `assets` table.
     pub async fn register_assets(&self, assets: &AssetRegistry) -> Result<(), StoreError> {
         for asset in assets.iter() {
-            sqlx::query(
-                "INSERT INTO assets (asset, symbol, decimals, collateral_factor_bps) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (asset) DO UPDATE SET symbol = EXCLUDED.symbol, decimals = EXCLUDED.decimals,
-                 collateral_factor_bps = EXCLUDED.collateral_factor_bps",
-            )
-            .bind(asset.id.as_slice())
-            .bind(&asset.symbol)
-            .bind(i16::from(asset.decimals))
-            .bind(i32::from(asset.collateral_factor_bps))
-            .execute(&self.pool)
-            .await
-            .map_err(db(format!("register asset {}", asset.symbol)))?;
+            let what = format!("register asset {}", asset.symbol);
+            self.bounded(&what, async |conn, _| {
+                sqlx::query(
+                    "INSERT INTO assets (asset, symbol, decimals, collateral_factor_bps) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (asset) DO UPDATE SET symbol = EXCLUDED.symbol, decimals = EXCLUDED.decimals,
+                     collateral_factor_bps = EXCLUDED.collateral_factor_bps",
+                )
+                .bind(asset.id.as_slice())
+                .bind(&asset.symbol)
+                .bind(i16::from(asset.decimals))
+                .bind(i32::from(asset.collateral_factor_bps))
+                .execute(conn)
+                .await
+                .map_err(db(what.as_str()))
+            })
+            .await?;
         }
         Ok(())
     }
@@ -187,12 +209,16 @@ impl PostgresStore {
     /// The tracked assets recorded by [`register_assets`](Self::register_assets).
     pub async fn assets(&self) -> Result<AssetRegistry, StoreError> {
         use sqlx::Row;
-        let rows = sqlx::query(
-            "SELECT asset, symbol, decimals, collateral_factor_bps FROM assets ORDER BY asset",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db("read assets"))?;
+        let rows = self
+            .bounded("read assets", async |conn, _| {
+                sqlx::query(
+                    "SELECT asset, symbol, decimals, collateral_factor_bps FROM assets ORDER BY asset",
+                )
+                .fetch_all(conn)
+                .await
+                .map_err(db("read assets"))
+            })
+            .await?;
         let mut assets = Vec::with_capacity(rows.len());
         for r in &rows {
             let id: Vec<u8> = r.try_get("asset").map_err(db("read asset id"))?;

@@ -10,6 +10,7 @@ use sqlx::postgres::{PgRow, PgValueFormat};
 
 use super::PostgresStore;
 use super::codec::{address, b256, bigint, db, i256, number, numeric_u256, u256};
+use super::deadline::FetchBounded;
 use crate::error::StoreError;
 use crate::model::{
     AssetId, BalanceKey, BalanceView, BlockHeader, BlockNumber, BlockRef, Changeset, Effect, LogId,
@@ -100,17 +101,15 @@ impl StoreWriter for PostgresStore {
 
     async fn window(&self) -> Result<Window, StoreError> {
         let rows = sqlx::query("SELECT number, hash, parent_hash, timestamp FROM blocks WHERE status = 0 ORDER BY number")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db("read unconfirmed window"))?;
+            .fetch_bounded(self, "read unconfirmed window")
+            .await?;
         let unconfirmed = rows.iter().map(header).collect::<Result<_, _>>()?;
         let finalized = sqlx::query(
             "SELECT b.number, b.hash, b.parent_hash, b.timestamp FROM checkpoint c JOIN blocks b ON b.hash = c.finalized_hash",
         )
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db("read finalized block"))?
-        .as_ref()
+        .fetch_bounded(self, "read finalized block")
+        .await?
+        .first()
         .map(header)
         .transpose()?;
         Ok(Window {
@@ -145,9 +144,8 @@ impl StoreWriter for PostgresStore {
         .bind(&users)
         .bind(&assets)
         .bind(bigint(at, "block_number")?)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db(format!("read {} balances at #{at}", keys.len())))?;
+        .fetch_bounded(self, format!("read {} balances at #{at}", keys.len()))
+        .await?;
         rows.iter().map(|r| numeric(r, 0, "balance")).collect()
     }
 
@@ -173,9 +171,8 @@ impl StoreWriter for PostgresStore {
         ))
         .bind(&ids)
         .bind(bigint(at, "block_number")?)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db(format!("read {} prices at #{at}", assets.len())))?;
+        .fetch_bounded(self, format!("read {} prices at #{at}", assets.len()))
+        .await?;
         rows.iter()
             .zip(assets)
             .map(|(r, asset)| {
@@ -204,9 +201,8 @@ impl StoreWriter for PostgresStore {
         )
         .bind(f)
         .bind(t)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db(format!("read users touched in #{from}..=#{to}")))?;
+        .fetch_bounded(self, format!("read users touched in #{from}..=#{to}"))
+        .await?;
         for u in users {
             touched.users.insert(address(&u, "user_address")?);
         }
@@ -215,9 +211,8 @@ impl StoreWriter for PostgresStore {
         )
         .bind(f)
         .bind(t)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db(format!("read prices touched in #{from}..=#{to}")))?;
+        .fetch_bounded(self, format!("read prices touched in #{from}..=#{to}"))
+        .await?;
         for a in assets {
             touched.price_assets.insert(address(&a, "asset")?);
         }
@@ -260,9 +255,8 @@ impl BalanceReader for PostgresStore {
                  ORDER BY user_address",
             )
                 .bind(asset.as_slice())
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db(format!("read holders of {asset}")))?;
+                .fetch_bounded(self, format!("read holders of {asset}"))
+                .await?;
         users.iter().map(|u| address(u, "user_address")).collect()
     }
 }
@@ -283,9 +277,8 @@ impl LogReader for PostgresStore {
         )
         .bind(bigint(from, "block_number")?)
         .bind(bigint(to.min(i64::MAX as u64), "block_number")?)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db(format!("read log #{from}..=#{to}")))?;
+        .fetch_bounded(self, format!("read log #{from}..=#{to}"))
+        .await?;
         rows.iter().map(log_record).collect()
     }
 }
@@ -375,9 +368,8 @@ impl PostgresStore {
              ORDER BY k.i, block_status DESC, block_number"
         ))
         .bind(&ids)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db(format!("read prices of {} assets", assets.len())))?;
+        .fetch_bounded(self, format!("read prices of {} assets", assets.len()))
+        .await?;
         let mut views = vec![PriceView::default(); assets.len()];
         for r in &rows {
             let i: i64 = r.try_get("i").map_err(db("read price ordinal"))?;

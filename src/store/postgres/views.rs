@@ -7,6 +7,7 @@ use sqlx::Row;
 
 use super::PostgresStore;
 use super::codec::{address, db};
+use super::deadline::FetchBounded;
 use super::read::numeric;
 use crate::error::StoreError;
 use crate::model::{AssetId, BalanceView, UserId};
@@ -33,9 +34,8 @@ impl PostgresStore {
              ORDER BY user_address, asset, block_status DESC, block_number",
         )
         .bind(&ids)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db(format!("read balances of {} users", users.len())))?;
+        .fetch_bounded(self, format!("read balances of {} users", users.len()))
+        .await?;
         // Per user: asset → (confirmed, latest pending); pending rows ascend by block.
         let mut found: HashMap<UserId, BTreeMap<AssetId, Rows>> = HashMap::new();
         for r in &rows {

@@ -7,13 +7,23 @@
 //! on other pool connections) and for the migration toolkit's merge. The identity is
 //! recorded in `store_identity` (migration 0007).
 //!
+//! The lock alone does not fence: if the claim's session dies (a terminated backend, a
+//! dropped connection), the lock goes with it, another writer can claim, and the first one
+//! would keep applying on its other connections. So each claim also bumps the checkpoint's
+//! `writer_epoch` (migration 0008) and the handle remembers it; every changeset updates the
+//! checkpoint only while the epoch is still its own (see `apply`), and is refused with
+//! [`StoreError::WriterFenced`] otherwise.
+//!
 //! [`StoreWriter::claim_writer`]: crate::StoreWriter::claim_writer
 //! [`WRITER_LOCK_SQL`]: super::WRITER_LOCK_SQL
+
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use sqlx::{Connection, PgConnection, Row};
 
 use super::PostgresStore;
 use super::codec::{BACKEND, b256, db};
+use super::deadline::Progress;
 use crate::error::StoreError;
 use crate::model::StoreIdentity;
 
@@ -25,28 +35,69 @@ const OWNER_LOCK_CLASS: i64 = 1_919_118_189;
 /// process exiting) before it reports the holder.
 const CLAIM_WAIT_SQL: &str = "SET lock_timeout = '2s'";
 
+/// The writer ownership of a store handle, shared by its clones.
+#[derive(Debug, Default)]
+pub(super) struct Claim {
+    /// The session holding the ownership lock.
+    session: tokio::sync::Mutex<Option<PgConnection>>,
+    /// The `writer_epoch` this handle's claim set; 0 before any claim (claims start at 1).
+    epoch: AtomicI64,
+}
+
 impl PostgresStore {
-    /// See [`StoreWriter::claim_writer`](crate::StoreWriter::claim_writer).
+    /// The fencing epoch of this handle's claim, if it claimed the store.
+    pub(super) fn claim_epoch(&self) -> Option<i64> {
+        Some(self.claim.epoch.load(Ordering::Acquire)).filter(|e| *e != 0)
+    }
+
+    /// See [`StoreWriter::claim_writer`](crate::StoreWriter::claim_writer); bounded by the
+    /// operation deadline, past which the claim's session is dropped (the server releases
+    /// the lock once it sees the connection close).
     pub(super) async fn claim(&self, identity: &StoreIdentity) -> Result<(), StoreError> {
-        let mut slot = self.writer.lock().await;
+        let progress = Progress::default();
+        let Some(deadline) = self.deadline else {
+            return self.claim_unbounded(identity, &progress).await;
+        };
+        match tokio::time::timeout(deadline, self.claim_unbounded(identity, &progress)).await {
+            Ok(out) => out,
+            Err(_) => {
+                drop(self.claim.session.lock().await.take());
+                Err(StoreError::Deadline {
+                    backend: BACKEND,
+                    operation: "claim the writer ownership".to_owned(),
+                    deadline,
+                    committed: progress.committed(),
+                })
+            }
+        }
+    }
+
+    async fn claim_unbounded(
+        &self,
+        identity: &StoreIdentity,
+        progress: &Progress,
+    ) -> Result<(), StoreError> {
+        let mut slot = self.claim.session.lock().await;
         if let Some(conn) = slot.as_mut() {
             if sqlx::Connection::ping(conn).await.is_ok() {
-                return check_identity(conn, identity).await;
+                return check_identity(conn, identity, progress).await;
             }
             // The owning session died (a server restart, a terminated backend): its lock
             // went with it, so claim afresh.
             tracing::warn!("the writer ownership session was lost; claiming again");
             *slot = None;
         }
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(db("acquire the writer connection"))?
+        let mut conn = super::deadline::acquire(&self.pool, "claim the writer ownership")
+            .await?
             .detach();
         lock(&mut conn).await?;
-        match check_identity(&mut conn, identity).await {
-            Ok(()) => {
+        let claimed = match check_identity(&mut conn, identity, progress).await {
+            Ok(()) => bump_epoch(&mut conn).await,
+            Err(e) => Err(e),
+        };
+        match claimed {
+            Ok(epoch) => {
+                self.claim.epoch.store(epoch, Ordering::Release);
                 *slot = Some(conn);
                 Ok(())
             }
@@ -57,6 +108,18 @@ impl PostgresStore {
             }
         }
     }
+}
+
+/// A new fencing epoch for the claim holding the lock on `conn`. The update waits for a
+/// changeset in flight (its checkpoint row lock), so every changeset either committed
+/// before the new epoch or sees it.
+async fn bump_epoch(conn: &mut PgConnection) -> Result<i64, StoreError> {
+    sqlx::query_scalar(
+        "UPDATE checkpoint SET writer_epoch = writer_epoch + 1 RETURNING writer_epoch",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db("bump the writer epoch"))
 }
 
 /// Takes the ownership lock on `conn`, waiting up to 2 s;
@@ -131,8 +194,11 @@ async fn holder(conn: &mut PgConnection) -> Result<String, StoreError> {
 async fn check_identity(
     conn: &mut PgConnection,
     identity: &StoreIdentity,
+    progress: &Progress,
 ) -> Result<(), StoreError> {
     let chain_id = identity.chain_id.map(|id| id.to_string());
+    // An autocommit statement: past the deadline, the identity may have been recorded.
+    progress.committing();
     sqlx::query(
         "INSERT INTO store_identity (chain_id, registry) VALUES ($1::numeric, $2)
          ON CONFLICT (singleton) DO NOTHING",

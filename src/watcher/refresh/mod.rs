@@ -22,7 +22,9 @@
 
 mod notify;
 mod queue;
+mod views;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -31,9 +33,14 @@ use tokio::time::Instant;
 
 pub use notify::{CollateralUpdate, Notification, Subscription, UpdateCause, UserTotals};
 pub(super) use queue::Queue;
+pub(crate) use views::ViewDelta;
 
-use crate::model::{BlockHeader, BlockRef, CachedCollateral};
-use crate::reader::{CollateralReader, ValuationPoint};
+use self::views::ViewMemo;
+use crate::error::{StoreError, ValuationError};
+use crate::model::{
+    AssetId, BlockHeader, BlockRef, CachedCollateral, Collateral, PriceView, UserId,
+};
+use crate::reader::{CollateralReader, ValuationPoint, assets_of};
 
 const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -104,11 +111,14 @@ impl Shared {
 pub(super) struct RefreshSettings {
     pub chunk: usize,
     pub catch_up_interval: Duration,
+    /// Users the view memo holds at most.
+    pub memo: usize,
 }
 
 /// The refresher task: runs until the watcher is dropped.
 pub(super) async fn run(shared: Arc<Shared>, reader: CollateralReader, settings: RefreshSettings) {
     let mut backoff: Option<Duration> = None;
+    let mut memo = ViewMemo::new(settings.memo);
     let mut last = Instant::now() - settings.catch_up_interval;
     loop {
         // Wait for work; during a catch-up, at most one refresh per interval.
@@ -134,7 +144,7 @@ pub(super) async fn run(shared: Arc<Shared>, reader: CollateralReader, settings:
             }
         }
         last = Instant::now();
-        let ok = batch(&shared, &reader, settings.chunk).await;
+        let ok = batch(&shared, &reader, &mut memo, settings.chunk).await;
         backoff = if ok {
             None
         } else {
@@ -147,7 +157,12 @@ pub(super) async fn run(shared: Arc<Shared>, reader: CollateralReader, settings:
 
 /// One batch: list repriced holders if due, take a chunk, value it under the gate, write
 /// it, notify. Returns whether the cache write (if any) succeeded.
-async fn batch(shared: &Shared, reader: &CollateralReader, chunk: usize) -> bool {
+async fn batch(
+    shared: &Shared,
+    reader: &CollateralReader,
+    memo: &mut ViewMemo,
+    chunk: usize,
+) -> bool {
     // Holders are listed outside the gate: a long read must not hold up the writer, and a
     // user who becomes a holder meanwhile is a touched user of that step anyway.
     let repriced = {
@@ -178,15 +193,17 @@ async fn batch(shared: &Shared, reader: &CollateralReader, chunk: usize) -> bool
         q.listing = false;
     }
     let gate = shared.gate.read().await;
+    // The memo catches up with the committed head first.
+    for delta in shared.queue().take_deltas() {
+        memo.apply(delta);
+    }
     let Some(head) = *gate else {
         shared.queue().advance = false;
         shared.status.send_modify(|s| s.idle = true);
         return true;
     };
     let (users, fan_out) = shared.queue().take(chunk.max(1));
-    let valued = reader
-        .collateral_many(&users, ValuationPoint::of(Some(&head)))
-        .await;
+    let valued = value(reader, memo, &users, ValuationPoint::of(Some(&head))).await;
     let complete = !shared.queue().has_users();
     drop(gate);
     let valued = match valued {
@@ -253,4 +270,57 @@ async fn batch(shared: &Shared, reader: &CollateralReader, chunk: usize) -> bool
         complete_through: through.filter(|_| ok),
     }));
     ok
+}
+
+/// Values `users` at the committed head (the caller holds the gate): views the memo holds
+/// are used as they are, the others are read from the store in one read (and kept).
+async fn value(
+    reader: &CollateralReader,
+    memo: &mut ViewMemo,
+    users: &[UserId],
+    at: ValuationPoint,
+) -> Result<Vec<Result<Collateral, ValuationError>>, StoreError> {
+    let missing: Vec<UserId> = users
+        .iter()
+        .filter(|u| memo.user(u).is_none())
+        .copied()
+        .collect();
+    let read = if missing.is_empty() {
+        Vec::new()
+    } else {
+        reader.store().user_balances_many(&missing).await?
+    };
+    for (user, views) in missing.iter().zip(&read) {
+        memo.insert_user(*user, views);
+    }
+    // `missing` is a subsequence of `users`: walk both.
+    let mut fetched = missing.iter().zip(&read).peekable();
+    let held: Vec<&[_]> = users
+        .iter()
+        .map(|user| match fetched.next_if(|(u, _)| *u == user) {
+            Some((_, views)) => views.as_slice(),
+            None => memo.user(user).unwrap_or_default(),
+        })
+        .collect();
+    let assets = assets_of(held.iter().copied());
+    let unknown: Vec<AssetId> = assets
+        .iter()
+        .filter(|a| memo.price(a).is_none())
+        .copied()
+        .collect();
+    let mut prices: HashMap<AssetId, PriceView> = assets
+        .iter()
+        .filter_map(|a| memo.price(a).map(|p| (*a, p)))
+        .collect();
+    let read_prices = if unknown.is_empty() {
+        Vec::new()
+    } else {
+        reader.store().prices(&unknown).await?
+    };
+    prices.extend(unknown.iter().copied().zip(read_prices.iter().copied()));
+    let valued = reader.value_many(users, held, &prices, at);
+    for (asset, view) in unknown.into_iter().zip(read_prices) {
+        memo.insert_price(asset, view);
+    }
+    Ok(valued)
 }

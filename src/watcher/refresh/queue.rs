@@ -1,7 +1,13 @@
 use std::collections::BTreeSet;
 
+use super::ViewDelta;
 use crate::model::{AssetId, UserId};
 use crate::traits::Touched;
+
+/// Most entries the queued deltas hold before they are replaced by a reset (the memo then
+/// reads from the store again): a refresher that waits out a failing cache must not
+/// make the writer's deltas grow without bound.
+const MAX_DELTA_ENTRIES: usize = 262_144;
 
 /// The refresh work the writer has handed over and the refresher has not finished.
 ///
@@ -26,6 +32,10 @@ pub(crate) struct Queue {
     pub catching_up: bool,
     /// The watcher is gone: the refresher stops.
     pub closed: bool,
+    /// The committed steps' view deltas the refresher has not applied, in commit order.
+    deltas: Vec<ViewDelta>,
+    /// Entries in `deltas`.
+    delta_entries: usize,
 }
 
 impl Queue {
@@ -34,6 +44,24 @@ impl Queue {
         self.advance = true;
         self.dirty.extend(touched.users);
         self.repriced.extend(touched.price_assets);
+    }
+
+    /// Takes in a committed step's view delta (in commit order).
+    pub fn add_delta(&mut self, delta: ViewDelta) {
+        self.delta_entries += delta.len();
+        if delta == ViewDelta::Reset || self.delta_entries > MAX_DELTA_ENTRIES {
+            self.deltas.clear();
+            self.deltas.push(ViewDelta::Reset);
+            self.delta_entries = 0;
+        } else {
+            self.deltas.push(delta);
+        }
+    }
+
+    /// The deltas not applied yet, in commit order.
+    pub fn take_deltas(&mut self) -> Vec<ViewDelta> {
+        self.delta_entries = 0;
+        std::mem::take(&mut self.deltas)
     }
 
     /// Whether anything is left to refresh.

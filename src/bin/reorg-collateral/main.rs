@@ -1,0 +1,216 @@
+//! `reorg-collateral`: operate the Postgres store from the command line.
+//!
+//! ```text
+//! reorg-collateral migrate                      apply the schema migrations
+//! reorg-collateral simulate --steps 200         run the watcher over a scripted chain
+//! reorg-collateral backfill [--high-water N]    fold the log into user_current_balances
+//! reorg-collateral verify [--sample N]          diff user_current_balances against the log
+//! reorg-collateral cutover [--rollback]         switch the shared read-path flag
+//! reorg-collateral rebuild-cache                repopulate the Redis collateral cache
+//! ```
+//!
+//! `backfill`, `verify` and `cutover` fold the crate's own `balance_updates`, or a legacy
+//! table given with `--legacy-table` and its column flags.
+//!
+//! Exit codes: 0 success, 1 a failed operation (message on stderr; also a `verify` that
+//! had nothing to check, and an interrupt), 2 bad usage (an argument out of range, a
+//! refused schema name or legacy mapping), 3 `verify` found mismatches.
+//!
+//! Connection strings come from `--database-url` / `DATABASE_URL` and `--redis-url` /
+//! `REDIS_URL`; their values are never printed (not in `--help`, not in errors). TLS:
+//! `sslmode=verify-full&sslrootcert=<ca.pem>` in the Postgres URL, `rediss://` and
+//! `--redis-ca-file <ca.pem>` for Redis.
+//
+// One file per subcommand group: `simulate`, `migration` (backfill, verify, cutover) with
+// the `history` flags they share, `cache` (rebuild-cache, verify-cache).
+
+mod cache;
+mod history;
+mod migration;
+mod simulate;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use reorg_collateral::error::StoreError;
+use reorg_collateral::migration::MigrationError;
+use reorg_collateral::store::{PostgresConfig, PostgresStore, cancel_sessions};
+
+use cache::CacheArgs;
+use migration::{BackfillArgs, CutoverArgs, VerifyArgs};
+use simulate::SimulateArgs;
+
+/// Exit code of bad usage.
+const USAGE: u8 = 2;
+/// Exit code of a `verify` that found mismatches.
+const MISMATCHES: u8 = 3;
+
+/// Bad usage found after parsing (exit code 2).
+#[derive(Debug)]
+struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// Operate a reorg-collateral Postgres store.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    /// Postgres URL (or libpq key=value string). Its value is never printed.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        hide_default_value = true,
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    database_url: String,
+    /// Schema holding the store (created by `migrate` and `simulate` if missing; the other
+    /// commands refuse a missing one).
+    #[arg(long, default_value = "public")]
+    schema: String,
+    /// Server-side cap on each statement, in seconds (0: none). Raise it for a full verify
+    /// of a very large log.
+    #[arg(long, default_value_t = 120)]
+    statement_timeout: u64,
+    /// Cap on each lock wait (rows, the store's writer lock), in seconds (0: none).
+    #[arg(long, default_value_t = 10)]
+    lock_timeout: u64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Apply the schema migrations.
+    Migrate,
+    /// Run the watcher over a deterministic scripted chain (deposits, transfers, prices,
+    /// shallow reorgs), syncing after every step; resumes from the store's checkpoint.
+    Simulate(SimulateArgs),
+    /// Fold the history into user_current_balances (resumable: run it again after a kill).
+    /// The backfill owns history at or below the high-water mark; run the live watcher on
+    /// a `MigratingStore` meanwhile.
+    Backfill(BackfillArgs),
+    /// Recompute confirmed balances from the log and diff them against
+    /// user_current_balances; exits 3 when any differ.
+    Verify(VerifyArgs),
+    /// Switch the shared read-path flag to user_current_balances (refused before the
+    /// backfill is done), or back to the log with --rollback.
+    Cutover(CutoverArgs),
+    /// Repopulate the Redis collateral cache from the store, for every holder.
+    RebuildCache(CacheArgs),
+    /// Compares the Redis cache with the store for every holder; exits 3 when any entry
+    /// differs or the cache's watermark is not the store's head.
+    VerifyCache(CacheArgs),
+}
+
+/// A progress bar of `len` steps drawn with `template`.
+fn bar(len: u64, template: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// The connection settings of `cli`; `application_name` tags this process's sessions so an
+/// interrupt can cancel exactly their statements.
+fn pg_config(cli: &Cli, application_name: &str) -> PostgresConfig {
+    let secs = |s: u64| (s > 0).then(|| Duration::from_secs(s));
+    PostgresConfig {
+        statement_timeout: secs(cli.statement_timeout),
+        lock_timeout: secs(cli.lock_timeout),
+        create_schema: matches!(cli.command, Command::Migrate | Command::Simulate(_)),
+        application_name: Some(application_name.to_owned()),
+        ..PostgresConfig::default()
+    }
+}
+
+async fn run(cli: Cli, store: Arc<PostgresStore>) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    match cli.command {
+        Command::Migrate => {
+            println!("migrations applied (schema {})", cli.schema);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Simulate(args) => args.run(store).await,
+        Command::Backfill(args) => args.run(&store).await,
+        Command::Verify(args) => args.run(&store, &cli.schema).await,
+        Command::Cutover(args) => args.run(&store).await,
+        Command::RebuildCache(args) => args.rebuild(&store).await,
+        Command::VerifyCache(args) => args.verify(&store).await,
+    }
+}
+
+/// Exit code 2 for refused input (usage, a refused configuration value), else 1.
+fn failure_code(e: &(dyn std::error::Error + 'static)) -> ExitCode {
+    let config = |s: &StoreError| matches!(s, StoreError::Config { .. });
+    let usage = e.is::<Usage>()
+        || e.downcast_ref::<StoreError>().is_some_and(config)
+        || matches!(e.downcast_ref::<MigrationError>(), Some(MigrationError::Store(s)) if config(s));
+    if usage {
+        ExitCode::from(USAGE)
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM; never if no handler can be installed.
+async fn interrupted() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                () = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    ctrl_c.await;
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let application_name = format!("reorg-collateral/{}", std::process::id());
+    let config = pg_config(&cli, &application_name);
+    let url = cli.database_url.clone();
+    let work = async {
+        let store =
+            PostgresStore::connect_with(&cli.database_url, Some(&cli.schema), &config).await?;
+        run(cli, Arc::new(store)).await
+    };
+    // Polled from the start, so the handler is in place before the first connection.
+    let outcome = tokio::select! {
+        outcome = work => outcome,
+        () = interrupted() => {
+            // The statements in flight are cancelled on the server: an interrupted verify
+            // or backfill leaves nothing running (and nothing partial committed).
+            if let Err(e) = cancel_sessions(&url, &application_name).await {
+                eprintln!("error: could not cancel the running statements: {e}");
+            }
+            Err("interrupted; the statements in flight were cancelled (nothing partial is committed)".into())
+        }
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            failure_code(&*e)
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The reader sides of the [`MemoryStore`]: balances, holders, the log and prices, each
+//! read under one read lock.
+
+use std::ops::RangeInclusive;
+
+use async_trait::async_trait;
+
+use super::Inner;
+use super::MemoryStore;
+use super::state::KeyState;
+use crate::error::StoreError;
+use crate::model::{AssetId, BalanceKey, BalanceView, BlockNumber, PriceView, UserId};
+use crate::traits::{BalanceReader, LogReader, LogRecord, LogStatus, PriceFeed};
+
+impl Inner {
+    pub(super) fn key(&self, key: &BalanceKey) -> Option<&KeyState> {
+        let user = self.users.get(&key.user)?;
+        user.assets
+            .iter()
+            .find(|(a, _)| *a == key.asset)
+            .map(|(_, s)| s)
+    }
+
+    pub(super) fn key_mut(&mut self, key: &BalanceKey) -> Option<&mut KeyState> {
+        let user = self.users.get_mut(&key.user)?;
+        user.assets
+            .iter_mut()
+            .find(|(a, _)| *a == key.asset)
+            .map(|(_, s)| s)
+    }
+
+    /// A user's confirmed and pending balances, by asset.
+    fn views(&self, user: UserId) -> Vec<(AssetId, BalanceView)> {
+        let fin = self.window.finalized_number();
+        self.users
+            .get(&user)
+            .map(|u| u.assets.iter().map(|(a, s)| (*a, s.view(fin))).collect())
+            .unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl BalanceReader for MemoryStore {
+    async fn balance(&self, key: BalanceKey) -> Result<BalanceView, StoreError> {
+        let inner = self.read();
+        let fin = inner.window.finalized_number();
+        Ok(inner.key(&key).map(|s| s.view(fin)).unwrap_or_default())
+    }
+
+    async fn user_balances(&self, user: UserId) -> Result<Vec<(AssetId, BalanceView)>, StoreError> {
+        Ok(self.read().views(user))
+    }
+
+    /// All users under one read lock: one state for the whole batch.
+    async fn user_balances_many(
+        &self,
+        users: &[UserId],
+    ) -> Result<Vec<Vec<(AssetId, BalanceView)>>, StoreError> {
+        let inner = self.read();
+        Ok(users.iter().map(|u| inner.views(*u)).collect())
+    }
+
+    async fn holders(&self, asset: AssetId) -> Result<Vec<UserId>, StoreError> {
+        let inner = self.read();
+        let mut users: Vec<UserId> = inner
+            .holders
+            .get(&asset)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        users.sort_unstable();
+        Ok(users)
+    }
+}
+
+#[async_trait]
+impl LogReader for MemoryStore {
+    async fn log(&self, blocks: RangeInclusive<BlockNumber>) -> Result<Vec<LogRecord>, StoreError> {
+        let inner = self.read();
+        if blocks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut rows: Vec<LogRecord> = inner
+            .log_by_block
+            .range(blocks)
+            .flat_map(|(_, entries)| entries.iter().flat_map(|i| inner.log[*i].rows()))
+            .collect();
+        rows.sort_by_key(|r| {
+            (
+                r.block.number,
+                r.log.log_index,
+                r.ordinal,
+                r.status != LogStatus::Reverted,
+            )
+        });
+        Ok(rows)
+    }
+}
+
+#[async_trait]
+impl PriceFeed for MemoryStore {
+    async fn price(&self, asset: AssetId) -> Result<PriceView, StoreError> {
+        let inner = self.read();
+        Ok(inner
+            .prices
+            .get(&asset)
+            .map(|s| PriceView {
+                confirmed: s.confirmed,
+                pending: s.pending.last().copied().or(s.confirmed),
+            })
+            .unwrap_or_default())
+    }
+
+    async fn prices(&self, assets: &[AssetId]) -> Result<Vec<PriceView>, StoreError> {
+        let mut out = Vec::with_capacity(assets.len());
+        for asset in assets {
+            out.push(self.price(*asset).await?);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,134 @@
+//! [`Harness::check`]: the backends (window, balances, prices, log, collateral, cache)
+//! compared with the replay oracle.
+
+use super::{Harness, START};
+use crate::model::{BalanceKey, Block, BlockHeader, BlockNumber, CachedCollateral};
+use crate::testing::oracle::{Expected, replay};
+use crate::traits::LogStatus;
+
+impl Harness {
+    /// Asserts that store, price feed, log, collateral and cache all equal the oracle.
+    pub async fn check(&self) {
+        let canonical = self.chain.canonical();
+        let fin = self.expected_finalized();
+        let expected = replay(&canonical, fin);
+        let store = &self.backends.store;
+
+        let window = store.window().await.expect("window");
+        let head = canonical.last().expect("chain has blocks").header;
+        assert_eq!(
+            window.head(),
+            Some(&head),
+            "stored head differs from the canonical head"
+        );
+        assert_eq!(window.finalized_number(), fin, "stored finalized height");
+        let unconfirmed: Vec<_> = canonical
+            .iter()
+            .map(|b| b.header)
+            .filter(|h| fin.is_none_or(|f| h.number > f))
+            .collect();
+        assert_eq!(window.unconfirmed, unconfirmed, "stored unconfirmed window");
+        assert_eq!(
+            self.watcher.window(),
+            &window,
+            "watcher and store disagree on the window"
+        );
+
+        for user in &self.users {
+            let mut want = Vec::new();
+            for asset in &self.assets {
+                let key = BalanceKey {
+                    user: *user,
+                    asset: asset.id,
+                };
+                let exp = expected.balance(&key);
+                let got = store.balance(key).await.expect("balance");
+                assert_eq!(got, exp, "balance of {user} in {}", asset.symbol);
+                if !exp.confirmed.is_zero() || !exp.pending.is_zero() {
+                    want.push((asset.id, exp));
+                }
+            }
+            let got: Vec<_> = store
+                .user_balances(*user)
+                .await
+                .expect("user balances")
+                .into_iter()
+                .filter(|(_, v)| !v.confirmed.is_zero() || !v.pending.is_zero())
+                .collect();
+            assert_eq!(got, want, "balances of {user}");
+        }
+
+        for asset in &self.assets {
+            let got = self.backends.prices.price(asset.id).await.expect("price");
+            assert_eq!(got, expected.price(&asset.id), "price of {}", asset.symbol);
+        }
+
+        self.check_log(&canonical, fin).await;
+        self.check_collateral(&expected, &head).await;
+    }
+
+    async fn check_log(&self, canonical: &[Block], fin: Option<BlockNumber>) {
+        let head = canonical.last().map_or(START, |b| b.header.number);
+        let rows = self.backends.store.log(START..=head).await.expect("log");
+        let got: Vec<_> = rows
+            .iter()
+            .filter(|r| r.status != LogStatus::Reverted)
+            .map(|r| (r.block, r.log, r.ordinal, r.key, r.effect, r.status))
+            .collect();
+        let mut want = Vec::new();
+        for block in canonical {
+            let status = if fin.is_some_and(|f| block.header.number <= f) {
+                LogStatus::Confirmed
+            } else {
+                LogStatus::Pending
+            };
+            for e in &block.events {
+                for (i, (key, effect)) in e.effects().enumerate() {
+                    want.push((block.id(), e.log, i as u8, key, effect, status));
+                }
+            }
+        }
+        assert_eq!(got, want, "canonical rows of the event log");
+    }
+
+    async fn check_collateral(&self, expected: &Expected, head: &BlockHeader) {
+        let valuator = self.watcher.valuator();
+        for user in &self.users {
+            let balances: Vec<_> = self
+                .assets
+                .iter()
+                .map(|a| {
+                    (
+                        a.id,
+                        expected.balance(&BalanceKey {
+                            user: *user,
+                            asset: a.id,
+                        }),
+                    )
+                })
+                .filter(|(_, v)| !v.confirmed.is_zero() || !v.pending.is_zero())
+                .collect();
+            let prices: Vec<_> = balances.iter().map(|(a, _)| expected.price(a)).collect();
+            let want = valuator
+                .collateral(*user, head.number, head.timestamp, &balances, &prices)
+                .expect("oracle valuation");
+            let got = self.watcher.collateral(*user).await.expect("collateral");
+            assert_eq!(got, want, "collateral of {user}");
+            if let Some(cache) = &self.backends.cache {
+                let cached = cache.get(*user).await.expect("cache read");
+                let want = CachedCollateral::from(&want);
+                match cached {
+                    None => assert!(
+                        want.assets.is_empty(),
+                        "no cache entry for {user} who has collateral"
+                    ),
+                    Some(c) => assert_eq!(
+                        (c.confirmed, c.pending, &c.assets),
+                        (want.confirmed, want.pending, &want.assets),
+                        "cached collateral of {user}"
+                    ),
+                }
+            }
+        }
+    }
+}

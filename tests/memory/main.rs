@@ -1,0 +1,6 @@
+//! Tests on the in-memory backends alone (no server): the conformance suite, the property
+//! tests against the replay oracle, and bad inputs through the watcher.
+
+mod conformance;
+mod property;
+mod rejections;

@@ -1,0 +1,13 @@
+//! Tests against the shared Postgres (`DATABASE_URL`, default in `.cargo/config.toml`):
+//! the conformance suite, faults (killed writers, dropped connections), schema upgrades,
+//! tenant names, SQL injection and writer fencing.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod conformance;
+mod faults;
+mod injection;
+mod migrations;
+mod tenants;
+mod writer_fencing;

@@ -1,0 +1,8 @@
+//! Tests against the shared Redis (`REDIS_URL`) and private `redis-server`s: the Redis
+//! collateral cache, and the real-time path on Postgres store plus Redis cache.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod cache;
+mod realtime;
