@@ -6,3 +6,4 @@ mod support;
 
 mod migration;
 mod promises;
+mod subcommands;
