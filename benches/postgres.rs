@@ -8,7 +8,7 @@
 //! - `pg_read`: per-user collateral read latency with 10,000 and 1,000,000 rows in
 //!   `balance_updates`, against the original "killer query" (users JOIN the whole log).
 //!
-//! `cargo bench --bench postgres --features postgres`
+//! `cargo bench --bench postgres --features postgres,redis`
 //! `ingest` and `read` (in `benches/postgres/`) hold the two groups; the fixtures they share
 //! are here.
 
