@@ -94,7 +94,7 @@ async fn main() {
         };
         let store = Arc::new(ComposedStore::new(writer, memory));
         stores.push(store.clone());
-        async move { Backends::new(store.clone(), store) }
+        async move { Backends::new(store) }
     })
     .await;
     let sum = |f: fn(&Counts) -> &AtomicU64| {

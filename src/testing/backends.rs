@@ -3,27 +3,21 @@
 
 use std::sync::Arc;
 
-use crate::traits::{BalanceStore, CollateralCache, PriceFeed};
+use crate::traits::{BalanceStore, CollateralCache};
 
 /// The backends under test.
 #[derive(Clone, Debug)]
 pub struct Backends {
-    /// The store.
+    /// The store (every role, its price feed included).
     pub store: Arc<dyn BalanceStore>,
-    /// The price feed (often the same object as the store).
-    pub prices: Arc<dyn PriceFeed>,
     /// The cache, if one is under test.
     pub cache: Option<Arc<dyn CollateralCache>>,
 }
 
 impl Backends {
-    /// A store and price feed, no cache.
-    pub fn new(store: Arc<dyn BalanceStore>, prices: Arc<dyn PriceFeed>) -> Self {
-        Self {
-            store,
-            prices,
-            cache: None,
-        }
+    /// A store, no cache.
+    pub fn new(store: Arc<dyn BalanceStore>) -> Self {
+        Self { store, cache: None }
     }
 
     /// Adds a cache under test.

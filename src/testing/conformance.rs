@@ -13,7 +13,7 @@
 //!
 //! conformance::run_all(|| async {
 //!     let store = Arc::new(MemoryStore::new());
-//!     Backends::new(store.clone(), store)
+//!     Backends::new(store)
 //! })
 //! .await;
 //! # }
@@ -333,7 +333,7 @@ pub async fn cache_round_trip(backends: Backends) {
 ///
 /// fn backends() -> Backends {
 ///     let store = Arc::new(MemoryStore::new());
-///     Backends::new(store.clone(), store)
+///     Backends::new(store)
 /// }
 ///
 /// reorg_collateral::conformance_tests!(async || backends(), random_walks: 1..=8, steps: 80);

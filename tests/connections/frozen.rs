@@ -98,7 +98,7 @@ async fn a_frozen_postgres_is_a_typed_deadline_and_the_watcher_recovers() {
         .expect("connect to the private cluster")
         .with_changeset_hook(hook.clone());
     let store = Arc::new(store);
-    let mut h = Harness::new(Backends::new(store.clone(), store.clone()), 3).await;
+    let mut h = Harness::new(Backends::new(store.clone()), 3).await;
     for i in 0..4 {
         deposit_block(&h, i);
         h.sync().await;
@@ -173,11 +173,7 @@ async fn a_frozen_redis_holds_back_no_block_and_the_cache_converges() {
             .expect("connect to the private redis-server"),
     );
     let store = Arc::new(MemoryStore::new());
-    let mut h = Harness::new(
-        Backends::new(store.clone(), store.clone()).with_cache(cache.clone()),
-        3,
-    )
-    .await;
+    let mut h = Harness::new(Backends::new(store.clone()).with_cache(cache.clone()), 3).await;
     deposit_block(&h, 0);
     h.sync().await;
 

@@ -8,7 +8,7 @@ use reorg_collateral::testing::{Backends, conformance, conformance_tests};
 
 fn backends() -> Backends {
     let store = Arc::new(MemoryStore::new());
-    Backends::new(store.clone(), store).with_cache(Arc::new(MemoryCache::new()))
+    Backends::new(store).with_cache(Arc::new(MemoryCache::new()))
 }
 
 conformance_tests!(async || backends(), random_walks: 1..=8, steps: 80);
@@ -17,7 +17,7 @@ conformance_tests!(async || backends(), random_walks: 1..=8, steps: 80);
 async fn run_all_without_cache() {
     conformance::run_all(|| async {
         let store = Arc::new(MemoryStore::new());
-        Backends::new(store.clone(), store)
+        Backends::new(store)
     })
     .await;
 }

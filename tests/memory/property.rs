@@ -20,7 +20,7 @@ fn run(ops: Vec<strategy::Op>, apply_batch: usize, head_memo: usize, refresh_mem
         .expect("runtime");
     rt.block_on(async {
         let store = Arc::new(MemoryStore::new());
-        let backends = Backends::new(store.clone(), store).with_cache(Arc::new(MemoryCache::new()));
+        let backends = Backends::new(store).with_cache(Arc::new(MemoryCache::new()));
         let mut harness = Harness::with_config(backends, WINDOW, 5, |c| {
             c.apply_batch = apply_batch;
             c.fetch_concurrency = 3;

@@ -18,7 +18,7 @@ use support::pg::{database_url, fresh_pool_named, fresh_store, schema_of};
 
 async fn backends() -> Backends {
     let store = Arc::new(fresh_store().await);
-    Backends::new(store.clone(), store).with_cache(Arc::new(MemoryCache::new()))
+    Backends::new(store).with_cache(Arc::new(MemoryCache::new()))
 }
 
 conformance_tests!(async || backends().await, random_walks: 1..=3, steps: 60);

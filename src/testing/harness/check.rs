@@ -59,7 +59,7 @@ impl Harness {
         }
 
         for asset in &self.assets {
-            let got = self.backends.prices.price(asset.id).await.expect("price");
+            let got = self.backends.store.price(asset.id).await.expect("price");
             assert_eq!(got, expected.price(&asset.id), "price of {}", asset.symbol);
         }
 

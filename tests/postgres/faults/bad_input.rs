@@ -16,7 +16,7 @@ use support::pg::fresh_store;
 #[tokio::test]
 async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
     let store = Arc::new(fresh_store().await);
-    let backends = Backends::new(store.clone(), store.clone());
+    let backends = Backends::new(store.clone());
     let mut h = Harness::new(backends, 3).await;
     h.chain.mine(|b| {
         b.deposit(h.assets[0].id, h.users[0], U256::from(1_000));

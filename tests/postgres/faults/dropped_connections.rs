@@ -26,7 +26,7 @@ async fn dropped_connections_are_typed_errors_and_never_partial_blocks() {
     let app = format!("faults_{}", rand_suffix());
     let pool = fresh_pool_named(&app).await;
     let store = Arc::new(PostgresStore::new(pool.clone()));
-    let backends = Backends::new(store.clone(), store.clone());
+    let backends = Backends::new(store.clone());
     let mut h = Harness::new(backends, 4).await;
 
     let killer_pool = sqlx::postgres::PgPoolOptions::new()

@@ -20,11 +20,7 @@ use support::redis::{PrivateRedis, fresh_cache};
 async fn flushed_cache_falls_back_rebuilds_and_verifies() {
     let cache = Arc::new(fresh_cache("flush").await);
     let store = Arc::new(MemoryStore::new());
-    let mut h = Harness::new(
-        Backends::new(store.clone(), store).with_cache(cache.clone()),
-        3,
-    )
-    .await;
+    let mut h = Harness::new(Backends::new(store).with_cache(cache.clone()), 3).await;
     let (usdc, alice) = (h.assets[0].id, h.users[0]);
     h.chain.mine(|b| {
         b.price(usdc, I256::try_from(100_000_000i64).unwrap(), 8);
@@ -92,11 +88,7 @@ async fn redis_down_mid_run_does_not_stop_ingestion() {
             .unwrap(),
     );
     let store = Arc::new(MemoryStore::new());
-    let mut h = Harness::new(
-        Backends::new(store.clone(), store.clone()).with_cache(cache.clone()),
-        3,
-    )
-    .await;
+    let mut h = Harness::new(Backends::new(store.clone()).with_cache(cache.clone()), 3).await;
     let usdc = h.assets[0].id;
     h.chain.mine(|b| {
         b.price(usdc, I256::try_from(100_000_000i64).unwrap(), 8);
@@ -154,11 +146,7 @@ async fn failed_put_does_not_leave_stale_entries_behind() {
             .unwrap(),
     );
     let store = Arc::new(MemoryStore::new());
-    let mut h = Harness::new(
-        Backends::new(store.clone(), store).with_cache(cache.clone()),
-        3,
-    )
-    .await;
+    let mut h = Harness::new(Backends::new(store).with_cache(cache.clone()), 3).await;
     let (usdc, alice, bob) = (h.assets[0].id, h.users[0], h.users[1]);
     h.chain.mine(|b| {
         b.price(usdc, I256::try_from(100_000_000i64).unwrap(), 8);

@@ -16,7 +16,7 @@ mod pubsub;
 
 async fn backends(tag: &str) -> Backends {
     let store = Arc::new(MemoryStore::new());
-    Backends::new(store.clone(), store).with_cache(Arc::new(fresh_cache(tag).await))
+    Backends::new(store).with_cache(Arc::new(fresh_cache(tag).await))
 }
 
 // The conformance suite with the Redis cache under test (memory store): one test per

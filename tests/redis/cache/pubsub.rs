@@ -19,11 +19,7 @@ async fn collateral_changes_are_published() {
     let mut sub = client.get_async_pubsub().await.unwrap();
     sub.subscribe(&channel).await.unwrap();
     let store = Arc::new(MemoryStore::new());
-    let mut h = Harness::new(
-        Backends::new(store.clone(), store).with_cache(cache.clone()),
-        3,
-    )
-    .await;
+    let mut h = Harness::new(Backends::new(store).with_cache(cache.clone()), 3).await;
     let publisher =
         RedisPublisher::spawn(h.watcher.subscribe(), cache.connection(), channel.clone());
     let (usdc, alice) = (h.assets[0].id, h.users[0]);
