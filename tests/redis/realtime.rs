@@ -155,6 +155,7 @@ async fn price_fan_out_entries_are_one_blocks_and_end_equal_to_the_store() {
         assert_eq!(read.source, reorg_collateral::ReadSource::Cache);
         assert_eq!(read.entry.pending, Decimal::from((i + 1) * 11));
     }
+    watcher.reader().cache().expect("cache").clear().await.expect("clean up");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -194,4 +195,6 @@ async fn a_lagging_subscriber_is_told_where_to_resync() {
         UpdateCause::Step | UpdateCause::PriceFanOut
     ));
     assert!(!next.users.is_empty());
+    watcher.flush().await;
+    watcher.reader().cache().expect("cache").clear().await.expect("clean up");
 }
