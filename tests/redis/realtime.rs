@@ -155,7 +155,13 @@ async fn price_fan_out_entries_are_one_blocks_and_end_equal_to_the_store() {
         assert_eq!(read.source, reorg_collateral::ReadSource::Cache);
         assert_eq!(read.entry.pending, Decimal::from((i + 1) * 11));
     }
-    watcher.reader().cache().expect("cache").clear().await.expect("clean up");
+    watcher
+        .reader()
+        .cache()
+        .expect("cache")
+        .clear()
+        .await
+        .expect("clean up");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -196,5 +202,11 @@ async fn a_lagging_subscriber_is_told_where_to_resync() {
     ));
     assert!(!next.users.is_empty());
     watcher.flush().await;
-    watcher.reader().cache().expect("cache").clear().await.expect("clean up");
+    watcher
+        .reader()
+        .cache()
+        .expect("cache")
+        .clear()
+        .await
+        .expect("clean up");
 }
