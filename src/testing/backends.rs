@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::cache::MemoryCache;
 use crate::traits::{BalanceStore, CollateralCache};
 
 /// The backends under test.
@@ -24,5 +25,16 @@ impl Backends {
     pub fn with_cache(mut self, cache: Arc<dyn CollateralCache>) -> Self {
         self.cache = Some(cache);
         self
+    }
+
+    /// These backends with their cache, or with an in-memory cache when none is under
+    /// test (a scenario about the cache then still checks the store's side of it), and
+    /// that cache.
+    pub fn with_some_cache(mut self) -> (Self, Arc<dyn CollateralCache>) {
+        let cache = self
+            .cache
+            .get_or_insert_with(|| Arc::new(MemoryCache::new()))
+            .clone();
+        (self, cache)
     }
 }

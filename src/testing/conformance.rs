@@ -292,12 +292,10 @@ pub async fn random_walk(backends: Backends, seed: u64, steps: usize) {
     }
 }
 
-/// A user-supplied cache keeps every user's collateral equal to the oracle's (checked by
-/// the harness when `backends.cache` is set), and supports put/get/clear.
+/// A user-supplied cache (an in-memory one when none is under test) keeps every user's
+/// collateral equal to the oracle's, and supports put/get/clear and a rebuild from the store.
 pub async fn cache_round_trip(backends: Backends) {
-    let Some(cache) = backends.cache.clone() else {
-        return;
-    };
+    let (backends, cache) = backends.with_some_cache();
     let mut h = Harness::new(backends, 3).await;
     h.run(&[
         priced(0, 100_000_000),

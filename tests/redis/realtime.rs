@@ -40,6 +40,13 @@ struct Setup {
     prefix: String,
 }
 
+/// Waits for the refresh, then removes the test's keys from the shared server.
+async fn clean_up(watcher: &Watcher) {
+    watcher.flush().await;
+    let cache = watcher.reader().cache().expect("cache");
+    cache.clear().await.expect("clean up");
+}
+
 /// A 0-decimal token at factor 100 %: holder `i` holds `i + 1` units, so at price `k` its
 /// value is exactly `(i + 1) × k`.
 async fn setup(tweak: impl FnOnce(&mut WatcherConfig)) -> Setup {
@@ -155,13 +162,7 @@ async fn price_fan_out_entries_are_one_blocks_and_end_equal_to_the_store() {
         assert_eq!(read.source, reorg_collateral::ReadSource::Cache);
         assert_eq!(read.entry.pending, Decimal::from((i + 1) * 11));
     }
-    watcher
-        .reader()
-        .cache()
-        .expect("cache")
-        .clear()
-        .await
-        .expect("clean up");
+    clean_up(&watcher).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,12 +202,5 @@ async fn a_lagging_subscriber_is_told_where_to_resync() {
         UpdateCause::Step | UpdateCause::PriceFanOut
     ));
     assert!(!next.users.is_empty());
-    watcher.flush().await;
-    watcher
-        .reader()
-        .cache()
-        .expect("cache")
-        .clear()
-        .await
-        .expect("clean up");
+    clean_up(&watcher).await;
 }

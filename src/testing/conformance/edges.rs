@@ -185,10 +185,8 @@ pub async fn one_unrepresentable_user(backends: Backends) {
     let watcher = Watcher::new(config, source, backends.store.clone())
         .await
         .expect("watcher");
-    let mut watcher = match &backends.cache {
-        Some(cache) => watcher.with_cache(cache.clone()),
-        None => watcher,
-    };
+    let (_, cache) = backends.with_some_cache();
+    let mut watcher = watcher.with_cache(cache.clone());
     watcher
         .sync()
         .await
@@ -203,20 +201,18 @@ pub async fn one_unrepresentable_user(backends: Backends) {
     assert_eq!(b.pending.total, rust_decimal::Decimal::from(10));
     assert!(b.pending.is_complete());
     watcher.flush().await;
-    if let Some(cache) = &backends.cache {
-        let a = cache
-            .get(alice)
-            .await
-            .expect("get")
-            .expect("Alice has an entry");
-        assert!(a.assets[&token.id].unrepresentable.pending, "{a:?}");
-        assert!(!a.complete);
-        let b = cache
-            .get(bob)
-            .await
-            .expect("get")
-            .expect("Bob has an entry");
-        assert_eq!(b.pending, rust_decimal::Decimal::from(10));
-        assert!(b.complete);
-    }
+    let a = cache
+        .get(alice)
+        .await
+        .expect("get")
+        .expect("Alice has an entry");
+    assert!(a.assets[&token.id].unrepresentable.pending, "{a:?}");
+    assert!(!a.complete);
+    let b = cache
+        .get(bob)
+        .await
+        .expect("get")
+        .expect("Bob has an entry");
+    assert_eq!(b.pending, rust_decimal::Decimal::from(10));
+    assert!(b.complete);
 }

@@ -94,9 +94,7 @@ pub async fn finality_advances_without_writes(backends: Backends) {
 /// meanwhile (never the outdated entry as current); the next watcher reconciles at start,
 /// after which the cache answers again and equals the store.
 pub async fn cache_behind_after_a_killed_writer(backends: Backends) {
-    let Some(cache) = backends.cache.clone() else {
-        return;
-    };
+    let (backends, cache) = backends.with_some_cache();
     let mut h = Harness::new(backends, 10).await;
     let (asset, alice) = (h.assets[0].id, h.users[0]);
     h.chain.mine(|b| {
