@@ -4,7 +4,9 @@
 //! schema, one `Watcher::sync` from block 0 to the head. Measured next to a hand-tuned
 //! config in the same process against the same node, so the ratio of the two is what
 //! carries over: after criterion's samples of each, `HARDHAT_CATCHUP_PAIRS` (default 5)
-//! pairs of catch-ups, default and tuned back to back, give the per-pair ratio.
+//! pairs of catch-ups, default and tuned back to back, give the per-pair ratio. A third
+//! case is the production configuration: the defaults with a Redis cache and a subscriber
+//! attached, timed until the subscriber received the update that completes the head.
 //!
 //! The chain (built once per process, not timed): a `TestToken` deployed in block 1, then
 //! one `transferMany` per block, each moving tokens from the deployer to 20 of 10,000
@@ -13,11 +15,12 @@
 //! balances with the token's `balanceOf`, then drops the schema.
 //!
 //! ```sh
-//! cargo bench --bench hardhat_catchup --features rpc,postgres     # 10,000 blocks
-//! HARDHAT_CATCHUP_BLOCKS=1000 cargo bench --bench hardhat_catchup --features rpc,postgres
+//! cargo bench --bench hardhat_catchup --features rpc,postgres,redis     # 10,000 blocks
+//! HARDHAT_CATCHUP_BLOCKS=1000 cargo bench --bench hardhat_catchup --features rpc,postgres,redis
 //! ```
 //!
-//! Needs `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`) and Node.js;
+//! Needs `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`), `REDIS_URL`
+//! (default `redis://127.0.0.1:6379`) and Node.js;
 //! the node support installs Hardhat from `tests/chain`'s lockfile on first use.
 
 #[path = "../tests/rpc/dev_node.rs"]
@@ -32,11 +35,13 @@ use alloy_provider::{Provider, ProviderBuilder};
 use alloy_rpc_client::ClientBuilder;
 use alloy_sol_types::{SolCall, SolValue};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use reorg_collateral::cache::RedisCollateralCache;
 use reorg_collateral::decode::{Contract, Decoders};
 use reorg_collateral::model::{Asset, AssetRegistry, BalanceKey};
 use reorg_collateral::prelude::*;
 use reorg_collateral::source::rpc::{FinalityTag, RpcBlockSource, RpcConfig, TransportConfig};
 use reorg_collateral::store::PostgresStore;
+use reorg_collateral::watcher::Notification;
 use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
 use sqlx::{AssertSqlSafe, Executor};
 
@@ -104,13 +109,18 @@ struct Setup {
     name: &'static str,
     rpc: fn(&mut RpcConfig),
     watcher: fn(&mut WatcherConfig),
+    /// A Redis cache and a subscriber attached (timed until both caught up).
+    redis: bool,
 }
 
-const SETUPS: [Setup; 2] = [
+/// The defaults (`SETUPS[0]`), the tuned config (`SETUPS[1]`, the pairs compare these two)
+/// and the production configuration.
+const SETUPS: [Setup; 3] = [
     Setup {
         name: "default",
         rpc: |_| {},
         watcher: |_| {},
+        redis: false,
     },
     // The best found by hand on this chain (fetch concurrency 4 and 16, header batches of
     // 200 and 500, changesets of 64 to 100,000 blocks and 20,000 to 100,000 events were
@@ -125,6 +135,13 @@ const SETUPS: [Setup; 2] = [
             c.apply_batch = 100_000;
             c.max_batch_events = 40_000;
         },
+        redis: false,
+    },
+    Setup {
+        name: "default_redis_subscriber",
+        rpc: |_| {},
+        watcher: |_| {},
+        redis: true,
     },
 ];
 
@@ -166,10 +183,46 @@ async fn catch_up(chain: &Chain, setup: &Setup) -> Duration {
     let mut watcher = Watcher::new(config, source, store.clone())
         .await
         .expect("watcher");
+    let cache = if setup.redis {
+        let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let cache = Arc::new(
+            RedisCollateralCache::connect(&url, &schema)
+                .await
+                .unwrap_or_else(|e| panic!("Redis at {url}: {e}")),
+        );
+        watcher = watcher.with_cache(cache.clone());
+        Some(cache)
+    } else {
+        None
+    };
+    // The subscriber: reads every update until the one that completes the head.
+    let subscriber = setup.redis.then(|| {
+        let mut updates = watcher.subscribe();
+        let head = chain.head;
+        tokio::spawn(async move {
+            while let Some(n) = updates.recv().await {
+                if let Notification::Update(u) = n
+                    && u.complete_through.is_some_and(|b| b.number == head)
+                {
+                    return;
+                }
+            }
+            panic!("the watcher went away before the head was refreshed");
+        })
+    });
     let t = Instant::now();
     let report = watcher.sync().await.expect("sync");
+    if let Some(subscriber) = subscriber {
+        subscriber.await.expect("subscriber");
+    }
     let elapsed = t.elapsed();
+    if cache.is_some() {
+        assert!(watcher.verify_cache().await.expect("verify").is_empty());
+    }
     drop(watcher);
+    if let Some(cache) = cache {
+        cache.clear().await.expect("clear the cache");
+    }
 
     assert_eq!(report.events, chain.events, "every event applied");
     assert_eq!(
@@ -273,7 +326,7 @@ fn paired(rt: &tokio::runtime::Runtime, chain: &Chain) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
     let mut ratios = Vec::new();
-    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); SETUPS.len()];
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); 2];
     for i in 0..pairs {
         let order = if i % 2 == 0 { [0, 1] } else { [1, 0] };
         let mut pair = [0.0; 2];
