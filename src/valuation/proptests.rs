@@ -80,6 +80,18 @@ fn fits(mantissa: &[u8]) -> Option<u128> {
     (m < 1u128 << 96).then_some(m)
 }
 
+/// A price of `asset` at block 1, round 1.
+fn price(asset: AssetId, answer: u128, feed: u8) -> Price {
+    Price {
+        asset,
+        answer: I256::try_from(answer).unwrap(),
+        decimals: feed,
+        round_id: U256::from(1),
+        updated_at: 0,
+        block: 1,
+    }
+}
+
 /// The expected value: rounded once at 18 places, or at the most places that fit.
 fn expected(raw: U256, decimals: u8, answer: u128, feed: u8, bps: u16) -> Option<Decimal> {
     let n = mul(
@@ -158,14 +170,7 @@ fn large_totals_are_rounded_once() {
         .iter()
         .zip(&assets)
         .map(|((raw, _, answer, feed, _), a)| {
-            let p = Price {
-                asset: a.id,
-                answer: I256::try_from(*answer).unwrap(),
-                decimals: *feed,
-                round_id: U256::from(1),
-                updated_at: 0,
-                block: 1,
-            };
+            let p = price(a.id, *answer, *feed);
             let raw = U256::from(*raw);
             (
                 (
@@ -244,14 +249,7 @@ proptest! {
             .iter()
             .zip(&assets)
             .map(|((_, _, answer, feed, _), a)| {
-                let p = Price {
-                    asset: a.id,
-                    answer: I256::try_from(*answer).unwrap(),
-                    decimals: *feed,
-                    round_id: U256::from(1),
-                    updated_at: 0,
-                    block: 1,
-                };
+                let p = price(a.id, *answer, *feed);
                 PriceView { confirmed: Some(p), pending: Some(p) }
             })
             .collect();

@@ -128,13 +128,7 @@ impl<N: Network> RpcBlockSource<N> {
             ep.reported_head.store(head, Ordering::Relaxed);
             return Ok(head);
         }
-        let now = Instant::now();
-        let mut asked: Vec<usize> = (0..self.endpoints.len())
-            .filter(|&i| !self.endpoints[i].demoted(now))
-            .collect();
-        if asked.is_empty() {
-            asked = (0..self.endpoints.len()).collect();
-        }
+        let asked = self.undemoted();
         let answers =
             futures::future::join_all(asked.iter().map(|&i| self.endpoints[i].head())).await;
         let mut error = None;
@@ -181,19 +175,26 @@ impl<N: Network> RpcBlockSource<N> {
         }
     }
 
+    /// The endpoints not demoted now (all of them when every one is).
+    fn undemoted(&self) -> Vec<usize> {
+        let now = Instant::now();
+        let asked: Vec<usize> = (0..self.endpoints.len())
+            .filter(|&i| !self.endpoints[i].demoted(now))
+            .collect();
+        if asked.is_empty() {
+            (0..self.endpoints.len()).collect()
+        } else {
+            asked
+        }
+    }
+
     /// The lowest finalized height of the endpoints that are not demoted and know the
     /// tag: one node's too-high tag cannot finalize blocks the others may still reorg.
     pub(crate) async fn lowest_finalized(
         &self,
         tag: BlockNumberOrTag,
     ) -> Result<Option<BlockNumber>, SourceError> {
-        let now = Instant::now();
-        let mut asked: Vec<usize> = (0..self.endpoints.len())
-            .filter(|&i| !self.endpoints[i].demoted(now))
-            .collect();
-        if asked.is_empty() {
-            asked = (0..self.endpoints.len()).collect();
-        }
+        let asked = self.undemoted();
         let answers = futures::future::join_all(
             asked
                 .iter()
