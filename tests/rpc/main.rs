@@ -1,6 +1,6 @@
 //! `RpcBlockSource` against real Hardhat nodes (the support installs Hardhat with
-//! `npm ci --prefix tests/chain` on first use): one node through reorgs, and two endpoints
-//! with one killed or lagging.
+//! `npm ci --prefix tests/chain` on first use): one node through reorgs, canonical WETH9
+//! compiled from its npm source, and two endpoints with one killed or lagging.
 
 #[cfg(feature = "postgres")]
 #[path = "../support/mod.rs"]
@@ -9,3 +9,4 @@ mod support;
 mod dev_node;
 mod fallback;
 mod node;
+mod weth9;
