@@ -1,12 +1,15 @@
 //! `RpcBlockSource` against real Hardhat nodes (the support installs Hardhat with
 //! `npm ci --prefix tests/chain` on first use): one node through reorgs, canonical WETH9
-//! compiled from its npm source, and two endpoints with one killed or lagging.
+//! and an OpenZeppelin ERC-4626 vault compiled from their npm sources, and two endpoints
+//! with one killed or lagging.
 
 #[cfg(feature = "postgres")]
 #[path = "../support/mod.rs"]
 mod support;
 
 mod dev_node;
+mod erc4626;
 mod fallback;
 mod node;
+mod published;
 mod weth9;

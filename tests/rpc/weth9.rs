@@ -1,14 +1,12 @@
 //! Canonical WETH9 on a real Hardhat node, decoded as `Contract::Weth9`: the contract is
 //! compiled by the test support from its published npm source (`canonical-weth`, with
-//! solc 0.5.17 from the npm registry, both in `tests/chain`'s lockfile), deployed, and driven
+//! solc 0.5.17 from the npm registry, see `published`), deployed, and driven
 //! through wraps (`deposit` and plain ether sends), transfers, `transferFrom`, unwraps and a
 //! reorg; after every sync each user's pending and confirmed balance equals WETH9's own
 //! `balanceOf` at the head and at the finalized height. The same chain decoded as a plain
 //! `Token` is refused at the first transfer of wrapped ether (the issue this kind fixes).
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_sol_types::{SolCall, sol};
@@ -19,7 +17,8 @@ use reorg_collateral::source::rpc::{FinalityTag, RpcBlockSource, RpcConfig};
 use reorg_collateral::store::MemoryStore;
 use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
 
-use crate::dev_node::{DevNode, chain_dir, ensure_chain_deps};
+use crate::dev_node::DevNode;
+use crate::published;
 
 const CONFIRMATIONS: u64 = 4;
 
@@ -38,41 +37,6 @@ fn ether(n: u64) -> U256 {
     U256::from(n) * U256::from(10u64).pow(U256::from(18))
 }
 
-/// WETH9's creation bytecode, compiled once per process from `canonical-weth`'s source by
-/// `tests/chain/compile-weth9.js` (installing the npm dependencies first if needed).
-fn weth9_bytecode() -> Bytes {
-    static CODE: OnceLock<Bytes> = OnceLock::new();
-    CODE.get_or_init(|| {
-        ensure_chain_deps();
-        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("WETH9-{}.json", std::process::id()));
-        let script = chain_dir().join("compile-weth9.js");
-        let run = Command::new("node")
-            .arg(&script)
-            .arg(&out)
-            .output()
-            .unwrap_or_else(|e| panic!("run `node {}`: {e}", script.display()));
-        assert!(
-            run.status.success(),
-            "`node {}` failed ({}):\n{}\n{}",
-            script.display(),
-            run.status,
-            String::from_utf8_lossy(&run.stdout),
-            String::from_utf8_lossy(&run.stderr)
-        );
-        let artifact: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&out).expect("WETH9 artifact"))
-                .expect("WETH9 artifact json");
-        let _ = std::fs::remove_file(&out);
-        artifact["bytecode"]
-            .as_str()
-            .expect("bytecode")
-            .parse()
-            .expect("hex bytecode")
-    })
-    .clone()
-}
-
 struct Weth {
     node: DevNode,
     weth: Address,
@@ -81,14 +45,8 @@ struct Weth {
 
 impl Weth {
     async fn start() -> Weth {
-        let code = weth9_bytecode();
         let node = DevNode::start().await;
-        let receipt = node.send(node.accounts[0], None, code.to_vec()).await;
-        let weth = receipt["contractAddress"]
-            .as_str()
-            .expect("contract address")
-            .parse()
-            .expect("address");
+        let weth = published::deploy(&node, "WETH9", &[]).await;
         let users = node.accounts[1..6].to_vec();
         Weth { node, weth, users }
     }
