@@ -5,10 +5,11 @@
 //! token, canonical WETH9 ([`weth9`]), Tether's 2017 `TetherToken` ([`tether`]), an
 //! ERC-4626 vault's shares ([`erc4626`]), a contract emitting the crate's own
 //! `Deposit` / `Withdraw` / `BalanceSet` for an asset, a Chainlink-style price feed for an
-//! asset (with its decimals), or a user-supplied [`LogDecoder`]. Logs of other contracts, and events a contract emits that we do not
-//! track (e.g. `Approval`, `NewRound`), decode to `None`; a tracked event that does not
-//! decode (wrong topic count, short data) is a [`SourceError::Malformed`] naming the block,
-//! transaction and log index.
+//! asset (with its decimals), or a user-supplied [`LogDecoder`] (`docs/tokens.md` says
+//! which kind well-known tokens are). Logs of other contracts, and events a contract emits
+//! that we do not track (e.g. `Approval`, `NewRound`), decode to `None`; a tracked event
+//! that does not decode (wrong topic count, short data) is a [`SourceError::Malformed`]
+//! naming the block, transaction and log index.
 //!
 //! The registry, the ERC-20, feed and own balance events are here; each token kind with
 //! events of its own has a module; polled `latestRoundData` answers are checked in `round`.
@@ -80,8 +81,7 @@ pub trait LogDecoder: Send + Sync + fmt::Debug {
     fn decode(&self, log: &Log, id: LogId) -> Result<Option<Decoded>, String>;
 }
 
-/// What a tracked contract is. The README's token table says which kind well-known
-/// tokens are.
+/// What a tracked contract is (`docs/tokens.md`: which kind well-known tokens are).
 #[derive(Clone, Debug)]
 pub enum Contract {
     /// An ERC-20 token: its `Transfer` events move balances of `asset` (usually its own address).
