@@ -13,9 +13,10 @@
 //! without an event) is an opening balance, not something a decoder can see. Later Tether
 //! deployments built on OpenZeppelin's ERC-20 emit `Transfer` from `_mint` and `_burn`
 //! next to `Issue`/`Redeem`: they are [`Contract::Token`](super::Contract::Token), or every
-//! issue would count twice. `deprecate(upgraded)` (event `Deprecate`) moves every balance
-//! to the upgraded contract, whose logs this kind does not read: it is not decoded yet (the
-//! design quarantines the asset there; Ethereum's USDT has never been deprecated).
+//! issue would count twice. After `deprecate(upgraded)` (event `Deprecate`) the token
+//! forwards transfers and `balanceOf` to the upgraded contract, whose events this kind does
+//! not read: not handled yet (the design quarantines the asset on `Deprecate`; Ethereum's
+//! USDT has never been deprecated).
 
 use alloy_primitives::{Address, Log, U256};
 use alloy_sol_types::{SolEvent, sol};
