@@ -358,6 +358,20 @@ pub enum SourceError {
         /// What the aggregator's `decimals()` returns.
         on_chain: u8,
     },
+    /// A [`Contract::Tether`](crate::decode::Contract::Tether) names another owner than
+    /// the token's `owner()` at the latest block: its `Issue` / `Redeem` would move the
+    /// wrong account's balance. Nothing was fetched or stored.
+    #[error(
+        "block source: Tether token {token} is configured with owner {configured} but its owner() is {on_chain}"
+    )]
+    TetherOwner {
+        /// The token address.
+        token: Address,
+        /// The owner in `Contract::Tether`.
+        configured: Address,
+        /// What the token's `owner()` returns.
+        on_chain: Address,
+    },
     /// The source is set to follow the node's finality tag on a development chain whose tag
     /// is its latest block: blocks it calls final can still be reverted (`evm_revert`,
     /// `anvil_reorg`). Nothing was fetched or stored; confirm by depth instead.

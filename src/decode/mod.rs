@@ -2,20 +2,28 @@
 //! (never hand-parsed topics).
 //!
 //! A [`Decoders`] registry maps each tracked contract address to what it is: an ERC-20
-//! token, a vault emitting `Deposit` / `Withdraw` / `BalanceSet` for an asset, a
-//! Chainlink-style price feed for an asset (with its decimals), or a user-supplied
-//! [`LogDecoder`]. Logs of other contracts, and events a contract emits that we do not
-//! track (e.g. `Approval`, `NewRound`), decode to `None`; a tracked event that does not
-//! decode (wrong topic count, short data) is a [`SourceError::Malformed`] naming the block,
-//! transaction and log index.
+//! token, canonical WETH9 ([`weth9`]), Tether's 2017 `TetherToken` ([`tether`]), an
+//! ERC-4626 vault's shares ([`erc4626`]), a contract emitting the crate's own
+//! `Deposit` / `Withdraw` / `BalanceSet` for an asset, a Chainlink-style price feed for an
+//! asset (with its decimals), or a user-supplied [`LogDecoder`] (`docs/tokens.md` says
+//! which kind well-known tokens are). Logs of other contracts, and events a contract emits
+//! that we do not track (e.g. `Approval`, `NewRound`), decode to `None`; a tracked event
+//! that does not decode (wrong topic count, short data) is a [`SourceError::Malformed`]
+//! naming the block, transaction and log index.
 //!
-//! The registry and the `sol!` declarations are here; polled `latestRoundData` answers are
-//! checked in `round`.
+//! The registry, the ERC-20, feed and own balance events are here; each token kind with
+//! events of its own has a module; polled `latestRoundData` answers are checked in `round`.
 
+pub mod erc4626;
 mod round;
 #[cfg(test)]
 mod tests;
+pub mod tether;
+#[cfg(test)]
+mod token_kinds_tests;
+pub mod weth9;
 
+pub use erc4626::ShareMints;
 pub use round::{RoundRejection, round_data_update};
 
 use std::collections::HashMap;
@@ -32,10 +40,12 @@ sol! {
     /// ERC-20 transfer.
     #[derive(Debug)]
     event Transfer(address indexed from, address indexed to, uint256 value);
-    /// A vault credited `user`.
+    /// The crate's own balance event: `user` credited ([`Contract::BalanceEvents`]; not
+    /// ERC-4626's `Deposit`, see [`erc4626::Deposit`]).
     #[derive(Debug)]
     event Deposit(address indexed user, uint256 amount);
-    /// A vault debited `user`.
+    /// The crate's own balance event: `user` debited ([`Contract::BalanceEvents`]; not
+    /// ERC-4626's `Withdraw`, see [`erc4626::Withdraw`]).
     #[derive(Debug)]
     event Withdraw(address indexed user, uint256 amount);
     /// A contract reports `user`'s absolute balance.
@@ -71,7 +81,7 @@ pub trait LogDecoder: Send + Sync + fmt::Debug {
     fn decode(&self, log: &Log, id: LogId) -> Result<Option<Decoded>, String>;
 }
 
-/// What a tracked contract is.
+/// What a tracked contract is (`docs/tokens.md`: which kind well-known tokens are).
 #[derive(Clone, Debug)]
 pub enum Contract {
     /// An ERC-20 token: its `Transfer` events move balances of `asset` (usually its own address).
@@ -79,7 +89,40 @@ pub enum Contract {
         /// The asset the token is.
         asset: AssetId,
     },
-    /// A contract emitting `Deposit` / `Withdraw` / `BalanceSet` for `asset`.
+    /// Canonical WETH9: `Transfer`, plus `Deposit(dst, wad)` crediting `dst` and
+    /// `Withdrawal(src, wad)` debiting `src` (see [`weth9`]).
+    Weth9 {
+        /// The asset the token is (its own address).
+        asset: AssetId,
+    },
+    /// Tether's 2017 `TetherToken`: `Transfer`, plus `Issue` / `Redeem` crediting / debiting
+    /// `owner` and `DestroyedBlackFunds` zeroing the blacklisted holder (see [`tether`]).
+    Tether {
+        /// The asset the token is (its own address).
+        asset: AssetId,
+        /// The token's owner, whom `Issue` credits and `Redeem` debits (the events do not
+        /// name it; read it with [`tether::Ownable::ownerCall`]).
+        owner: Address,
+    },
+    /// An ERC-4626 vault: balances of its shares, minted and burned as `mints` says (see
+    /// [`erc4626`]).
+    Erc4626 {
+        /// The asset the shares are (the vault's own address).
+        asset: AssetId,
+        /// Where share mints and burns are read from.
+        mints: ShareMints,
+    },
+    /// A contract emitting the crate's own [`Deposit`] / [`Withdraw`] / [`BalanceSet`] for
+    /// `asset` (not ERC-4626's events: use [`Contract::Erc4626`] for a vault).
+    BalanceEvents {
+        /// The asset whose balances it reports.
+        asset: AssetId,
+    },
+    /// The former name of [`Contract::BalanceEvents`], decoded the same way.
+    #[deprecated(
+        since = "0.1.0",
+        note = "renamed `Contract::BalanceEvents`; an ERC-4626 vault is `Contract::Erc4626`"
+    )]
     Vault {
         /// The asset whose balances it reports.
         asset: AssetId,
@@ -140,74 +183,87 @@ impl Decoders {
             reason,
         };
         let topic0 = log.topics().first().copied();
-        let event = |asset, change| {
-            Ok(Some(Decoded::Balance(BalanceEvent {
-                log: id,
-                asset,
-                change,
-            })))
-        };
-        match contract {
-            Contract::Token { asset } if topic0 == Some(Transfer::SIGNATURE_HASH) => {
-                let t =
-                    Transfer::decode_log(log).map_err(|e| malformed(format!("Transfer: {e}")))?;
-                event(
-                    *asset,
-                    BalanceChange::Transfer {
-                        from: t.from,
-                        to: t.to,
-                        amount: t.value,
-                    },
-                )
-            }
-            Contract::Vault { asset } if topic0 == Some(Deposit::SIGNATURE_HASH) => {
-                let d = Deposit::decode_log(log).map_err(|e| malformed(format!("Deposit: {e}")))?;
-                event(
-                    *asset,
-                    BalanceChange::Deposit {
-                        user: d.user,
-                        amount: d.amount,
-                    },
-                )
-            }
-            Contract::Vault { asset } if topic0 == Some(Withdraw::SIGNATURE_HASH) => {
-                let w =
-                    Withdraw::decode_log(log).map_err(|e| malformed(format!("Withdraw: {e}")))?;
-                event(
-                    *asset,
-                    BalanceChange::Withdraw {
-                        user: w.user,
-                        amount: w.amount,
-                    },
-                )
-            }
-            Contract::Vault { asset } if topic0 == Some(BalanceSet::SIGNATURE_HASH) => {
-                let s = BalanceSet::decode_log(log)
-                    .map_err(|e| malformed(format!("BalanceSet: {e}")))?;
-                event(
-                    *asset,
-                    BalanceChange::Set {
-                        user: s.user,
-                        balance: s.balance,
-                    },
-                )
+        #[allow(deprecated)] // `Vault` is decoded as `BalanceEvents` until it is removed.
+        let (asset, change) = match contract {
+            Contract::Token { asset } => (asset, transfer(log)),
+            Contract::Weth9 { asset } => (asset, weth9::change(log)),
+            Contract::Tether { asset, owner } => (asset, tether::change(log, *owner)),
+            Contract::Erc4626 { asset, mints } => (asset, erc4626::change(log, *mints)),
+            Contract::BalanceEvents { asset } | Contract::Vault { asset } => {
+                (asset, balance_events(log))
             }
             Contract::Feed { asset, decimals } if topic0 == Some(AnswerUpdated::SIGNATURE_HASH) => {
-                let a = AnswerUpdated::decode_log(log)
-                    .map_err(|e| malformed(format!("AnswerUpdated: {e}")))?;
-                let updated_at = u64::try_from(a.updatedAt)
-                    .map_err(|_| malformed(format!("updatedAt {} out of range", a.updatedAt)))?;
-                Ok(Some(Decoded::Price(PriceUpdate {
-                    log: id,
-                    asset: *asset,
-                    answer: a.current,
-                    decimals: *decimals,
-                    round_id: a.roundId,
-                    updated_at,
-                })))
+                return Self::answer(log, id, *asset, *decimals).map_err(malformed);
             }
-            Contract::Custom(decoder) => decoder.decode(log, id).map_err(malformed),
-            _ => Ok(None),
-        }
+            Contract::Feed { .. } => return Ok(None),
+            Contract::Custom(decoder) => return decoder.decode(log, id).map_err(malformed),
+        };
+        Ok(change.map_err(malformed)?.map(|change| {
+            Decoded::Balance(BalanceEvent {
+                log: id,
+                asset: *asset,
+                change,
+            })
+        }))
+    }
+
+    /// A feed's `AnswerUpdated` as a price update of `asset`.
+    fn answer(
+        log: &Log,
+        id: LogId,
+        asset: AssetId,
+        decimals: u8,
+    ) -> Result<Option<Decoded>, String> {
+        let a = AnswerUpdated::decode_log(log).map_err(|e| format!("AnswerUpdated: {e}"))?;
+        let updated_at = u64::try_from(a.updatedAt)
+            .map_err(|_| format!("updatedAt {} out of range", a.updatedAt))?;
+        Ok(Some(Decoded::Price(PriceUpdate {
+            log: id,
+            asset,
+            answer: a.current,
+            decimals,
+            round_id: a.roundId,
+            updated_at,
+        })))
+    }
+}
+
+/// An ERC-20 `Transfer` as a balance change; `None` for any other event (`Approval`, …).
+fn transfer(log: &Log) -> Result<Option<BalanceChange>, String> {
+    if log.topics().first() != Some(&Transfer::SIGNATURE_HASH) {
+        return Ok(None);
+    }
+    let t = Transfer::decode_log(log).map_err(|e| format!("Transfer: {e}"))?;
+    Ok(Some(BalanceChange::Transfer {
+        from: t.from,
+        to: t.to,
+        amount: t.value,
+    }))
+}
+
+/// The crate's own `Deposit` / `Withdraw` / `BalanceSet` as a balance change; `None` for
+/// any other event.
+fn balance_events(log: &Log) -> Result<Option<BalanceChange>, String> {
+    let topic0 = log.topics().first().copied();
+    if topic0 == Some(Deposit::SIGNATURE_HASH) {
+        let d = Deposit::decode_log(log).map_err(|e| format!("Deposit: {e}"))?;
+        Ok(Some(BalanceChange::Deposit {
+            user: d.user,
+            amount: d.amount,
+        }))
+    } else if topic0 == Some(Withdraw::SIGNATURE_HASH) {
+        let w = Withdraw::decode_log(log).map_err(|e| format!("Withdraw: {e}"))?;
+        Ok(Some(BalanceChange::Withdraw {
+            user: w.user,
+            amount: w.amount,
+        }))
+    } else if topic0 == Some(BalanceSet::SIGNATURE_HASH) {
+        let s = BalanceSet::decode_log(log).map_err(|e| format!("BalanceSet: {e}"))?;
+        Ok(Some(BalanceChange::Set {
+            user: s.user,
+            balance: s.balance,
+        }))
+    } else {
+        Ok(None)
     }
 }

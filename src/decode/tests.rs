@@ -12,7 +12,7 @@ const FEED: Address = Address::repeat_byte(0xF1);
 fn decoders() -> Decoders {
     Decoders::new()
         .with(TOKEN, Contract::Token { asset: TOKEN })
-        .with(VAULT, Contract::Vault { asset: TOKEN })
+        .with(VAULT, Contract::BalanceEvents { asset: TOKEN })
         .with(
             FEED,
             Contract::Feed {

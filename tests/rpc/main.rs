@@ -1,5 +1,6 @@
 //! `RpcBlockSource` against real Hardhat nodes (the support installs Hardhat with
-//! `npm ci --prefix tests/chain` on first use): one node through reorgs, and two endpoints
+//! `npm ci --prefix tests/chain` on first use): one node through reorgs, canonical WETH9
+//! and an OpenZeppelin ERC-4626 vault compiled from their npm sources, and two endpoints
 //! with one killed or lagging.
 
 #[cfg(feature = "postgres")]
@@ -7,5 +8,8 @@
 mod support;
 
 mod dev_node;
+mod erc4626;
 mod fallback;
 mod node;
+mod published;
+mod weth9;

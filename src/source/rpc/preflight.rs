@@ -1,5 +1,6 @@
 //! Checks run once, before the source's first answer: every configured feed's decimals
-//! against its aggregator's `decimals()`, and a finality tag on a development chain.
+//! against its aggregator's `decimals()`, every Tether token's owner against its `owner()`,
+//! and a finality tag on a development chain.
 //! [`RpcBlockSource::check`] runs them on demand; every [`BlockSource`](crate::BlockSource)
 //! method runs them first until they pass once.
 
@@ -11,7 +12,7 @@ use alloy_sol_types::SolCall;
 
 use super::endpoint::{Fetch, transport};
 use super::{DEV_CHAIN_IDS, RpcBlockSource};
-use crate::decode::{AggregatorV3Interface, Contract};
+use crate::decode::{AggregatorV3Interface, Contract, tether};
 use crate::error::SourceError;
 
 impl<N: Network> RpcBlockSource<N> {
@@ -20,6 +21,9 @@ impl<N: Network> RpcBlockSource<N> {
     /// - each [`Contract::Feed`]'s decimals equal its aggregator's `decimals()`, else
     ///   [`SourceError::FeedDecimals`] naming the feed, the configured and the on-chain
     ///   decimals;
+    /// - each [`Contract::Tether`]'s owner equals the token's `owner()` at the latest block,
+    ///   else [`SourceError::TetherOwner`] (the check cannot see an ownership change inside
+    ///   the blocks still to fetch: the 2017 contract emits no event for it);
     /// - with a finality tag on a development chain ([`DEV_CHAIN_IDS`]) whose tag names the
     ///   latest block: [`SourceError::DevChainFinality`].
     ///
@@ -77,6 +81,7 @@ async fn preflight<N: Network>(f: &Fetch<'_, N>) -> Result<(), SourceError> {
             });
         }
     }
+    tether_owners(f).await?;
     let Some(tag_name) = f.config.finality.tag() else {
         return Ok(());
     };
@@ -103,4 +108,49 @@ async fn preflight<N: Network>(f: &Fetch<'_, N>) -> Result<(), SourceError> {
         }),
         _ => Ok(()),
     }
+}
+
+/// Each `Contract::Tether`'s configured owner against the token's `owner()` at `latest`.
+async fn tether_owners<N: Network>(f: &Fetch<'_, N>) -> Result<(), SourceError> {
+    let ep = f.ep;
+    let mut tokens: Vec<_> = f
+        .config
+        .decoders
+        .contracts()
+        .filter_map(|(address, contract)| match contract {
+            Contract::Tether { owner, .. } => Some((*address, *owner)),
+            _ => None,
+        })
+        .collect();
+    tokens.sort();
+    for (token, configured) in tokens {
+        let call = TransactionRequest::default()
+            .to(token)
+            .input(Bytes::from(tether::Ownable::ownerCall {}.abi_encode()).into());
+        let out: Bytes = ep
+            .provider
+            .raw_request("eth_call".into(), (call, BlockNumberOrTag::Latest))
+            .await
+            .map_err(transport(
+                &ep.label,
+                format_args!("owner() of Tether token {token}"),
+            ))?;
+        let on_chain = tether::Ownable::ownerCall::abi_decode_returns(&out).map_err(|e| {
+            SourceError::Transport {
+                operation: format!(
+                    "owner() of Tether token {token} at {} (answer {out}: is it a TetherToken?)",
+                    ep.label
+                ),
+                source: Box::new(e),
+            }
+        })?;
+        if on_chain != configured {
+            return Err(SourceError::TetherOwner {
+                token,
+                configured,
+                on_chain,
+            });
+        }
+    }
+    Ok(())
 }

@@ -283,6 +283,41 @@ async fn feed_decimals_are_checked_before_the_first_fetch() {
 }
 
 #[tokio::test]
+async fn tether_owner_is_checked_before_the_first_fetch() {
+    let (usdt, owner, other) = (
+        Address::repeat_byte(0x7E),
+        Address::repeat_byte(0x0A),
+        Address::repeat_byte(0x0B),
+    );
+    let mut c = config();
+    c.decoders = c
+        .decoders
+        .with(usdt, Contract::Tether { asset: usdt, owner });
+    let owner_word = |a: Address| alloy_primitives::Bytes::from(a.into_word().0);
+
+    let asserter = Asserter::new();
+    let s = RpcBlockSource::new(provider(&asserter, &c), c.clone());
+    asserter.push_success(&owner_word(other));
+    let err = s.head().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SourceError::TetherOwner { token, configured, on_chain }
+                if token == usdt && configured == owner && on_chain == other
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&other.to_string()), "{err}");
+
+    // The right owner passes, and the source answers.
+    let asserter = Asserter::new();
+    let s = RpcBlockSource::new(provider(&asserter, &c), c);
+    asserter.push_success(&owner_word(owner));
+    asserter.push_success(&"0x9");
+    assert_eq!(s.head().await.unwrap(), 9);
+}
+
+#[tokio::test]
 async fn a_dev_chain_whose_finalized_is_latest_is_refused() {
     let asserter = Asserter::new();
     let mut c = config();
