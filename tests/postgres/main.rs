@@ -8,6 +8,7 @@ mod support;
 mod conformance;
 mod faults;
 mod injection;
+mod lock_keys;
 mod migrations;
 mod tenants;
 mod writer_fencing;
