@@ -199,6 +199,21 @@ pub enum StoreError {
         /// The raw value.
         value: String,
     },
+    /// The store's schema lacks migrations this build needs, and it was opened without
+    /// migrating (`PostgresStore::open_existing`, the read-only CLI commands). Nothing was
+    /// done: run the migrations (`migrate`, as a role that may create in the schema) first.
+    #[error(
+        "{backend} store: schema {schema} is behind this build: migrations {missing:?} are not applied; run `migrate` (as a role that may create in the schema) first; nothing was done"
+    )]
+    SchemaBehind {
+        /// Which backend.
+        backend: &'static str,
+        /// The schema opened.
+        schema: String,
+        /// The versions this build needs that the schema has not applied (all of them for
+        /// a schema that was never migrated).
+        missing: Vec<i64>,
+    },
     /// A configuration value is refused (a schema name, a timeout, a table name); nothing
     /// was done.
     #[error("configuration: {what} {value:?} is refused: {reason}")]

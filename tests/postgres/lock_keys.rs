@@ -55,7 +55,9 @@ async fn schemas_whose_names_share_a_hashtext_share_no_writer_lock() {
         .expect("store B");
 
     // The ownership: each tenant's writer claims its own store.
-    a.claim_writer(&identity).await.expect("A claims its schema");
+    a.claim_writer(&identity)
+        .await
+        .expect("A claims its schema");
     b.claim_writer(&identity)
         .await
         .expect("B's schema is another store, whatever its name hashes to");
@@ -71,7 +73,10 @@ async fn schemas_whose_names_share_a_hashtext_share_no_writer_lock() {
 
     // The per-changeset lock: held in A's schema, B's is free, A's is not.
     let mut holder = a.pool().begin().await.expect("begin in A");
-    holder.execute(WRITER_LOCK_SQL).await.expect("A's writer lock");
+    holder
+        .execute(WRITER_LOCK_SQL)
+        .await
+        .expect("A's writer lock");
     for (schema, free) in [(&second, true), (&first, false)] {
         let mut other = PgConnection::connect_with(&plain(&url))
             .await

@@ -7,6 +7,7 @@ mod support;
 
 mod conformance;
 mod faults;
+mod first_start;
 mod injection;
 mod lock_keys;
 mod migrations;

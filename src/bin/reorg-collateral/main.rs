@@ -74,7 +74,9 @@ struct Cli {
     )]
     database_url: String,
     /// Schema holding the store (created by `migrate` and `simulate` if missing; the other
-    /// commands refuse a missing one).
+    /// commands refuse a missing one). `verify`, `cutover`, `rebuild-cache` and
+    /// `verify-cache` run no migration (a role without CREATE may run them) and refuse a
+    /// schema that is behind this build.
     #[arg(long, default_value = "public")]
     schema: String,
     /// Server-side cap on each statement, in seconds (0: none). Raise it for a full verify
@@ -110,6 +112,15 @@ enum Command {
     /// Compares the Redis cache with the store for every holder; exits 3 when any entry
     /// differs or the cache's watermark is not the store's head.
     VerifyCache(CacheArgs),
+}
+
+impl Command {
+    /// Whether the command creates or changes the schema (and so runs the migrations): the
+    /// others open an existing, current store without creating anything, so a role
+    /// without `CREATE` can run them.
+    fn migrates(&self) -> bool {
+        matches!(self, Self::Migrate | Self::Simulate(_) | Self::Backfill(_))
+    }
 }
 
 /// A progress bar of `len` steps drawn with `template`.
@@ -190,8 +201,11 @@ async fn main() -> ExitCode {
     let config = pg_config(&cli, &application_name);
     let url = cli.database_url.clone();
     let work = async {
-        let store =
-            PostgresStore::connect_with(&cli.database_url, Some(&cli.schema), &config).await?;
+        let store = if cli.command.migrates() {
+            PostgresStore::connect_with(&cli.database_url, Some(&cli.schema), &config).await?
+        } else {
+            PostgresStore::open_existing(&cli.database_url, Some(&cli.schema), &config).await?
+        };
         run(cli, Arc::new(store)).await
     };
     // Polled from the start, so the handler is in place before the first connection.

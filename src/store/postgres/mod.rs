@@ -10,6 +10,7 @@ mod deadline;
 mod finalize;
 mod hook;
 pub(crate) mod ident;
+mod open;
 mod read;
 mod views;
 mod writer;
@@ -26,6 +27,9 @@ use crate::model::AssetRegistry;
 use codec::db;
 pub use hook::ChangesetHook;
 
+/// The crate's migrations (`migrations/*.sql`).
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
 /// Applies the crate's migrations (`migrations/*.sql`) to `pool`. Idempotent; call it from
 /// your own binary at start-up.
 ///
@@ -36,7 +40,7 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     conn.execute("SET statement_timeout = 0")
         .await
         .map_err(db("lift the statement timeout to migrate"))?;
-    let result = sqlx::migrate!("./migrations")
+    let result = MIGRATOR
         .run(&mut *conn)
         .await
         .map_err(|e| db("migrate")(sqlx::Error::Migrate(Box::new(e))));
