@@ -56,6 +56,19 @@ pub enum EngineError {
         /// The repeated log.
         log: LogId,
     },
+    /// A block's balance events (or its price updates) are not in ascending log order.
+    /// Folding them as given would not be the chain's fold: a `Set` and a `Transfer` of one
+    /// balance commute only in log order, and the event log (which `verify` folds by log
+    /// index) would disagree with the balances.
+    #[error("block {block}: log {log} is delivered after log {previous}, out of log order")]
+    LogOutOfOrder {
+        /// The refused block.
+        block: BlockRef,
+        /// The log delivered too late.
+        log: LogId,
+        /// The log delivered before it, with a higher index.
+        previous: LogId,
+    },
     /// An event or price refers to an asset that is not registered.
     #[error("block {block}: log {log} refers to unknown asset {asset}")]
     UnknownAsset {
