@@ -12,4 +12,5 @@ mod injection;
 mod lock_keys;
 mod migrations;
 mod tenants;
+mod timestamps;
 mod writer_fencing;
