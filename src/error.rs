@@ -60,14 +60,14 @@ pub enum EngineError {
     /// Folding them as given would not be the chain's fold: a `Set` and a `Transfer` of one
     /// balance commute only in log order, and the event log (which `verify` folds by log
     /// index) would disagree with the balances.
-    #[error("block {block}: log {log} is delivered after log {previous}, out of log order")]
+    #[error("block {block}: log {log} is delivered after log index {previous}, out of log order")]
     LogOutOfOrder {
         /// The refused block.
         block: BlockRef,
         /// The log delivered too late.
         log: LogId,
-        /// The log delivered before it, with a higher index.
-        previous: LogId,
+        /// The index of the log delivered before it (a higher one).
+        previous: u64,
     },
     /// An event or price refers to an asset that is not registered.
     #[error("block {block}: log {log} refers to unknown asset {asset}")]

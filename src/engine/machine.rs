@@ -292,7 +292,7 @@ impl Engine {
                 return Err(EngineError::LogOutOfOrder {
                     block: id,
                     log: pair[1],
-                    previous: pair[0],
+                    previous: pair[0].log_index,
                 });
             }
         }

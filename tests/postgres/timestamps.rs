@@ -11,7 +11,6 @@ use reorg_collateral::model::{
 use reorg_collateral::prelude::*;
 use reorg_collateral::source::SimulatedChain;
 use reorg_collateral::store::MemoryStore;
-use reorg_collateral::traits::PriceFeed;
 use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
 
 use crate::support::pg::fresh_store;

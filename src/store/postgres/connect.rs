@@ -376,6 +376,24 @@ pub async fn cancel_sessions(url: &str, application_name: &str) -> Result<u64, S
     Ok(u64::try_from(cancelled).unwrap_or(0))
 }
 
+/// Whether the server of `url` answers: a fresh connection of its own runs `SELECT 1` and
+/// is closed. For a liveness watchdog beside long work on other connections (the CLI's
+/// `--unresponsive-timeout`): a frozen server never answers, so bound it with a timeout; a
+/// busy one answers at once even while a long statement runs elsewhere.
+pub async fn ping(url: &str) -> Result<(), StoreError> {
+    crate::tls::ensure_crypto_provider();
+    let options = options(url, &PostgresConfig::default())?;
+    let target = describe(&options);
+    let mut conn = PgConnection::connect_with(&options)
+        .await
+        .map_err(|e| classify(format!("connect to {target}"), e))?;
+    conn.execute("SELECT 1")
+        .await
+        .map_err(|e| classify(format!("ping {target}"), e))?;
+    let _ = conn.close().await;
+    Ok(())
+}
+
 /// SQLSTATE `lock_not_available`: a lock wait hit `lock_timeout` (or `NOWAIT`).
 pub(super) fn is_lock_timeout(e: &sqlx::Error) -> bool {
     e.as_database_error()

@@ -20,7 +20,7 @@ use sqlx::{Connection, Executor, PgConnection, PgPool};
 pub(crate) use connect::classify;
 #[cfg(feature = "migration")]
 pub(crate) use connect::classify_timeout;
-pub use connect::{PostgresConfig, cancel_sessions, redact_url};
+pub use connect::{PostgresConfig, cancel_sessions, ping, redact_url};
 
 use crate::error::StoreError;
 use crate::model::AssetRegistry;
