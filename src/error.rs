@@ -56,6 +56,19 @@ pub enum EngineError {
         /// The repeated log.
         log: LogId,
     },
+    /// A block's balance events (or its price updates) are not in ascending log order.
+    /// Folding them as given would not be the chain's fold: a `Set` and a `Transfer` of one
+    /// balance commute only in log order, and the event log (which `verify` folds by log
+    /// index) would disagree with the balances.
+    #[error("block {block}: log {log} is delivered after log index {previous}, out of log order")]
+    LogOutOfOrder {
+        /// The refused block.
+        block: BlockRef,
+        /// The log delivered too late.
+        log: LogId,
+        /// The index of the log delivered before it (a higher one).
+        previous: u64,
+    },
     /// An event or price refers to an asset that is not registered.
     #[error("block {block}: log {log} refers to unknown asset {asset}")]
     UnknownAsset {
@@ -198,6 +211,21 @@ pub enum StoreError {
         column: &'static str,
         /// The raw value.
         value: String,
+    },
+    /// The store's schema lacks migrations this build needs, and it was opened without
+    /// migrating (`PostgresStore::open_existing`, the read-only CLI commands). Nothing was
+    /// done: run the migrations (`migrate`, as a role that may create in the schema) first.
+    #[error(
+        "{backend} store: schema {schema} is behind this build: migrations {missing:?} are not applied; run `migrate` (as a role that may create in the schema) first; nothing was done"
+    )]
+    SchemaBehind {
+        /// Which backend.
+        backend: &'static str,
+        /// The schema opened.
+        schema: String,
+        /// The versions this build needs that the schema has not applied (all of them for
+        /// a schema that was never migrated).
+        missing: Vec<i64>,
     },
     /// A configuration value is refused (a schema name, a timeout, a table name); nothing
     /// was done.

@@ -154,7 +154,10 @@ impl Valuator {
             {
                 None => (None, PriceStatus::Unrepresentable),
                 Some(value) => {
-                    let age = now.saturating_sub(p.updated_at);
+                    // The distance either way: a price stamped in the future (a broken
+                    // or hostile feed) is fresh only within the maximum age of now, not
+                    // forever.
+                    let age = now.abs_diff(p.updated_at);
                     let status = if age > self.max_price_age {
                         PriceStatus::Stale { age }
                     } else {

@@ -258,7 +258,8 @@ impl Engine {
     }
 
     /// Rejects malformed blocks: duplicate logs (log indices are unique within a block),
-    /// unregistered assets.
+    /// unregistered assets, events or price updates out of log order (each list must
+    /// ascend by log index: the fold follows it).
     fn check_block(&self, block: &Block) -> Result<(), EngineError> {
         let id = block.id();
         let logs = block
@@ -283,6 +284,17 @@ impl Engine {
                 block: id,
                 log: pair[1].1,
             });
+        }
+        let events = block.events.iter().map(|e| e.log);
+        let prices = block.prices.iter().map(|p| p.log);
+        for logs in [events.collect::<Vec<_>>(), prices.collect()] {
+            if let Some(pair) = logs.windows(2).find(|w| w[0].log_index > w[1].log_index) {
+                return Err(EngineError::LogOutOfOrder {
+                    block: id,
+                    log: pair[1],
+                    previous: pair[0].log_index,
+                });
+            }
         }
         Ok(())
     }

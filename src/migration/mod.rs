@@ -76,6 +76,18 @@ pub enum MigrationError {
         /// The history asked for.
         asked: String,
     },
+    /// A cutover (or its rollback) names another history than the one the backfill folded:
+    /// the table would hold, or the log path would read, balances of another log. The flag
+    /// was not changed.
+    #[error(
+        "the backfill folded {backfilled}; refusing to switch the read path for {asked} (name the backfilled history)"
+    )]
+    CutoverOfOtherHistory {
+        /// The history the backfill folded ([`History::describe`]).
+        backfilled: String,
+        /// The history the cutover named.
+        asked: String,
+    },
     /// The history holds rows the toolkit cannot read: a kind code outside the mapping,
     /// a NULL or negative amount.
     #[error(

@@ -86,11 +86,20 @@ impl SwitchableReads {
 
     /// Persists `path` as the shared flag (and uses it here). Switching to
     /// [`ReadPath::CurrentState`] before the backfill is done is refused: the table would
-    /// miss balances.
+    /// miss balances. Either switch is refused with
+    /// [`MigrationError::CutoverOfOtherHistory`] when this instance's history is not the
+    /// one the backfill folded.
     pub async fn cutover(&self, path: ReadPath) -> Result<(), MigrationError> {
         let state = load_state(&self.pool)
             .await?
             .ok_or(MigrationError::NotStarted)?;
+        let asked = self.history.describe();
+        if state.source != asked {
+            return Err(MigrationError::CutoverOfOtherHistory {
+                backfilled: state.source,
+                asked,
+            });
+        }
         if path == ReadPath::CurrentState && state.phase != super::Phase::Done {
             return Err(MigrationError::Mapping(format!(
                 "cannot cut over to user_current_balances: the backfill is in phase {:?}",

@@ -19,9 +19,11 @@ pub struct BalanceView {
 pub enum PriceStatus {
     /// The price is younger than the configured maximum age.
     Fresh,
-    /// The price is older than the configured maximum age; it is still used, and flagged.
+    /// The price is older than the configured maximum age, or stamped further than that
+    /// ahead of the valuation time (a feed's clock or a hostile `updatedAt`); it is still
+    /// used, and flagged.
     Stale {
-        /// Seconds between the price's `updated_at` and the valuation time.
+        /// Seconds between the price's `updated_at` and the valuation time (either way).
         age: u64,
     },
     /// No price is known; the asset contributes nothing to the total and is flagged.

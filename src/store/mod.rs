@@ -10,7 +10,7 @@ pub use composed::ComposedStore;
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{
-    ChangesetHook, PostgresConfig, PostgresStore, WRITER_LOCK_SQL, cancel_sessions, migrate,
+    ChangesetHook, PostgresConfig, PostgresStore, WRITER_LOCK_SQL, cancel_sessions, migrate, ping,
     redact_url,
 };
 #[cfg(feature = "migration")]

@@ -72,6 +72,13 @@ impl Fold {
     }
 
     fn block(&mut self, block: &Block) {
+        let indices = |logs: Vec<u64>| logs.windows(2).all(|w| w[0] < w[1]);
+        assert!(
+            indices(block.events.iter().map(|e| e.log.log_index).collect())
+                && indices(block.prices.iter().map(|p| p.log.log_index).collect()),
+            "oracle: block {} delivers its logs out of log order",
+            block.header.number
+        );
         for e in &block.events {
             match e.change {
                 BalanceChange::Transfer { from, to, amount } => {
@@ -118,8 +125,10 @@ impl Fold {
 /// the confirmed state, all of them the pending state. Zero balances are left out.
 ///
 /// # Panics
-/// If the chain debits more than a balance holds or overflows one: the oracle only
-/// replays valid chains.
+/// If the chain debits more than a balance holds or overflows one, or a block's events or
+/// price updates are not in ascending log order (the engine refuses such a block with
+/// `EngineError::LogOutOfOrder`): the oracle only replays valid chains, each block in log
+/// order.
 pub fn replay(canonical: &[Block], finalized: Option<BlockNumber>) -> Expected {
     let mut fold = Fold::default();
     let mut confirmed = (BTreeMap::new(), BTreeMap::new());

@@ -95,6 +95,39 @@ fn missing_and_stale_prices_are_reported() {
 }
 
 #[test]
+fn a_price_from_the_future_is_not_fresh_forever() {
+    let (v, asset) = valuator(0, 10_000);
+    let balances = [(
+        asset.id,
+        BalanceView {
+            confirmed: U256::from(5),
+            pending: U256::from(5),
+        },
+    )];
+    let now = 1_000_000;
+    for (updated_at, stale) in [
+        (u64::MAX, true),
+        (1 << 63, true),
+        (now + 3601, true),
+        (now + 3600, false),
+        (now + 5, false),
+        (now - 3600, false),
+        (now - 3601, true),
+    ] {
+        let prices = [PriceView {
+            confirmed: Some(price(2, 0, updated_at)),
+            pending: Some(price(2, 0, updated_at)),
+        }];
+        let c = v
+            .collateral(Address::ZERO, 9, now, &balances, &prices)
+            .unwrap();
+        let flagged = c.pending.stale_prices().count() == 1;
+        assert_eq!(flagged, stale, "updated_at {updated_at} at {now}");
+        assert_eq!(c.pending.total, Decimal::from(10), "still used");
+    }
+}
+
+#[test]
 fn health_factor_and_margin() {
     assert_eq!(
         health_factor(Decimal::from(150), Decimal::from(100)),

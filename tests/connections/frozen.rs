@@ -223,3 +223,110 @@ async fn a_frozen_redis_holds_back_no_block_and_the_cache_converges() {
     h.sync().await;
     h.check().await;
 }
+
+/// Whether process `pid` has a TCP connection to loopback port `port` (from `/proc`).
+fn connected_to(pid: u32, port: u16) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    let inodes: Vec<String> = fds
+        .filter_map(|fd| {
+            let link = std::fs::read_link(fd.ok()?.path()).ok()?;
+            let link = link.to_str()?;
+            Some(link.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
+    let tcp = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap_or_default();
+    let remote = format!("0100007F:{port:04X}");
+    tcp.lines().skip(1).any(|line| {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        cols.len() > 9 && cols[2] == remote && inodes.iter().any(|i| i == cols[9])
+    })
+}
+
+/// The CLI on a frozen Postgres: `verify`, `backfill` and `cutover` end with an error naming
+/// the unresponsive server (the liveness probe), a raised `--statement-timeout` is
+/// accepted, and SIGTERM ends the command although the server cannot take the cancel
+/// requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_on_a_frozen_postgres_gives_up_and_obeys_sigterm() {
+    use std::process::{Command, Stdio};
+
+    let cluster = PrivatePostgres::start();
+    let cli = |args: &[&str]| {
+        let mut c = Command::new(support::cli::BIN);
+        c.env("DATABASE_URL", cluster.url())
+            .args(["--schema", "fz"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        c
+    };
+    let out = cli(&["simulate", "--steps", "12", "--users", "4"])
+        .output()
+        .expect("simulate");
+    assert!(out.status.success(), "{}", support::cli::stderr(&out));
+    let out = cli(&["--statement-timeout", "600", "verify"])
+        .output()
+        .expect("verify");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a raised statement timeout is accepted: {}",
+        support::cli::stderr(&out)
+    );
+
+    cluster.freeze();
+    for command in [&["verify"][..], &["backfill"], &["cutover"]] {
+        let child = cli(&[&["--unresponsive-timeout", "2"][..], command].concat())
+            .spawn()
+            .expect("spawn");
+        let out = tokio::time::timeout(
+            GUARD,
+            tokio::task::spawn_blocking(move || child.wait_with_output()),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{command:?} ends while the server is frozen"))
+        .expect("join")
+        .expect("wait");
+        let err = support::cli::stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{command:?}: {err}");
+        assert!(
+            err.contains("did not answer a liveness probe"),
+            "{command:?}: {err}"
+        );
+    }
+
+    // SIGTERM while the command waits on the frozen server (no probe: it would wait for
+    // the server's deadline), once it has connected, so its handler runs.
+    let mut child = cli(&["--unresponsive-timeout", "0", "verify"])
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    let port = cluster.port;
+    tokio::time::timeout(GUARD, async {
+        while !connected_to(pid, port) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the CLI connects to the frozen server");
+    assert!(support::process::signal(pid, "-TERM"), "SIGTERM");
+    let waited = tokio::time::timeout(
+        GUARD,
+        tokio::task::spawn_blocking(move || {
+            let status = child.wait();
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut err);
+            }
+            (status, err)
+        }),
+    )
+    .await
+    .expect("SIGTERM ends the command while the server is frozen");
+    let (status, err) = waited.expect("join");
+    assert_eq!(status.expect("wait").code(), Some(1), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    cluster.thaw();
+}

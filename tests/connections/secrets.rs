@@ -184,3 +184,41 @@ async fn cli_errors_never_print_connection_strings() {
     assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
     assert_no_secret("rebuild-cache", &text);
 }
+
+/// An RPC URL's path and query (where providers put API keys) appear in no transport
+/// error: a refused connection, and a server that accepts and hangs up at once.
+#[cfg(feature = "rpc")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_transport_errors_never_contain_the_api_key() {
+    use reorg_collateral::BlockSource;
+    use reorg_collateral::source::rpc::{RpcBlockSource, RpcConfig, TransportConfig};
+
+    // Accepts and drops every connection: the request fails mid-exchange.
+    let hang_up = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let hang_up_port = hang_up.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for conn in hang_up.incoming() {
+            drop(conn);
+        }
+    });
+    let mut config = RpcConfig::new(Default::default());
+    config.transport = TransportConfig {
+        max_retries: 0,
+        ..TransportConfig::default()
+    };
+    for port in [closed_port(), hang_up_port] {
+        for url in [
+            format!("http://127.0.0.1:{port}/v3/{SECRET}"),
+            format!("http://127.0.0.1:{port}/rpc?apikey={SECRET}&x=1"),
+            format!("http://user:{SECRET}@127.0.0.1:{port}/"),
+        ] {
+            let source = RpcBlockSource::http(&url, config.clone()).expect("a valid URL");
+            let err = source.chain_id().await.expect_err("nothing answers");
+            let text = texts(&err);
+            assert_no_secret(&format!("eth_chainId on port {port}"), &text);
+            assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+            let err = source.head().await.expect_err("nothing answers");
+            assert_no_secret("eth_blockNumber", &texts(&err));
+        }
+    }
+}

@@ -191,6 +191,78 @@ async fn malformed_events_are_refused_without_change() {
 }
 
 #[tokio::test]
+async fn logs_out_of_log_order_are_refused_without_change() {
+    let mut s = setup(3).await;
+    let before = snapshot(&s.store).await;
+    let header = next_header(&s);
+    // In log order: alice is set to 5, then credited 1 (6). Delivered the other way round,
+    // a fold in delivery order would store 5 while the log (folded by index) says 6.
+    let set = BalanceChange::Set {
+        user: alice(),
+        balance: U256::from(5),
+    };
+    let deposit = BalanceChange::Deposit {
+        user: alice(),
+        amount: U256::from(1),
+    };
+    let swapped = Block {
+        header,
+        events: vec![event(1, deposit), event(0, set)],
+        prices: vec![],
+    };
+    let err = s.watcher.ingest(swapped).await.unwrap_err();
+    match &err {
+        Error::Engine(EngineError::LogOutOfOrder { log, previous, .. }) => {
+            assert_eq!((log.log_index, *previous), (0, 1), "{err}");
+        }
+        other => panic!("expected LogOutOfOrder, got {other:?}"),
+    }
+    assert!(err.to_string().contains("out of log order"), "{err}");
+    assert_eq!(snapshot(&s.store).await, before);
+
+    // Price updates too: the later of two updates of one asset wins, in log order.
+    let update = |index: u64, round: u64| reorg_collateral::model::PriceUpdate {
+        log: reorg_collateral::model::LogId {
+            tx_hash: B256::repeat_byte(index as u8 + 1),
+            log_index: index,
+        },
+        asset: TOKEN,
+        answer: I256::try_from(100 + round).unwrap(),
+        decimals: 8,
+        round_id: U256::from(round),
+        updated_at: header.timestamp,
+    };
+    let err = s
+        .watcher
+        .ingest(Block {
+            header,
+            events: vec![],
+            prices: vec![update(3, 2), update(2, 1)],
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Engine(EngineError::LogOutOfOrder { .. })),
+        "{err}"
+    );
+    assert_eq!(snapshot(&s.store).await, before);
+    // The same block in log order applies.
+    s.watcher
+        .ingest(Block {
+            header,
+            events: vec![event(0, set), event(1, deposit)],
+            prices: vec![],
+        })
+        .await
+        .expect("in log order");
+    let key = BalanceKey {
+        user: alice(),
+        asset: TOKEN,
+    };
+    assert_eq!(s.store.balance(key).await.unwrap().pending, U256::from(6));
+}
+
+#[tokio::test]
 async fn overflow_and_underflow_are_refused_without_change() {
     let mut s = setup(3).await;
     let before = snapshot(&s.store).await;

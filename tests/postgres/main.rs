@@ -7,7 +7,10 @@ mod support;
 
 mod conformance;
 mod faults;
+mod first_start;
 mod injection;
+mod lock_keys;
 mod migrations;
 mod tenants;
+mod timestamps;
 mod writer_fencing;

@@ -66,7 +66,7 @@ async fn a_writer_whose_claim_was_lost_and_retaken_is_fenced() {
     let killed: Vec<bool> = sqlx::query_scalar(
         "SELECT pg_terminate_backend(pid) FROM pg_locks
          WHERE locktype = 'advisory' AND granted AND classid = 1919118189
-           AND objid = (hashtext($1)::bigint & 4294967295)::oid AND objsubid = 2",
+           AND objid = (SELECT oid FROM pg_namespace WHERE nspname = $1) AND objsubid = 2",
     )
     .bind(&schema)
     .fetch_all(&mut admin)

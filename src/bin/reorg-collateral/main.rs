@@ -37,7 +37,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use reorg_collateral::error::StoreError;
 use reorg_collateral::migration::MigrationError;
-use reorg_collateral::store::{PostgresConfig, PostgresStore, cancel_sessions};
+use reorg_collateral::store::{PostgresConfig, PostgresStore, cancel_sessions, ping};
 
 use cache::CacheArgs;
 use migration::{BackfillArgs, CutoverArgs, VerifyArgs};
@@ -47,6 +47,13 @@ use simulate::SimulateArgs;
 const USAGE: u8 = 2;
 /// Exit code of a `verify` that found mismatches.
 const MISMATCHES: u8 = 3;
+
+/// How far the store's client-side deadline is above the statement timeout.
+const OPERATION_SLACK: Duration = Duration::from_secs(30);
+/// Pause between two liveness probes.
+const PROBE_INTERVAL: Duration = Duration::from_secs(2);
+/// How long an interrupt waits for the server to take the cancel requests.
+const CANCEL_WAIT: Duration = Duration::from_secs(5);
 
 /// Bad usage found after parsing (exit code 2).
 #[derive(Debug)]
@@ -74,7 +81,9 @@ struct Cli {
     )]
     database_url: String,
     /// Schema holding the store (created by `migrate` and `simulate` if missing; the other
-    /// commands refuse a missing one).
+    /// commands refuse a missing one). `verify`, `cutover`, `rebuild-cache` and
+    /// `verify-cache` run no migration (a role without CREATE may run them) and refuse a
+    /// schema that is behind this build.
     #[arg(long, default_value = "public")]
     schema: String,
     /// Server-side cap on each statement, in seconds (0: none). Raise it for a full verify
@@ -84,6 +93,12 @@ struct Cli {
     /// Cap on each lock wait (rows, the store's writer lock), in seconds (0: none).
     #[arg(long, default_value_t = 10)]
     lock_timeout: u64,
+    /// Give up when Postgres has not answered a liveness probe (a connection of its own
+    /// running `SELECT 1`, every 2 seconds) for this many seconds: a frozen or unreachable
+    /// server ends the command with an error instead of a hang (0: never). A slow statement
+    /// of a live server does not count: its timeout is --statement-timeout.
+    #[arg(long, default_value_t = 30)]
+    unresponsive_timeout: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -112,6 +127,15 @@ enum Command {
     VerifyCache(CacheArgs),
 }
 
+impl Command {
+    /// Whether the command creates or changes the schema (and so runs the migrations): the
+    /// others open an existing, current store without creating anything, so a role
+    /// without `CREATE` can run them.
+    fn migrates(&self) -> bool {
+        matches!(self, Self::Migrate | Self::Simulate(_) | Self::Backfill(_))
+    }
+}
+
 /// A progress bar of `len` steps drawn with `template`.
 fn bar(len: u64, template: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
@@ -125,9 +149,13 @@ fn bar(len: u64, template: &str) -> ProgressBar {
 /// interrupt can cancel exactly their statements.
 fn pg_config(cli: &Cli, application_name: &str) -> PostgresConfig {
     let secs = |s: u64| (s > 0).then(|| Duration::from_secs(s));
+    let statement_timeout = secs(cli.statement_timeout);
     PostgresConfig {
-        statement_timeout: secs(cli.statement_timeout),
+        statement_timeout,
         lock_timeout: secs(cli.lock_timeout),
+        // Above any statement timeout asked for (a fixed one refused a raised
+        // --statement-timeout); without one, the liveness probe bounds a frozen server.
+        operation_deadline: statement_timeout.map(|t| t + OPERATION_SLACK),
         create_schema: matches!(cli.command, Command::Migrate | Command::Simulate(_)),
         application_name: Some(application_name.to_owned()),
         ..PostgresConfig::default()
@@ -183,27 +211,54 @@ async fn interrupted() {
     ctrl_c.await;
 }
 
+/// Resolves with an error once Postgres at `url` has not answered a probe ([`ping`]) for
+/// `timeout`; never if `timeout` is `None`. A probe that fails (refused, too many
+/// connections) is not a hang: the work itself reports such a server.
+async fn unresponsive(url: &str, timeout: Option<Duration>) -> Box<dyn std::error::Error> {
+    let Some(timeout) = timeout else {
+        return std::future::pending().await;
+    };
+    loop {
+        if tokio::time::timeout(timeout, ping(url)).await.is_err() {
+            return format!(
+                "Postgres did not answer a liveness probe within {}s (frozen or unreachable; see --unresponsive-timeout); each step is one transaction, so nothing partial is committed",
+                timeout.as_secs()
+            )
+            .into();
+        }
+        tokio::time::sleep(PROBE_INTERVAL).await;
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let application_name = format!("reorg-collateral/{}", std::process::id());
     let config = pg_config(&cli, &application_name);
     let url = cli.database_url.clone();
+    let probe_timeout =
+        (cli.unresponsive_timeout > 0).then(|| Duration::from_secs(cli.unresponsive_timeout));
     let work = async {
-        let store =
-            PostgresStore::connect_with(&cli.database_url, Some(&cli.schema), &config).await?;
+        let store = if cli.command.migrates() {
+            PostgresStore::connect_with(&cli.database_url, Some(&cli.schema), &config).await?
+        } else {
+            PostgresStore::open_existing(&cli.database_url, Some(&cli.schema), &config).await?
+        };
         run(cli, Arc::new(store)).await
     };
     // Polled from the start, so the handler is in place before the first connection.
     let outcome = tokio::select! {
         outcome = work => outcome,
+        e = unresponsive(&url, probe_timeout) => Err(e),
         () = interrupted() => {
             // The statements in flight are cancelled on the server: an interrupted verify
-            // or backfill leaves nothing running (and nothing partial committed).
-            if let Err(e) = cancel_sessions(&url, &application_name).await {
-                eprintln!("error: could not cancel the running statements: {e}");
+            // or backfill leaves nothing running (and nothing partial committed). A server
+            // that does not answer (frozen) does not hold the exit up.
+            match tokio::time::timeout(CANCEL_WAIT, cancel_sessions(&url, &application_name)).await {
+                Ok(Ok(_)) => Err("interrupted; the statements in flight were cancelled (nothing partial is committed)".into()),
+                Ok(Err(e)) => Err(format!("interrupted; could not cancel the running statements: {e} (nothing partial is committed)").into()),
+                Err(_) => Err(format!("interrupted; Postgres did not take the cancel requests within {}s (frozen?): a statement may still run there until it notices this client is gone (nothing partial is committed)", CANCEL_WAIT.as_secs()).into()),
             }
-            Err("interrupted; the statements in flight were cancelled (nothing partial is committed)".into())
         }
     };
     match outcome {

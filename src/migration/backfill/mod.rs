@@ -12,6 +12,9 @@ use sqlx::{AssertSqlSafe, PgPool};
 use super::state::{MigrationState, Phase, load_state};
 use super::{History, MigrationError, db};
 
+/// Class id (first key) of the advisory lock serializing builds of a history's key index.
+const KEY_INDEX_LOCK_CLASS: i32 = 1_919_118_191;
+
 /// Tuning of a [`Backfill`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BackfillConfig {
@@ -130,10 +133,7 @@ impl Backfill {
             }
             None => 0,
         };
-        sqlx::query(AssertSqlSafe(self.history.key_index_sql()))
-            .execute(&self.pool)
-            .await
-            .map_err(db("create the history's key index"))?;
+        self.build_key_index().await?;
         // An empty history leaves nothing to do: a high-water mark of -1 and phase done.
         let (h, phase) = match high_water {
             Some(h) => (h, Phase::Folding),
@@ -154,6 +154,40 @@ impl Backfill {
         load_state(&self.pool)
             .await?
             .ok_or(MigrationError::NotStarted)
+    }
+
+    /// Creates the history's key index ([`History::key_index_sql`]) so that a restart right
+    /// after a killed build succeeds. Killing the client does not stop its build: the
+    /// server goes on until it next talks to the client, and a second `CREATE INDEX IF NOT
+    /// EXISTS` meanwhile fails (a lock timeout, or a duplicate name once the first
+    /// commits). So the build runs in a transaction holding an advisory lock on the index,
+    /// waited for without `lock_timeout`, and the server checks every second that its
+    /// client is still there (`client_connection_check_interval`, Postgres 14 and later): a
+    /// killed build aborts within about a second and the restart builds the index, or
+    /// finds it committed. No `statement_timeout`: a large table may take longer to index.
+    async fn build_key_index(&self) -> Result<(), MigrationError> {
+        let failed = |what: &'static str| db(format!("create the history's key index: {what}"));
+        let sql = self.history.key_index_sql();
+        let mut tx = self.pool.begin().await.map_err(failed("begin"))?;
+        sqlx::query(
+            "SELECT set_config('lock_timeout', '0', true), set_config('statement_timeout', '0', true),
+                    CASE WHEN current_setting('server_version_num')::int >= 140000
+                         THEN set_config('client_connection_check_interval', '1s', true) END",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(failed("settings"))?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext(current_schema() || ' ' || $2))")
+            .bind(KEY_INDEX_LOCK_CLASS)
+            .bind(&sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed("wait for another build"))?;
+        sqlx::query(AssertSqlSafe(sql))
+            .execute(&mut *tx)
+            .await
+            .map_err(failed("build"))?;
+        tx.commit().await.map_err(failed("commit"))
     }
 
     /// Forgets the backfill of this schema so that [`start`](Self::start) begins a new one

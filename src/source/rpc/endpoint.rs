@@ -26,9 +26,10 @@ pub(crate) fn transport(
     operation: impl std::fmt::Display,
 ) -> impl FnOnce(TransportError) -> SourceError {
     let operation = format!("{operation} at {endpoint}");
+    // The inner HTTP error holds the request's whole URL (API keys in its path or query).
     move |e| SourceError::Transport {
         operation,
-        source: Box::new(e),
+        source: Box::new(super::redact::redact_error(&e)),
     }
 }
 

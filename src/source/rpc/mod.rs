@@ -51,6 +51,7 @@ mod fallback;
 mod policy;
 mod preflight;
 mod range;
+mod redact;
 #[cfg(feature = "rpc-ws")]
 mod ws;
 

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use alloy_primitives::{B256, U256};
 use sqlx::{Postgres, Transaction};
 
-use super::codec::{BACKEND, CopyBinary, Numeric, bigint, db};
+use super::codec::{BACKEND, CopyBinary, Numeric, bigint, db, timestamp_bits};
 use crate::error::StoreError;
 use crate::model::{BalanceKey, Changeset, Effect};
 
@@ -61,7 +61,7 @@ pub(super) async fn append(
         hash.push(h.hash.to_vec());
         num.push(bn);
         parent.push(h.parent_hash.to_vec());
-        ts.push(bigint(h.timestamp, "timestamp")?);
+        ts.push(timestamp_bits(h.timestamp));
         // A block that comes back after being reorged out already has its log rows.
         let events = if returning.contains(&h.hash) {
             &[][..]
@@ -117,7 +117,7 @@ pub(super) async fn append(
             p_answer.push(p.answer.to_string());
             p_dec.push(i16::from(p.decimals));
             p_round.push(p.round_id.to_string());
-            p_time.push(bigint(p.updated_at, "updated_at")?);
+            p_time.push(timestamp_bits(p.updated_at));
             p_block.push(bn);
         }
     }

@@ -46,6 +46,20 @@ pub(super) fn bigint(value: u64, column: &'static str) -> Result<i64, StoreError
     i64::try_from(value).map_err(|_| out_of_range(column, &value.to_string()))
 }
 
+/// A timestamp (a block's, a price's `updated_at`) as stored in its `BIGINT` column: the
+/// `u64`'s bits, so every value round-trips exactly ([`timestamp`] reads it back). Values
+/// up to `i64::MAX` read the same in SQL; a hostile or broken source's value from 2^63 on
+/// reads negative there, where it used to be refused and halt ingestion on this backend
+/// only.
+pub(super) fn timestamp_bits(value: u64) -> i64 {
+    i64::from_ne_bytes(value.to_ne_bytes())
+}
+
+/// A timestamp stored by [`timestamp_bits`].
+pub(super) fn timestamp(value: i64) -> u64 {
+    u64::from_ne_bytes(value.to_ne_bytes())
+}
+
 fn out_of_range(column: &'static str, value: &str) -> StoreError {
     StoreError::OutOfRange {
         backend: BACKEND,

@@ -96,7 +96,19 @@ fn describe(o: &PgConnectOptions) -> String {
 /// Parses a `postgres://` URL (sqlx) or a libpq `key=value` string. The error never holds
 /// the input (it may hold a password).
 fn parse_options(url: &str) -> Result<PgConnectOptions, String> {
-    if url.contains("://") {
+    if let Some((scheme, _)) = url.split_once("://") {
+        if !scheme.eq_ignore_ascii_case("postgres") && !scheme.eq_ignore_ascii_case("postgresql") {
+            // Only a scheme-like prefix is repeated: anything else may be part of a secret.
+            let plain = !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+            return Err(if plain {
+                format!("scheme {scheme}:// is not postgres:// or postgresql://")
+            } else {
+                "the URL's scheme is not postgres:// or postgresql://".to_owned()
+            });
+        }
         return PgConnectOptions::from_str(url).map_err(|e| e.to_string());
     }
     let mut options = PgConnectOptions::new_without_pgpass();
@@ -218,13 +230,12 @@ pub(super) async fn connect_pool(
         Some(s) => format!("{} (schema {s})", describe(&options)),
         None => describe(&options),
     };
-    let mut setup: Vec<String> = Vec::new();
-    if let Some(s) = schema {
-        if config.create_schema {
-            setup.push(format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(s)));
-        }
-        setup.push(format!("SET search_path TO {}", quote_ident(s)));
-    }
+    // The first connection creates a missing schema (under a lock); the pool's connections
+    // only select it.
+    let setup: Vec<String> = schema
+        .map(|s| format!("SET search_path TO {}", quote_ident(s)))
+        .into_iter()
+        .collect();
     let first = first_connection(&options, schema, config, &setup, &target);
     match config.operation_deadline {
         Some(deadline) => {
@@ -268,8 +279,13 @@ async fn first_connection(
         .await
         .map_err(|e| classify(format!("connect to {target}"), e))?;
     if let Some(s) = schema
-        && !config.create_schema
+        && config.create_schema
     {
+        if let Err(e) = create_schema(&mut first, s, target).await {
+            let _ = first.close().await;
+            return Err(e);
+        }
+    } else if let Some(s) = schema {
         let exists: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
                 .bind(s)
@@ -299,6 +315,45 @@ async fn first_connection(
     Ok(())
 }
 
+/// Class id (first key) of the lock serializing the creation of a schema; the second key
+/// is `hashtext` of its name (a collision only makes two creations wait for each other).
+const CREATE_SCHEMA_LOCK_CLASS: i32 = 1_919_118_190;
+
+/// Creates `schema` unless it exists, in a transaction holding an advisory lock on its
+/// name: concurrent first starts on a new schema wait for each other instead of one of
+/// them failing with a unique violation of `pg_namespace` (`CREATE SCHEMA IF NOT EXISTS`
+/// alone races). An existing schema is left alone, so a role without the database's CREATE
+/// privilege can connect to it.
+async fn create_schema(
+    conn: &mut PgConnection,
+    schema: &str,
+    target: &str,
+) -> Result<(), StoreError> {
+    let failed = |e| classify(format!("create schema {schema} on {target}"), e);
+    let mut tx = conn.begin().await.map_err(failed)?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+        .bind(CREATE_SCHEMA_LOCK_CLASS)
+        .bind(schema)
+        .execute(&mut *tx)
+        .await
+        .map_err(failed)?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+            .bind(schema)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(failed)?;
+    if !exists {
+        tx.execute(AssertSqlSafe(format!(
+            "CREATE SCHEMA {}",
+            quote_ident(schema)
+        )))
+        .await
+        .map_err(failed)?;
+    }
+    tx.commit().await.map_err(failed)
+}
+
 /// Cancels the running statement of every session tagged `application_name` (see
 /// [`PostgresConfig::application_name`]) on the server of `url`, through a connection of
 /// its own: an interrupted tool leaves nothing running. Returns how many were signalled.
@@ -319,6 +374,24 @@ pub async fn cancel_sessions(url: &str, application_name: &str) -> Result<u64, S
     .map_err(|e| classify(format!("cancel the statements of {application_name}"), e))?;
     let _ = conn.close().await;
     Ok(u64::try_from(cancelled).unwrap_or(0))
+}
+
+/// Whether the server of `url` answers: a fresh connection of its own runs `SELECT 1` and
+/// is closed. For a liveness watchdog beside long work on other connections (the CLI's
+/// `--unresponsive-timeout`): a frozen server never answers, so bound it with a timeout; a
+/// busy one answers at once even while a long statement runs elsewhere.
+pub async fn ping(url: &str) -> Result<(), StoreError> {
+    crate::tls::ensure_crypto_provider();
+    let options = options(url, &PostgresConfig::default())?;
+    let target = describe(&options);
+    let mut conn = PgConnection::connect_with(&options)
+        .await
+        .map_err(|e| classify(format!("connect to {target}"), e))?;
+    conn.execute("SELECT 1")
+        .await
+        .map_err(|e| classify(format!("ping {target}"), e))?;
+    let _ = conn.close().await;
+    Ok(())
 }
 
 /// SQLSTATE `lock_not_available`: a lock wait hit `lock_timeout` (or `NOWAIT`).
@@ -394,6 +467,25 @@ mod tests {
         ] {
             let r = redact_url(bad);
             assert!(!r.contains("s3cr3t"), "{bad} -> {r}");
+        }
+    }
+
+    #[test]
+    fn only_postgres_schemes_are_accepted() {
+        for url in ["postgres://u@h/d", "postgresql://u@h/d", "POSTGRES://u@h/d"] {
+            assert!(parse_options(url).is_ok(), "{url}");
+        }
+        for url in [
+            "mysql://u:s3cr3t@h/d",
+            "redis://h:6379",
+            "http://h/d",
+            "u:s3cr3t@h://d",
+        ] {
+            let e = parse_options(url).expect_err(url);
+            assert!(
+                e.contains("is not postgres://") && !e.contains("s3cr3t"),
+                "{url}: {e}"
+            );
         }
     }
 

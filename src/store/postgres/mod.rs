@@ -10,6 +10,7 @@ mod deadline;
 mod finalize;
 mod hook;
 pub(crate) mod ident;
+mod open;
 mod read;
 mod views;
 mod writer;
@@ -19,12 +20,15 @@ use sqlx::{Connection, Executor, PgConnection, PgPool};
 pub(crate) use connect::classify;
 #[cfg(feature = "migration")]
 pub(crate) use connect::classify_timeout;
-pub use connect::{PostgresConfig, cancel_sessions, redact_url};
+pub use connect::{PostgresConfig, cancel_sessions, ping, redact_url};
 
 use crate::error::StoreError;
 use crate::model::AssetRegistry;
 use codec::db;
 pub use hook::ChangesetHook;
+
+/// The crate's migrations (`migrations/*.sql`).
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Applies the crate's migrations (`migrations/*.sql`) to `pool`. Idempotent; call it from
 /// your own binary at start-up.
@@ -36,7 +40,7 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     conn.execute("SET statement_timeout = 0")
         .await
         .map_err(db("lift the statement timeout to migrate"))?;
-    let result = sqlx::migrate!("./migrations")
+    let result = MIGRATOR
         .run(&mut *conn)
         .await
         .map_err(|e| db("migrate")(sqlx::Error::Migrate(Box::new(e))));
@@ -51,9 +55,19 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
 /// The writer lock of the schema on the current `search_path`: a transaction-scoped
 /// advisory lock that every [`PostgresStore`] changeset takes first, and that the migration
 /// toolkit's merge takes too, so the two serialize instead of racing (or deadlocking) on
-/// `user_current_balances`. Keyed by schema: stores in other schemas do not contend.
-pub const WRITER_LOCK_SQL: &str =
-    "SELECT pg_advisory_xact_lock(1919118188, hashtext(current_schema()))";
+/// `user_current_balances`. Keyed by the schema itself (its `pg_namespace` oid, unique in
+/// the database, not a hash of its name): stores in other schemas never contend.
+pub const WRITER_LOCK_SQL: &str = concat!(
+    "SELECT pg_advisory_xact_lock(1919118188, ",
+    "(SELECT oid::bigint::bit(32)::int FROM pg_namespace WHERE nspname = current_schema()))"
+);
+
+/// The second key of the schema's advisory locks ([`WRITER_LOCK_SQL`] and the writer
+/// ownership): the oid of the schema on the `search_path`, as an `int4` whose bits are the
+/// oid (so `pg_locks.objid` is the oid itself). An oid names one schema of the database,
+/// where `hashtext(name)` let two names share a lock.
+pub(crate) const SCHEMA_LOCK_KEY_SQL: &str =
+    "(SELECT oid::bigint::bit(32)::int FROM pg_namespace WHERE nspname = current_schema())";
 
 /// Takes the writer lock ([`WRITER_LOCK_SQL`]) in `tx`'s transaction. The wait is bounded
 /// by the session's `lock_timeout` ([`PostgresConfig::lock_timeout`]): past it the error is
@@ -71,7 +85,7 @@ pub(crate) async fn take_writer_lock(
             let found: Option<(String, Option<i32>)> = sqlx::query_as(
                 "SELECT current_schema()::text, (SELECT l.pid FROM pg_locks l
                    WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 1919118188
-                     AND l.objid::bigint = (hashtext(current_schema())::bigint & 4294967295)
+                     AND l.objid = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())
                      AND l.objsubid = 2
                      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
                    LIMIT 1)",

@@ -9,7 +9,7 @@ use sqlx::Row;
 use sqlx::postgres::{PgRow, PgValueFormat};
 
 use super::PostgresStore;
-use super::codec::{address, b256, bigint, db, i256, number, numeric_u256, u256};
+use super::codec::{address, b256, bigint, db, i256, number, numeric_u256, timestamp, u256};
 use super::deadline::FetchBounded;
 use crate::error::StoreError;
 use crate::model::{
@@ -36,10 +36,7 @@ fn header(row: &PgRow) -> Result<BlockHeader, StoreError> {
                 .map_err(db("read parent hash"))?,
             "parent_hash",
         )?,
-        timestamp: number(
-            row.try_get("timestamp").map_err(db("read timestamp"))?,
-            "timestamp",
-        )?,
+        timestamp: timestamp(row.try_get("timestamp").map_err(db("read timestamp"))?),
     })
 }
 
@@ -74,10 +71,7 @@ fn price(row: &PgRow, asset: AssetId) -> Result<Price, StoreError> {
             value: "negative".into(),
         })?,
         round_id: u256(&get_text("round_id")?, "round_id")?,
-        updated_at: number(
-            row.try_get("updated_at").map_err(db("read updated_at"))?,
-            "updated_at",
-        )?,
+        updated_at: timestamp(row.try_get("updated_at").map_err(db("read updated_at"))?),
         block: number(
             row.try_get("block_number")
                 .map_err(db("read price block"))?,

@@ -2,7 +2,8 @@
 //!
 //! The claim takes a session-level advisory lock on a connection dedicated to it and held
 //! for the store handle's lifetime (shared by its clones; dropped, and the lock released,
-//! with the last one). The lock is keyed by schema like [`WRITER_LOCK_SQL`], under its own
+//! with the last one). The lock is keyed by the schema's oid like [`WRITER_LOCK_SQL`] (never
+//! a hash of its name: two tenants must not share a lock), under its own
 //! class id: the per-transaction lock must stay free for the owner's changesets (which run
 //! on other pool connections) and for the migration toolkit's merge. The identity is
 //! recorded in `store_identity` (migration 0007).
@@ -19,11 +20,11 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use sqlx::{Connection, PgConnection, Row};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 
-use super::PostgresStore;
 use super::codec::{BACKEND, b256, db};
 use super::deadline::Progress;
+use super::{PostgresStore, SCHEMA_LOCK_KEY_SQL};
 use crate::error::StoreError;
 use crate::model::StoreIdentity;
 
@@ -125,12 +126,13 @@ async fn bump_epoch(conn: &mut PgConnection) -> Result<i64, StoreError> {
 /// Takes the ownership lock on `conn`, waiting up to 2 s;
 /// [`StoreError::WriterTaken`] naming the holder otherwise.
 async fn lock(conn: &mut PgConnection) -> Result<(), StoreError> {
-    let taken: bool =
-        sqlx::query_scalar("SELECT pg_try_advisory_lock($1::int, hashtext(current_schema()))")
-            .bind(OWNER_LOCK_CLASS)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db("try the writer ownership lock"))?;
+    let taken: bool = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT pg_try_advisory_lock($1::int, {SCHEMA_LOCK_KEY_SQL})"
+    )))
+    .bind(OWNER_LOCK_CLASS)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db("try the writer ownership lock"))?;
     if taken {
         return Ok(());
     }
@@ -138,10 +140,12 @@ async fn lock(conn: &mut PgConnection) -> Result<(), StoreError> {
         .execute(&mut *conn)
         .await
         .map_err(db("set the claim's lock timeout"))?;
-    let waited = sqlx::query("SELECT pg_advisory_lock($1::int, hashtext(current_schema()))")
-        .bind(OWNER_LOCK_CLASS)
-        .execute(&mut *conn)
-        .await;
+    let waited = sqlx::query(AssertSqlSafe(format!(
+        "SELECT pg_advisory_lock($1::int, {SCHEMA_LOCK_KEY_SQL})"
+    )))
+    .bind(OWNER_LOCK_CLASS)
+    .execute(&mut *conn)
+    .await;
     sqlx::query("RESET lock_timeout")
         .execute(&mut *conn)
         .await
@@ -169,7 +173,7 @@ async fn holder(conn: &mut PgConnection) -> Result<String, StoreError> {
          WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
            AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
            AND l.classid = $1::bigint::oid
-           AND l.objid = (hashtext(current_schema())::bigint & 4294967295)::oid
+           AND l.objid = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())
          LIMIT 1",
     )
     .bind(OWNER_LOCK_CLASS)

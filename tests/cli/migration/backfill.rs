@@ -105,6 +105,47 @@ async fn backfill_of_a_million_event_log_verifies_clean_and_cuts_over() {
 }
 
 #[tokio::test]
+async fn cutover_refuses_a_history_other_than_the_backfilled_one() {
+    use reorg_collateral::migration::MigrationError;
+    let pool = fresh_pool().await;
+    legacy_log(&pool, 1_000).await;
+    let legacy = History::Legacy(LegacyLog::original_design("legacy_log"));
+    let backfill = Backfill::new(pool.clone(), legacy.clone());
+    backfill.start(None).await.expect("start");
+    assert_eq!(backfill.run(|_| {}).await.expect("run").phase, Phase::Done);
+    for other in [
+        History::CrateLog,
+        History::Legacy(LegacyLog::original_design("another_log")),
+    ] {
+        let reads = SwitchableReads::new(pool.clone(), other.clone())
+            .await
+            .expect("reads");
+        for path in [ReadPath::CurrentState, ReadPath::Log] {
+            let err = reads.cutover(path).await.expect_err("another history");
+            match &err {
+                MigrationError::CutoverOfOtherHistory { backfilled, asked } => {
+                    assert_eq!(backfilled, &legacy.describe(), "{err}");
+                    assert_eq!(asked, &other.describe(), "{err}");
+                }
+                e => panic!("expected CutoverOfOtherHistory, got {e:?}"),
+            }
+        }
+        assert_eq!(
+            reads.refresh().await.expect("refresh"),
+            ReadPath::Log,
+            "the flag is unchanged"
+        );
+    }
+    let reads = SwitchableReads::new(pool.clone(), legacy.clone())
+        .await
+        .expect("reads");
+    reads
+        .cutover(ReadPath::CurrentState)
+        .await
+        .expect("the backfilled history cuts over");
+}
+
+#[tokio::test]
 async fn a_second_backfill_of_another_history_is_refused_and_cutover_waits_for_done() {
     let pool = fresh_pool().await;
     legacy_log(&pool, 1_000).await;

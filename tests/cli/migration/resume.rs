@@ -81,6 +81,65 @@ async fn a_killed_backfill_process_resumes_to_the_same_result() {
     assert!(out.contains("2 mismatches"), "{out}");
 }
 
+/// A backfill SIGKILLed while it builds the history's key index: the server may go on
+/// building for the dead client, and the immediate restart must still succeed (it used to
+/// fail on the orphaned build: a lock timeout or a duplicate index name).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_killed_during_its_index_build_restarts_at_once() {
+    let pool = fresh_pool().await;
+    let schema = schema_of(&pool).await;
+    let expected = legacy_log(&pool, 1_000_000).await;
+    let cli = |args: &[&str]| {
+        let mut c = cli::command(&schema);
+        c.args(args).args(["--legacy-table", "legacy_log"]);
+        c
+    };
+    let mut child = cli(&["backfill"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn backfill");
+    let application_name = format!("reorg-collateral/{}", child.id());
+    let mut building = false;
+    for _ in 0..3_000 {
+        building = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_progress_create_index p
+               JOIN pg_stat_activity a ON a.pid = p.pid WHERE a.application_name = $1)",
+        )
+        .bind(&application_name)
+        .fetch_one(&pool)
+        .await
+        .expect("look for the index build");
+        if building || child.try_wait().expect("child status").is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.kill().expect("SIGKILL the backfill");
+    let _ = child.wait();
+    assert!(building, "the backfill was killed during its index build");
+
+    let restarted = cli(&["backfill"]).output().expect("restart");
+    assert!(
+        restarted.status.success(),
+        "the immediate restart: {}",
+        String::from_utf8_lossy(&restarted.stderr)
+    );
+    let state = load_state(&pool).await.expect("state").expect("started");
+    assert_eq!((state.phase, state.rows_folded), (Phase::Done, 1_000_000));
+    assert_eq!(all_current(&pool).await, expected);
+    let valid: bool = sqlx::query_scalar(
+        "SELECT bool_and(i.indisvalid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+         WHERE c.relname = 'legacy_log_migration_key' AND c.relnamespace = current_schema()::regnamespace",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("the key index");
+    assert!(valid, "the key index exists and is valid");
+    let verified = cli(&["verify"]).output().expect("verify");
+    assert_eq!(verified.status.code(), Some(0), "verify clean");
+}
+
 /// The crate's own log as the history: confirmed rows lost, rebuilt by a backfill whose
 /// task is aborted (its connection dropped mid-transaction) at random points.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
