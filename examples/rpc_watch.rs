@@ -4,9 +4,12 @@
 //! ```sh
 //! RPC_URLS=http://127.0.0.1:8545,http://127.0.0.1:8546 \
 //! TOKENS=0xToken:TST:18:8000 FEEDS=0xFeed:0xToken:8 FINALITY=depth \
-//! cargo run --example rpc_watch --features rpc            # in-memory store
-//! cargo run --example rpc_watch --features rpc,postgres,redis  # + DATABASE_URL, REDIS_URL
+//! cargo run --release --example rpc_watch --features rpc            # in-memory store
+//! cargo run --release --example rpc_watch --features rpc,postgres,redis  # + DATABASE_URL, REDIS_URL
 //! ```
+//!
+//! Build it with `--release` to follow a real chain: a debug build catches up several
+//! times slower (measured in `docs/rpc.md`).
 //!
 //! - `RPC_URLS`: comma-separated endpoints of one chain, primary first; the others are
 //!   fallbacks (an endpoint that fails, answers inconsistently or lags is skipped).
@@ -16,7 +19,11 @@
 //! - `TOKENS`: comma-separated `address:symbol:decimals:collateral_factor_bps` (ERC-20s).
 //! - `FEEDS`: comma-separated `aggregator:asset:feed_decimals` (Chainlink-style feeds;
 //!   the decimals are checked against the aggregator's `decimals()` at start).
-//! - `START_BLOCK` (default: 100 blocks below the head), `CONFIRMATIONS` (default 12),
+//! - `START_BLOCK` (default: the first token's deployment block, found by bisecting
+//!   `eth_getCode`; set it on a node without historical state). Balances are folded from
+//!   `Transfer` events: started later, the store has no opening balances and the first
+//!   transfer out of an address funded earlier is a balance underflow, on every poll.
+//! - `CONFIRMATIONS` (default 12),
 //!   `POLL_MS` (default 1000), `FINALITY` = `finalized` | `safe` | `depth` (default
 //!   `finalized`; local dev chains such as Hardhat or Anvil need `depth`).
 //! - With feature `postgres` and `DATABASE_URL` set, state lives in Postgres (schema
@@ -115,6 +122,39 @@ fn provider(url: &str) -> Result<DynProvider, Error> {
     Ok(ProviderBuilder::new().connect_client(client).erased())
 }
 
+/// The block `address` was deployed in: the lowest height at which it has code, by
+/// bisecting `eth_getCode` over `0..=head` (about 25 calls on mainnet). Needs a node that
+/// serves historical state (an archive node, or any dev chain); otherwise set
+/// `START_BLOCK`.
+async fn deployment_block(
+    provider: &DynProvider,
+    address: Address,
+    head: BlockNumber,
+) -> Result<BlockNumber, Error> {
+    let has_code = async |n: BlockNumber| -> Result<bool, Error> {
+        let code = provider.get_code_at(address).number(n).await.map_err(|e| {
+            format!(
+                "eth_getCode of {address} at #{n}: {e} (a node without historical state \
+                 cannot find the deployment block: set START_BLOCK to it)"
+            )
+        })?;
+        Ok(!code.is_empty())
+    };
+    if !has_code(head).await? {
+        return Err(format!("{address} has no code at the head #{head}: not a contract").into());
+    }
+    let (mut lo, mut hi) = (0, head);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if has_code(mid).await? {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    Ok(lo)
+}
+
 /// The highest block fetched and the source's head, shared with the progress printer.
 #[derive(Debug, Default)]
 struct Progress {
@@ -142,6 +182,11 @@ impl BlockSource for Counted {
     }
     async fn block_by_hash(&self, h: B256) -> Result<Option<Block>, SourceError> {
         self.inner.block_by_hash(h).await
+    }
+    // Required by the trait (no default): the store's claim records the chain id, so a
+    // decorator that dropped it would claim the store for no chain.
+    async fn chain_id(&self) -> Result<Option<u64>, SourceError> {
+        self.inner.chain_id().await
     }
     async fn finalized(&self) -> Result<Option<BlockNumber>, SourceError> {
         self.inner.finalized().await
@@ -200,7 +245,7 @@ async fn main() -> Result<(), Error> {
     }
     let mut providers = providers.into_iter();
     let primary = providers.next().ok_or("RPC_URLS is empty")?;
-    let rpc_source = RpcBlockSource::with_fallbacks(primary, providers, rpc);
+    let rpc_source = RpcBlockSource::with_fallbacks(primary.clone(), providers, rpc);
     // Feed decimals and dev-chain finality are checked here, before anything is stored.
     if let Err(e) = rpc_source.check().await {
         eprintln!("{e}");
@@ -217,9 +262,20 @@ async fn main() -> Result<(), Error> {
         registry.clone(),
         env_or("CONFIRMATIONS", "12").parse()?,
     ));
+    // Balances are folded from Transfer events, so the watch starts where the tokens'
+    // history starts: at a later block the store has no opening balances, and the first
+    // transfer out of an address funded earlier is a balance underflow (refused, again on
+    // every poll).
     let start = match std::env::var("START_BLOCK") {
         Ok(n) => n.parse()?,
-        Err(_) => head.saturating_sub(100),
+        Err(_) => {
+            let mut first = head;
+            for asset in registry.iter() {
+                first = first.min(deployment_block(&primary, asset.id, head).await?);
+            }
+            eprintln!("start: #{first}, the first tracked token's deployment block");
+            first
+        }
     };
     config.start_block = start;
     let mut watcher = Watcher::new(config, source, store(&registry).await?).await?;

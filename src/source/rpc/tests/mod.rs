@@ -15,6 +15,7 @@ use crate::decode::{Contract, Decoders, Transfer};
 
 mod fallback;
 mod http;
+mod range;
 
 const TOKEN: Address = Address::repeat_byte(0xA1);
 const FEED: Address = Address::repeat_byte(0xF1);
