@@ -62,8 +62,9 @@ impl Crate {
         }
         // The test support's modules (`support::pg`), which the docs name too.
         for file in files(&Path::new(ROOT).join("tests"), &[".rs"]) {
-            if let Some(stem) = file.file_stem() {
-                c.modules.insert(stem.to_string_lossy().into_owned());
+            let dir = file.parent().and_then(|d| d.file_name());
+            for name in [file.file_stem(), dir].into_iter().flatten() {
+                c.modules.insert(name.to_string_lossy().into_owned());
             }
         }
         c

@@ -205,10 +205,11 @@ impl Code {
                 problems.push(format!("`{span}`: `{word}` does not occur in the code"));
             }
         }
-        // A lone name: `subscribe()`, `CollateralReader`.
+        // A lone name: `subscribe()`, `CollateralReader` (not an all-caps keyword of SQL or
+        // Redis: `OFFSET`, `FLUSHDB`).
         let bare = span.strip_suffix("()").unwrap_or(span);
-        let lone =
-            is_ident(bare) && (bare.len() < span.len() || bare.starts_with(char::is_uppercase));
+        let camel = bare.starts_with(char::is_uppercase) && bare.contains(char::is_lowercase);
+        let lone = is_ident(bare) && (bare.len() < span.len() || camel);
         if lone && !self.words.words.contains(bare) {
             problems.push(format!("`{span}`: no `{bare}` in the code"));
         }
