@@ -122,39 +122,6 @@ fn provider(url: &str) -> Result<DynProvider, Error> {
     Ok(ProviderBuilder::new().connect_client(client).erased())
 }
 
-/// The block `address` was deployed in: the lowest height at which it has code, by
-/// bisecting `eth_getCode` over `0..=head` (about 25 calls on mainnet). Needs a node that
-/// serves historical state (an archive node, or any dev chain); otherwise set
-/// `START_BLOCK`.
-async fn deployment_block(
-    provider: &DynProvider,
-    address: Address,
-    head: BlockNumber,
-) -> Result<BlockNumber, Error> {
-    let has_code = async |n: BlockNumber| -> Result<bool, Error> {
-        let code = provider.get_code_at(address).number(n).await.map_err(|e| {
-            format!(
-                "eth_getCode of {address} at #{n}: {e} (a node without historical state \
-                 cannot find the deployment block: set START_BLOCK to it)"
-            )
-        })?;
-        Ok(!code.is_empty())
-    };
-    if !has_code(head).await? {
-        return Err(format!("{address} has no code at the head #{head}: not a contract").into());
-    }
-    let (mut lo, mut hi) = (0, head);
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        if has_code(mid).await? {
-            hi = mid;
-        } else {
-            lo = mid + 1;
-        }
-    }
-    Ok(lo)
-}
-
 /// The highest block fetched and the source's head, shared with the progress printer.
 #[derive(Debug, Default)]
 struct Progress {
@@ -245,7 +212,7 @@ async fn main() -> Result<(), Error> {
     }
     let mut providers = providers.into_iter();
     let primary = providers.next().ok_or("RPC_URLS is empty")?;
-    let rpc_source = RpcBlockSource::with_fallbacks(primary.clone(), providers, rpc);
+    let rpc_source = Arc::new(RpcBlockSource::with_fallbacks(primary, providers, rpc));
     // Feed decimals and dev-chain finality are checked here, before anything is stored.
     if let Err(e) = rpc_source.check().await {
         eprintln!("{e}");
@@ -253,7 +220,7 @@ async fn main() -> Result<(), Error> {
     }
     let progress = Arc::new(Progress::default());
     let source = Arc::new(Counted {
-        inner: Arc::new(rpc_source),
+        inner: rpc_source.clone(),
         progress: progress.clone(),
     });
     let head = source.head().await?;
@@ -271,7 +238,10 @@ async fn main() -> Result<(), Error> {
         Err(_) => {
             let mut first = head;
             for asset in registry.iter() {
-                first = first.min(deployment_block(&primary, asset.id, head).await?);
+                // Bisects `eth_getCode`: needs historical state (else set START_BLOCK).
+                let deployed = rpc_source.deployment_block(asset.id).await?;
+                first =
+                    first.min(deployed.ok_or(format!("{}: no contract at the head", asset.id))?);
             }
             eprintln!("start: #{first}, the first tracked token's deployment block");
             first

@@ -111,10 +111,10 @@ impl Crate {
                     let Some(ty) = p.path.segments.last().map(|s| s.ident.clone()) else {
                         continue;
                     };
-                    if let Some((_, t, _)) = &i.trait_ {
-                        if let Some(t) = t.segments.last() {
-                            self.impls.push((t.ident.to_string(), ty.to_string()));
-                        }
+                    if let Some((_, t, _)) = &i.trait_
+                        && let Some(t) = t.segments.last()
+                    {
+                        self.impls.push((t.ident.to_string(), ty.to_string()));
                     }
                     for i in &i.items {
                         let name = match i {
@@ -372,10 +372,10 @@ impl Cli {
                 in_commands = true;
             } else if in_commands && !line.starts_with("  ") {
                 in_commands = false;
-            } else if in_commands {
-                if let Some(name) = line.split_whitespace().next().filter(|n| *n != "help") {
-                    subcommands.insert(name.to_owned(), flags(&help(&[name])));
-                }
+            } else if in_commands
+                && let Some(name) = line.split_whitespace().next().filter(|n| *n != "help")
+            {
+                subcommands.insert(name.to_owned(), flags(&help(&[name])));
             }
         }
         assert!(!subcommands.is_empty(), "no subcommands in --help:\n{top}");

@@ -13,6 +13,7 @@ use serde_json::json;
 use super::*;
 use crate::decode::{Contract, Decoders, Transfer};
 
+mod deployment;
 mod fallback;
 mod http;
 mod range;
