@@ -5,8 +5,10 @@
 //! What a read touches is counted exactly, not timed: the index entries and heap tuples a
 //! session's scans read of `blocks` (`pg_stat_user_indexes.idx_tup_read`,
 //! `pg_stat_user_tables.seq_tup_read`), flushed by that very session
-//! (`pg_stat_force_next_flush()`) before it reads them. The reader's pool has one
-//! connection, so the store's reads and the counting run on one session. A transaction
+//! (`pg_stat_force_next_flush()`: the server flushes before it reports the statement done)
+//! before it reads them. The reader's pool has one connection, so the store's reads and the
+//! counting run on one session; the writer's pool has one too, flushed the same way once
+//! the watcher is idle, so nothing it did lands in a count. A transaction
 //! holding a snapshot from before the catch-up keeps every dead index entry the catch-up
 //! leaves in place (neither vacuum nor an index scan may remove one a snapshot can still
 //! see): the worst case a long report query makes, the same on every run.
@@ -79,9 +81,14 @@ async fn touched<F: Future<Output = ()>>(pool: &PgPool, read: F) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_touch_the_window_not_the_history() {
-    let writer_pool = fresh_pool().await;
-    let schema = schema_of(&writer_pool).await;
-    let writer = Arc::new(PostgresStore::new(writer_pool));
+    let schema = schema_of(&fresh_pool().await).await;
+    let one_connection = || {
+        PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(schema_options(&schema))
+    };
+    let writer_pool = one_connection().await.expect("the writer's one connection");
+    let writer = Arc::new(PostgresStore::new(writer_pool.clone()));
     let registry = AssetRegistry::new([Asset::new(TOKEN, "TKN", 18, 8_000)]).expect("registry");
     let chain = Arc::new(SimulatedChain::new(1));
     chain.mine(|b| {
@@ -109,17 +116,16 @@ async fn reads_touch_the_window_not_the_history() {
         .await
         .expect("take the snapshot");
 
-    let reader_pool = PgPoolOptions::new()
-        .max_connections(1)
-        .connect_with(schema_options(&schema))
-        .await
-        .expect("the reader's one connection");
+    let reader_pool = one_connection().await.expect("the reader's one connection");
     let store = Arc::new(PostgresStore::new(reader_pool.clone()));
     let reader = CollateralReader::new(store.clone(), Valuator::new(Arc::new(registry), u64::MAX));
 
     for round in 1..=2u64 {
         mine(&chain, BLOCKS);
         watcher.sync().await.expect("catch-up");
+        watcher.flush().await;
+        // The writer's statistics are out before the reader counts.
+        blocks_read(&writer_pool).await;
         let expected = watcher.window().clone();
         assert_eq!(expected.unconfirmed.len() as u64, CONFIRMATIONS);
         let history = chain.head_number();
