@@ -1,5 +1,5 @@
-//! The docs cannot drift from the code (issue #25): every name in `README.md` and
-//! `docs/*.md` is checked against what it names.
+//! The docs cannot drift from the code (issue #25): every name in `README.md`,
+//! `docs/*.md` and the examples' headers is checked against what it names.
 //!
 //! - **Rust paths** (`FinalityTag::Depth`, `store::ComposedStore`, in code spans and in
 //!   non-shell code blocks): each module segment is a module of the crate, each type has
@@ -412,6 +412,22 @@ fn doc_files() -> Vec<String> {
     out
 }
 
+/// The module docs (`//!`) of each example: the header a user copies the command from.
+fn example_headers() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for f in index::files(&Path::new(ROOT).join("examples"), &[".rs"]) {
+        let text = std::fs::read_to_string(&f).expect("read an example");
+        let header: String = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("//!"))
+            .map(|l| format!("{}\n", l.strip_prefix(' ').unwrap_or(l)))
+            .collect();
+        let rel = f.strip_prefix(ROOT).expect("under the root");
+        out.push((rel.to_string_lossy().into_owned(), header));
+    }
+    out
+}
+
 #[test]
 fn every_name_and_command_in_the_docs_exists() {
     let code = Code::read();
@@ -421,6 +437,11 @@ fn every_name_and_command_in_the_docs_exists() {
     for file in &files {
         let text = std::fs::read_to_string(Path::new(ROOT).join(file)).expect("read a doc");
         problems.extend(problems_of(&code, file, &text));
+    }
+    let examples = example_headers();
+    assert!(examples.iter().any(|(f, _)| f.ends_with("rpc_watch.rs")));
+    for (file, header) in &examples {
+        problems.extend(problems_of(&code, file, header));
     }
     assert!(
         problems.is_empty(),
