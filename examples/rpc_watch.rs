@@ -233,8 +233,12 @@ async fn main() -> Result<(), Error> {
     // history starts: at a later block the store has no opening balances, and the first
     // transfer out of an address funded earlier is a balance underflow (refused, again on
     // every poll).
+    let store = store(&registry).await?;
+    let resumed = store.head().await?;
     let start = match std::env::var("START_BLOCK") {
         Ok(n) => n.parse()?,
+        // A store with a checkpoint resumes from it; the start block is not used.
+        Err(_) if resumed.is_some() => 0,
         Err(_) => {
             let mut first = head;
             for asset in registry.iter() {
@@ -248,7 +252,7 @@ async fn main() -> Result<(), Error> {
         }
     };
     config.start_block = start;
-    let mut watcher = Watcher::new(config, source, store(&registry).await?).await?;
+    let mut watcher = Watcher::new(config, source, store).await?;
     #[cfg(feature = "redis")]
     if let Ok(url) = std::env::var("REDIS_URL") {
         let cache =
