@@ -42,6 +42,12 @@ impl BlockSource for OneAtATime {
     async fn block_by_hash(&self, h: B256) -> Result<Option<Block>, SourceError> {
         self.0.block_by_hash(h).await
     }
+    async fn chain_id(&self) -> Result<Option<u64>, SourceError> {
+        self.0.chain_id().await
+    }
+    async fn finalized(&self) -> Result<Option<BlockNumber>, SourceError> {
+        self.0.finalized().await
+    }
 }
 
 async fn catch_up(

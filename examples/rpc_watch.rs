@@ -4,9 +4,12 @@
 //! ```sh
 //! RPC_URLS=http://127.0.0.1:8545,http://127.0.0.1:8546 \
 //! TOKENS=0xToken:TST:18:8000 FEEDS=0xFeed:0xToken:8 FINALITY=depth \
-//! cargo run --example rpc_watch --features rpc            # in-memory store
-//! cargo run --example rpc_watch --features rpc,postgres,redis  # + DATABASE_URL, REDIS_URL
+//! cargo run --release --example rpc_watch --features rpc            # in-memory store
+//! cargo run --release --example rpc_watch --features rpc,postgres,redis  # + DATABASE_URL, REDIS_URL
 //! ```
+//!
+//! Build it with `--release` to follow a real chain: a debug build catches up several
+//! times slower (measured in `docs/rpc.md`).
 //!
 //! - `RPC_URLS`: comma-separated endpoints of one chain, primary first; the others are
 //!   fallbacks (an endpoint that fails, answers inconsistently or lags is skipped).
@@ -16,7 +19,11 @@
 //! - `TOKENS`: comma-separated `address:symbol:decimals:collateral_factor_bps` (ERC-20s).
 //! - `FEEDS`: comma-separated `aggregator:asset:feed_decimals` (Chainlink-style feeds;
 //!   the decimals are checked against the aggregator's `decimals()` at start).
-//! - `START_BLOCK` (default: 100 blocks below the head), `CONFIRMATIONS` (default 12),
+//! - `START_BLOCK` (default: the first token's deployment block, found by bisecting
+//!   `eth_getCode`; set it on a node without historical state). Balances are folded from
+//!   `Transfer` events: started later, the store has no opening balances and the first
+//!   transfer out of an address funded earlier is a balance underflow, on every poll.
+//! - `CONFIRMATIONS` (default 12),
 //!   `POLL_MS` (default 1000), `FINALITY` = `finalized` | `safe` | `depth` (default
 //!   `finalized`; local dev chains such as Hardhat or Anvil need `depth`).
 //! - With feature `postgres` and `DATABASE_URL` set, state lives in Postgres (schema
@@ -143,6 +150,11 @@ impl BlockSource for Counted {
     async fn block_by_hash(&self, h: B256) -> Result<Option<Block>, SourceError> {
         self.inner.block_by_hash(h).await
     }
+    // Required by the trait (no default): the store's claim records the chain id, so a
+    // decorator that dropped it would claim the store for no chain.
+    async fn chain_id(&self) -> Result<Option<u64>, SourceError> {
+        self.inner.chain_id().await
+    }
     async fn finalized(&self) -> Result<Option<BlockNumber>, SourceError> {
         self.inner.finalized().await
     }
@@ -200,7 +212,7 @@ async fn main() -> Result<(), Error> {
     }
     let mut providers = providers.into_iter();
     let primary = providers.next().ok_or("RPC_URLS is empty")?;
-    let rpc_source = RpcBlockSource::with_fallbacks(primary, providers, rpc);
+    let rpc_source = Arc::new(RpcBlockSource::with_fallbacks(primary, providers, rpc));
     // Feed decimals and dev-chain finality are checked here, before anything is stored.
     if let Err(e) = rpc_source.check().await {
         eprintln!("{e}");
@@ -208,7 +220,7 @@ async fn main() -> Result<(), Error> {
     }
     let progress = Arc::new(Progress::default());
     let source = Arc::new(Counted {
-        inner: Arc::new(rpc_source),
+        inner: rpc_source.clone(),
         progress: progress.clone(),
     });
     let head = source.head().await?;
@@ -217,12 +229,30 @@ async fn main() -> Result<(), Error> {
         registry.clone(),
         env_or("CONFIRMATIONS", "12").parse()?,
     ));
+    // Balances are folded from Transfer events, so the watch starts where the tokens'
+    // history starts: at a later block the store has no opening balances, and the first
+    // transfer out of an address funded earlier is a balance underflow (refused, again on
+    // every poll).
+    let store = store(&registry).await?;
+    let resumed = store.head().await?;
     let start = match std::env::var("START_BLOCK") {
         Ok(n) => n.parse()?,
-        Err(_) => head.saturating_sub(100),
+        // A store with a checkpoint resumes from it; the start block is not used.
+        Err(_) if resumed.is_some() => 0,
+        Err(_) => {
+            let mut first = head;
+            for asset in registry.iter() {
+                // Bisects `eth_getCode`: needs historical state (else set START_BLOCK).
+                let deployed = rpc_source.deployment_block(asset.id).await?;
+                first =
+                    first.min(deployed.ok_or(format!("{}: no contract at the head", asset.id))?);
+            }
+            eprintln!("start: #{first}, the first tracked token's deployment block");
+            first
+        }
     };
     config.start_block = start;
-    let mut watcher = Watcher::new(config, source, store(&registry).await?).await?;
+    let mut watcher = Watcher::new(config, source, store).await?;
     #[cfg(feature = "redis")]
     if let Ok(url) = std::env::var("REDIS_URL") {
         let cache =

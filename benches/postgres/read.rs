@@ -1,15 +1,26 @@
-//! `pg_read`: per-user collateral reads against the original killer query, at two log sizes.
+//! `pg_read`: per-user collateral reads against the original killer query, at two log sizes;
+//! and every user's collateral read after a watcher's catch-up, through `collateral` (the
+//! store's head read per call) next to `collateral_at` (one head for all).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{TOKEN, USERS, drop_schema, fresh, user};
-use criterion::{BenchmarkId, Criterion};
+use alloy_primitives::U256;
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion};
 use reorg_collateral::model::{Asset, AssetRegistry};
 use reorg_collateral::reader::{CollateralReader, ValuationPoint};
+use reorg_collateral::source::SimulatedChain;
 use reorg_collateral::store::PostgresStore;
 use reorg_collateral::valuation::Valuator;
+use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
 use sqlx::Executor;
+
+/// Users read after the catch-up, and blocks of the catch-up (one transfer each): every
+/// block is written pending and updated to confirmed, as a watcher catching up does.
+const CATCH_UP_USERS: u64 = 2_000;
+const CATCH_UP_BLOCKS: u64 = 10_000;
 
 /// Fills `balance_updates` with `rows` rows over `USERS` users in one confirmed block, and
 /// the current state with one confirmed row per user and a confirmed price: one
@@ -189,6 +200,75 @@ pub(crate) fn read(c: &mut Criterion) {
         }));
         rt.block_on(drop_schema(&store));
     }
+    every_user_after_catch_up(&rt, &mut group, &valuator);
     group.finish();
     print_read_table(&table);
+}
+
+/// Catches a watcher up over `CATCH_UP_BLOCKS` blocks, then reads every user's collateral,
+/// as an API server answering each user does: `collateral(user)` reads the store's head
+/// per call; `collateral_at` is valued at one head read once. Both should cost the same.
+fn every_user_after_catch_up(
+    rt: &tokio::runtime::Runtime,
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    valuator: &Valuator,
+) {
+    let chain = Arc::new(SimulatedChain::new(1));
+    chain.mine(|b| {
+        for i in 0..CATCH_UP_USERS {
+            b.deposit(TOKEN, user(i), U256::from(1_000_000_000u64));
+        }
+        b.price(TOKEN, 200_000_000_000i64.try_into().unwrap(), 8);
+    });
+    for i in 0..CATCH_UP_BLOCKS {
+        chain.mine(|b| {
+            b.transfer(
+                TOKEN,
+                user(i % CATCH_UP_USERS),
+                user((i * 7 + 1) % CATCH_UP_USERS),
+                U256::from(1),
+            );
+        });
+    }
+    let store = rt.block_on(async {
+        let store = fresh("read_catch_up").await;
+        let mut config = WatcherConfig::new(EngineConfig::new(valuator.assets().clone(), 12));
+        config.start_block = 1;
+        let mut watcher = Watcher::new(config, chain.clone(), Arc::new(store.clone()))
+            .await
+            .unwrap();
+        watcher.sync().await.unwrap();
+        store
+    });
+    let reader = CollateralReader::new(Arc::new(store.clone()), valuator.clone());
+    let users: Vec<_> = (0..CATCH_UP_USERS).map(user).collect();
+    let blocks = 1 + CATCH_UP_BLOCKS;
+    group.bench_with_input(
+        BenchmarkId::new("every_user_after_catch_up/collateral", blocks),
+        &blocks,
+        |b, _| {
+            b.iter(|| {
+                rt.block_on(async {
+                    for u in &users {
+                        reader.collateral(*u).await.unwrap();
+                    }
+                })
+            })
+        },
+    );
+    group.bench_with_input(
+        BenchmarkId::new("every_user_after_catch_up/collateral_at", blocks),
+        &blocks,
+        |b, _| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let at = ValuationPoint::of(reader.head().await.unwrap().as_ref());
+                    for u in &users {
+                        reader.collateral_at(*u, at).await.unwrap();
+                    }
+                })
+            })
+        },
+    );
+    rt.block_on(drop_schema(&store));
 }

@@ -15,8 +15,8 @@ use super::state::{Phase, load_state};
 use super::{History, MigrationError};
 use crate::error::StoreError;
 use crate::model::{
-    AssetId, BalanceKey, BalanceView, BlockNumber, Changeset, Price, PriceView, StoreIdentity,
-    UserId, Window,
+    AssetId, BalanceKey, BalanceView, BlockHeader, BlockNumber, Changeset, Price, PriceView,
+    StoreIdentity, UserId, Window,
 };
 use crate::store::PostgresStore;
 use crate::traits::{BalanceReader, LogReader, LogRecord, PriceFeed, StoreWriter, Touched};
@@ -242,6 +242,10 @@ fn address(bytes: &[u8]) -> Result<Address, StoreError> {
 impl StoreWriter for MigratingStore {
     async fn window(&self) -> Result<Window, StoreError> {
         self.inner.window().await
+    }
+
+    async fn head(&self) -> Result<Option<BlockHeader>, StoreError> {
+        self.inner.head().await
     }
 
     async fn balances_at(

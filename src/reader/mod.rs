@@ -92,13 +92,16 @@ impl CollateralReader {
         &self.store
     }
 
-    /// The store's head (its checkpoint's latest block), if any block was applied.
+    /// The store's head (its checkpoint's latest block), if any block was applied:
+    /// [`StoreWriter::head`](crate::traits::StoreWriter::head), one indexed probe on
+    /// Postgres whatever the history.
     pub async fn head(&self) -> Result<Option<BlockHeader>, StoreError> {
-        Ok(self.store.window().await?.head().copied())
+        self.store.head().await
     }
 
     /// A user's collateral from the store, valued at the store's head.
-    /// Cost: O(assets of the user), two reads.
+    /// Cost: O(assets of the user), three reads (the head, the balances, their prices);
+    /// none depends on the store's history.
     pub async fn collateral(&self, user: UserId) -> Result<Collateral, Error> {
         let at = ValuationPoint::of(self.head().await?.as_ref());
         self.collateral_at(user, at).await

@@ -266,6 +266,11 @@ impl BlockSource for SimulatedChain {
         Ok(self.lock().blocks.get(&hash).cloned())
     }
 
+    /// A simulation is no chain: `None` (the store's claim records no chain id).
+    async fn chain_id(&self) -> Result<Option<u64>, SourceError> {
+        Ok(None)
+    }
+
     async fn finalized(&self) -> Result<Option<BlockNumber>, SourceError> {
         Ok(self.lock().finalized)
     }

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 
 use crate::error::StoreError;
 use crate::model::{
-    AssetId, BalanceKey, BalanceView, BlockNumber, Changeset, Price, PriceView, StoreIdentity,
-    UserId, Window,
+    AssetId, BalanceKey, BalanceView, BlockHeader, BlockNumber, Changeset, Price, PriceView,
+    StoreIdentity, UserId, Window,
 };
 use crate::traits::{BalanceReader, LogReader, LogRecord, PriceFeed, StoreWriter, Touched};
 
@@ -56,6 +56,10 @@ where
 {
     async fn window(&self) -> Result<Window, StoreError> {
         self.writer.window().await
+    }
+
+    async fn head(&self) -> Result<Option<BlockHeader>, StoreError> {
+        self.writer.head().await
     }
 
     async fn balances_at(

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use super::{BalanceReader, LogReader, PriceFeed};
 use crate::error::StoreError;
 use crate::model::{
-    AssetId, BalanceKey, BlockNumber, Changeset, Price, StoreIdentity, UserId, Window,
+    AssetId, BalanceKey, BlockHeader, BlockNumber, Changeset, Price, StoreIdentity, UserId, Window,
 };
 
 /// Users and priced assets with pending state in a range of blocks.
@@ -51,6 +51,14 @@ impl Touched {
 pub trait StoreWriter: Send + Sync + Debug {
     /// The checkpoint: finalized block and unconfirmed headers. Empty for a fresh store.
     async fn window(&self) -> Result<Window, StoreError>;
+
+    /// The latest applied block, `window().head()`: what a reader values collateral at,
+    /// on every read. A store whose window read is more than a few rows overrides it with a
+    /// read of the head alone; the default reads the window (correct for any store, and
+    /// for a decorator that does not forward it).
+    async fn head(&self) -> Result<Option<BlockHeader>, StoreError> {
+        Ok(self.window().await?.head().copied())
+    }
 
     /// Each key's balance after block `at` on the stored canonical chain (zero if never set).
     async fn balances_at(

@@ -20,6 +20,70 @@ use crate::model::{Block, BlockNumber};
 ///   chooses), `None` when the node has none; the engine then confirms by depth only.
 /// - Transient failures are [`SourceError::Transport`]; the watcher returns them to the
 ///   caller, who may retry: no state changes on a failed fetch.
+///
+/// # Decorators
+/// A decorator (progress, metrics, throttling) implements the trait around another
+/// source and forwards every method the store's identity and finality depend on:
+/// [`chain_id`](Self::chain_id) and [`finalized`](Self::finalized) have no default, so
+/// forgetting one does not compile:
+///
+/// ```compile_fail,E0046
+/// use std::sync::Arc;
+/// use reorg_collateral::{BlockSource, SourceError};
+/// use reorg_collateral::model::{Block, BlockNumber};
+///
+/// #[derive(Debug)]
+/// struct Logged(Arc<dyn BlockSource>);
+///
+/// #[async_trait::async_trait]
+/// impl BlockSource for Logged {
+///     async fn head(&self) -> Result<BlockNumber, SourceError> {
+///         self.0.head().await
+///     }
+///     async fn block_by_number(&self, n: BlockNumber) -> Result<Option<Block>, SourceError> {
+///         self.0.block_by_number(n).await
+///     }
+///     async fn block_by_hash(
+///         &self,
+///         h: alloy_primitives::B256,
+///     ) -> Result<Option<Block>, SourceError> {
+///         self.0.block_by_hash(h).await
+///     }
+///     // No `chain_id`, no `finalized`: error[E0046], not a store claimed with no chain.
+/// }
+/// ```
+///
+/// Forwarding them compiles:
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use reorg_collateral::{BlockSource, SourceError};
+/// # use reorg_collateral::model::{Block, BlockNumber};
+/// # #[derive(Debug)]
+/// # struct Logged(Arc<dyn BlockSource>);
+/// #[async_trait::async_trait]
+/// impl BlockSource for Logged {
+/// #   async fn head(&self) -> Result<BlockNumber, SourceError> {
+/// #       self.0.head().await
+/// #   }
+/// #   async fn block_by_number(&self, n: BlockNumber) -> Result<Option<Block>, SourceError> {
+/// #       self.0.block_by_number(n).await
+/// #   }
+/// #   async fn block_by_hash(
+/// #       &self,
+/// #       h: alloy_primitives::B256,
+/// #   ) -> Result<Option<Block>, SourceError> {
+/// #       self.0.block_by_hash(h).await
+/// #   }
+///     // head, block_by_number, block_by_hash as above, and:
+///     async fn chain_id(&self) -> Result<Option<u64>, SourceError> {
+///         self.0.chain_id().await
+///     }
+///     async fn finalized(&self) -> Result<Option<BlockNumber>, SourceError> {
+///         self.0.finalized().await
+///     }
+/// }
+/// ```
 #[async_trait]
 pub trait BlockSource: Send + Sync + Debug {
     /// The latest block height.
@@ -32,15 +96,21 @@ pub trait BlockSource: Send + Sync + Debug {
     async fn block_by_hash(&self, hash: B256) -> Result<Option<Block>, SourceError>;
 
     /// The chain id, if the source knows it: recorded by the store on the first claim,
-    /// so a store refuses a writer following another chain.
-    async fn chain_id(&self) -> Result<Option<u64>, SourceError> {
-        Ok(None)
-    }
+    /// so a store refuses a writer following another chain (`None`: the store's claim
+    /// records no chain, and no chain check is made).
+    ///
+    /// Required, not provided: a decorator that forgot to forward it would claim the
+    /// store with no chain, switching the one-chain-per-store check off (and a later
+    /// writer through the undecorated source would be refused with
+    /// [`IdentityMismatch`](crate::error::StoreError::IdentityMismatch)).
+    async fn chain_id(&self) -> Result<Option<u64>, SourceError>;
 
-    /// The height the node reports as finalized, if it reports one.
-    async fn finalized(&self) -> Result<Option<BlockNumber>, SourceError> {
-        Ok(None)
-    }
+    /// The height the node reports as finalized, if it reports one (`None`: the engine
+    /// confirms by depth only).
+    ///
+    /// Required, not provided: a decorator that forgot to forward it would confirm
+    /// blocks at the configured depth while the node's finality tag lags further behind.
+    async fn finalized(&self) -> Result<Option<BlockNumber>, SourceError>;
 
     /// The canonical blocks `from..=to` in order (empty if `from > to`), for catch-up.
     /// A height above the head is [`SourceError::NotFound`]. The default fetches each with

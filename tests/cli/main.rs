@@ -1,9 +1,10 @@
 //! The `reorg-collateral` command-line tool and the migration toolkit it drives, against
-//! the shared Postgres and Redis.
+//! the shared Postgres and Redis; and the docs, checked against the code and the CLI.
 
 #[path = "../support/mod.rs"]
 mod support;
 
+mod docs;
 mod migration;
 mod promises;
 mod read_only;

@@ -1,6 +1,6 @@
 //! Tests against the shared Postgres (`DATABASE_URL`, default in `.cargo/config.toml`):
 //! the conformance suite, faults (killed writers, dropped connections), schema upgrades,
-//! tenant names, SQL injection and writer fencing.
+//! tenant names, SQL injection, writer fencing and the read path's cost.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -11,6 +11,7 @@ mod first_start;
 mod injection;
 mod lock_keys;
 mod migrations;
+mod read_path;
 mod tenants;
 mod timestamps;
 mod writer_fencing;

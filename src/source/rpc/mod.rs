@@ -21,7 +21,9 @@
 //! - **Catch-up** ([`BlockSource::blocks`]) fetches headers in JSON-RPC batches and logs by
 //!   range (the range halves when the node answers "too many results"), then checks every
 //!   log against the header it is filed under; a block whose logs do not match (other hash,
-//!   `removed`, bloom) is re-fetched by hash.
+//!   `removed`, bloom) is re-fetched by hash. A bloom naming a tracked contract without a
+//!   log in the block, where the ranged answer holds a later log of that contract, is a
+//!   bloom false positive filtered locally (the node's index covered the block).
 //! - **Logs versus bloom**: a log the block's `logsBloom` rules out is an inconsistent node
 //!   ([`SourceError::Inconsistent`]); a tracked contract the bloom announces without logs is
 //!   re-fetched ([`RpcConfig::bloom_refetches`]) and then asked of the next endpoint, or, at
@@ -34,6 +36,9 @@
 //!   ([`SourceError::DevChainFinality`]).
 //! - **Start-up checks** ([`RpcBlockSource::check`], run before the first fetch): every
 //!   feed's configured decimals against its aggregator's `decimals()`.
+//! - **Where to start**: [`RpcBlockSource::deployment_block`] finds the block a token was
+//!   deployed in (balances are folded from its events: a later start has no opening
+//!   balances, and the first transfer out of an address funded earlier underflows).
 //!
 //! # Several endpoints
 //! Every operation runs against one endpoint from start to end; transport errors,
@@ -46,6 +51,7 @@
 //! logs with its header.)
 
 mod config;
+mod deployment;
 mod endpoint;
 mod fallback;
 mod policy;

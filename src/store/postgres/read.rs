@@ -80,6 +80,16 @@ fn price(row: &PgRow, asset: AssetId) -> Result<Price, StoreError> {
     })
 }
 
+/// The finalized block as the CTE `f` (zero or one row), as a literal for `concat!`: a
+/// primary-key probe by the checkpoint's hash, whatever the table's statistics say (a
+/// join would let the planner hash all of `blocks`).
+macro_rules! finalized_cte {
+    () => {
+        "WITH f AS (SELECT number, hash, parent_hash, timestamp FROM blocks
+                    WHERE hash = (SELECT finalized_hash FROM checkpoint)) "
+    };
+}
+
 /// The price columns, as a literal for `concat!`.
 macro_rules! price_columns {
     () => {
@@ -93,23 +103,55 @@ impl StoreWriter for PostgresStore {
         self.claim(identity).await
     }
 
+    /// One statement: the finalized block (by the checkpoint's hash, a primary-key probe)
+    /// and the pending blocks above its height, a range scan of `blocks_pending` that
+    /// touches the window's entries only. Every block of a catch-up is inserted pending
+    /// and updated to confirmed, which leaves a dead `blocks_pending` entry per block
+    /// until a vacuum; those all lie at or below the finalized height, outside the range.
     async fn window(&self) -> Result<Window, StoreError> {
-        let rows = sqlx::query("SELECT number, hash, parent_hash, timestamp FROM blocks WHERE status = 0 ORDER BY number")
-            .fetch_bounded(self, "read unconfirmed window")
-            .await?;
-        let unconfirmed = rows.iter().map(header).collect::<Result<_, _>>()?;
-        let finalized = sqlx::query(
-            "SELECT b.number, b.hash, b.parent_hash, b.timestamp FROM checkpoint c JOIN blocks b ON b.hash = c.finalized_hash",
-        )
-        .fetch_bounded(self, "read finalized block")
+        let rows = sqlx::query(concat!(
+            finalized_cte!(),
+            "SELECT number, hash, parent_hash, timestamp, TRUE AS finalized FROM f
+             UNION ALL
+             SELECT number, hash, parent_hash, timestamp, FALSE FROM blocks
+             WHERE status = 0 AND number > COALESCE((SELECT number FROM f), -1)
+             ORDER BY finalized DESC, number"
+        ))
+        .fetch_bounded(self, "read the unconfirmed window")
+        .await?;
+        let mut window = Window::default();
+        for row in &rows {
+            let h = header(row)?;
+            if row
+                .try_get::<bool, _>("finalized")
+                .map_err(db("read window role"))?
+            {
+                window.finalized = Some(h);
+            } else {
+                window.unconfirmed.push(h);
+            }
+        }
+        Ok(window)
+    }
+
+    /// The highest pending block above the finalized height (one backward probe of
+    /// `blocks_pending`), else the finalized block: no read of the rest of the window.
+    async fn head(&self) -> Result<Option<BlockHeader>, StoreError> {
+        sqlx::query(concat!(
+            finalized_cte!(),
+            "SELECT * FROM (
+                (SELECT number, hash, parent_hash, timestamp FROM blocks
+                 WHERE status = 0 AND number > COALESCE((SELECT number FROM f), -1)
+                 ORDER BY number DESC LIMIT 1)
+                UNION ALL
+                SELECT number, hash, parent_hash, timestamp FROM f
+             ) w ORDER BY number DESC LIMIT 1"
+        ))
+        .fetch_bounded(self, "read the head block")
         .await?
         .first()
         .map(header)
-        .transpose()?;
-        Ok(Window {
-            finalized,
-            unconfirmed,
-        })
+        .transpose()
     }
 
     async fn balances_at(

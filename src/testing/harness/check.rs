@@ -21,6 +21,11 @@ impl Harness {
             Some(&head),
             "stored head differs from the canonical head"
         );
+        assert_eq!(
+            store.head().await.expect("head"),
+            Some(head),
+            "the store's head read differs from its window's head"
+        );
         assert_eq!(window.finalized_number(), fin, "stored finalized height");
         let unconfirmed: Vec<_> = canonical
             .iter()

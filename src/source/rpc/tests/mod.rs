@@ -13,8 +13,10 @@ use serde_json::json;
 use super::*;
 use crate::decode::{Contract, Decoders, Transfer};
 
+mod deployment;
 mod fallback;
 mod http;
+mod range;
 
 const TOKEN: Address = Address::repeat_byte(0xA1);
 const FEED: Address = Address::repeat_byte(0xF1);
