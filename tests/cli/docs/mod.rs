@@ -292,9 +292,15 @@ fn problems_of(code: &Code, file: &str, text: &str) -> Vec<String> {
         .collect()
 }
 
+/// `README.md` and `docs/**/*.md`, except `docs/design/`: a design names the API it proposes,
+/// which does not exist until it lands.
 fn doc_files() -> Vec<String> {
     let mut out = vec!["README.md".to_owned()];
+    let design = Path::new(ROOT).join("docs").join("design");
     for f in index::files(&Path::new(ROOT).join("docs"), &[".md"]) {
+        if f.starts_with(&design) {
+            continue;
+        }
         let rel = f.strip_prefix(ROOT).expect("under the root");
         out.push(rel.to_string_lossy().into_owned());
     }
