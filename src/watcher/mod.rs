@@ -46,6 +46,7 @@ use self::recent::RecentBlocks;
 use self::refresh::Shared;
 use crate::engine::Engine;
 use crate::error::Error;
+use crate::metrics::ChainMetrics;
 use crate::model::{BlockNumber, StoreIdentity, Window};
 use crate::reader::CollateralReader;
 use crate::traits::{BalanceStore, BlockSource, CollateralCache};
@@ -64,6 +65,8 @@ pub struct Watcher {
     /// confirmation depth, or its `finalized` tag): blocks at or below it are written as
     /// confirmed as soon as they are applied.
     known_final: Option<BlockNumber>,
+    /// The source's head at the last sync.
+    last_source_head: Option<BlockNumber>,
     memo: HeadMemo,
     /// What the unconfirmed blocks this watcher applied wrote (for the refresh).
     recent: RecentBlocks,
@@ -74,6 +77,8 @@ pub struct Watcher {
     reconciled: bool,
     /// A write failed with an unknown outcome: re-read the checkpoint before the next step.
     reload: bool,
+    /// The metrics it records, labelled with the source's chain id.
+    metrics: ChainMetrics,
 }
 
 impl Watcher {
@@ -88,7 +93,8 @@ impl Watcher {
         source: Arc<dyn BlockSource>,
         store: Arc<dyn BalanceStore>,
     ) -> Result<Self, Error> {
-        let identity = StoreIdentity::new(source.chain_id().await?, &config.engine.assets);
+        let chain_id = source.chain_id().await?;
+        let identity = StoreIdentity::new(chain_id, &config.engine.assets);
         store.claim_writer(&identity).await?;
         let window = store.window().await?;
         let engine = Engine::new(config.engine.clone(), window);
@@ -104,12 +110,14 @@ impl Watcher {
             store,
             stats: WatcherStats::default(),
             known_final: None,
+            last_source_head: None,
             memo: HeadMemo::new(config.head_memo),
             recent: RecentBlocks::default(),
             shared,
             refresher: false,
             reconciled: false,
             reload: false,
+            metrics: ChainMetrics::new(chain_id),
             config,
         })
     }

@@ -26,6 +26,7 @@ impl Watcher {
         }
         let shared = Arc::clone(&self.shared);
         let mut gate = shared.gate.write().await;
+        let started = std::time::Instant::now();
         if let Err(e) = self.store.apply(&changes).await {
             // The write may or may not have landed (a lost acknowledgement): forget the
             // memos, re-read the checkpoint before the next step, reconcile the cache then.
@@ -67,6 +68,13 @@ impl Watcher {
             self.shared.wake();
         }
         drop(gate);
+        self.metrics.applied(
+            started.elapsed(),
+            report.applied,
+            report.events,
+            report.reverted,
+        );
+        self.metrics.heights(self.head_number(), report.finalized);
         self.count(&changes, &report);
         Ok(report)
     }
@@ -180,6 +188,7 @@ impl Watcher {
             chunk: self.config.refresh_chunk,
             catch_up_interval: self.config.catch_up_refresh_interval,
             memo: self.config.refresh_memo,
+            metrics: self.metrics.clone(),
         };
         tokio::spawn(refresh::run(
             Arc::clone(&self.shared),

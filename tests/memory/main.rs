@@ -2,5 +2,6 @@
 //! tests against the replay oracle, and bad inputs through the watcher.
 
 mod conformance;
+mod metrics;
 mod property;
 mod rejections;
