@@ -25,6 +25,7 @@
 mod base;
 mod config;
 mod fork;
+mod health;
 mod memo;
 mod reads;
 mod recent;
@@ -67,6 +68,8 @@ pub struct Watcher {
     known_final: Option<BlockNumber>,
     /// The source's head at the last sync.
     last_source_head: Option<BlockNumber>,
+    /// When the last sync succeeded, and the last sync's error if it failed.
+    last_sync: (Option<std::time::Instant>, Option<String>),
     memo: HeadMemo,
     /// What the unconfirmed blocks this watcher applied wrote (for the refresh).
     recent: RecentBlocks,
@@ -111,6 +114,7 @@ impl Watcher {
             stats: WatcherStats::default(),
             known_final: None,
             last_source_head: None,
+            last_sync: (None, None),
             memo: HeadMemo::new(config.head_memo),
             recent: RecentBlocks::default(),
             shared,

@@ -35,8 +35,12 @@ impl Watcher {
     pub async fn sync(&mut self) -> Result<StepReport, Error> {
         let mut report = StepReport::default();
         let result = self.sync_into(&mut report).await;
-        if let Err(e) = &result {
-            self.metrics.sync_error(error_kind(e));
+        match &result {
+            Ok(()) => self.last_sync = (Some(std::time::Instant::now()), None),
+            Err(e) => {
+                self.metrics.sync_error(error_kind(e));
+                self.last_sync.1 = Some(e.to_string());
+            }
         }
         self.finish(report, result)
     }

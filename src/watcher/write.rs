@@ -146,7 +146,10 @@ impl Watcher {
         };
         let mut touched = Touched::default();
         match mark {
-            Some(m) if m == head.id() => return Ok(()),
+            Some(m) if m == head.id() => {
+                self.shared.status.send_modify(|s| s.through = Some(m));
+                return Ok(());
+            }
             Some(m)
                 if window.at(m.number).is_some_and(|h| h.hash == m.hash)
                     && window.finalized_number().is_none_or(|f| m.number >= f) =>

@@ -4,90 +4,20 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
-use alloy_primitives::{Address, B256, I256, U256};
-use async_trait::async_trait;
+use alloy_primitives::{Address, I256, U256};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-use reorg_collateral::cache::MemoryCache;
-use reorg_collateral::error::{CacheError, SourceError};
 use reorg_collateral::metrics::{ALL, names};
-use reorg_collateral::model::{
-    Asset, AssetRegistry, Block, BlockNumber, BlockRef, CachedCollateral, UserId,
-};
+use reorg_collateral::model::{Asset, AssetRegistry};
 use reorg_collateral::source::SimulatedChain;
 use reorg_collateral::store::MemoryStore;
-use reorg_collateral::{BlockSource, CollateralCache, EngineConfig, Watcher, WatcherConfig};
+use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
+
+use crate::flaky::{Flaky, FlakyCache};
 
 const TOKEN: Address = Address::repeat_byte(0xA1);
-const CHAIN_ID: u64 = 31_337;
 const OPERATIONS: &str = include_str!("../../docs/operations.md");
-
-/// A simulated chain with a chain id, whose `head` fails while `failing` is set.
-#[derive(Debug)]
-struct Flaky {
-    chain: Arc<SimulatedChain>,
-    failing: AtomicBool,
-}
-
-#[async_trait]
-impl BlockSource for Flaky {
-    async fn head(&self) -> Result<BlockNumber, SourceError> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(SourceError::Transport {
-                operation: "head".into(),
-                source: "connection refused".into(),
-            });
-        }
-        self.chain.head().await
-    }
-    async fn block_by_number(&self, n: BlockNumber) -> Result<Option<Block>, SourceError> {
-        self.chain.block_by_number(n).await
-    }
-    async fn block_by_hash(&self, hash: B256) -> Result<Option<Block>, SourceError> {
-        self.chain.block_by_hash(hash).await
-    }
-    async fn chain_id(&self) -> Result<Option<u64>, SourceError> {
-        Ok(Some(CHAIN_ID))
-    }
-    async fn finalized(&self) -> Result<Option<BlockNumber>, SourceError> {
-        self.chain.finalized().await
-    }
-}
-
-/// A memory cache whose writes fail while `failing` is set.
-#[derive(Debug, Default)]
-struct FlakyCache {
-    inner: MemoryCache,
-    failing: AtomicBool,
-}
-
-#[async_trait]
-impl CollateralCache for FlakyCache {
-    async fn write(
-        &self,
-        entries: &[CachedCollateral],
-        watermark: Option<BlockRef>,
-    ) -> Result<(), CacheError> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(CacheError::Backend {
-                backend: "flaky",
-                operation: "write".into(),
-                source: "down".into(),
-            });
-        }
-        self.inner.write(entries, watermark).await
-    }
-    async fn get(&self, user: UserId) -> Result<Option<CachedCollateral>, CacheError> {
-        self.inner.get(user).await
-    }
-    async fn watermark(&self) -> Result<Option<BlockRef>, CacheError> {
-        self.inner.watermark().await
-    }
-    async fn clear(&self) -> Result<(), CacheError> {
-        self.inner.clear().await
-    }
-}
 
 /// The metric names the operations page documents (every `reorg_collateral_…` in it).
 fn documented() -> BTreeSet<String> {
@@ -119,10 +49,7 @@ async fn simulated_run() -> (u64, u64) {
     let mut config = WatcherConfig::new(EngineConfig::new(assets, 3));
     config.start_block = 1;
     let chain = Arc::new(SimulatedChain::new(1));
-    let source = Arc::new(Flaky {
-        chain: chain.clone(),
-        failing: AtomicBool::new(false),
-    });
+    let source = Arc::new(Flaky::new(chain.clone()));
     let cache = Arc::new(FlakyCache::default());
     let mut watcher = Watcher::new(config, source.clone(), Arc::new(MemoryStore::new()))
         .await
