@@ -31,6 +31,7 @@ mod reads;
 mod recent;
 pub mod refresh;
 mod report;
+mod shutdown;
 mod sync;
 mod write;
 
@@ -82,6 +83,8 @@ pub struct Watcher {
     reload: bool,
     /// The metrics it records, labelled with the source's chain id.
     metrics: ChainMetrics,
+    /// Once cancelled, a catch-up stops after the changeset it is writing.
+    stop: Option<tokio_util::sync::CancellationToken>,
 }
 
 impl Watcher {
@@ -122,6 +125,7 @@ impl Watcher {
             reconciled: false,
             reload: false,
             metrics: ChainMetrics::new(chain_id),
+            stop: None,
             config,
         })
     }

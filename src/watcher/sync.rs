@@ -129,8 +129,13 @@ impl Watcher {
         let result = async {
             let mut batch: Vec<Block> = Vec::new();
             let mut events = 0;
-            while let Some(blocks) = chunks.try_next().await? {
+            'chunks: while let Some(blocks) = chunks.try_next().await? {
                 for block in blocks {
+                    if self.stopping() {
+                        // Stop between changesets; the rest is fetched after a restart.
+                        batch.clear();
+                        break 'chunks;
+                    }
                     let links = batch.last().is_none_or(|p| {
                         p.header.number + 1 == block.header.number
                             && p.header.hash == block.header.parent_hash

@@ -38,6 +38,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use reorg_collateral::error::StoreError;
 use reorg_collateral::migration::MigrationError;
 use reorg_collateral::store::{PostgresConfig, PostgresStore, cancel_sessions};
+use tokio_util::sync::CancellationToken;
 
 use cache::CacheArgs;
 use migration::{BackfillArgs, CutoverArgs, VerifyArgs};
@@ -134,13 +135,17 @@ fn pg_config(cli: &Cli, application_name: &str) -> PostgresConfig {
     }
 }
 
-async fn run(cli: Cli, store: Arc<PostgresStore>) -> Result<ExitCode, Box<dyn std::error::Error>> {
+async fn run(
+    cli: Cli,
+    store: Arc<PostgresStore>,
+    stop: CancellationToken,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
     match cli.command {
         Command::Migrate => {
             println!("migrations applied (schema {})", cli.schema);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Simulate(args) => args.run(store).await,
+        Command::Simulate(args) => args.run(store, stop).await,
         Command::Backfill(args) => args.run(&store).await,
         Command::Verify(args) => args.run(&store, &cli.schema).await,
         Command::Cutover(args) => args.run(&store).await,
@@ -189,15 +194,31 @@ async fn main() -> ExitCode {
     let application_name = format!("reorg-collateral/{}", std::process::id());
     let config = pg_config(&cli, &application_name);
     let url = cli.database_url.clone();
+    // A watcher stops gracefully on the token (its changeset finished, the store released);
+    // every other command is cut off at the signal, its statements cancelled.
+    let graceful = matches!(cli.command, Command::Simulate(_));
+    let stop = CancellationToken::new();
+    let signalled = stop.clone();
+    tokio::spawn(async move {
+        interrupted().await;
+        signalled.cancel();
+    });
+    // The handler is in place before the first connection.
+    tokio::task::yield_now().await;
     let work = async {
         let store =
             PostgresStore::connect_with(&cli.database_url, Some(&cli.schema), &config).await?;
-        run(cli, Arc::new(store)).await
+        run(cli, Arc::new(store), stop.clone()).await
     };
-    // Polled from the start, so the handler is in place before the first connection.
+    let cut_off = async {
+        if graceful {
+            std::future::pending::<()>().await;
+        }
+        stop.cancelled().await;
+    };
     let outcome = tokio::select! {
         outcome = work => outcome,
-        () = interrupted() => {
+        () = cut_off => {
             // The statements in flight are cancelled on the server: an interrupted verify
             // or backfill leaves nothing running (and nothing partial committed).
             if let Err(e) = cancel_sessions(&url, &application_name).await {

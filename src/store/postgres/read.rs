@@ -99,6 +99,10 @@ impl StoreWriter for PostgresStore {
         self.claim(identity).await
     }
 
+    async fn release_writer(&self) -> Result<(), StoreError> {
+        self.release().await
+    }
+
     async fn window(&self) -> Result<Window, StoreError> {
         let rows = sqlx::query("SELECT number, hash, parent_hash, timestamp FROM blocks WHERE status = 0 ORDER BY number")
             .fetch_bounded(self, "read unconfirmed window")
