@@ -7,3 +7,4 @@ mod health;
 mod metrics;
 mod property;
 mod rejections;
+mod retention;
