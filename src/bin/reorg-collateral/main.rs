@@ -27,6 +27,7 @@
 mod cache;
 mod history;
 mod migration;
+mod run;
 mod simulate;
 
 use std::process::ExitCode;
@@ -42,6 +43,7 @@ use tokio_util::sync::CancellationToken;
 
 use cache::CacheArgs;
 use migration::{BackfillArgs, CutoverArgs, VerifyArgs};
+use run::RunArgs;
 use simulate::SimulateArgs;
 
 /// Exit code of bad usage.
@@ -111,6 +113,9 @@ enum Command {
     /// Compares the Redis cache with the store for every holder; exits 3 when any entry
     /// differs or the cache's watermark is not the store's head.
     VerifyCache(CacheArgs),
+    /// The service: follow a node into Postgres (+ Redis) and serve `/metrics`, `/health`,
+    /// `/collateral/{user}` and `/updates` over HTTP, as configured in a TOML file.
+    Run(RunArgs),
 }
 
 /// A progress bar of `len` steps drawn with `template`.
@@ -129,7 +134,10 @@ fn pg_config(cli: &Cli, application_name: &str) -> PostgresConfig {
     PostgresConfig {
         statement_timeout: secs(cli.statement_timeout),
         lock_timeout: secs(cli.lock_timeout),
-        create_schema: matches!(cli.command, Command::Migrate | Command::Simulate(_)),
+        create_schema: matches!(
+            cli.command,
+            Command::Migrate | Command::Simulate(_) | Command::Run(_)
+        ),
         application_name: Some(application_name.to_owned()),
         ..PostgresConfig::default()
     }
@@ -151,6 +159,7 @@ async fn run(
         Command::Cutover(args) => args.run(&store).await,
         Command::RebuildCache(args) => args.rebuild(&store).await,
         Command::VerifyCache(args) => args.verify(&store).await,
+        Command::Run(_) => unreachable!("`run` connects by itself"),
     }
 }
 
@@ -196,7 +205,7 @@ async fn main() -> ExitCode {
     let url = cli.database_url.clone();
     // A watcher stops gracefully on the token (its changeset finished, the store released);
     // every other command is cut off at the signal, its statements cancelled.
-    let graceful = matches!(cli.command, Command::Simulate(_));
+    let graceful = matches!(cli.command, Command::Simulate(_) | Command::Run(_));
     let stop = CancellationToken::new();
     let signalled = stop.clone();
     tokio::spawn(async move {
@@ -206,6 +215,13 @@ async fn main() -> ExitCode {
     // The handler is in place before the first connection.
     tokio::task::yield_now().await;
     let work = async {
+        if let Command::Run(args) = cli.command {
+            // The service's configuration is checked before anything connects.
+            args.load()?;
+            return args
+                .run(&cli.database_url, &cli.schema, &config, stop.clone())
+                .await;
+        }
         let store =
             PostgresStore::connect_with(&cli.database_url, Some(&cli.schema), &config).await?;
         run(cli, Arc::new(store), stop.clone()).await
