@@ -9,3 +9,5 @@ mod support;
 mod dev_node;
 mod fallback;
 mod node;
+#[cfg(feature = "cli")]
+mod service;

@@ -11,13 +11,14 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use metrics_exporter_prometheus::PrometheusHandle;
 use reorg_collateral::health::{HealthProblem, HealthReport};
 use reorg_collateral::reader::{CollateralReader, ReadSource};
 use reorg_collateral::watcher::{Notification, UpdateCause};
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -27,6 +28,8 @@ pub(crate) struct AppState {
     pub health: watch::Receiver<HealthReport>,
     /// Each refresh as a JSON text.
     pub updates: broadcast::Sender<String>,
+    /// Cancelled at shutdown: open update streams end, so the server can stop.
+    pub stop: CancellationToken,
 }
 
 pub(crate) fn router(state: AppState) -> Router {
@@ -107,8 +110,8 @@ async fn collateral(State(state): State<AppState>, Path(user): Path<String>) -> 
                 .iter()
                 .map(|(asset, a)| {
                     let value = json!({
-                        "confirmed": a.confirmed.map(|d| d.to_string()),
-                        "pending": a.pending.map(|d| d.to_string()),
+                        "confirmed": a.confirmed.map(|d| d.normalize().to_string()),
+                        "pending": a.pending.map(|d| d.normalize().to_string()),
                     });
                     (asset.to_string(), value)
                 })
@@ -121,8 +124,8 @@ async fn collateral(State(state): State<AppState>, Path(user): Path<String>) -> 
             Json(json!({
                 "user": e.user.to_string(),
                 "block": e.block,
-                "confirmed": e.confirmed.to_string(),
-                "pending": e.pending.to_string(),
+                "confirmed": e.confirmed.normalize().to_string(),
+                "pending": e.pending.normalize().to_string(),
                 "complete": e.complete,
                 "source": source,
                 "fallback_reason": reason,
@@ -153,6 +156,7 @@ async fn updates(
             }
         }
     });
+    let stream = stream.take_until(state.stop.cancelled_owned());
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
@@ -170,8 +174,8 @@ pub(crate) fn update_json(n: &Notification) -> String {
             "complete_through": u.complete_through.map(|b| b.number),
             "users": u.users.iter().map(|t| json!({
                 "user": t.user.to_string(),
-                "confirmed": t.confirmed.to_string(),
-                "pending": t.pending.to_string(),
+                "confirmed": t.confirmed.normalize().to_string(),
+                "pending": t.pending.normalize().to_string(),
                 "complete": t.complete,
             })).collect::<Vec<_>>(),
         })

@@ -95,6 +95,7 @@ impl RunArgs {
             prometheus,
             health: health_rx,
             updates,
+            stop: stop.clone(),
         };
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         // The line a supervisor (or a test) waits for: the bound address.
@@ -114,7 +115,11 @@ impl RunArgs {
         )
         .await;
         let status = watcher.shutdown().await?;
-        server.await??;
+        // Requests in flight finish; a client that does not let go is cut off after 5 s.
+        match tokio::time::timeout(std::time::Duration::from_secs(5), server).await {
+            Ok(served) => served??,
+            Err(_) => tracing::warn!("HTTP connections still open at shutdown were cut off"),
+        }
         Err(format!(
             "stopped by a signal; every committed changeset is kept (refreshed through {:?})",
             status.through.map(|b| b.number)
