@@ -1,6 +1,7 @@
 //! `reorg-collateral`: operate the Postgres store from the command line.
 //!
 //! ```text
+//! reorg-collateral run --config FILE            the service: follow a node, serve HTTP
 //! reorg-collateral migrate                      apply the schema migrations
 //! reorg-collateral simulate --steps 200         run the watcher over a scripted chain
 //! reorg-collateral backfill [--high-water N]    fold the log into user_current_balances
