@@ -41,7 +41,7 @@ pub use config::WatcherConfig;
 pub use refresh::{
     CollateralUpdate, Notification, RefreshStatus, Subscription, UpdateCause, UserTotals,
 };
-pub use report::{StepReport, WatcherStats};
+pub use report::{StepReport, SyncProgress, WatcherStats};
 
 use self::memo::HeadMemo;
 use self::recent::RecentBlocks;
@@ -85,6 +85,8 @@ pub struct Watcher {
     metrics: ChainMetrics,
     /// Once cancelled, a catch-up stops after the changeset it is writing.
     stop: Option<tokio_util::sync::CancellationToken>,
+    /// The applied head and the source's, for progress displays.
+    progress: tokio::sync::watch::Sender<SyncProgress>,
 }
 
 impl Watcher {
@@ -109,6 +111,7 @@ impl Watcher {
             engine.window().head().copied(),
             config.channel_capacity,
         ));
+        let applied = engine.window().head().map(|h| h.number);
         Ok(Self {
             reader: CollateralReader::new(store.clone(), valuator),
             engine,
@@ -126,6 +129,10 @@ impl Watcher {
             reload: false,
             metrics: ChainMetrics::new(chain_id),
             stop: None,
+            progress: tokio::sync::watch::Sender::new(SyncProgress {
+                head: applied,
+                target: None,
+            }),
             config,
         })
     }
@@ -147,6 +154,12 @@ impl Watcher {
     /// The chain position applied so far.
     pub fn window(&self) -> &Window {
         self.engine.window()
+    }
+
+    /// The applied head and the source's head, updated by every committed changeset:
+    /// watch it to show the progress of a long catch-up.
+    pub fn progress(&self) -> tokio::sync::watch::Receiver<SyncProgress> {
+        self.progress.subscribe()
     }
 
     /// Counters since start.

@@ -49,6 +49,7 @@ impl Watcher {
         self.prepare().await?;
         let source_head = self.source.head().await?;
         self.last_source_head = Some(source_head);
+        self.progress.send_modify(|p| p.target = Some(source_head));
         let tag = self.source.finalized().await?;
         let by_depth = source_head.checked_sub(self.config.engine.confirmations);
         // Fresh each time: a source that went back no longer vouches for the old heights.

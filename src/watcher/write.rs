@@ -75,6 +75,8 @@ impl Watcher {
             report.reverted,
         );
         self.metrics.heights(self.head_number(), report.finalized);
+        let head = self.head_number();
+        self.progress.send_modify(|p| p.head = head);
         self.count(&changes, &report);
         Ok(report)
     }

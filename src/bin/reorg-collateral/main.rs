@@ -28,6 +28,7 @@
 mod cache;
 mod history;
 mod migration;
+mod progress;
 mod run;
 mod simulate;
 
@@ -119,10 +120,11 @@ enum Command {
     Run(RunArgs),
 }
 
-/// A progress bar of `len` steps drawn with `template`.
+/// A progress bar of `len` steps drawn with `template` on a terminal, log lines otherwise
+/// (see `progress`).
 fn bar(len: u64, template: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template(template) {
+    let bar = ProgressBar::with_draw_target(Some(len), progress::target());
+    if let Ok(style) = ProgressStyle::with_template(&progress::template(template)) {
         bar.set_style(style.progress_chars("=> "));
     }
     bar

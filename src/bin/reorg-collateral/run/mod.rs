@@ -80,6 +80,7 @@ impl RunArgs {
             watcher = watcher.with_cache(Arc::new(cache));
         }
         watcher.stop_on(stop.clone());
+        show_catch_up(watcher.progress());
         let thresholds = HealthThresholds::default();
         let (health_tx, health_rx) = watch::channel(watcher.health(&thresholds).await);
         let (updates, _) = broadcast::channel(1_024);
@@ -147,4 +148,39 @@ async fn follow(
             () = tokio::time::sleep(poll) => {}
         }
     }
+}
+
+/// Shows the progress of a catch-up of more than 100 blocks (a bar on a terminal, log
+/// lines otherwise) until the watcher is dropped.
+fn show_catch_up(mut progress: watch::Receiver<reorg_collateral::watcher::SyncProgress>) {
+    tokio::spawn(async move {
+        let mut bar: Option<(indicatif::ProgressBar, u64)> = None;
+        loop {
+            let p = *progress.borrow_and_update();
+            let head = p.head.unwrap_or(0);
+            let target = p.target.unwrap_or(0);
+            match &bar {
+                None if target > head + 100 => {
+                    let b = crate::bar(
+                        target - head,
+                        "catch-up [{bar:40}] {pos}/{len} blocks {per_sec} eta {eta}",
+                    );
+                    bar = Some((b, head));
+                }
+                Some((b, start)) => {
+                    b.set_length(target.saturating_sub(*start));
+                    b.set_position(head.saturating_sub(*start));
+                    if head >= target {
+                        b.finish();
+                        eprintln!("caught up with the node at #{head}");
+                        bar = None;
+                    }
+                }
+                None => {}
+            }
+            if progress.changed().await.is_err() {
+                return;
+            }
+        }
+    });
 }
