@@ -9,7 +9,7 @@ use super::{RefreshStatus, StepReport, Watcher};
 use crate::error::{Error, StoreError};
 
 /// Most time [`Watcher::shutdown`] waits for the refresh to catch up.
-pub const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Watcher {
     /// Stops a catch-up after the changeset it is writing once `token` is cancelled (a
@@ -57,7 +57,7 @@ impl Watcher {
         Ok(total)
     }
 
-    /// Stops cleanly: waits (up to [`SHUTDOWN_FLUSH_TIMEOUT`]) for the refresh to catch up
+    /// Stops cleanly: waits (up to 10 s) for the refresh to catch up
     /// with every committed step, then releases the writer claim
     /// ([`StoreWriter::release_writer`](crate::traits::StoreWriter::release_writer)) so
     /// the next writer claims at once. Returns where the refresh stood; what it had not

@@ -37,6 +37,10 @@ const BACKEND: &str = "memory";
 /// [`claim_writer`](StoreWriter::claim_writer) records the first identity and refuses
 /// another; writer ownership needs no lock here, since the store lives in one process and
 /// every handle to it is the same object.
+///
+/// Its event log keeps the unconfirmed window and the last
+/// [`DEFAULT_RETAINED_CONFIRMED_BLOCKS`] confirmed blocks ([`with_retention`](Self::with_retention)
+/// sets another [`Retention`]), so it stays bounded on a long chain.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: RwLock<Inner>,

@@ -145,16 +145,15 @@ async fn updates(
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = state.updates.subscribe();
     let stream = futures::stream::unfold(rx, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(text) => return Some((Ok(Event::default().event("update").data(text)), rx)),
-                Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    let text = json!({"lagged": missed}).to_string();
-                    return Some((Ok(Event::default().event("lagged").data(text)), rx));
-                }
-                Err(broadcast::error::RecvError::Closed) => return None,
+        let event = match rx.recv().await {
+            Ok(text) => Event::default().event("update").data(text),
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                let text = json!({"lagged": missed}).to_string();
+                Event::default().event("lagged").data(text)
             }
-        }
+            Err(broadcast::error::RecvError::Closed) => return None,
+        };
+        Some((Ok(event), rx))
     });
     let stream = stream.take_until(state.stop.cancelled_owned());
     Sse::new(stream).keep_alive(KeepAlive::default())
