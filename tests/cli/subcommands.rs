@@ -22,6 +22,7 @@ async fn the_cli_documents_its_subcommands_and_rebuilds_the_cache() {
         "verify",
         "cutover",
         "rebuild-cache",
+        "run",
     ] {
         assert!(text.contains(sub), "--help lists {sub}: {text}");
     }

@@ -8,3 +8,4 @@ mod metrics;
 mod property;
 mod rejections;
 mod retention;
+mod shutdown;
