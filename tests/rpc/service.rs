@@ -227,5 +227,19 @@ async fn the_service_follows_a_node_and_serves_collateral_health_metrics_and_upd
         .unwrap();
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("stopped by a signal"), "{stderr}");
+
+    // Clean up the shared servers: this test's cache keys and schema.
+    use reorg_collateral::CollateralCache;
+    let cache = reorg_collateral::cache::RedisCollateralCache::connect(&redis_url(), &prefix)
+        .await
+        .expect("Redis reachable");
+    cache.clear().await.expect("clear the test's cache keys");
+    let store = reorg_collateral::store::PostgresStore::connect_in_schema(&database_url(), &schema)
+        .await
+        .expect("Postgres reachable");
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(store.pool())
+        .await
+        .expect("drop the test's schema");
     let _ = std::fs::remove_dir_all(&dir);
 }
