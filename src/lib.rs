@@ -5,6 +5,8 @@ pub mod cache;
 pub mod decode;
 pub mod engine;
 pub mod error;
+pub mod health;
+pub mod metrics;
 #[cfg(feature = "migration")]
 pub mod migration;
 pub mod model;

@@ -292,6 +292,10 @@ impl StoreWriter for MigratingStore {
     async fn claim_writer(&self, identity: &StoreIdentity) -> Result<(), StoreError> {
         self.inner.claim_writer(identity).await
     }
+
+    async fn release_writer(&self) -> Result<(), StoreError> {
+        self.inner.release_writer().await
+    }
 }
 
 #[async_trait]

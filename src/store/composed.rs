@@ -89,6 +89,10 @@ where
     async fn claim_writer(&self, identity: &StoreIdentity) -> Result<(), StoreError> {
         self.writer.claim_writer(identity).await
     }
+
+    async fn release_writer(&self) -> Result<(), StoreError> {
+        self.writer.release_writer().await
+    }
 }
 
 #[async_trait]

@@ -7,7 +7,7 @@ mod memory;
 mod postgres;
 
 pub use composed::ComposedStore;
-pub use memory::MemoryStore;
+pub use memory::{DEFAULT_RETAINED_CONFIRMED_BLOCKS, MemoryStore, Retained, Retention};
 #[cfg(feature = "postgres")]
 pub use postgres::{
     ChangesetHook, PostgresConfig, PostgresStore, WRITER_LOCK_SQL, cancel_sessions, migrate, ping,

@@ -95,6 +95,14 @@ pub trait StoreWriter: Send + Sync + Debug {
     /// the inner store's writer lock and identity check (the conformance suite's
     /// `claim_writer_identity` checks it).
     async fn claim_writer(&self, identity: &StoreIdentity) -> Result<(), StoreError>;
+
+    /// Gives up this handle's writer claim (a graceful shutdown), so that another writer
+    /// claims at once instead of waiting for the handle to be dropped. A store without a
+    /// lock does nothing (the default). After it, this handle must not
+    /// [`apply`](Self::apply) again before claiming again.
+    async fn release_writer(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// Everything the [`Watcher`](crate::watcher::Watcher) needs, as one handle: the writer's

@@ -38,7 +38,10 @@ pub struct LogRecord {
 /// The audit side: the append-only event log, the truth every balance derives from.
 #[async_trait]
 pub trait LogReader: Send + Sync + Debug {
-    /// Log rows of `blocks` (all statuses), ordered by block, log and ordinal.
+    /// Log rows of `blocks` (all statuses), ordered by block, log and ordinal. A store with
+    /// a retention policy answers the rows it keeps (the
+    /// [`MemoryStore`](crate::store::MemoryStore) keeps a bounded window of confirmed
+    /// blocks by default, see [`Retention`](crate::store::Retention)).
     ///
     /// One row per (block hash, log, ordinal), whatever the history: a block reorged out
     /// keeps its rows, marked [`LogStatus::Reverted`]; a block that comes back (same hash,

@@ -25,11 +25,13 @@
 mod base;
 mod config;
 mod fork;
+mod health;
 mod memo;
 mod reads;
 mod recent;
 pub mod refresh;
 mod report;
+mod shutdown;
 mod sync;
 mod write;
 
@@ -39,13 +41,14 @@ pub use config::WatcherConfig;
 pub use refresh::{
     CollateralUpdate, Notification, RefreshStatus, Subscription, UpdateCause, UserTotals,
 };
-pub use report::{StepReport, WatcherStats};
+pub use report::{StepReport, SyncProgress, WatcherStats};
 
 use self::memo::HeadMemo;
 use self::recent::RecentBlocks;
 use self::refresh::Shared;
 use crate::engine::Engine;
 use crate::error::Error;
+use crate::metrics::ChainMetrics;
 use crate::model::{BlockNumber, StoreIdentity, Window};
 use crate::reader::CollateralReader;
 use crate::traits::{BalanceStore, BlockSource, CollateralCache};
@@ -64,6 +67,10 @@ pub struct Watcher {
     /// confirmation depth, or its `finalized` tag): blocks at or below it are written as
     /// confirmed as soon as they are applied.
     known_final: Option<BlockNumber>,
+    /// The source's head at the last sync.
+    last_source_head: Option<BlockNumber>,
+    /// When the last sync succeeded, and the last sync's error if it failed.
+    last_sync: (Option<std::time::Instant>, Option<String>),
     memo: HeadMemo,
     /// What the unconfirmed blocks this watcher applied wrote (for the refresh).
     recent: RecentBlocks,
@@ -74,6 +81,12 @@ pub struct Watcher {
     reconciled: bool,
     /// A write failed with an unknown outcome: re-read the checkpoint before the next step.
     reload: bool,
+    /// The metrics it records, labelled with the source's chain id.
+    metrics: ChainMetrics,
+    /// Once cancelled, a catch-up stops after the changeset it is writing.
+    stop: Option<tokio_util::sync::CancellationToken>,
+    /// The applied head and the source's, for progress displays.
+    progress: tokio::sync::watch::Sender<SyncProgress>,
 }
 
 impl Watcher {
@@ -88,7 +101,8 @@ impl Watcher {
         source: Arc<dyn BlockSource>,
         store: Arc<dyn BalanceStore>,
     ) -> Result<Self, Error> {
-        let identity = StoreIdentity::new(source.chain_id().await?, &config.engine.assets);
+        let chain_id = source.chain_id().await?;
+        let identity = StoreIdentity::new(chain_id, &config.engine.assets);
         store.claim_writer(&identity).await?;
         let window = store.window().await?;
         let engine = Engine::new(config.engine.clone(), window);
@@ -97,6 +111,7 @@ impl Watcher {
             engine.window().head().copied(),
             config.channel_capacity,
         ));
+        let applied = engine.window().head().map(|h| h.number);
         Ok(Self {
             reader: CollateralReader::new(store.clone(), valuator),
             engine,
@@ -104,12 +119,20 @@ impl Watcher {
             store,
             stats: WatcherStats::default(),
             known_final: None,
+            last_source_head: None,
+            last_sync: (None, None),
             memo: HeadMemo::new(config.head_memo),
             recent: RecentBlocks::default(),
             shared,
             refresher: false,
             reconciled: false,
             reload: false,
+            metrics: ChainMetrics::new(chain_id),
+            stop: None,
+            progress: tokio::sync::watch::Sender::new(SyncProgress {
+                head: applied,
+                target: None,
+            }),
             config,
         })
     }
@@ -131,6 +154,12 @@ impl Watcher {
     /// The chain position applied so far.
     pub fn window(&self) -> &Window {
         self.engine.window()
+    }
+
+    /// The applied head and the source's head, updated by every committed changeset:
+    /// watch it to show the progress of a long catch-up.
+    pub fn progress(&self) -> tokio::sync::watch::Receiver<SyncProgress> {
+        self.progress.subscribe()
     }
 
     /// Counters since start.

@@ -53,3 +53,14 @@ pub struct WatcherStats {
     /// Changesets committed.
     pub changesets: u64,
 }
+
+/// How far the watcher has got towards the source's head: updated by every committed
+/// changeset and every sync, for progress displays of a long catch-up
+/// ([`Watcher::progress`](super::Watcher::progress)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncProgress {
+    /// The applied head.
+    pub head: Option<BlockNumber>,
+    /// The source's head at the current (or last) sync.
+    pub target: Option<BlockNumber>,
+}

@@ -35,12 +35,21 @@ impl Watcher {
     pub async fn sync(&mut self) -> Result<StepReport, Error> {
         let mut report = StepReport::default();
         let result = self.sync_into(&mut report).await;
+        match &result {
+            Ok(()) => self.last_sync = (Some(std::time::Instant::now()), None),
+            Err(e) => {
+                self.metrics.sync_error(error_kind(e));
+                self.last_sync.1 = Some(e.to_string());
+            }
+        }
         self.finish(report, result)
     }
 
     async fn sync_into(&mut self, report: &mut StepReport) -> Result<(), Error> {
         self.prepare().await?;
         let source_head = self.source.head().await?;
+        self.last_source_head = Some(source_head);
+        self.progress.send_modify(|p| p.target = Some(source_head));
         let tag = self.source.finalized().await?;
         let by_depth = source_head.checked_sub(self.config.engine.confirmations);
         // Fresh each time: a source that went back no longer vouches for the old heights.
@@ -73,6 +82,10 @@ impl Watcher {
         if let Some(fin) = self.known_final {
             report.add(&self.finalize_to(fin).await?);
         }
+        let head = self.head_number();
+        self.metrics.source_head(source_head, head);
+        self.metrics
+            .heights(head, self.engine.window().finalized_number());
         Ok(())
     }
 
@@ -117,8 +130,13 @@ impl Watcher {
         let result = async {
             let mut batch: Vec<Block> = Vec::new();
             let mut events = 0;
-            while let Some(blocks) = chunks.try_next().await? {
+            'chunks: while let Some(blocks) = chunks.try_next().await? {
                 for block in blocks {
+                    if self.stopping() {
+                        // Stop between changesets; the rest is fetched after a restart.
+                        batch.clear();
+                        break 'chunks;
+                    }
                     let links = batch.last().is_none_or(|p| {
                         p.header.number + 1 == block.header.number
                             && p.header.hash == block.header.parent_hash
@@ -187,5 +205,16 @@ impl Watcher {
                 source: Box::new(e),
             }),
         }
+    }
+}
+
+/// The `kind` label of a failed sync.
+fn error_kind(e: &Error) -> &'static str {
+    match e {
+        Error::Source(_) => "source",
+        Error::Store(_) => "store",
+        Error::Engine(_) => "engine",
+        Error::PartiallyCommitted { source, .. } => error_kind(source),
+        _ => "other",
     }
 }

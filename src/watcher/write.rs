@@ -26,6 +26,7 @@ impl Watcher {
         }
         let shared = Arc::clone(&self.shared);
         let mut gate = shared.gate.write().await;
+        let started = std::time::Instant::now();
         if let Err(e) = self.store.apply(&changes).await {
             // The write may or may not have landed (a lost acknowledgement): forget the
             // memos, re-read the checkpoint before the next step, reconcile the cache then.
@@ -67,6 +68,15 @@ impl Watcher {
             self.shared.wake();
         }
         drop(gate);
+        self.metrics.applied(
+            started.elapsed(),
+            report.applied,
+            report.events,
+            report.reverted,
+        );
+        self.metrics.heights(self.head_number(), report.finalized);
+        let head = self.head_number();
+        self.progress.send_modify(|p| p.head = head);
         self.count(&changes, &report);
         Ok(report)
     }
@@ -138,7 +148,10 @@ impl Watcher {
         };
         let mut touched = Touched::default();
         match mark {
-            Some(m) if m == head.id() => return Ok(()),
+            Some(m) if m == head.id() => {
+                self.shared.status.send_modify(|s| s.through = Some(m));
+                return Ok(());
+            }
             Some(m)
                 if window.at(m.number).is_some_and(|h| h.hash == m.hash)
                     && window.finalized_number().is_none_or(|f| m.number >= f) =>
@@ -180,6 +193,7 @@ impl Watcher {
             chunk: self.config.refresh_chunk,
             catch_up_interval: self.config.catch_up_refresh_interval,
             memo: self.config.refresh_memo,
+            metrics: self.metrics.clone(),
         };
         tokio::spawn(refresh::run(
             Arc::clone(&self.shared),

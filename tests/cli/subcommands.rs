@@ -22,6 +22,7 @@ async fn the_cli_documents_its_subcommands_and_rebuilds_the_cache() {
         "verify",
         "cutover",
         "rebuild-cache",
+        "run",
     ] {
         assert!(text.contains(sub), "--help lists {sub}: {text}");
     }
@@ -56,6 +57,18 @@ async fn the_cli_documents_its_subcommands_and_rebuilds_the_cache() {
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("rebuilt the cache of 12 users"), "{text}");
+    // stderr is a pipe, not a terminal: progress comes as log lines, without a bar.
+    let progress = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        progress
+            .lines()
+            .any(|l| l.starts_with("progress: cache ") && l.contains("users")),
+        "{progress}"
+    );
+    assert!(
+        !progress.contains("[="),
+        "no bar drawn off a terminal: {progress}"
+    );
     let cache = reorg_collateral::cache::RedisCollateralCache::connect(&redis_url, &prefix)
         .await
         .expect("Redis reachable");

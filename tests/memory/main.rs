@@ -2,5 +2,10 @@
 //! tests against the replay oracle, and bad inputs through the watcher.
 
 mod conformance;
+mod flaky;
+mod health;
+mod metrics;
 mod property;
 mod rejections;
+mod retention;
+mod shutdown;

@@ -12,4 +12,6 @@ mod erc4626;
 mod fallback;
 mod node;
 mod published;
+#[cfg(feature = "cli")]
+mod service;
 mod weth9;

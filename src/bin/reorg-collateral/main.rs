@@ -1,6 +1,7 @@
 //! `reorg-collateral`: operate the Postgres store from the command line.
 //!
 //! ```text
+//! reorg-collateral run --config FILE            the service: follow a node, serve HTTP
 //! reorg-collateral migrate                      apply the schema migrations
 //! reorg-collateral simulate --steps 200         run the watcher over a scripted chain
 //! reorg-collateral backfill [--high-water N]    fold the log into user_current_balances
@@ -27,6 +28,8 @@
 mod cache;
 mod history;
 mod migration;
+mod progress;
+mod run;
 mod simulate;
 
 use std::process::ExitCode;
@@ -38,9 +41,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use reorg_collateral::error::StoreError;
 use reorg_collateral::migration::MigrationError;
 use reorg_collateral::store::{PostgresConfig, PostgresStore, cancel_sessions, ping};
+use tokio_util::sync::CancellationToken;
 
 use cache::CacheArgs;
 use migration::{BackfillArgs, CutoverArgs, VerifyArgs};
+use run::RunArgs;
 use simulate::SimulateArgs;
 
 /// Exit code of bad usage.
@@ -125,6 +130,9 @@ enum Command {
     /// Compares the Redis cache with the store for every holder; exits 3 when any entry
     /// differs or the cache's watermark is not the store's head.
     VerifyCache(CacheArgs),
+    /// The service: follow a node into Postgres (+ Redis) and serve `/metrics`, `/health`,
+    /// `/collateral/{user}` and `/updates` over HTTP, as configured in a TOML file.
+    Run(RunArgs),
 }
 
 impl Command {
@@ -132,14 +140,18 @@ impl Command {
     /// others open an existing, current store without creating anything, so a role
     /// without `CREATE` can run them.
     fn migrates(&self) -> bool {
-        matches!(self, Self::Migrate | Self::Simulate(_) | Self::Backfill(_))
+        matches!(
+            self,
+            Self::Migrate | Self::Simulate(_) | Self::Backfill(_) | Self::Run(_)
+        )
     }
 }
 
-/// A progress bar of `len` steps drawn with `template`.
+/// A progress bar of `len` steps drawn with `template` on a terminal, log lines otherwise
+/// (see `progress`).
 fn bar(len: u64, template: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template(template) {
+    let bar = ProgressBar::with_draw_target(Some(len), progress::target());
+    if let Ok(style) = ProgressStyle::with_template(&progress::template(template)) {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
@@ -156,24 +168,32 @@ fn pg_config(cli: &Cli, application_name: &str) -> PostgresConfig {
         // Above any statement timeout asked for (a fixed one refused a raised
         // --statement-timeout); without one, the liveness probe bounds a frozen server.
         operation_deadline: statement_timeout.map(|t| t + OPERATION_SLACK),
-        create_schema: matches!(cli.command, Command::Migrate | Command::Simulate(_)),
+        create_schema: matches!(
+            cli.command,
+            Command::Migrate | Command::Simulate(_) | Command::Run(_)
+        ),
         application_name: Some(application_name.to_owned()),
         ..PostgresConfig::default()
     }
 }
 
-async fn run(cli: Cli, store: Arc<PostgresStore>) -> Result<ExitCode, Box<dyn std::error::Error>> {
+async fn run(
+    cli: Cli,
+    store: Arc<PostgresStore>,
+    stop: CancellationToken,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
     match cli.command {
         Command::Migrate => {
             println!("migrations applied (schema {})", cli.schema);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Simulate(args) => args.run(store).await,
+        Command::Simulate(args) => args.run(store, stop).await,
         Command::Backfill(args) => args.run(&store).await,
         Command::Verify(args) => args.run(&store, &cli.schema).await,
         Command::Cutover(args) => args.run(&store).await,
         Command::RebuildCache(args) => args.rebuild(&store).await,
         Command::VerifyCache(args) => args.verify(&store).await,
+        Command::Run(_) => unreachable!("`run` connects by itself"),
     }
 }
 
@@ -236,21 +256,46 @@ async fn main() -> ExitCode {
     let application_name = format!("reorg-collateral/{}", std::process::id());
     let config = pg_config(&cli, &application_name);
     let url = cli.database_url.clone();
-    let probe_timeout =
-        (cli.unresponsive_timeout > 0).then(|| Duration::from_secs(cli.unresponsive_timeout));
+    // A watcher stops gracefully on the token (its changeset finished, the store released);
+    // every other command is cut off at the signal, its statements cancelled.
+    let graceful = matches!(cli.command, Command::Simulate(_) | Command::Run(_));
+    // A watcher has its own deadlines and retries; a one-shot command is ended by the probe
+    // when the server stops answering.
+    let probe_timeout = (!graceful && cli.unresponsive_timeout > 0)
+        .then(|| Duration::from_secs(cli.unresponsive_timeout));
+    let stop = CancellationToken::new();
+    let signalled = stop.clone();
+    tokio::spawn(async move {
+        interrupted().await;
+        signalled.cancel();
+    });
+    // The handler is in place before the first connection.
+    tokio::task::yield_now().await;
     let work = async {
+        if let Command::Run(args) = cli.command {
+            // The service's configuration is checked before anything connects.
+            args.load()?;
+            return args
+                .run(&cli.database_url, &cli.schema, &config, stop.clone())
+                .await;
+        }
         let store = if cli.command.migrates() {
             PostgresStore::connect_with(&cli.database_url, Some(&cli.schema), &config).await?
         } else {
             PostgresStore::open_existing(&cli.database_url, Some(&cli.schema), &config).await?
         };
-        run(cli, Arc::new(store)).await
+        run(cli, Arc::new(store), stop.clone()).await
     };
-    // Polled from the start, so the handler is in place before the first connection.
+    let cut_off = async {
+        if graceful {
+            std::future::pending::<()>().await;
+        }
+        stop.cancelled().await;
+    };
     let outcome = tokio::select! {
         outcome = work => outcome,
         e = unresponsive(&url, probe_timeout) => Err(e),
-        () = interrupted() => {
+        () = cut_off => {
             // The statements in flight are cancelled on the server: an interrupted verify
             // or backfill leaves nothing running (and nothing partial committed). A server
             // that does not answer (frozen) does not hold the exit up.

@@ -9,6 +9,10 @@ use reorg_collateral::model::AssetRegistry;
 use reorg_collateral::source::ScriptedChain;
 use reorg_collateral::store::PostgresStore;
 use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
+use tokio_util::sync::CancellationToken;
+
+/// What a run stopped by a signal says (it exits 1).
+const STOPPED: &str = "stopped by a signal; every committed changeset is kept, run again to resume";
 
 /// The most users `simulate` scripts (each is an allocation and a key per block).
 const MAX_USERS: u64 = 1_000_000;
@@ -36,10 +40,13 @@ pub(crate) struct SimulateArgs {
 }
 
 impl SimulateArgs {
-    /// Plays `steps` steps of the script, syncing after each.
+    /// Plays `steps` steps of the script, syncing after each. Once `stop` is cancelled
+    /// (SIGTERM, Ctrl-C) it stops after the changeset being written, releases the store
+    /// and fails with a message saying so: a run started again resumes from there.
     pub(crate) async fn run(
         self,
         store: Arc<PostgresStore>,
+        stop: CancellationToken,
     ) -> Result<ExitCode, Box<dyn std::error::Error>> {
         let Self {
             seed,
@@ -55,7 +62,11 @@ impl SimulateArgs {
         let mut script = ScriptedChain::new(seed, 1, script_users, assets);
         let mut config = WatcherConfig::new(EngineConfig::new(registry, confirmations));
         config.start_block = 1;
+        if stop.is_cancelled() {
+            return Err(STOPPED.into());
+        }
         let mut watcher = Watcher::new(config, script.chain.clone(), store.clone()).await?;
+        watcher.stop_on(stop.clone());
         // Every step raises the head by one. After a crash, replay the script without
         // syncing until it reaches the stored head; from there the watcher sees the
         // chain exactly as an uninterrupted run did (any fork is a shallow reorg).
@@ -64,6 +75,11 @@ impl SimulateArgs {
             watcher.sync().await?;
         }
         for step in 0..steps {
+            if stop.is_cancelled() {
+                let head = watcher.window().head().map_or(0, |h| h.number);
+                watcher.shutdown().await?;
+                return Err(format!("{STOPPED} at step {step}, head #{head}").into());
+            }
             script.step(events as usize);
             if script.chain.head_number() < stored_head {
                 continue;
@@ -76,12 +92,18 @@ impl SimulateArgs {
                 );
             }
         }
-        let w = watcher.window();
+        if stop.is_cancelled() {
+            watcher.shutdown().await?;
+            return Err(STOPPED.into());
+        }
+        let w = watcher.window().clone();
+        let stats = watcher.stats();
+        watcher.shutdown().await?;
         println!(
             "simulated {steps} steps: head #{}, finalized #{}, {:?}",
             w.head().map_or(0, |h| h.number),
             w.finalized_number().unwrap_or_default(),
-            watcher.stats()
+            stats
         );
         Ok(ExitCode::SUCCESS)
     }

@@ -69,6 +69,7 @@ impl<N: Network> RpcBlockSource<N> {
 
     fn demote(&self, i: usize, error: &SourceError) {
         let ep = &self.endpoints[i];
+        crate::metrics::source_error(&ep.label);
         tracing::warn!(endpoint = %ep.label, %error, cooldown_s = self.config.endpoint_cooldown.as_secs(), "endpoint failed; asking the next one");
         ep.demote(Instant::now() + self.config.endpoint_cooldown);
     }
@@ -90,7 +91,10 @@ impl<N: Network> RpcBlockSource<N> {
                     self.demote(i, &e);
                     error = Some(e);
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    crate::metrics::source_error(&self.endpoints[i].label);
+                    return Err(e);
+                }
             }
         }
         match error {
@@ -114,7 +118,10 @@ impl<N: Network> RpcBlockSource<N> {
                     self.demote(i, &e);
                     error = Some(e);
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    crate::metrics::source_error(&self.endpoints[i].label);
+                    return Err(e);
+                }
             }
         }
         Err(error.unwrap_or_else(no_endpoint))
@@ -124,7 +131,10 @@ impl<N: Network> RpcBlockSource<N> {
     pub(crate) async fn best_head(&self) -> Result<BlockNumber, SourceError> {
         if self.endpoints.len() == 1 {
             let ep = &self.endpoints[0];
-            let head = ep.head().await?;
+            let head = ep
+                .head()
+                .await
+                .inspect_err(|_| crate::metrics::source_error(&ep.label))?;
             ep.reported_head.store(head, Ordering::Relaxed);
             return Ok(head);
         }
@@ -216,7 +226,10 @@ impl<N: Network> RpcBlockSource<N> {
                     self.demote(i, &e);
                     error.get_or_insert(e);
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    crate::metrics::source_error(&self.endpoints[i].label);
+                    return Err(e);
+                }
             }
         }
         match (answered, error) {

@@ -65,7 +65,9 @@ impl Inner {
                 state.pending.retain(|p| p.block != header.number);
             }
         }
-        self.log[block.log].status = LogStatus::Reverted;
+        if let Some(entry) = self.log.get_mut(block.log) {
+            entry.status = LogStatus::Reverted;
+        }
         self.window
             .unconfirmed
             .retain(|h| h.number != header.number);
@@ -76,20 +78,20 @@ impl Inner {
         let finalized = self.window.finalized_number();
         // One log entry per block hash: a block that comes back revives its reverted entry.
         let at_height = self.log_by_block.entry(header.number).or_default();
-        let log = match at_height
-            .iter()
-            .copied()
-            .find(|i| self.log[*i].block.hash == header.hash)
-        {
+        let log = match at_height.iter().copied().find(|i| {
+            self.log
+                .get(*i)
+                .is_some_and(|e| e.block.hash == header.hash)
+        }) {
             Some(existing) => {
-                let entry = &mut self.log[existing];
-                entry.events.clone_from(&changes.block.events);
-                entry.status = LogStatus::Pending;
+                if let Some(entry) = self.log.get_mut(existing) {
+                    entry.events.clone_from(&changes.block.events);
+                    entry.status = LogStatus::Pending;
+                }
                 existing
             }
             None => {
-                let log = self.log.len();
-                self.log.push(LogBlock {
+                let log = self.log.push(LogBlock {
                     block: header.id(),
                     events: changes.block.events.clone(),
                     status: LogStatus::Pending,
@@ -148,9 +150,12 @@ impl Inner {
                     }
                 }
             }
-            self.log[block.log].status = LogStatus::Confirmed;
+            if let Some(entry) = self.log.get_mut(block.log) {
+                entry.status = LogStatus::Confirmed;
+            }
         }
         self.window.unconfirmed.retain(|h| h.number > tip.number);
         self.window.finalized = Some(tip);
+        self.prune(tip.number);
     }
 }

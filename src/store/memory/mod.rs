@@ -19,9 +19,10 @@ use crate::traits::{StoreWriter, Touched};
 mod apply;
 mod log;
 mod read;
+mod retention;
 mod state;
 
-use log::LogBlock;
+use log::Log;
 use state::{PendingBlock, PriceState, UserState};
 
 const BACKEND: &str = "memory";
@@ -36,10 +37,16 @@ const BACKEND: &str = "memory";
 /// [`claim_writer`](StoreWriter::claim_writer) records the first identity and refuses
 /// another; writer ownership needs no lock here, since the store lives in one process and
 /// every handle to it is the same object.
+///
+/// Its event log keeps the unconfirmed window and the last
+/// [`DEFAULT_RETAINED_CONFIRMED_BLOCKS`] confirmed blocks ([`with_retention`](Self::with_retention)
+/// sets another [`Retention`]), so it stays bounded on a long chain.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: RwLock<Inner>,
 }
+
+pub use retention::{DEFAULT_RETAINED_CONFIRMED_BLOCKS, Retained, Retention};
 
 /// Everything behind the store's lock.
 #[derive(Debug, Default)]
@@ -53,11 +60,13 @@ struct Inner {
     pending: BTreeMap<BlockNumber, PendingBlock>,
     /// The append-only event log, one entry per block hash ever applied (rows are expanded
     /// on read); a block that comes back reuses its entry.
-    log: Vec<LogBlock>,
+    log: Log,
     /// The identity recorded by the first `claim_writer`.
     identity: Option<StoreIdentity>,
     /// Log ranges per block height (reverted and canonical blocks alike).
     log_by_block: BTreeMap<BlockNumber, Vec<usize>>,
+    /// How much of the confirmed log is kept.
+    retention: Retention,
 }
 
 impl MemoryStore {
@@ -77,6 +86,14 @@ impl MemoryStore {
     /// Number of rows in the event log.
     pub fn log_len(&self) -> usize {
         self.read().log.iter().map(|b| b.rows().count()).sum()
+    }
+
+    /// An empty store keeping the log of `retention`'s confirmed blocks (see [`Retention`];
+    /// [`new`](Self::new) keeps [`DEFAULT_RETAINED_CONFIRMED_BLOCKS`]).
+    pub fn with_retention(retention: Retention) -> Self {
+        let store = Self::default();
+        store.write().retention = retention;
+        store
     }
 }
 

@@ -82,7 +82,8 @@ impl LogReader for MemoryStore {
         let mut rows: Vec<LogRecord> = inner
             .log_by_block
             .range(blocks)
-            .flat_map(|(_, entries)| entries.iter().flat_map(|i| inner.log[*i].rows()))
+            .flat_map(|(_, entries)| entries.iter().filter_map(|i| inner.log.get(*i)))
+            .flat_map(|entry| entry.rows())
             .collect();
         rows.sort_by_key(|r| {
             (

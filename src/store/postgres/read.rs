@@ -103,6 +103,10 @@ impl StoreWriter for PostgresStore {
         self.claim(identity).await
     }
 
+    async fn release_writer(&self) -> Result<(), StoreError> {
+        self.release().await
+    }
+
     /// One statement: the finalized block (by the checkpoint's hash, a primary-key probe)
     /// and the pending blocks above its height, a range scan of `blocks_pending` that
     /// touches the window's entries only. Every block of a catch-up is inserted pending

@@ -114,6 +114,25 @@ impl PostgresStore {
 /// A new fencing epoch for the claim holding the lock on `conn`. The update waits for a
 /// changeset in flight (its checkpoint row lock), so every changeset either committed
 /// before the new epoch or sees it.
+impl PostgresStore {
+    /// See [`StoreWriter::release_writer`](crate::StoreWriter::release_writer): unlocks
+    /// the ownership lock and closes its session. The epoch stays this handle's: a later
+    /// changeset through it is still checked against the checkpoint's epoch.
+    pub(super) async fn release(&self) -> Result<(), StoreError> {
+        let Some(mut conn) = self.claim.session.lock().await.take() else {
+            return Ok(());
+        };
+        sqlx::query("SELECT pg_advisory_unlock($1::int, hashtext(current_schema()))")
+            .bind(OWNER_LOCK_CLASS)
+            .execute(&mut conn)
+            .await
+            .map_err(db("release the writer ownership"))?;
+        // Closing the session would release the lock too; a failed close changes nothing.
+        let _ = conn.close().await;
+        Ok(())
+    }
+}
+
 async fn bump_epoch(conn: &mut PgConnection) -> Result<i64, StoreError> {
     sqlx::query_scalar(
         "UPDATE checkpoint SET writer_epoch = writer_epoch + 1 RETURNING writer_epoch",

@@ -37,6 +37,7 @@ pub(crate) use views::ViewDelta;
 
 use self::views::ViewMemo;
 use crate::error::{StoreError, ValuationError};
+use crate::metrics::ChainMetrics;
 use crate::model::{
     AssetId, BlockHeader, BlockRef, CachedCollateral, Collateral, PriceView, UserId,
 };
@@ -107,12 +108,14 @@ impl Shared {
 }
 
 /// How the refresher runs.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct RefreshSettings {
     pub chunk: usize,
     pub catch_up_interval: Duration,
     /// Users the view memo holds at most.
     pub memo: usize,
+    /// The metrics it records.
+    pub metrics: ChainMetrics,
 }
 
 /// The refresher task: runs until the watcher is dropped.
@@ -120,6 +123,7 @@ pub(super) async fn run(shared: Arc<Shared>, reader: CollateralReader, settings:
     let mut backoff: Option<Duration> = None;
     let mut memo = ViewMemo::new(settings.memo);
     let mut last = Instant::now() - settings.catch_up_interval;
+    let mut fan_out_started: Option<Instant> = None;
     loop {
         // Wait for work; during a catch-up, at most one refresh per interval.
         loop {
@@ -144,7 +148,31 @@ pub(super) async fn run(shared: Arc<Shared>, reader: CollateralReader, settings:
             }
         }
         last = Instant::now();
-        let ok = batch(&shared, &reader, &mut memo, settings.chunk).await;
+        let listing = {
+            let q = shared.queue();
+            q.dirty.is_empty() && !q.repriced.is_empty()
+        };
+        fan_out_started = fan_out_started.or(listing.then_some(last));
+        let ok = batch(
+            &shared,
+            &reader,
+            &mut memo,
+            settings.chunk,
+            &settings.metrics,
+        )
+        .await;
+        let (queued, fanned_out) = {
+            let q = shared.queue();
+            (
+                q.len(),
+                !q.listing && q.repriced.is_empty() && q.fan_out.is_empty(),
+            )
+        };
+        settings.metrics.refreshed(last.elapsed(), !ok, queued);
+        if let Some(started) = fan_out_started.filter(|_| fanned_out && ok) {
+            settings.metrics.fan_out_done(started.elapsed());
+            fan_out_started = None;
+        }
         backoff = if ok {
             None
         } else {
@@ -162,6 +190,7 @@ async fn batch(
     reader: &CollateralReader,
     memo: &mut ViewMemo,
     chunk: usize,
+    metrics: &ChainMetrics,
 ) -> bool {
     // Holders are listed outside the gate: a long read must not hold up the writer, and a
     // user who becomes a holder meanwhile is a touched user of that step anyway.
@@ -188,6 +217,7 @@ async fn batch(
         }
     }
     if !repriced.is_empty() {
+        metrics.fan_out_listed(listed.len());
         let mut q = shared.queue();
         q.fan_out.extend(listed);
         q.listing = false;

@@ -107,3 +107,43 @@ async fn the_finalized_height_is_the_lowest_of_the_endpoints_tags() {
     assert_eq!(s.finalized().await.unwrap(), Some(8));
     assert!(a.read_q().is_empty() && b.read_q().is_empty());
 }
+
+#[test]
+fn endpoint_failures_are_counted_per_endpoint() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let dead = Asserter::new(); // every call is a transport error
+    let live = Asserter::new();
+    live.push_success(&"0x9");
+    let s = RpcBlockSource::with_fallbacks(bare(&dead), [bare(&live)], config());
+    let labels: Vec<String> = s.endpoints.iter().map(|e| e.label.clone()).collect();
+    metrics::with_local_recorder(&recorder, || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                assert_eq!(s.head().await.unwrap(), 9);
+            });
+    });
+    let counts: Vec<(String, u64)> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter(|(k, ..)| k.key().name() == crate::metrics::names::SOURCE_ERRORS)
+        .map(|(k, _, _, v)| {
+            let endpoint = k.key().labels().find(|l| l.key() == "endpoint").unwrap();
+            let DebugValue::Counter(n) = v else {
+                panic!("a counter: {v:?}")
+            };
+            (endpoint.value().to_owned(), n)
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        vec![(labels[0].clone(), 1)],
+        "the dead endpoint's failure alone"
+    );
+}
