@@ -116,7 +116,9 @@ impl Code {
         if lone && !self.words.words.contains(bare) {
             problems.push(format!("`{span}`: no `{bare}` in the code"));
         }
+        // (A span starting with `/` is an HTTP route, `/health`, not a file of the repo.)
         let path_like = !span.contains(['<', '{', '…', ' ', '*', '|'])
+            && !span.starts_with('/')
             && !span.contains("://")
             && !span.contains("NNNN")
             && (span.contains('/')
@@ -135,11 +137,23 @@ impl Code {
             .filter(|w| !w.is_empty())
             .collect();
         let mut i = 0;
-        while let Some((name, _)) = words.get(i).and_then(|w| w.split_once('=')) {
+        let mut unread = Vec::new();
+        while let Some((name, value)) = words.get(i).and_then(|w| w.split_once('=')) {
+            if value.starts_with("$(") {
+                // `NAME=$(…)`: a shell variable set from a command's output.
+                return;
+            }
             if is_ident(name) && !self.words.literals.contains(name) {
-                problems.push(format!("`{command}`: the code reads no `{name}`"));
+                unread.push(name);
             }
             i += 1;
+        }
+        // `NAME=value command`: the command's environment, which the code must read; a line
+        // of assignments alone sets shell variables for the lines after it.
+        if i < words.len() {
+            for name in unread {
+                problems.push(format!("`{command}`: the code reads no `{name}`"));
+            }
         }
         match words.get(i) {
             Some(&"cargo") => self.check_cargo(command, &words[i + 1..], problems),
