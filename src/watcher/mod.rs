@@ -94,7 +94,7 @@ impl Watcher {
         let engine = Engine::new(config.engine.clone(), window);
         let valuator = Valuator::new(config.engine.assets.clone(), config.max_price_age);
         let shared = Arc::new(Shared::new(
-            engine.window().head().copied(),
+            refresh::Tip::of(engine.window()),
             config.channel_capacity,
         ));
         Ok(Self {

@@ -5,12 +5,25 @@
 //! # Consistency
 //! The refresher reads the store under the read side of a gate whose write side the
 //! writer holds while it commits, so every chunk is read from one committed state, and
-//! stamped with that state's head. Chunks are written in order by one task, so a later
-//! write always reflects a later (or the same) state: an entry never goes back in time.
-//! Each user's entry is one block's; a reader of several users during a price fan-out may
-//! see some at the new price's block and others still at an earlier one (their `block`
+//! stamped with that state (head, its hash, finalized height). Chunks are written in order
+//! by one task, so a later write always reflects a later (or the same) state: an entry
+//! never goes back in time. A refresher waits until the previous refresher of the same
+//! cache (of a watcher dropped in this process) has stopped before it writes.
+//! Each user's entry is one state's; a reader of several users during a price fan-out may
+//! see some at the new price's block and others still at an earlier one (their stamp
 //! says which). When the queue is empty after a chunk, the chunk's write also sets the
-//! cache's watermark to its block: every change up to it is in the cache.
+//! cache's watermark to its state: every change up to it is in the cache. While work keeps
+//! coming, the watermark still advances: to the state at which the refresher last started
+//! a [`Barrier`](queue::Barrier), once the work queued up to it is written.
+//!
+//! # Losses
+//! The watcher marks the cache with its session
+//! ([`begin_session`](crate::traits::CollateralCache::begin_session)) before it reads the
+//! watermark at start, and the refresher writes through
+//! [`write_in_session`](crate::traits::CollateralCache::write_in_session): a cache that
+//! lost the mark (a `FLUSHALL`, a `clear`, another watcher) refuses the watermark, and the
+//! refresher then queues every holder again, so the watermark is only set once every
+//! entry written since the loss is back.
 //!
 //! # Failures
 //! A failed cache write puts the chunk's users back in front of the queue and opens a
@@ -24,11 +37,12 @@ mod notify;
 mod queue;
 mod views;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
-use tokio::sync::{Notify, RwLock, broadcast, watch};
+use tokio::sync::{Notify, OwnedMutexGuard, RwLock, broadcast, watch};
 use tokio::time::Instant;
 
 pub use notify::{CollateralUpdate, Notification, Subscription, UpdateCause, UserTotals};
@@ -38,9 +52,11 @@ pub(crate) use views::ViewDelta;
 use self::views::ViewMemo;
 use crate::error::{StoreError, ValuationError};
 use crate::model::{
-    AssetId, BlockHeader, BlockRef, CachedCollateral, Collateral, PriceView, UserId,
+    AssetId, BlockHeader, BlockNumber, BlockRef, CachedCollateral, Collateral, PriceView,
+    StateRef, UserId, Window,
 };
 use crate::reader::{CollateralReader, ValuationPoint, assets_of};
+use crate::traits::{CollateralCache, Touched};
 
 const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -64,11 +80,38 @@ pub struct RefreshStatus {
     pub valuation_errors: u64,
 }
 
+/// The committed head and finalized height.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Tip {
+    pub head: BlockHeader,
+    pub finalized: Option<BlockNumber>,
+}
+
+impl Tip {
+    /// The tip of `window`, if any block was applied.
+    pub fn of(window: &Window) -> Option<Self> {
+        window.head().map(|head| Self {
+            head: *head,
+            finalized: window.finalized_number(),
+        })
+    }
+
+    /// The state it names.
+    pub fn state(&self) -> StateRef {
+        StateRef {
+            head: self.head.id(),
+            finalized: self.finalized,
+        }
+    }
+}
+
 /// State shared by the writer and the refresher.
 #[derive(Debug)]
 pub(super) struct Shared {
-    /// The committed head; the writer holds the write side while it commits.
-    pub gate: RwLock<Option<BlockHeader>>,
+    /// The committed tip; the writer holds the write side while it commits.
+    pub gate: RwLock<Option<Tip>>,
+    /// This watcher's cache session (see [Losses](self#losses)).
+    pub session: u64,
     queue: Mutex<Queue>,
     wake: Notify,
     pub status: watch::Sender<RefreshStatus>,
@@ -76,10 +119,11 @@ pub(super) struct Shared {
 }
 
 impl Shared {
-    pub fn new(head: Option<BlockHeader>, capacity: usize) -> Self {
+    pub fn new(tip: Option<Tip>, capacity: usize) -> Self {
         let (updates, _) = broadcast::channel(capacity.max(1));
         Self {
-            gate: RwLock::new(head),
+            gate: RwLock::new(tip),
+            session: new_session(),
             queue: Mutex::new(Queue::default()),
             wake: Notify::new(),
             status: watch::Sender::new(RefreshStatus {
@@ -106,6 +150,40 @@ impl Shared {
     }
 }
 
+/// A random session token: a fresh hasher's keys are random per instance.
+fn new_session() -> u64 {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        h.write_u128(t.as_nanos());
+    }
+    h.finish()
+}
+
+/// Per cache (by address), the turn its refreshers take: one at a time, so that a
+/// refresher of a dropped watcher finishes its last write before the next one writes.
+static TURNS: LazyLock<Mutex<HashMap<usize, Weak<tokio::sync::Mutex<()>>>>> =
+    LazyLock::new(Default::default);
+
+/// Waits for the turn to write `cache`.
+async fn turn(cache: &Arc<dyn CollateralCache>) -> OwnedMutexGuard<()> {
+    let key = Arc::as_ptr(cache).cast::<()>() as usize;
+    let lock = {
+        let mut turns = TURNS.lock().unwrap_or_else(PoisonError::into_inner);
+        turns.retain(|_, w| w.strong_count() > 0);
+        match turns.get(&key).and_then(Weak::upgrade) {
+            Some(lock) => lock,
+            None => {
+                let lock = Arc::new(tokio::sync::Mutex::new(()));
+                turns.insert(key, Arc::downgrade(&lock));
+                lock
+            }
+        }
+    };
+    lock.lock_owned().await
+}
+
 /// How the refresher runs.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct RefreshSettings {
@@ -117,6 +195,11 @@ pub(super) struct RefreshSettings {
 
 /// The refresher task: runs until the watcher is dropped.
 pub(super) async fn run(shared: Arc<Shared>, reader: CollateralReader, settings: RefreshSettings) {
+    // Held while this task runs (it holds the cache, so the address stays its own).
+    let _turn = match reader.cache() {
+        Some(cache) => Some(turn(cache).await),
+        None => None,
+    };
     let mut backoff: Option<Duration> = None;
     let mut memo = ViewMemo::new(settings.memo);
     let mut last = Instant::now() - settings.catch_up_interval;
@@ -189,7 +272,7 @@ async fn batch(
     }
     if !repriced.is_empty() {
         let mut q = shared.queue();
-        q.fan_out.extend(listed);
+        q.listed(&repriced, &listed);
         q.listing = false;
     }
     let gate = shared.gate.read().await;
@@ -197,14 +280,22 @@ async fn batch(
     for delta in shared.queue().take_deltas() {
         memo.apply(delta);
     }
-    let Some(head) = *gate else {
+    let Some(tip) = *gate else {
         shared.queue().advance = false;
         shared.status.send_modify(|s| s.idle = true);
         return true;
     };
-    let (users, fan_out) = shared.queue().take(chunk.max(1));
+    let (head, state) = (tip.head, tip.state());
+    let (users, fan_out) = {
+        let mut q = shared.queue();
+        q.start_barrier(state);
+        q.take(chunk.max(1))
+    };
     let valued = value(reader, memo, &users, ValuationPoint::of(Some(&head))).await;
-    let complete = !shared.queue().has_users();
+    let (complete, barrier) = {
+        let q = shared.queue();
+        (!q.has_users(), q.barrier_reached())
+    };
     drop(gate);
     let valued = match valued {
         Ok(v) => v,
@@ -218,28 +309,50 @@ async fn batch(
     let mut valuation_errors = 0;
     for (user, c) in users.iter().zip(valued) {
         match c {
-            Ok(c) => entries.push(CachedCollateral::from(&c)),
+            Ok(c) => entries.push(CachedCollateral::new(&c, Some(&state))),
             Err(error) => {
                 valuation_errors += 1;
                 tracing::warn!(%error, %user, "collateral cannot be valued; left out of the cache");
             }
         }
     }
-    let through = complete.then(|| head.id());
+    // Every change up to the head when the queue is empty, up to the barrier's state when
+    // its work is written.
+    let mark = if complete { Some(state) } else { barrier };
     let written = match reader.cache() {
-        Some(cache) => cache.write(&entries, through).await,
-        None => Ok(()),
+        Some(cache) => cache.write_in_session(&entries, mark, shared.session).await,
+        None => Ok(true),
     };
     let ok = written.is_ok();
+    let intact = matches!(written, Ok(true));
+    let mark = mark.filter(|_| intact);
     {
         let mut q = shared.queue();
-        if ok { q.done() } else { q.retry() }
+        if ok { q.done(mark) } else { q.retry() }
+        if ok && !intact {
+            // The cache lost entries written before (a flush, a clear, another watcher):
+            // everyone again, before any watermark.
+            q.barrier = None;
+            q.add(Touched {
+                users: BTreeSet::new(),
+                price_assets: reader.valuator().assets().iter().map(|a| a.id).collect(),
+            });
+        }
     }
     if let Err(error) = &written {
         tracing::warn!(%error, users = entries.len(), "collateral cache write failed; ingestion continues");
     }
+    if ok && !intact {
+        tracing::warn!(
+            head = head.number,
+            "the cache lost its session mark (flushed, cleared, or taken by another watcher): refreshing every holder"
+        );
+    }
+    let through = mark.map(|m| m.head);
+    let complete = complete && intact;
     let queued = shared.queue().len();
     let idle = ok && complete && !shared.queue().has_work();
+    let complete_through = through.filter(|_| complete);
     shared.status.send_modify(|s| {
         if ok {
             s.batches += 1;
@@ -267,7 +380,7 @@ async fn batch(
             UpdateCause::Step
         },
         users: entries.iter().map(UserTotals::from).collect(),
-        complete_through: through.filter(|_| ok),
+        complete_through,
     }));
     ok
 }

@@ -24,6 +24,8 @@ async fn clear_only_deletes_its_own_prefix() {
     let entry = CachedCollateral {
         user,
         block: 1,
+        hash: alloy_primitives::B256::ZERO,
+        finalized: None,
         confirmed: Decimal::ONE,
         pending: Decimal::ONE,
         assets: std::collections::BTreeMap::new(),
@@ -77,6 +79,8 @@ async fn entries_round_trip_and_corrupt_values_are_reported() {
         .map(|i| CachedCollateral {
             user: Address::repeat_byte(0xB0 + i),
             block: u64::MAX - u64::from(i),
+            hash: alloy_primitives::B256::ZERO,
+            finalized: None,
             confirmed: Decimal::new(-12_345, 28),
             pending: big,
             assets: assets(i * 2),
@@ -144,6 +148,8 @@ async fn string_entries_of_the_old_layout_are_errors_until_rewritten() {
     let entry = |user, block| CachedCollateral {
         user,
         block,
+        hash: alloy_primitives::B256::ZERO,
+        finalized: None,
         confirmed: Decimal::new(1_010, 0),
         pending: Decimal::new(2_020, 0),
         assets: [(
@@ -203,6 +209,8 @@ async fn layout_is_readable_with_plain_hget() {
     let mut entry = CachedCollateral {
         user,
         block: 42,
+        hash: alloy_primitives::B256::ZERO,
+        finalized: None,
         confirmed: Decimal::new(10_100, 1),
         pending: Decimal::new(10_105, 1),
         assets: [(a, value(Some(10_100), 10_100)), (b, value(None, 5))].into(),
