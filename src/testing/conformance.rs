@@ -28,9 +28,13 @@ use super::harness::{Harness, START};
 use super::strategy::{BlockSpec, EventSpec, Op, PriceSpec};
 pub use edges::{claim_writer_identity, log_of_a_block_that_comes_back, one_unrepresentable_user};
 
+mod cache_states;
 mod edges;
 mod realtime;
 
+pub use cache_states::{
+    cached_reads_during_syncs, finality_by_tag_alone, restarts_with_unflushed_refreshes,
+};
 pub use realtime::{
     cache_behind_after_a_killed_writer, finality_advances_without_writes,
     head_moves_back_without_a_new_block,
@@ -366,6 +370,23 @@ macro_rules! conformance_tests {
                     .await;
             }
         }
+
+        $crate::conformance_tests!(@seeded $new_backends; $seeds; $steps;
+            cached_reads_during_syncs,
+            finality_by_tag_alone,
+            restarts_with_unflushed_refreshes,
+        );
+    };
+    (@seeded $new_backends:expr; $seeds:expr; $steps:expr; $($scenario:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $scenario() {
+                for seed in $seeds {
+                    $crate::testing::conformance::$scenario(($new_backends)().await, seed, $steps)
+                        .await;
+                }
+            }
+        )*
     };
     (@each $new_backends:expr; $($scenario:ident),* $(,)?) => {
         $(
@@ -398,5 +419,8 @@ where
     cache_behind_after_a_killed_writer(new_backends().await).await;
     for seed in 1..=4 {
         random_walk(new_backends().await, seed, 60).await;
+        cached_reads_during_syncs(new_backends().await, seed, 40).await;
+        finality_by_tag_alone(new_backends().await, seed, 40).await;
+        restarts_with_unflushed_refreshes(new_backends().await, seed, 40).await;
     }
 }
