@@ -30,14 +30,16 @@ pub use edges::{claim_writer_identity, log_of_a_block_that_comes_back, one_unrep
 
 mod cache_states;
 mod edges;
+mod load;
 mod realtime;
 
 pub use cache_states::{
     cached_reads_during_syncs, finality_by_tag_alone, restarts_with_unflushed_refreshes,
 };
+pub use load::watermark_advances_under_sustained_load;
 pub use realtime::{
     cache_behind_after_a_killed_writer, finality_advances_without_writes,
-    head_moves_back_without_a_new_block,
+    head_moves_back_without_a_new_block, restart_refreshes_what_was_finalized_since_the_watermark,
 };
 
 fn deposit(user: u8, asset: u8, amount: u64) -> EventSpec {
@@ -361,6 +363,8 @@ macro_rules! conformance_tests {
             head_moves_back_without_a_new_block,
             finality_advances_without_writes,
             cache_behind_after_a_killed_writer,
+            restart_refreshes_what_was_finalized_since_the_watermark,
+            watermark_advances_under_sustained_load,
         );
 
         #[tokio::test]
@@ -417,6 +421,8 @@ where
     head_moves_back_without_a_new_block(new_backends().await).await;
     finality_advances_without_writes(new_backends().await).await;
     cache_behind_after_a_killed_writer(new_backends().await).await;
+    restart_refreshes_what_was_finalized_since_the_watermark(new_backends().await).await;
+    watermark_advances_under_sustained_load(new_backends().await).await;
     for seed in 1..=4 {
         random_walk(new_backends().await, seed, 60).await;
         cached_reads_during_syncs(new_backends().await, seed, 40).await;
