@@ -74,16 +74,17 @@ impl CollateralReader {
                 Ok((entry, mark)) if mark.is_some() && mark == state => match entry {
                     // An entry stamped after the watermark's finalized height was written
                     // by another writer: not this state's.
-                    Some(entry)
-                        if entry.finalized <= state.and_then(|s| s.finalized) =>
-                    {
+                    Some(entry) if entry.finalized <= state.and_then(|s| s.finalized) => {
                         return Ok(CachedRead {
                             entry,
                             source: ReadSource::Cache,
                             state,
                         });
                     }
-                    Some(_) => FallbackReason::CacheBehind { cache: mark, store: state },
+                    Some(_) => FallbackReason::CacheBehind {
+                        cache: mark,
+                        store: state,
+                    },
                     None => FallbackReason::Missing,
                 },
                 Ok((_, mark)) => FallbackReason::CacheBehind {

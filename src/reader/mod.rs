@@ -151,7 +151,9 @@ impl CollateralReader {
         at: ValuationPoint,
     ) -> Result<Collateral, Error> {
         let mut all = self.collateral_many(&[user], at).await?;
-        Ok(all.pop().unwrap_or_else(|| Ok(self.empty(user, at.block)))?)
+        Ok(all
+            .pop()
+            .unwrap_or_else(|| Ok(self.empty(user, at.block)))?)
     }
 
     /// The collateral of many users, in the order asked: one balance read

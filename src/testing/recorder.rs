@@ -52,8 +52,9 @@ impl RecordingStore {
         }
     }
 
-    /// The index of the state committed last (reads before and after a read bracket the
-    /// states it may have seen).
+    /// The index of the state recorded last. A read bracketed by `seq()` before and after
+    /// may have seen the states of those indices, and the next one (committed and not
+    /// recorded yet when the read ended).
     pub fn seq(&self) -> usize {
         self.states().len() - 1
     }

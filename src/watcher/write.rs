@@ -174,7 +174,13 @@ impl Watcher {
                 );
                 Touched {
                     users: Default::default(),
-                    price_assets: self.reader.valuator().assets().iter().map(|a| a.id).collect(),
+                    price_assets: self
+                        .reader
+                        .valuator()
+                        .assets()
+                        .iter()
+                        .map(|a| a.id)
+                        .collect(),
                 }
             }
         };
@@ -200,7 +206,10 @@ impl Watcher {
             return Ok(Some(Touched::default()));
         };
         let mut touched = self.store.touched(head + 1..=now.number).await?;
-        let Some(fin) = window.finalized_number().filter(|f| Some(*f) != mark.finalized) else {
+        let Some(fin) = window
+            .finalized_number()
+            .filter(|f| Some(*f) != mark.finalized)
+        else {
             return Ok(Some(touched));
         };
         let from: BlockNumber = mark.finalized.map_or(self.config.start_block, |f| f + 1);
@@ -209,10 +218,19 @@ impl Watcher {
         }
         let rows = self.store.log(from..=fin).await?;
         touched.users.extend(rows.iter().map(|r| r.key.user));
-        let assets: Vec<_> = self.reader.valuator().assets().iter().map(|a| a.id).collect();
+        let assets: Vec<_> = self
+            .reader
+            .valuator()
+            .assets()
+            .iter()
+            .map(|a| a.id)
+            .collect();
         let prices = self.store.prices(&assets).await?;
         for (asset, view) in assets.into_iter().zip(prices) {
-            if view.confirmed.is_some_and(|p| mark.finalized.is_none_or(|f| p.block > f)) {
+            if view
+                .confirmed
+                .is_some_and(|p| mark.finalized.is_none_or(|f| p.block > f))
+            {
                 touched.price_assets.insert(asset);
             }
         }

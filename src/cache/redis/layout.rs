@@ -10,7 +10,9 @@ use rust_decimal::Decimal;
 
 use super::BACKEND;
 use crate::error::CacheError;
-use crate::model::{BlockNumber, BlockRef, CachedAsset, CachedCollateral, StateRef, Unrepresentable, UserId};
+use crate::model::{
+    BlockNumber, BlockRef, CachedAsset, CachedCollateral, StateRef, Unrepresentable, UserId,
+};
 
 /// Hash field of the totals: `block|0x<hash>|finalized|confirmed|pending|complete`.
 pub(super) const TOTAL: &str = "~total";

@@ -12,8 +12,8 @@ use redis::{AsyncCommands, Value};
 use self::config::backend;
 pub use self::config::{RedisCacheConfig, redact_redis_url};
 use self::layout::{
-    ASSET_FIELD_LEN, BadState, MAX_TOTAL_LEN, MAX_VALUE_LEN, TOTAL, decode_hash,
-    parse_watermark, push_asset_field, push_asset_value, push_hex, push_state, push_total,
+    ASSET_FIELD_LEN, BadState, MAX_TOTAL_LEN, MAX_VALUE_LEN, TOTAL, decode_hash, parse_watermark,
+    push_asset_field, push_asset_value, push_hex, push_state, push_total,
 };
 pub use self::publisher::RedisPublisher;
 use crate::error::CacheError;

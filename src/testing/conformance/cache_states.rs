@@ -65,7 +65,11 @@ async fn read_before_refresh(
 async fn read_all(h: &Harness, recorder: &RecordingStore, seen: &mut Vec<Seen>) {
     for user in h.users.clone() {
         let from = recorder.seq();
-        let read = h.watcher.cached_collateral(user).await.expect("watcher read");
+        let read = h
+            .watcher
+            .cached_collateral(user)
+            .await
+            .expect("watcher read");
         seen.push(Seen {
             user,
             read,
@@ -118,7 +122,9 @@ fn expected(h: &Harness, state: &Recorded, oracle: &Expected, user: UserId) -> C
 fn check(h: &Harness, recorder: &RecordingStore, seen: &[Seen]) {
     let mut oracles: HashMap<usize, Expected> = HashMap::new();
     for s in seen {
-        let states = recorder.recorded(s.from..=s.to);
+        // A state is committed before it is recorded: a read that ended in between saw
+        // the next one (at most one, the writer records before its next commit).
+        let states = recorder.recorded(s.from..=(s.to + 1).min(recorder.seq()));
         let mut wanted = Vec::new();
         let mut ok = false;
         for (i, state) in states.iter().enumerate() {
@@ -127,8 +133,11 @@ fn check(h: &Harness, recorder: &RecordingStore, seen: &[Seen]) {
                 .or_insert_with(|| replay(&state.chain, state.finalized));
             let want = expected(h, state, oracle, s.user);
             let labelled = label(&s.read) == state.state;
-            let same = (s.read.entry.confirmed, s.read.entry.pending, &s.read.entry.assets)
-                == (want.confirmed, want.pending, &want.assets);
+            let same = (
+                s.read.entry.confirmed,
+                s.read.entry.pending,
+                &s.read.entry.assets,
+            ) == (want.confirmed, want.pending, &want.assets);
             ok |= labelled && same;
             wanted.push((state.state, want.confirmed, want.pending));
         }
@@ -204,7 +213,11 @@ pub async fn cached_reads_during_syncs(backends: Backends, seed: u64, steps: usi
     let stop = Arc::new(AtomicBool::new(false));
     let seen = Arc::new(Mutex::new(Vec::new()));
     let reader = tokio::spawn({
-        let (reader, users, recorder) = (h.watcher.reader().clone(), h.users.clone(), recorder.clone());
+        let (reader, users, recorder) = (
+            h.watcher.reader().clone(),
+            h.users.clone(),
+            recorder.clone(),
+        );
         let (stop, seen) = (stop.clone(), seen.clone());
         async move {
             while !stop.load(Ordering::Relaxed) {
@@ -212,13 +225,15 @@ pub async fn cached_reads_during_syncs(backends: Backends, seed: u64, steps: usi
                     let from = recorder.seq();
                     let read = reader.cached(*user).await.expect("concurrent read");
                     let to = recorder.seq();
-                    seen.lock().unwrap_or_else(PoisonError::into_inner).push(Seen {
-                        user: *user,
-                        read,
-                        from,
-                        to,
-                        path: "CollateralReader::cached (second task)",
-                    });
+                    seen.lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(Seen {
+                            user: *user,
+                            read,
+                            from,
+                            to,
+                            path: "CollateralReader::cached (second task)",
+                        });
                 }
                 tokio::task::yield_now().await;
             }

@@ -29,12 +29,18 @@ pub async fn watermark_advances_under_sustained_load(backends: Backends) {
     h.sync().await;
     let start = start.header.number;
     assert_eq!(
-        cache.watermark().await.expect("watermark").map(|m| m.head.number),
+        cache
+            .watermark()
+            .await
+            .expect("watermark")
+            .map(|m| m.head.number),
         Some(start)
     );
     let mut advanced = None;
     for i in 0..40usize {
-        let users: Vec<_> = (0..TOUCHED).map(|k| h.users[(i * 7 + k) % h.users.len()]).collect();
+        let users: Vec<_> = (0..TOUCHED)
+            .map(|k| h.users[(i * 7 + k) % h.users.len()])
+            .collect();
         let block = h.chain.mine(|b| {
             for user in &users {
                 b.deposit(asset, *user, U256::from(1_000 + i as u64));

@@ -52,8 +52,8 @@ pub(crate) use views::ViewDelta;
 use self::views::ViewMemo;
 use crate::error::{StoreError, ValuationError};
 use crate::model::{
-    AssetId, BlockHeader, BlockNumber, BlockRef, CachedCollateral, Collateral, PriceView,
-    StateRef, UserId, Window,
+    AssetId, BlockHeader, BlockNumber, BlockRef, CachedCollateral, Collateral, PriceView, StateRef,
+    UserId, Window,
 };
 use crate::reader::{CollateralReader, ValuationPoint, assets_of};
 use crate::traits::{CollateralCache, Touched};
@@ -325,11 +325,17 @@ async fn batch(
     };
     let ok = written.is_ok();
     let intact = matches!(written, Ok(true));
+    // A dropped watcher's refresher whose mark the next watcher replaced: not a loss.
+    let lost = ok && !intact && !shared.queue().closed;
     let mark = mark.filter(|_| intact);
     {
         let mut q = shared.queue();
-        if ok { q.done(mark) } else { q.retry() }
-        if ok && !intact {
+        if ok {
+            q.done(mark)
+        } else {
+            q.retry()
+        }
+        if lost {
             // The cache lost entries written before (a flush, a clear, another watcher):
             // everyone again, before any watermark.
             q.barrier = None;
@@ -342,7 +348,7 @@ async fn batch(
     if let Err(error) = &written {
         tracing::warn!(%error, users = entries.len(), "collateral cache write failed; ingestion continues");
     }
-    if ok && !intact {
+    if lost {
         tracing::warn!(
             head = head.number,
             "the cache lost its session mark (flushed, cleared, or taken by another watcher): refreshing every holder"

@@ -279,9 +279,15 @@ async fn entries_and_watermarks_of_the_older_layout_are_never_current() {
         .query_async::<()>(&mut conn)
         .await
         .unwrap();
-    assert_eq!(cache.watermark().await.unwrap(), None, "an old watermark is none");
+    assert_eq!(
+        cache.watermark().await.unwrap(),
+        None,
+        "an old watermark is none"
+    );
     match cache.get(user).await {
-        Err(reorg_collateral::CacheError::Corrupt { user: u, detail, .. }) => {
+        Err(reorg_collateral::CacheError::Corrupt {
+            user: u, detail, ..
+        }) => {
             assert_eq!(u, user);
             assert!(detail.contains("older layout"), "{detail}");
         }

@@ -222,7 +222,10 @@ fn watermarks_round_trip_and_the_old_layout_is_told_apart() {
         assert_eq!(parse_watermark(&text), Ok(state), "{text}");
     }
     let hash = format!("0x{}", "ab".repeat(32));
-    assert_eq!(parse_watermark(&format!("42|{hash}")), Err(BadState::OldLayout));
+    assert_eq!(
+        parse_watermark(&format!("42|{hash}")),
+        Err(BadState::OldLayout)
+    );
     for bad in [
         format!("x|{hash}|1"),
         format!("42|{hash}|x"),
