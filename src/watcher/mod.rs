@@ -19,8 +19,11 @@
 //! step also hands over what it changed in balance and price views, so the refresher
 //! values the users it has seen before from memory (`refresh_memo`) and reads only the
 //! others from the store; a reorg or a write of unknown outcome makes it read again. A
-//! chunk that empties the queue also sets the cache's watermark. [`Watcher::flush`] waits until
-//! the refresh has caught up with the store.
+//! chunk that empties the queue also sets the cache's watermark to its state (head and
+//! finalized height; under sustained load, to the last state whose queued work is written).
+//! A finalization that moves no head queues the users and assets whose confirmed side it
+//! changes like any step. [`Watcher::flush`] waits until the refresh has caught up with the
+//! store.
 
 mod base;
 mod config;

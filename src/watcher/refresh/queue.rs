@@ -246,4 +246,32 @@ mod tests {
         assert!(q.has_work());
         assert!(!q.is_current(&u(1)));
     }
+
+    #[test]
+    fn a_barrier_goes_first_and_is_reached_while_new_work_keeps_coming() {
+        use crate::model::{BlockRef, StateRef};
+        let state = |n| StateRef {
+            head: BlockRef {
+                number: n,
+                hash: alloy_primitives::B256::repeat_byte(n as u8),
+            },
+            finalized: None,
+        };
+        let touched = |users: &[u8]| Touched {
+            users: users.iter().map(|i| u(*i)).collect(),
+            price_assets: BTreeSet::new(),
+        };
+        let mut q = Queue::default();
+        q.add(touched(&[8, 9]));
+        q.start_barrier(state(1));
+        q.add(touched(&[1, 2]));
+        q.start_barrier(state(2));
+        assert_eq!(q.barrier.as_ref().map(|b| b.state), Some(state(1)), "one at a time");
+        let (batch, _) = q.take(2);
+        assert_eq!(batch, vec![u(8), u(9)], "the barrier's users before lower addresses");
+        assert_eq!(q.barrier_reached(), Some(state(1)));
+        q.done(Some(state(1)));
+        assert!(q.barrier.is_none());
+        assert!(q.has_users(), "later work is still queued");
+    }
 }
