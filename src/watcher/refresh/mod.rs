@@ -14,7 +14,7 @@
 //! says which). When the queue is empty after a chunk, the chunk's write also sets the
 //! cache's watermark to its state: every change up to it is in the cache. While work keeps
 //! coming, the watermark still advances: to the state at which the refresher last started
-//! a [`Barrier`](queue::Barrier), once the work queued up to it is written.
+//! a barrier (the state and the work queued up to it), once that work is written.
 //!
 //! # Losses
 //! The watcher marks the cache with its session

@@ -266,9 +266,17 @@ mod tests {
         q.start_barrier(state(1));
         q.add(touched(&[1, 2]));
         q.start_barrier(state(2));
-        assert_eq!(q.barrier.as_ref().map(|b| b.state), Some(state(1)), "one at a time");
+        assert_eq!(
+            q.barrier.as_ref().map(|b| b.state),
+            Some(state(1)),
+            "one at a time"
+        );
         let (batch, _) = q.take(2);
-        assert_eq!(batch, vec![u(8), u(9)], "the barrier's users before lower addresses");
+        assert_eq!(
+            batch,
+            vec![u(8), u(9)],
+            "the barrier's users before lower addresses"
+        );
         assert_eq!(q.barrier_reached(), Some(state(1)));
         q.done(Some(state(1)));
         assert!(q.barrier.is_none());
