@@ -35,20 +35,21 @@
 
 mod notify;
 mod queue;
+mod turns;
 mod views;
 
 use std::collections::{BTreeSet, HashMap};
-use std::hash::{BuildHasher, Hasher};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::{Notify, OwnedMutexGuard, RwLock, broadcast, watch};
+use tokio::sync::{Notify, RwLock, broadcast, watch};
 use tokio::time::Instant;
 
 pub use notify::{CollateralUpdate, Notification, Subscription, UpdateCause, UserTotals};
 pub(super) use queue::Queue;
 pub(crate) use views::ViewDelta;
 
+use self::turns::{new_session, turn};
 use self::views::ViewMemo;
 use crate::error::{StoreError, ValuationError};
 use crate::model::{
@@ -56,7 +57,7 @@ use crate::model::{
     UserId, Window,
 };
 use crate::reader::{CollateralReader, ValuationPoint, assets_of};
-use crate::traits::{CollateralCache, Touched};
+use crate::traits::Touched;
 
 const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -148,40 +149,6 @@ impl Shared {
         self.status
             .send_if_modified(|s| std::mem::replace(&mut s.idle, false));
     }
-}
-
-/// A random session token: a fresh hasher's keys are random per instance.
-fn new_session() -> u64 {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-    if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-        h.write_u128(t.as_nanos());
-    }
-    h.finish()
-}
-
-/// Per cache (by address), the turn its refreshers take: one at a time, so that a
-/// refresher of a dropped watcher finishes its last write before the next one writes.
-static TURNS: LazyLock<Mutex<HashMap<usize, Weak<tokio::sync::Mutex<()>>>>> =
-    LazyLock::new(Default::default);
-
-/// Waits for the turn to write `cache`.
-async fn turn(cache: &Arc<dyn CollateralCache>) -> OwnedMutexGuard<()> {
-    let key = Arc::as_ptr(cache).cast::<()>() as usize;
-    let lock = {
-        let mut turns = TURNS.lock().unwrap_or_else(PoisonError::into_inner);
-        turns.retain(|_, w| w.strong_count() > 0);
-        match turns.get(&key).and_then(Weak::upgrade) {
-            Some(lock) => lock,
-            None => {
-                let lock = Arc::new(tokio::sync::Mutex::new(()));
-                turns.insert(key, Arc::downgrade(&lock));
-                lock
-            }
-        }
-    };
-    lock.lock_owned().await
 }
 
 /// How the refresher runs.
