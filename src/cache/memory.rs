@@ -129,3 +129,90 @@ impl CollateralCache for MemoryCache {
         Ok(intact)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use alloy_primitives::{Address, B256};
+
+    use super::*;
+    use crate::model::BlockRef;
+
+    fn state(n: u64) -> StateRef {
+        StateRef {
+            head: BlockRef {
+                number: n,
+                hash: B256::repeat_byte(n as u8),
+            },
+            finalized: n.checked_sub(2),
+        }
+    }
+
+    fn entry(user: u8, n: u64) -> CachedCollateral {
+        CachedCollateral {
+            user: Address::repeat_byte(user),
+            block: n,
+            hash: state(n).head.hash,
+            finalized: state(n).finalized,
+            confirmed: Default::default(),
+            pending: Default::default(),
+            assets: Default::default(),
+            complete: true,
+        }
+    }
+
+    /// A session's watermark is refused once the cache lost its mark (a clear, another
+    /// session), and accepted again after the mark is set anew.
+    #[tokio::test]
+    async fn a_lost_session_mark_refuses_the_watermark_once() {
+        let cache = MemoryCache::new();
+        cache.begin_session(7).await.unwrap();
+        assert!(
+            cache
+                .write_in_session(&[entry(1, 5)], Some(state(5)), 7)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            cache
+                .get_with_watermark(Address::repeat_byte(1))
+                .await
+                .unwrap(),
+            (Some(entry(1, 5)), Some(state(5)))
+        );
+        cache.clear().await.unwrap();
+        assert!(
+            !cache
+                .write_in_session(&[entry(2, 6)], Some(state(6)), 7)
+                .await
+                .unwrap()
+        );
+        assert_eq!(cache.watermark().await.unwrap(), None, "refused");
+        assert_eq!(
+            cache.get(Address::repeat_byte(2)).await.unwrap(),
+            Some(entry(2, 6))
+        );
+        assert!(
+            cache
+                .write_in_session(&[], Some(state(6)), 7)
+                .await
+                .unwrap()
+        );
+        assert_eq!(cache.watermark().await.unwrap(), Some(state(6)));
+        cache.begin_session(8).await.unwrap();
+        assert!(
+            !cache
+                .write_in_session(&[], Some(state(7)), 7)
+                .await
+                .unwrap(),
+            "another session"
+        );
+        assert_eq!(cache.watermark().await.unwrap(), Some(state(6)));
+        // The refused writer marked the cache for itself again: its next write goes through.
+        assert!(
+            cache
+                .write_in_session(&[], Some(state(7)), 7)
+                .await
+                .unwrap()
+        );
+    }
+}
