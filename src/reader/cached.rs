@@ -1,6 +1,6 @@
 use super::CollateralReader;
 use crate::error::Error;
-use crate::model::{CachedCollateral, StateRef, UserId};
+use crate::model::{CachedCollateral, StateRef, UserId, Window};
 
 /// A collateral read through the cache, and where the answer came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,22 +64,32 @@ impl CollateralReader {
     /// one state ([`collateral_snapshot`](Self::collateral_snapshot)) and labelled with
     /// it, so no outdated entry is ever served as current — after a failed cache write, a
     /// crash between the store commit and the cache write, a restart, or a finalization
-    /// that moved no head. Costs a store checkpoint read and one cache round trip when
-    /// served from the cache.
+    /// that moved no head. Costs two store checkpoint reads (before and after) and one
+    /// cache round trip when served from the cache.
     pub async fn cached(&self, user: UserId) -> Result<CachedRead, Error> {
-        let state = self.store().window().await?.state();
+        let window = self.store().window().await?;
+        let state = window.state();
         let reason = match &self.cache {
             None => FallbackReason::NoCache,
             Some(cache) => match cache.get_with_watermark(user).await {
                 Ok((entry, mark)) if mark.is_some() && mark == state => match entry {
-                    // An entry stamped after the watermark's finalized height was written
-                    // by another writer: not this state's.
-                    Some(entry) if entry.finalized <= state.and_then(|s| s.finalized) => {
-                        return Ok(CachedRead {
-                            entry,
-                            source: ReadSource::Cache,
-                            state,
-                        });
+                    // An entry of a later state (the refresher wrote it after the store
+                    // moved on, before its watermark): not this state's.
+                    Some(entry) if stamped_by(&entry, &window) => {
+                        // The store still at the watermark after the read: no later state's
+                        // entry can have been written meanwhile (one that rolled the head
+                        // back to an ancestor would pass the stamp check).
+                        if self.store().window().await?.state() == state {
+                            return Ok(CachedRead {
+                                entry,
+                                source: ReadSource::Cache,
+                                state,
+                            });
+                        }
+                        FallbackReason::CacheBehind {
+                            cache: mark,
+                            store: state,
+                        }
                     }
                     Some(_) => FallbackReason::CacheBehind {
                         cache: mark,
@@ -108,4 +118,18 @@ impl CollateralReader {
             state,
         })
     }
+}
+
+/// Whether `entry` was valued from `window`'s state or an earlier one: its stamp's
+/// finalized height is not above the window's, and its head is at or below the window's
+/// head and, unless below the finalized height (a state with such a head precedes it), one
+/// of the window's blocks. Later states move the head up, to another block at a height, or
+/// the finalized height up. An entry stamped with a block since reorged out is refused
+/// too (it is read from the store until refreshed).
+fn stamped_by(entry: &CachedCollateral, window: &Window) -> bool {
+    let fin = window.finalized_number();
+    entry.finalized <= fin
+        && window.head().is_some_and(|h| entry.block <= h.number)
+        && (fin.is_some_and(|f| entry.block < f)
+            || window.at(entry.block).is_some_and(|h| h.hash == entry.hash))
 }
