@@ -134,6 +134,8 @@ async fn main() {
         .map(|i| CachedCollateral {
             user: user(i),
             block: 1,
+            hash: alloy_primitives::B256::ZERO,
+            finalized: None,
             confirmed: Decimal::from(i * 3),
             pending: Decimal::from(i * 3),
             assets: (1..=3u8)
@@ -208,6 +210,8 @@ async fn main() {
         .map(|i| CachedCollateral {
             user: user(i),
             block: 2,
+            hash: alloy_primitives::B256::ZERO,
+            finalized: None,
             confirmed: value(i),
             pending: value(i),
             assets: [(

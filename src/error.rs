@@ -180,6 +180,15 @@ pub enum StoreError {
         /// What was wrong with the answer.
         detail: String,
     },
+    /// The store moved (a writer committed) during each of `attempts` reads that had to
+    /// come from one state of it; nothing was returned. Retry, or read through the writer.
+    #[error("store moved during each of {attempts} reads of one state (last seen: {last:?})")]
+    Moving {
+        /// Reads tried.
+        attempts: u32,
+        /// The state seen last.
+        last: Option<crate::model::StateRef>,
+    },
     /// Another writer owns the store: at most one writer at a time (see
     /// [`StoreWriter::claim_writer`](crate::StoreWriter::claim_writer)). Nothing was
     /// written.

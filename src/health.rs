@@ -184,7 +184,7 @@ pub async fn check(
     let mut cache_ok = true;
     if let Some(cache) = reader.cache() {
         match cache.watermark().await {
-            Ok(mark) => report.refresh_through = mark.map(|m| m.number),
+            Ok(mark) => report.refresh_through = mark.map(|m| m.head.number),
             Err(error) => {
                 cache_ok = false;
                 report.problems.push(HealthProblem::CacheFailing {

@@ -1,9 +1,9 @@
 use std::collections::BTreeMap;
 
-use alloy_primitives::U256;
+use alloy_primitives::{B256, U256};
 use rust_decimal::Decimal;
 
-use super::{AssetId, BlockNumber, Price, UserId};
+use super::{AssetId, BlockNumber, Price, StateRef, UserId};
 
 /// A user's balance of one asset, confirmed and pending.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -128,13 +128,19 @@ pub struct CachedAsset {
 }
 
 /// What a [`CollateralCache`](crate::CollateralCache) holds per user:
-/// `{asset: balance × price × factor}` plus both totals.
+/// `{asset: balance × price × factor}` plus both totals, stamped with the state of the
+/// store it was valued from (head block, its hash, finalized height).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CachedCollateral {
     /// The user.
     pub user: UserId,
     /// Head block the entry reflects.
     pub block: BlockNumber,
+    /// Hash of the head block the entry reflects.
+    pub hash: B256,
+    /// Finalized height of the state the entry reflects: its confirmed side is the fold up
+    /// to this height.
+    pub finalized: Option<BlockNumber>,
     /// Confirmed total.
     pub confirmed: Decimal,
     /// Pending total.
@@ -146,8 +152,10 @@ pub struct CachedCollateral {
     pub complete: bool,
 }
 
-impl From<&Collateral> for CachedCollateral {
-    fn from(c: &Collateral) -> Self {
+impl CachedCollateral {
+    /// The entry of `c`, valued from the store's `state` (whose head is `c.block`; `None`
+    /// for a store without blocks: zero hash, nothing finalized).
+    pub fn new(c: &Collateral, state: Option<&StateRef>) -> Self {
         let mut assets: BTreeMap<AssetId, CachedAsset> = BTreeMap::new();
         let empty = CachedAsset {
             confirmed: None,
@@ -168,10 +176,23 @@ impl From<&Collateral> for CachedCollateral {
         Self {
             user: c.user,
             block: c.block,
+            hash: state.map_or(B256::ZERO, |s| s.head.hash),
+            finalized: state.and_then(|s| s.finalized),
             confirmed: c.confirmed.total,
             pending: c.pending.total,
             assets,
             complete: c.confirmed.is_complete() && c.pending.is_complete(),
+        }
+    }
+
+    /// The state the entry names.
+    pub fn state(&self) -> StateRef {
+        StateRef {
+            head: super::BlockRef {
+                number: self.block,
+                hash: self.hash,
+            },
+            finalized: self.finalized,
         }
     }
 }

@@ -24,4 +24,4 @@ pub use collateral::{
 pub use event::{AssetId, BalanceChange, BalanceEvent, BalanceKey, Effect, LogId, UserId};
 pub use identity::StoreIdentity;
 pub use price::{Answer, MAX_PRICE_DECIMALS, Price, PriceRejection, PriceUpdate, PriceView};
-pub use window::Window;
+pub use window::{StateRef, Window};

@@ -1,6 +1,29 @@
 use alloy_primitives::B256;
 
-use super::{BlockHeader, BlockNumber};
+use super::{BlockHeader, BlockNumber, BlockRef};
+
+/// One state of a store, as a value read from it names it: its head block and its
+/// finalized height. The confirmed side of a collateral changes when the finalized height
+/// moves, even when the head does not, so both name the state.
+///
+/// The store's state is a function of the two: the head's hash fixes the canonical chain,
+/// the finalized height which of its blocks are confirmed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct StateRef {
+    /// The head block.
+    pub head: BlockRef,
+    /// The finalized height, if any block is finalized.
+    pub finalized: Option<BlockNumber>,
+}
+
+impl std::fmt::Display for StateRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.finalized {
+            Some(fin) => write!(f, "head {} finalized #{fin}", self.head),
+            None => write!(f, "head {} nothing finalized", self.head),
+        }
+    }
+}
 
 /// The chain position the engine tracks and the store persists as its checkpoint:
 /// the finalized block and the headers of the unconfirmed blocks above it.
@@ -16,6 +39,15 @@ impl Window {
     /// The latest applied block.
     pub fn head(&self) -> Option<&BlockHeader> {
         self.unconfirmed.last().or(self.finalized.as_ref())
+    }
+
+    /// The state this window names (its head and finalized height), if any block was
+    /// applied.
+    pub fn state(&self) -> Option<StateRef> {
+        self.head().map(|h| StateRef {
+            head: h.id(),
+            finalized: self.finalized_number(),
+        })
     }
 
     /// The finalized height, if any block is finalized.

@@ -1,8 +1,8 @@
 //! Operator actions on the cache: rebuild it from the store, verify it against the store.
 
-use super::{CollateralReader, ValuationPoint};
+use super::CollateralReader;
 use crate::error::{CacheError, Error};
-use crate::model::{CachedCollateral, UserId};
+use crate::model::{CachedCollateral, StateRef, UserId};
 
 /// Users per chunk of a rebuild or a verification.
 const CHUNK: usize = 4_096;
@@ -22,10 +22,11 @@ pub struct CacheMismatch {
 
 impl CollateralReader {
     /// Repopulates the cache from the store for every holder of every tracked asset,
-    /// valued at the store's head, in chunks (one balance read, one price read and one
+    /// valued at the store's head, in chunks (each read from one state of the store, one
     /// cache write each), calling `progress(done, total)` after each. Sets the cache's
-    /// watermark to that head if the store did not move meanwhile (otherwise the running
-    /// watcher sets it). Returns the number of users written; 0 without a cache.
+    /// watermark to the store's state (head and finalized height) if every chunk was read
+    /// from it (otherwise the running watcher sets it). Returns the number of users
+    /// written; 0 without a cache.
     pub async fn rebuild_cache(
         &self,
         mut progress: impl FnMut(usize, usize) + Send,
@@ -33,20 +34,21 @@ impl CollateralReader {
         let Some(cache) = &self.cache else {
             return Ok(0);
         };
-        let head = self.head().await?;
-        let at = ValuationPoint::of(head.as_ref());
+        let start = self.store().window().await?.state();
         let users = self.holders().await?;
         let total = users.len();
         let mut done = 0;
+        let mut same = true;
         for chunk in users.chunks(CHUNK) {
-            let entries = self.entries(chunk, at).await?;
+            let (state, entries) = self.entries(chunk).await?;
+            same &= state == start;
             cache.put(&entries).await?;
             done += chunk.len();
             progress(done, total);
         }
-        let now = self.head().await?;
-        if let Some(h) = head.filter(|h| now.as_ref() == Some(h)) {
-            cache.write(&[], Some(h.id())).await?;
+        let now = self.store().window().await?.state();
+        if let Some(state) = start.filter(|s| same && now.as_ref() == Some(s)) {
+            cache.write(&[], Some(state)).await?;
         }
         Ok(total)
     }
@@ -61,10 +63,9 @@ impl CollateralReader {
         let Some(cache) = &self.cache else {
             return Ok(Vec::new());
         };
-        let at = ValuationPoint::of(self.head().await?.as_ref());
         let mut mismatches = Vec::new();
         for chunk in self.holders().await?.chunks(CHUNK) {
-            let expected = self.entries(chunk, at).await?;
+            let (_, expected) = self.entries(chunk).await?;
             for expected in expected {
                 let (cached, unreadable) = match cache.get(expected.user).await {
                     Ok(cached) => (cached, None),
@@ -95,16 +96,17 @@ impl CollateralReader {
         Ok(mismatches)
     }
 
-    /// The cache entries of `users`; a valuation error is returned.
+    /// The cache entries of `users`, read from one state of the store, and that state; a
+    /// valuation error is returned.
     async fn entries(
         &self,
         users: &[UserId],
-        at: ValuationPoint,
-    ) -> Result<Vec<CachedCollateral>, Error> {
-        self.collateral_many(users, at)
-            .await?
+    ) -> Result<(Option<StateRef>, Vec<CachedCollateral>), Error> {
+        let (state, values) = self.collateral_snapshot(users).await?;
+        let entries = values
             .into_iter()
-            .map(|c| Ok(CachedCollateral::from(&c?)))
-            .collect()
+            .map(|c| Ok(CachedCollateral::new(&c?, state.as_ref())))
+            .collect::<Result<_, Error>>()?;
+        Ok((state, entries))
     }
 }

@@ -28,9 +28,15 @@ pub use cache_ops::CacheMismatch;
 pub use cached::{CachedRead, FallbackReason, ReadSource};
 
 use crate::error::{Error, StoreError, ValuationError};
-use crate::model::{AssetId, BalanceView, BlockHeader, BlockNumber, Collateral, PriceView, UserId};
+use crate::model::{
+    AssetId, BalanceView, BlockHeader, BlockNumber, Collateral, PriceView, StateRef, UserId,
+};
 use crate::traits::{BalanceStore, CollateralCache};
 use crate::valuation::Valuator;
+
+/// Reads of [`CollateralReader::collateral_snapshot`] before it gives up on a store that
+/// keeps moving.
+pub const SNAPSHOT_ATTEMPTS: u32 = 16;
 
 /// The point a valuation is made at: the head block's number (stamped on the result) and
 /// its timestamp (against which price ages are measured).
@@ -99,12 +105,45 @@ impl CollateralReader {
         self.store.head().await
     }
 
-    /// A user's collateral from the store, valued at the store's head.
-    /// Cost: O(assets of the user), three reads (the head, the balances, their prices);
-    /// none depends on the store's history.
+    /// A user's collateral from the store, valued at the store's head, from one state of
+    /// the store (see [`collateral_snapshot`](Self::collateral_snapshot)).
+    /// Cost: O(assets of the user), four reads.
     pub async fn collateral(&self, user: UserId) -> Result<Collateral, Error> {
-        let at = ValuationPoint::of(self.head().await?.as_ref());
-        self.collateral_at(user, at).await
+        let (state, mut all) = self.collateral_snapshot(&[user]).await?;
+        let block = state.map_or(0, |s| s.head.number);
+        Ok(all.pop().unwrap_or_else(|| Ok(self.empty(user, block)))?)
+    }
+
+    /// The collateral of `users` (in the order asked) read from ONE state of the store,
+    /// valued at its head, and that state (`None`: no block applied).
+    ///
+    /// The store's checkpoint is read before and after the balances and prices: the reads
+    /// are kept only if both name the same state (head and finalized height), which,
+    /// written by a single writer, is then the state they were read from; otherwise they
+    /// are read again, up to [`SNAPSHOT_ATTEMPTS`] times, then [`StoreError::Moving`].
+    /// (A store whose chain goes from a state to another and back between the two reads
+    /// passes the check; the values of that state are then the same again.)
+    pub async fn collateral_snapshot(
+        &self,
+        users: &[UserId],
+    ) -> Result<(Option<StateRef>, Vec<Result<Collateral, ValuationError>>), Error> {
+        let mut last = None;
+        for _ in 0..SNAPSHOT_ATTEMPTS {
+            let before = self.store.window().await?;
+            let at = ValuationPoint::of(before.head());
+            let values = self.collateral_many(users, at).await?;
+            let after = self.store.window().await?.state();
+            if after == before.state() {
+                return Ok((after, values));
+            }
+            last = after;
+            tokio::task::yield_now().await;
+        }
+        Err(StoreError::Moving {
+            attempts: SNAPSHOT_ATTEMPTS,
+            last,
+        }
+        .into())
     }
 
     /// A user's collateral from the store, valued at `at`.
@@ -114,7 +153,9 @@ impl CollateralReader {
         at: ValuationPoint,
     ) -> Result<Collateral, Error> {
         let mut all = self.collateral_many(&[user], at).await?;
-        Ok(all.pop().unwrap_or_else(|| Ok(self.empty(user, at)))?)
+        Ok(all
+            .pop()
+            .unwrap_or_else(|| Ok(self.empty(user, at.block)))?)
     }
 
     /// The collateral of many users, in the order asked: one balance read
@@ -170,10 +211,10 @@ impl CollateralReader {
         Ok(users.into_iter().collect())
     }
 
-    fn empty(&self, user: UserId, at: ValuationPoint) -> Collateral {
+    fn empty(&self, user: UserId, block: BlockNumber) -> Collateral {
         Collateral {
             user,
-            block: at.block,
+            block,
             confirmed: Default::default(),
             pending: Default::default(),
         }

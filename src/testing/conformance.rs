@@ -28,12 +28,18 @@ use super::harness::{Harness, START};
 use super::strategy::{BlockSpec, EventSpec, Op, PriceSpec};
 pub use edges::{claim_writer_identity, log_of_a_block_that_comes_back, one_unrepresentable_user};
 
+mod cache_states;
 mod edges;
+mod load;
 mod realtime;
 
+pub use cache_states::{
+    cached_reads_during_syncs, finality_by_tag_alone, restarts_with_unflushed_refreshes,
+};
+pub use load::watermark_advances_under_sustained_load;
 pub use realtime::{
     cache_behind_after_a_killed_writer, finality_advances_without_writes,
-    head_moves_back_without_a_new_block,
+    head_moves_back_without_a_new_block, restart_refreshes_what_was_finalized_since_the_watermark,
 };
 
 fn deposit(user: u8, asset: u8, amount: u64) -> EventSpec {
@@ -357,6 +363,8 @@ macro_rules! conformance_tests {
             head_moves_back_without_a_new_block,
             finality_advances_without_writes,
             cache_behind_after_a_killed_writer,
+            restart_refreshes_what_was_finalized_since_the_watermark,
+            watermark_advances_under_sustained_load,
         );
 
         #[tokio::test]
@@ -366,6 +374,23 @@ macro_rules! conformance_tests {
                     .await;
             }
         }
+
+        $crate::conformance_tests!(@seeded $new_backends; $seeds; $steps;
+            cached_reads_during_syncs,
+            finality_by_tag_alone,
+            restarts_with_unflushed_refreshes,
+        );
+    };
+    (@seeded $new_backends:expr; $seeds:expr; $steps:expr; $($scenario:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $scenario() {
+                for seed in $seeds {
+                    $crate::testing::conformance::$scenario(($new_backends)().await, seed, $steps)
+                        .await;
+                }
+            }
+        )*
     };
     (@each $new_backends:expr; $($scenario:ident),* $(,)?) => {
         $(
@@ -396,7 +421,12 @@ where
     head_moves_back_without_a_new_block(new_backends().await).await;
     finality_advances_without_writes(new_backends().await).await;
     cache_behind_after_a_killed_writer(new_backends().await).await;
+    restart_refreshes_what_was_finalized_since_the_watermark(new_backends().await).await;
+    watermark_advances_under_sustained_load(new_backends().await).await;
     for seed in 1..=4 {
         random_walk(new_backends().await, seed, 60).await;
+        cached_reads_during_syncs(new_backends().await, seed, 40).await;
+        finality_by_tag_alone(new_backends().await, seed, 40).await;
+        restarts_with_unflushed_refreshes(new_backends().await, seed, 40).await;
     }
 }

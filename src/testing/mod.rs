@@ -7,9 +7,11 @@ mod backends;
 pub mod conformance;
 pub mod harness;
 pub mod oracle;
+pub mod recorder;
 pub mod strategy;
 
 pub use crate::conformance_tests;
 pub use backends::Backends;
 pub use harness::Harness;
 pub use oracle::{Expected, replay};
+pub use recorder::RecordingStore;

@@ -19,8 +19,11 @@
 //! step also hands over what it changed in balance and price views, so the refresher
 //! values the users it has seen before from memory (`refresh_memo`) and reads only the
 //! others from the store; a reorg or a write of unknown outcome makes it read again. A
-//! chunk that empties the queue also sets the cache's watermark. [`Watcher::flush`] waits until
-//! the refresh has caught up with the store.
+//! chunk that empties the queue also sets the cache's watermark to its state (head and
+//! finalized height; under sustained load, to the last state whose queued work is written).
+//! A finalization that moves no head queues the users and assets whose confirmed side it
+//! changes like any step. [`Watcher::flush`] waits until the refresh has caught up with the
+//! store.
 
 mod base;
 mod config;
@@ -108,7 +111,7 @@ impl Watcher {
         let engine = Engine::new(config.engine.clone(), window);
         let valuator = Valuator::new(config.engine.assets.clone(), config.max_price_age);
         let shared = Arc::new(Shared::new(
-            engine.window().head().copied(),
+            refresh::Tip::of(engine.window()),
             config.channel_capacity,
         ));
         let applied = engine.window().head().map(|h| h.number);

@@ -17,18 +17,27 @@ impl Watcher {
 
     /// A user's collateral from the cache when the user's entry is current, from the
     /// store otherwise (no cache, a miss, a cache failure, or the user's refresh still
-    /// queued or failed), with [`ReadSource`] saying which answered.
+    /// queued or failed), with [`ReadSource`] saying which answered. Either way the answer
+    /// is the collateral of the watcher's state (head and finalized height), which
+    /// [`CachedRead::state`] names: the refresh queues every user whose either side a step
+    /// changes, a finalization that moves no head included, and a restart queues what
+    /// the cache missed before the entries it did not are served.
     pub async fn cached_collateral(&self, user: UserId) -> Result<CachedRead, Error> {
+        let state = self.engine.window().state();
+        let finalized = self.engine.window().finalized_number();
         let reason = match self.reader.cache() {
             None => FallbackReason::NoCache,
             Some(_) if !self.reconciled || !self.shared.queue().is_current(&user) => {
                 FallbackReason::Outdated
             }
             Some(cache) => match cache.get(user).await {
+                // An entry stamped after this state's finalized height is another writer's.
+                Ok(Some(entry)) if entry.finalized > finalized => FallbackReason::Outdated,
                 Ok(Some(entry)) => {
                     return Ok(CachedRead {
                         entry,
                         source: ReadSource::Cache,
+                        state,
                     });
                 }
                 Ok(None) => FallbackReason::Missing,
@@ -38,9 +47,12 @@ impl Watcher {
                 }
             },
         };
+        // The watcher is the only writer and `&self` keeps it from writing meanwhile: the
+        // store holds `state` throughout the read.
         Ok(CachedRead {
-            entry: CachedCollateral::from(&self.collateral(user).await?),
+            entry: CachedCollateral::new(&self.collateral(user).await?, state.as_ref()),
             source: ReadSource::Store(reason),
+            state,
         })
     }
 

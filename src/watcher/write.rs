@@ -3,12 +3,16 @@
 
 use std::sync::Arc;
 
-use super::refresh::{self, RefreshSettings, ViewDelta};
+use super::refresh::{self, RefreshSettings, Tip, ViewDelta};
 use super::{StepReport, Watcher};
 use crate::engine::Engine;
 use crate::error::Error;
-use crate::model::Changeset;
+use crate::model::{BlockNumber, Changeset, StateRef, Window};
 use crate::traits::Touched;
+
+/// Most finalized blocks a restart reads the log of to find whose confirmed side they
+/// changed since the cache's watermark; beyond it, every holder is refreshed.
+const MAX_RECONCILE_LOG_BLOCKS: u64 = 100_000;
 
 impl Watcher {
     /// Writes a changeset, advances the engine and queues the refresh of what it changed.
@@ -37,7 +41,7 @@ impl Watcher {
             return Err(e.into());
         }
         self.engine.commit(&changes);
-        *gate = self.engine.window().head().copied();
+        *gate = Tip::of(self.engine.window());
         self.memo.record(&changes);
         // Under the gate: the refresher applies deltas in commit order.
         let delta = match &before {
@@ -117,7 +121,7 @@ impl Watcher {
         if self.reload {
             let window = self.store.window().await?;
             self.engine = Engine::new(self.config.engine.clone(), window);
-            *self.shared.gate.write().await = self.engine.window().head().copied();
+            *self.shared.gate.write().await = Tip::of(self.engine.window());
             self.reload = false;
             self.reconciled = false;
         }
@@ -128,52 +132,72 @@ impl Watcher {
         Ok(())
     }
 
-    /// Queues what the cache misses since its watermark: the users and repriced assets of
-    /// the blocks above it when it is in the unconfirmed window, every holder otherwise
-    /// (a new cache, one of another chain, or one behind the finalized height).
+    /// Queues what the cache misses since its watermark, a state (head and finalized
+    /// height): when the watermark's head is in the unconfirmed window, the users and
+    /// repriced assets of the blocks above it, and the confirmed side of what the blocks
+    /// finalized since its finalized height changed (the users of their log rows, the
+    /// assets whose confirmed price is newer); every holder otherwise (a new cache, one of
+    /// another chain, one behind the finalized height, or a watermark of an older layout).
+    ///
+    /// The cache is first marked with this watcher's session, so that a loss after the
+    /// watermark is read is seen by the refresher (see [`refresh`](super::refresh)).
     async fn reconcile(&mut self) -> Result<(), Error> {
         let Some(cache) = self.reader.cache().cloned() else {
             return Ok(());
         };
         let window = self.engine.window().clone();
-        let Some(head) = window.head().copied() else {
+        let Some(state) = window.state() else {
             return Ok(());
         };
-        let mark = match cache.watermark().await {
+        let read = async {
+            cache.begin_session(self.shared.session).await?;
+            cache.watermark().await
+        };
+        let mark = match read.await {
             Ok(mark) => mark,
             Err(error) => {
                 tracing::warn!(%error, "reading the cache's watermark failed; refreshing every holder");
                 None
             }
         };
-        let mut touched = Touched::default();
-        match mark {
-            Some(m) if m == head.id() => {
-                self.shared.status.send_modify(|s| s.through = Some(m));
-                return Ok(());
-            }
-            Some(m)
-                if window.at(m.number).is_some_and(|h| h.hash == m.hash)
-                    && window.finalized_number().is_none_or(|f| m.number >= f) =>
-            {
-                touched = self.store.touched(m.number + 1..=head.number).await?;
+        if mark == Some(state) {
+            // Current already: say so, or the refresh would look behind until a new block.
+            self.shared
+                .status
+                .send_modify(|s| s.through = Some(state.head));
+            return Ok(());
+        }
+        let touched = match mark {
+            Some(m) if follows(&window, &m) => self.missed_since(&window, &m).await?,
+            _ => None,
+        };
+        let touched = match touched {
+            Some(touched) => {
                 tracing::info!(
-                    watermark = m.number,
-                    head = head.number,
+                    watermark = %mark.map_or_else(String::new, |m| m.to_string()),
+                    head = state.head.number,
                     users = touched.users.len(),
                     "cache behind the store: refreshing what changed since"
                 );
-            }
-            _ => {
                 touched
-                    .price_assets
-                    .extend(self.reader.valuator().assets().iter().map(|a| a.id));
+            }
+            None => {
                 tracing::info!(
-                    head = head.number,
+                    head = state.head.number,
                     "cache watermark unknown: refreshing every holder"
                 );
+                Touched {
+                    users: Default::default(),
+                    price_assets: self
+                        .reader
+                        .valuator()
+                        .assets()
+                        .iter()
+                        .map(|a| a.id)
+                        .collect(),
+                }
             }
-        }
+        };
         let shared = Arc::clone(&self.shared);
         let _gate = shared.gate.write().await;
         self.shared.queue().add(touched);
@@ -181,6 +205,50 @@ impl Watcher {
         self.ensure_refresher();
         self.shared.wake();
         Ok(())
+    }
+
+    /// What changed since `mark` (a state `window` follows): the pending rows above its
+    /// head, and the confirmed side of the blocks finalized since its finalized height.
+    /// `None` when that takes reading more than [`MAX_RECONCILE_LOG_BLOCKS`] of log.
+    async fn missed_since(
+        &self,
+        window: &Window,
+        mark: &StateRef,
+    ) -> Result<Option<Touched>, Error> {
+        let head = mark.head.number;
+        let Some(now) = window.head() else {
+            return Ok(Some(Touched::default()));
+        };
+        let mut touched = self.store.touched(head + 1..=now.number).await?;
+        let Some(fin) = window
+            .finalized_number()
+            .filter(|f| Some(*f) != mark.finalized)
+        else {
+            return Ok(Some(touched));
+        };
+        let from: BlockNumber = mark.finalized.map_or(self.config.start_block, |f| f + 1);
+        if fin.saturating_sub(from) >= MAX_RECONCILE_LOG_BLOCKS {
+            return Ok(None);
+        }
+        let rows = self.store.log(from..=fin).await?;
+        touched.users.extend(rows.iter().map(|r| r.key.user));
+        let assets: Vec<_> = self
+            .reader
+            .valuator()
+            .assets()
+            .iter()
+            .map(|a| a.id)
+            .collect();
+        let prices = self.store.prices(&assets).await?;
+        for (asset, view) in assets.into_iter().zip(prices) {
+            if view
+                .confirmed
+                .is_some_and(|p| mark.finalized.is_none_or(|f| p.block > f))
+            {
+                touched.price_assets.insert(asset);
+            }
+        }
+        Ok(Some(touched))
     }
 
     /// Starts the refresher task if it is not running.
@@ -201,4 +269,16 @@ impl Watcher {
             settings,
         ));
     }
+}
+
+/// Whether `window` follows `mark`: its head is a block of the unconfirmed window (or the
+/// finalized tip), at or above the finalized height, and its finalized height is not above
+/// the window's. Only then is what changed since known from the blocks above it.
+fn follows(window: &Window, mark: &StateRef) -> bool {
+    let fin = window.finalized_number();
+    window
+        .at(mark.head.number)
+        .is_some_and(|h| h.hash == mark.head.hash)
+        && fin.is_none_or(|f| mark.head.number >= f)
+        && mark.finalized <= fin
 }

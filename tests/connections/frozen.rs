@@ -209,7 +209,7 @@ async fn a_frozen_redis_holds_back_no_block_and_the_cache_converges() {
     let head = store.window().await.expect("window").head().map(|b| b.id());
     tokio::time::timeout(GUARD, async {
         loop {
-            let mark = cache.watermark().await.ok().flatten();
+            let mark = cache.watermark().await.ok().flatten().map(|m| m.head);
             let healed = h.watcher.refresh_status().failing.is_none();
             if healed && mark == head && h.watcher.verify_cache().await.is_ok_and(|m| m.is_empty())
             {

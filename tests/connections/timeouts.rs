@@ -223,6 +223,8 @@ fn entries(n: usize, block: u64) -> Vec<CachedCollateral> {
         .map(|i| CachedCollateral {
             user: Address::left_padding_from(&(i as u64).to_be_bytes()),
             block,
+            hash: alloy_primitives::B256::ZERO,
+            finalized: None,
             confirmed: Decimal::from(i),
             pending: Decimal::from(i),
             assets: std::collections::BTreeMap::new(),

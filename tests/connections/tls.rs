@@ -34,6 +34,8 @@ async fn rediss_with_a_private_ca() {
         let entry = CachedCollateral {
             user: Address::repeat_byte(7),
             block: 3,
+            hash: alloy_primitives::B256::ZERO,
+            finalized: None,
             confirmed: Decimal::new(15, 1),
             pending: Decimal::new(25, 1),
             assets: std::collections::BTreeMap::new(),

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use reorg_collateral::cache::MemoryCache;
 use reorg_collateral::error::{CacheError, SourceError, StoreError};
 use reorg_collateral::model::{
-    AssetId, BalanceKey, Block, BlockId, BlockNumber, BlockRef, CachedCollateral, Changeset, Price,
+    AssetId, BalanceKey, Block, BlockId, BlockNumber, CachedCollateral, Changeset, Price, StateRef,
     StoreIdentity, UserId, Window,
 };
 use reorg_collateral::source::SimulatedChain;
@@ -86,7 +86,7 @@ impl CollateralCache for FlakyCache {
     async fn write(
         &self,
         entries: &[CachedCollateral],
-        watermark: Option<BlockRef>,
+        watermark: Option<StateRef>,
     ) -> Result<(), CacheError> {
         if self.failing.load(Ordering::SeqCst) {
             return Err(CacheError::Backend {
@@ -100,7 +100,7 @@ impl CollateralCache for FlakyCache {
     async fn get(&self, user: UserId) -> Result<Option<CachedCollateral>, CacheError> {
         self.inner.get(user).await
     }
-    async fn watermark(&self) -> Result<Option<BlockRef>, CacheError> {
+    async fn watermark(&self) -> Result<Option<StateRef>, CacheError> {
         self.inner.watermark().await
     }
     async fn clear(&self) -> Result<(), CacheError> {

@@ -75,7 +75,7 @@ async fn run_stops_on_its_token_and_a_restart_resumes() {
     assert!(status.idle, "the refresh was flushed: {status:?}");
     assert_eq!(status.through.map(|b| b.number), Some(head));
     assert_eq!(
-        cache.watermark().await.unwrap().map(|b| b.number),
+        cache.watermark().await.unwrap().map(|b| b.head.number),
         Some(head)
     );
 

@@ -204,3 +204,47 @@ async fn a_lagging_subscriber_is_told_where_to_resync() {
     assert!(!next.users.is_empty());
     clean_up(&watcher).await;
 }
+
+/// The cache-state property scenarios on the production configuration: a Postgres store
+/// (a schema of its own) and a Redis cache (a prefix of its own, removed afterwards).
+async fn on_pg_redis<F, Fut>(scenario: F)
+where
+    F: Fn(reorg_collateral::testing::Backends, u64) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for seed in 1..=3 {
+        let store = Arc::new(fresh_store().await);
+        let cache = Arc::new(
+            RedisCollateralCache::connect(&redis_url(), &unique_prefix("states"))
+                .await
+                .expect("redis"),
+        );
+        let backends = reorg_collateral::testing::Backends::new(store).with_cache(cache.clone());
+        scenario(backends, seed).await;
+        cache.clear().await.expect("clean up");
+    }
+}
+
+#[tokio::test]
+async fn postgres_redis_cached_reads_during_syncs() {
+    on_pg_redis(|b, seed| {
+        reorg_collateral::testing::conformance::cached_reads_during_syncs(b, seed, 60)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_redis_finality_by_tag_alone() {
+    on_pg_redis(|b, seed| {
+        reorg_collateral::testing::conformance::finality_by_tag_alone(b, seed, 30)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_redis_restarts_with_unflushed_refreshes() {
+    on_pg_redis(|b, seed| {
+        reorg_collateral::testing::conformance::restarts_with_unflushed_refreshes(b, seed, 30)
+    })
+    .await;
+}

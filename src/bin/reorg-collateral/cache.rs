@@ -7,6 +7,7 @@ use std::sync::Arc;
 use clap::Args;
 use reorg_collateral::CollateralCache;
 use reorg_collateral::cache::{RedisCacheConfig, RedisCollateralCache};
+use reorg_collateral::model::StateRef;
 use reorg_collateral::reader::CollateralReader;
 use reorg_collateral::store::PostgresStore;
 use reorg_collateral::valuation::Valuator;
@@ -76,13 +77,13 @@ impl CacheArgs {
     }
 
     /// `verify-cache`: compares the cache with the store; exit code 3 when any entry differs
-    /// or the watermark is not the store's head.
+    /// or the watermark is not the store's state (head and finalized height).
     pub(crate) async fn verify(
         &self,
         store: &Arc<PostgresStore>,
     ) -> Result<ExitCode, Box<dyn std::error::Error>> {
         let (reader, cache) = self.reader(store).await?;
-        let head = reader.head().await?.map(|h| h.id());
+        let head = reader.store().window().await?.state();
         let mark = cache.watermark().await?;
         let mismatches = reader.verify_cache().await?;
         for m in mismatches.iter().take(20) {
@@ -96,7 +97,12 @@ impl CacheArgs {
         }
         let behind = mark != head;
         if behind {
-            println!("cache watermark {mark:?} is not the store's head {head:?}");
+            let show = |s: Option<StateRef>| s.map_or_else(|| "none".to_owned(), |s| s.to_string());
+            println!(
+                "cache watermark {} is not the store's state {}",
+                show(mark),
+                show(head)
+            );
         }
         println!("{} entries differ", mismatches.len());
         if behind || !mismatches.is_empty() {

@@ -4,15 +4,17 @@
 
 use std::collections::BTreeMap;
 
-use alloy_primitives::Address;
+use alloy_primitives::{Address, B256};
 use redis::Value;
 use rust_decimal::Decimal;
 
 use super::BACKEND;
 use crate::error::CacheError;
-use crate::model::{CachedAsset, CachedCollateral, Unrepresentable, UserId};
+use crate::model::{
+    BlockNumber, BlockRef, CachedAsset, CachedCollateral, StateRef, Unrepresentable, UserId,
+};
 
-/// Hash field of the totals: `block|confirmed|pending|complete`.
+/// Hash field of the totals: `block|0x<hash>|finalized|confirmed|pending|complete`.
 pub(super) const TOTAL: &str = "~total";
 
 /// Length of an asset field, `0x` and 40 hex digits.
@@ -21,8 +23,9 @@ pub(super) const ASSET_FIELD_LEN: usize = 42;
 /// Upper bound of an asset value's length: two decimals (sign, 29 digits, point) and `|`.
 pub(super) const MAX_VALUE_LEN: usize = 2 * 31 + 1;
 
-/// Upper bound of the totals' length: a block number, two decimals, a flag and three `|`.
-pub(super) const MAX_TOTAL_LEN: usize = 20 + 2 * 31 + 1 + 3;
+/// Upper bound of the totals' length: a block number, a hash, a finalized height, two
+/// decimals, a flag and five `|`.
+pub(super) const MAX_TOTAL_LEN: usize = 20 + 66 + 20 + 2 * 31 + 1 + 5;
 
 /// Appends `address` as lower-case hex without `0x` (`Display` would compute an EIP-55
 /// checksum, a keccak, per address).
@@ -31,6 +34,75 @@ pub(super) fn push_hex(address: &Address, out: &mut String) {
     if alloy_primitives::hex::encode_to_slice(address, &mut hex).is_ok() {
         out.push_str(std::str::from_utf8(&hex).unwrap_or_default());
     }
+}
+
+/// Appends `hash` as `0x` and 64 lower-case hex digits.
+fn push_hash(hash: &B256, out: &mut String) {
+    let mut hex = [0u8; 64];
+    if alloy_primitives::hex::encode_to_slice(hash, &mut hex).is_ok() {
+        out.push_str("0x");
+        out.push_str(std::str::from_utf8(&hex).unwrap_or_default());
+    }
+}
+
+/// Appends a state: `number|0x<hash>|finalized` (`-` when nothing is finalized), the form
+/// of the watermark and of the head of an entry's totals.
+pub(super) fn push_state(state: &StateRef, out: &mut String) {
+    push_u64(state.head.number, out);
+    out.push('|');
+    push_hash(&state.head.hash, out);
+    out.push('|');
+    match state.finalized {
+        Some(f) => push_u64(f, out),
+        None => out.push('-'),
+    }
+}
+
+/// Why a stored state does not parse.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum BadState {
+    /// `number|hash`: the layout before the finalized height was part of the state.
+    OldLayout,
+    /// Anything else.
+    Malformed(&'static str),
+}
+
+/// Parses `number|0x<hash>|finalized` from `parts`.
+fn parse_state<'a>(parts: &mut impl Iterator<Item = &'a str>) -> Result<StateRef, BadState> {
+    let number: BlockNumber = parts
+        .next()
+        .ok_or(BadState::Malformed("no block"))?
+        .parse()
+        .map_err(|_| BadState::Malformed("block is not a number"))?;
+    let hash = parts.next().ok_or(BadState::Malformed("no hash"))?;
+    let hash: B256 = match hash.strip_prefix("0x") {
+        Some(_) => hash
+            .parse()
+            .map_err(|_| BadState::Malformed("hash is not 0x and 64 hex digits"))?,
+        // The second part of an older entry is its confirmed total.
+        None => return Err(BadState::OldLayout),
+    };
+    let finalized = match parts.next().ok_or(BadState::OldLayout)? {
+        "-" => None,
+        f => Some(
+            f.parse()
+                .map_err(|_| BadState::Malformed("finalized is not a number"))?,
+        ),
+    };
+    Ok(StateRef {
+        head: BlockRef { number, hash },
+        finalized,
+    })
+}
+
+/// Parses a watermark, `number|0x<hash>|finalized`.
+pub(super) fn parse_watermark(raw: &str) -> Result<StateRef, BadState> {
+    let mut parts = raw.split('|');
+    let state = parse_state(&mut parts)?;
+    if parts.next().is_some() {
+        return Err(BadState::Malformed("extra parts"));
+    }
+    Ok(state)
 }
 
 /// Appends `d` in plain decimal notation with all `d.scale()` fraction digits (what
@@ -92,10 +164,11 @@ fn push_value(value: Option<Decimal>, unrepresentable: bool, out: &mut String) {
     }
 }
 
-/// Appends the totals' value: `block|confirmed|pending|complete` (`1` if every price
-/// behind the entry was present and fresh, else `0`).
+/// Appends the totals' value: `block|0x<hash>|finalized|confirmed|pending|complete` (the
+/// state the entry reflects; `1` if every price behind the entry was present and fresh,
+/// else `0`).
 pub(super) fn push_total(e: &CachedCollateral, out: &mut String) {
-    push_u64(e.block, out);
+    push_state(&e.state(), out);
     out.push('|');
     push_decimal(e.confirmed, out);
     out.push('|');
@@ -168,7 +241,7 @@ fn bytes(user: UserId, value: &Value) -> Result<&[u8], CacheError> {
 struct Decoder {
     user: UserId,
     fields: usize,
-    total: Option<(u64, Decimal, Decimal, bool)>,
+    total: Option<(StateRef, Decimal, Decimal, bool)>,
     assets: BTreeMap<Address, CachedAsset>,
 }
 
@@ -222,16 +295,21 @@ impl Decoder {
         Ok(())
     }
 
-    fn totals(&self, value: &str) -> Result<(u64, Decimal, Decimal, bool), CacheError> {
+    fn totals(&self, value: &str) -> Result<(StateRef, Decimal, Decimal, bool), CacheError> {
         let bad = |what: &str| {
             self.corrupt(format!(
-                "{TOTAL} {value:?}: {what} (expected block|confirmed|pending|complete)"
+                "{TOTAL} {value:?}: {what} (expected block|0x<hash>|finalized|confirmed|pending|complete)"
             ))
         };
         let mut parts = value.split('|');
+        let state = parse_state(&mut parts).map_err(|e| match e {
+            BadState::OldLayout => bad(
+                "an entry of an older layout, without the head's hash and the finalized \
+                 height (never read as current; the next put replaces it)",
+            ),
+            BadState::Malformed(what) => bad(what),
+        })?;
         let mut next = |what: &str| parts.next().ok_or_else(|| bad(what));
-        let block = next("no block")?;
-        let block = block.parse().map_err(|_| bad("block is not a number"))?;
         let confirmed = self.decimal(next("no confirmed total")?)?;
         let pending = self.decimal(next("no pending total")?)?;
         let complete = match next("no complete flag")? {
@@ -243,7 +321,7 @@ impl Decoder {
             return Err(bad("extra parts"));
         }
         match (confirmed, pending) {
-            (Some(c), Some(p)) => Ok((block, c, p, complete)),
+            (Some(c), Some(p)) => Ok((state, c, p, complete)),
             _ => Err(bad("a total is not a number")),
         }
     }
@@ -282,12 +360,14 @@ impl Decoder {
         if self.fields == 0 {
             return Ok(None);
         }
-        let Some((block, confirmed, pending, complete)) = self.total else {
+        let Some((state, confirmed, pending, complete)) = self.total else {
             return Err(self.corrupt(format!("field {TOTAL} missing")));
         };
         Ok(Some(CachedCollateral {
             user: self.user,
-            block,
+            block: state.head.number,
+            hash: state.head.hash,
+            finalized: state.finalized,
             confirmed,
             pending,
             assets: self.assets,

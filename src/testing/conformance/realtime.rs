@@ -146,3 +146,49 @@ pub async fn cache_behind_after_a_killed_writer(backends: Backends) {
     assert_eq!(read.source, ReadSource::Cache);
     assert_eq!(read.entry.pending, truth.pending.total);
 }
+
+/// The cache's watermark is current at a head; a writer without a cache then finalizes the
+/// blocks at and below it (the `finalized` tag) and adds one, and stops. The restarted
+/// watcher must refresh whose confirmed side those finalized blocks changed, not only the
+/// users of the blocks above the watermark: after its refresh the cache equals the store
+/// and serves Alice's confirmed collateral as the store has it.
+pub async fn restart_refreshes_what_was_finalized_since_the_watermark(backends: Backends) {
+    let (backends, cache) = backends.with_some_cache();
+    let mut h = Harness::new(backends, 1_000).await;
+    let (asset, alice, bob) = (h.assets[0].id, h.users[0], h.users[1]);
+    h.chain.mine(|b| {
+        b.price(asset, I256::try_from(100_000_000i64).expect("answer"), 8);
+        b.deposit(asset, alice, U256::from(5_000_000u64));
+    });
+    h.sync().await;
+    let reader = h.watcher.reader().clone();
+    let before = reader.cached(alice).await.expect("read");
+    assert_eq!(before.source, ReadSource::Cache);
+    assert!(before.entry.confirmed.is_zero(), "nothing final yet");
+
+    let source: Arc<dyn BlockSource> = h.chain.clone();
+    let mut blind = Watcher::new(h.config.clone(), source, h.backends.store.clone())
+        .await
+        .expect("watcher");
+    let tag = h.chain.head_number();
+    h.chain.mine(|b| {
+        b.deposit(asset, bob, U256::from(1_000_000u64));
+    });
+    h.chain.set_finalized(Some(tag));
+    h.set_tag(tag);
+    blind.sync().await.expect("sync");
+    h.note_head();
+    drop(blind);
+
+    h.restart().await;
+    h.sync().await;
+    h.check().await;
+    assert!(h.watcher.verify_cache().await.expect("verify").is_empty());
+    let truth = reader.collateral(alice).await.expect("collateral");
+    assert!(!truth.confirmed.total.is_zero(), "Alice's deposit is final");
+    let read = reader.cached(alice).await.expect("read");
+    assert_eq!(read.source, ReadSource::Cache);
+    assert_eq!(read.entry.confirmed, truth.confirmed.total);
+    let entry = cache.get(alice).await.expect("get").expect("entry");
+    assert_eq!(entry.confirmed, truth.confirmed.total);
+}

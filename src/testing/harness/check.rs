@@ -121,7 +121,7 @@ impl Harness {
             assert_eq!(got, want, "collateral of {user}");
             if let Some(cache) = &self.backends.cache {
                 let cached = cache.get(*user).await.expect("cache read");
-                let want = CachedCollateral::from(&want);
+                let want = CachedCollateral::new(&want, None);
                 match cached {
                     None => assert!(
                         want.assets.is_empty(),

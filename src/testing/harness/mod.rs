@@ -122,15 +122,27 @@ impl Harness {
 
     /// Syncs the watcher with the chain; panics on error.
     pub async fn sync(&mut self) -> StepReport {
+        let report = self.sync_unflushed().await;
+        // The cache is checked against the oracle once the refresh caught up (or failed).
+        self.watcher.flush().await;
+        report
+    }
+
+    /// [`sync`](Self::sync) without waiting for the refresh.
+    pub async fn sync_unflushed(&mut self) -> StepReport {
         let report = self
             .watcher
             .sync()
             .await
             .expect("sync with a valid chain succeeds");
-        // The cache is checked against the oracle once the refresh caught up (or failed).
-        self.watcher.flush().await;
-        self.max_head = self.max_head.max(self.chain.head_number());
+        self.note_head();
         report
+    }
+
+    /// Records that the chain's head was synced by a writer other than the watcher (depth
+    /// finality follows the highest head seen).
+    pub fn note_head(&mut self) {
+        self.max_head = self.max_head.max(self.chain.head_number());
     }
 
     /// Records that the chain's finalized tag was set to `tag` outside [`step`](Self::step).

@@ -5,12 +5,25 @@
 //! # Consistency
 //! The refresher reads the store under the read side of a gate whose write side the
 //! writer holds while it commits, so every chunk is read from one committed state, and
-//! stamped with that state's head. Chunks are written in order by one task, so a later
-//! write always reflects a later (or the same) state: an entry never goes back in time.
-//! Each user's entry is one block's; a reader of several users during a price fan-out may
-//! see some at the new price's block and others still at an earlier one (their `block`
+//! stamped with that state (head, its hash, finalized height). Chunks are written in order
+//! by one task, so a later write always reflects a later (or the same) state: an entry
+//! never goes back in time. A refresher waits until the previous refresher of the same
+//! cache (of a watcher dropped in this process) has stopped before it writes.
+//! Each user's entry is one state's; a reader of several users during a price fan-out may
+//! see some at the new price's block and others still at an earlier one (their stamp
 //! says which). When the queue is empty after a chunk, the chunk's write also sets the
-//! cache's watermark to its block: every change up to it is in the cache.
+//! cache's watermark to its state: every change up to it is in the cache. While work keeps
+//! coming, the watermark still advances: to the state at which the refresher last started
+//! a barrier (the state and the work queued up to it), once that work is written.
+//!
+//! # Losses
+//! The watcher marks the cache with its session
+//! ([`begin_session`](crate::traits::CollateralCache::begin_session)) before it reads the
+//! watermark at start, and the refresher writes through
+//! [`write_in_session`](crate::traits::CollateralCache::write_in_session): a cache that
+//! lost the mark (a `FLUSHALL`, a `clear`, another watcher) refuses the watermark, and the
+//! refresher then queues every holder again, so the watermark is only set once every
+//! entry written since the loss is back.
 //!
 //! # Failures
 //! A failed cache write puts the chunk's users back in front of the queue and opens a
@@ -22,9 +35,10 @@
 
 mod notify;
 mod queue;
+mod turns;
 mod views;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -35,13 +49,16 @@ pub use notify::{CollateralUpdate, Notification, Subscription, UpdateCause, User
 pub(super) use queue::Queue;
 pub(crate) use views::ViewDelta;
 
+use self::turns::{new_session, turn};
 use self::views::ViewMemo;
 use crate::error::{StoreError, ValuationError};
 use crate::metrics::ChainMetrics;
 use crate::model::{
-    AssetId, BlockHeader, BlockRef, CachedCollateral, Collateral, PriceView, UserId,
+    AssetId, BlockHeader, BlockNumber, BlockRef, CachedCollateral, Collateral, PriceView, StateRef,
+    UserId, Window,
 };
 use crate::reader::{CollateralReader, ValuationPoint, assets_of};
+use crate::traits::Touched;
 
 const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -65,11 +82,38 @@ pub struct RefreshStatus {
     pub valuation_errors: u64,
 }
 
+/// The committed head and finalized height.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Tip {
+    pub head: BlockHeader,
+    pub finalized: Option<BlockNumber>,
+}
+
+impl Tip {
+    /// The tip of `window`, if any block was applied.
+    pub fn of(window: &Window) -> Option<Self> {
+        window.head().map(|head| Self {
+            head: *head,
+            finalized: window.finalized_number(),
+        })
+    }
+
+    /// The state it names.
+    pub fn state(&self) -> StateRef {
+        StateRef {
+            head: self.head.id(),
+            finalized: self.finalized,
+        }
+    }
+}
+
 /// State shared by the writer and the refresher.
 #[derive(Debug)]
 pub(super) struct Shared {
-    /// The committed head; the writer holds the write side while it commits.
-    pub gate: RwLock<Option<BlockHeader>>,
+    /// The committed tip; the writer holds the write side while it commits.
+    pub gate: RwLock<Option<Tip>>,
+    /// This watcher's cache session (see [Losses](self#losses)).
+    pub session: u64,
     queue: Mutex<Queue>,
     wake: Notify,
     pub status: watch::Sender<RefreshStatus>,
@@ -77,10 +121,11 @@ pub(super) struct Shared {
 }
 
 impl Shared {
-    pub fn new(head: Option<BlockHeader>, capacity: usize) -> Self {
+    pub fn new(tip: Option<Tip>, capacity: usize) -> Self {
         let (updates, _) = broadcast::channel(capacity.max(1));
         Self {
-            gate: RwLock::new(head),
+            gate: RwLock::new(tip),
+            session: new_session(),
             queue: Mutex::new(Queue::default()),
             wake: Notify::new(),
             status: watch::Sender::new(RefreshStatus {
@@ -120,6 +165,11 @@ pub(super) struct RefreshSettings {
 
 /// The refresher task: runs until the watcher is dropped.
 pub(super) async fn run(shared: Arc<Shared>, reader: CollateralReader, settings: RefreshSettings) {
+    // Held while this task runs (it holds the cache, so the address stays its own).
+    let _turn = match reader.cache() {
+        Some(cache) => Some(turn(cache).await),
+        None => None,
+    };
     let mut backoff: Option<Duration> = None;
     let mut memo = ViewMemo::new(settings.memo);
     let mut last = Instant::now() - settings.catch_up_interval;
@@ -219,7 +269,7 @@ async fn batch(
     if !repriced.is_empty() {
         metrics.fan_out_listed(listed.len());
         let mut q = shared.queue();
-        q.fan_out.extend(listed);
+        q.listed(&repriced, &listed);
         q.listing = false;
     }
     let gate = shared.gate.read().await;
@@ -227,14 +277,22 @@ async fn batch(
     for delta in shared.queue().take_deltas() {
         memo.apply(delta);
     }
-    let Some(head) = *gate else {
+    let Some(tip) = *gate else {
         shared.queue().advance = false;
         shared.status.send_modify(|s| s.idle = true);
         return true;
     };
-    let (users, fan_out) = shared.queue().take(chunk.max(1));
+    let (head, state) = (tip.head, tip.state());
+    let (users, fan_out) = {
+        let mut q = shared.queue();
+        q.start_barrier(state);
+        q.take(chunk.max(1))
+    };
     let valued = value(reader, memo, &users, ValuationPoint::of(Some(&head))).await;
-    let complete = !shared.queue().has_users();
+    let (complete, barrier) = {
+        let q = shared.queue();
+        (!q.has_users(), q.barrier_reached())
+    };
     drop(gate);
     let valued = match valued {
         Ok(v) => v,
@@ -248,28 +306,56 @@ async fn batch(
     let mut valuation_errors = 0;
     for (user, c) in users.iter().zip(valued) {
         match c {
-            Ok(c) => entries.push(CachedCollateral::from(&c)),
+            Ok(c) => entries.push(CachedCollateral::new(&c, Some(&state))),
             Err(error) => {
                 valuation_errors += 1;
                 tracing::warn!(%error, %user, "collateral cannot be valued; left out of the cache");
             }
         }
     }
-    let through = complete.then(|| head.id());
+    // Every change up to the head when the queue is empty, up to the barrier's state when
+    // its work is written.
+    let mark = if complete { Some(state) } else { barrier };
     let written = match reader.cache() {
-        Some(cache) => cache.write(&entries, through).await,
-        None => Ok(()),
+        Some(cache) => cache.write_in_session(&entries, mark, shared.session).await,
+        None => Ok(true),
     };
     let ok = written.is_ok();
+    let intact = matches!(written, Ok(true));
+    // A dropped watcher's refresher whose mark the next watcher replaced: not a loss.
+    let lost = ok && !intact && !shared.queue().closed;
+    let mark = mark.filter(|_| intact);
     {
         let mut q = shared.queue();
-        if ok { q.done() } else { q.retry() }
+        if ok {
+            q.done(mark)
+        } else {
+            q.retry()
+        }
+        if lost {
+            // The cache lost entries written before (a flush, a clear, another watcher):
+            // everyone again, before any watermark.
+            q.barrier = None;
+            q.add(Touched {
+                users: BTreeSet::new(),
+                price_assets: reader.valuator().assets().iter().map(|a| a.id).collect(),
+            });
+        }
     }
     if let Err(error) = &written {
         tracing::warn!(%error, users = entries.len(), "collateral cache write failed; ingestion continues");
     }
+    if lost {
+        tracing::warn!(
+            head = head.number,
+            "the cache lost its session mark (flushed, cleared, or taken by another watcher): refreshing every holder"
+        );
+    }
+    let through = mark.map(|m| m.head);
+    let complete = complete && intact;
     let queued = shared.queue().len();
     let idle = ok && complete && !shared.queue().has_work();
+    let complete_through = through.filter(|_| complete);
     shared.status.send_modify(|s| {
         if ok {
             s.batches += 1;
@@ -297,7 +383,7 @@ async fn batch(
             UpdateCause::Step
         },
         users: entries.iter().map(UserTotals::from).collect(),
-        complete_through: through.filter(|_| ok),
+        complete_through,
     }));
     ok
 }

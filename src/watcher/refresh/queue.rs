@@ -1,7 +1,7 @@
 use std::collections::BTreeSet;
 
 use super::ViewDelta;
-use crate::model::{AssetId, UserId};
+use crate::model::{AssetId, StateRef, UserId};
 use crate::traits::Touched;
 
 /// Most entries the queued deltas hold before they are replaced by a reset (the memo then
@@ -36,6 +36,26 @@ pub(crate) struct Queue {
     deltas: Vec<ViewDelta>,
     /// Entries in `deltas`.
     delta_entries: usize,
+    /// What must be written before the watermark may name an earlier state than the head
+    /// while work keeps coming (see [`Barrier`]).
+    pub barrier: Option<Barrier>,
+}
+
+/// A state the refresher has seen, and the work queued up to it that is not written yet:
+/// once that work is written, every change up to the state is in the cache, and the
+/// watermark may name it although later steps queued more (under sustained load the queue
+/// may never be empty).
+///
+/// Invariant: `users` ⊆ `dirty` ∪ `fan_out` ∪ `in_flight`, and `assets` ⊆ `repriced` or
+/// being listed; so an empty queue has reached its barrier.
+#[derive(Debug)]
+pub(crate) struct Barrier {
+    /// The state the work was queued up to.
+    pub state: StateRef,
+    /// Users queued up to `state`, not written yet.
+    pub users: BTreeSet<UserId>,
+    /// Repriced assets queued up to `state` whose holders are not listed yet.
+    pub assets: BTreeSet<AssetId>,
 }
 
 impl Queue {
@@ -89,20 +109,73 @@ impl Queue {
         self.dirty.len() + self.fan_out.len() + self.in_flight.len()
     }
 
-    /// Moves up to `n` users into flight: touched users first, then fan-out holders.
-    /// Returns them ascending, and whether they came from a fan-out.
+    /// Starts a barrier at `state` (the committed head, read under the gate) if none runs.
+    pub fn start_barrier(&mut self, state: StateRef) {
+        if self.barrier.is_none() {
+            let mut users = self.dirty.clone();
+            users.extend(self.fan_out.iter().copied());
+            users.extend(self.in_flight.iter().copied());
+            self.barrier = Some(Barrier {
+                state,
+                users,
+                assets: self.repriced.clone(),
+            });
+        }
+    }
+
+    /// Holders of `assets` were listed into `fan_out`: those of barrier assets join the
+    /// barrier.
+    pub fn listed(&mut self, assets: &BTreeSet<AssetId>, holders: &[UserId]) {
+        self.fan_out.extend(holders.iter().copied());
+        if let Some(b) = &mut self.barrier {
+            let before = b.assets.len();
+            b.assets.retain(|a| !assets.contains(a));
+            if b.assets.len() != before {
+                b.users.extend(holders.iter().copied());
+            }
+        }
+    }
+
+    /// The barrier's state if writing the batch in flight reaches it.
+    pub fn barrier_reached(&self) -> Option<StateRef> {
+        let b = self.barrier.as_ref()?;
+        (b.assets.is_empty() && b.users.iter().all(|u| self.in_flight.contains(u)))
+            .then_some(b.state)
+    }
+
+    /// Moves up to `n` users into flight: touched users first, then fan-out holders, but
+    /// the users a barrier waits for before the others, so that new work cannot keep the
+    /// watermark from advancing. Returns them ascending, and whether they came from a
+    /// fan-out.
     pub fn take(&mut self, n: usize) -> (Vec<UserId>, bool) {
-        let fan_out = self.dirty.is_empty();
+        let waiting = |set: &BTreeSet<UserId>, b: &Option<Barrier>| {
+            b.as_ref()
+                .map_or(0, |b| b.users.iter().filter(|u| set.contains(*u)).count())
+        };
+        let fan_out = self.dirty.is_empty()
+            || (waiting(&self.dirty, &self.barrier) == 0
+                && waiting(&self.fan_out, &self.barrier) > 0);
         let from = if fan_out {
             &mut self.fan_out
         } else {
             &mut self.dirty
         };
         let mut users = Vec::with_capacity(n.min(from.len()));
+        if let Some(b) = &self.barrier {
+            for user in &b.users {
+                if users.len() >= n {
+                    break;
+                }
+                if from.remove(user) {
+                    users.push(*user);
+                }
+            }
+        }
         while users.len() < n {
             let Some(user) = from.pop_first() else { break };
             users.push(user);
         }
+        users.sort_unstable();
         // A user taken from `dirty` need not wait in `fan_out` too.
         for user in &users {
             self.fan_out.remove(user);
@@ -112,8 +185,14 @@ impl Queue {
         (users, fan_out)
     }
 
-    /// The batch in flight is done.
-    pub fn done(&mut self) {
+    /// The batch in flight is written (`through`: with this watermark).
+    pub fn done(&mut self, through: Option<StateRef>) {
+        if let Some(b) = &mut self.barrier {
+            b.users.retain(|u| !self.in_flight.contains(u));
+        }
+        if through.is_some() {
+            self.barrier = None;
+        }
         self.in_flight.clear();
     }
 
@@ -149,11 +228,11 @@ mod tests {
         q.retry();
         assert_eq!(q.dirty, [u(2), u(9)].into());
         let _ = q.take(10);
-        q.done();
+        q.done(None);
         assert!(q.is_current(&u(2)));
         let (batch, fan_out) = q.take(2);
         assert_eq!((batch, fan_out), (vec![u(1), u(3)], true));
-        q.done();
+        q.done(None);
         assert!(!q.has_work());
     }
 
@@ -166,5 +245,41 @@ mod tests {
         });
         assert!(q.has_work());
         assert!(!q.is_current(&u(1)));
+    }
+
+    #[test]
+    fn a_barrier_goes_first_and_is_reached_while_new_work_keeps_coming() {
+        use crate::model::{BlockRef, StateRef};
+        let state = |n| StateRef {
+            head: BlockRef {
+                number: n,
+                hash: alloy_primitives::B256::repeat_byte(n as u8),
+            },
+            finalized: None,
+        };
+        let touched = |users: &[u8]| Touched {
+            users: users.iter().map(|i| u(*i)).collect(),
+            price_assets: BTreeSet::new(),
+        };
+        let mut q = Queue::default();
+        q.add(touched(&[8, 9]));
+        q.start_barrier(state(1));
+        q.add(touched(&[1, 2]));
+        q.start_barrier(state(2));
+        assert_eq!(
+            q.barrier.as_ref().map(|b| b.state),
+            Some(state(1)),
+            "one at a time"
+        );
+        let (batch, _) = q.take(2);
+        assert_eq!(
+            batch,
+            vec![u(8), u(9)],
+            "the barrier's users before lower addresses"
+        );
+        assert_eq!(q.barrier_reached(), Some(state(1)));
+        q.done(Some(state(1)));
+        assert!(q.barrier.is_none());
+        assert!(q.has_users(), "later work is still queued");
     }
 }

@@ -34,6 +34,8 @@ async fn reads_are_atomic_per_put() {
         CachedCollateral {
             user,
             block: n as u64,
+            hash: alloy_primitives::B256::ZERO,
+            finalized: None,
             confirmed: Decimal::from(n * 6),
             pending: Decimal::from(n * 3),
             assets,
@@ -86,6 +88,8 @@ async fn multi_user_put_is_atomic_across_users() {
             .map(|&user| CachedCollateral {
                 user,
                 block: n,
+                hash: alloy_primitives::B256::ZERO,
+                finalized: None,
                 confirmed: Decimal::from(n),
                 pending: Decimal::from(n),
                 assets: std::collections::BTreeMap::new(),

@@ -178,7 +178,7 @@ async fn failed_put_does_not_leave_stale_entries_behind() {
         1,
         "alice's entry is outdated"
     );
-    let truth = CachedCollateral::from(&h.watcher.collateral(alice).await.unwrap());
+    let truth = CachedCollateral::new(&h.watcher.collateral(alice).await.unwrap(), None);
     let served = h.watcher.cached_collateral(alice).await.unwrap().entry;
     assert_eq!(
         (served.confirmed, served.pending),

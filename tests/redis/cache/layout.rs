@@ -24,6 +24,8 @@ async fn clear_only_deletes_its_own_prefix() {
     let entry = CachedCollateral {
         user,
         block: 1,
+        hash: alloy_primitives::B256::ZERO,
+        finalized: None,
         confirmed: Decimal::ONE,
         pending: Decimal::ONE,
         assets: std::collections::BTreeMap::new(),
@@ -77,6 +79,8 @@ async fn entries_round_trip_and_corrupt_values_are_reported() {
         .map(|i| CachedCollateral {
             user: Address::repeat_byte(0xB0 + i),
             block: u64::MAX - u64::from(i),
+            hash: alloy_primitives::B256::ZERO,
+            finalized: None,
             confirmed: Decimal::new(-12_345, 28),
             pending: big,
             assets: assets(i * 2),
@@ -144,6 +148,8 @@ async fn string_entries_of_the_old_layout_are_errors_until_rewritten() {
     let entry = |user, block| CachedCollateral {
         user,
         block,
+        hash: alloy_primitives::B256::ZERO,
+        finalized: None,
         confirmed: Decimal::new(1_010, 0),
         pending: Decimal::new(2_020, 0),
         assets: [(
@@ -203,6 +209,8 @@ async fn layout_is_readable_with_plain_hget() {
     let mut entry = CachedCollateral {
         user,
         block: 42,
+        hash: alloy_primitives::B256::repeat_byte(0xAB),
+        finalized: Some(40),
         confirmed: Decimal::new(10_100, 1),
         pending: Decimal::new(10_105, 1),
         assets: [(a, value(Some(10_100), 10_100)), (b, value(None, 5))].into(),
@@ -223,7 +231,7 @@ async fn layout_is_readable_with_plain_hget() {
     };
     assert_eq!(
         hget("~total".into()).await.as_deref(),
-        Some("42|1010.0|1010.5|0")
+        Some(format!("42|0x{}|40|1010.0|1010.5|0", "ab".repeat(32)).as_str())
     );
     let a_field = format!("0x{}", "a1".repeat(20));
     let b_field = format!("0x{}", "0c".repeat(20));
@@ -243,5 +251,51 @@ async fn layout_is_readable_with_plain_hget() {
     let len: usize = redis::AsyncCommands::hlen(&mut conn, &key).await.unwrap();
     assert_eq!(len, 2, "~total and one asset");
     assert_eq!(cache.get(user).await.unwrap(), Some(entry));
+    cache.clear().await.unwrap();
+}
+
+/// An entry and a watermark of the layout before they named the head's hash and the
+/// finalized height are never taken as current: the entry reads as `Corrupt` (alone and
+/// with the watermark), the watermark as none, so a reader falls back to the store and a
+/// restarted watcher refreshes every holder.
+#[tokio::test]
+async fn entries_and_watermarks_of_the_older_layout_are_never_current() {
+    let cache = fresh_cache("oldstate").await;
+    let user = Address::repeat_byte(0xB7);
+    let mut conn = cache.connection();
+    let hash = format!("0x{}", "ab".repeat(32));
+    redis::cmd("HSET")
+        .arg(cache.key(&user))
+        .arg("~total")
+        .arg("42|1010.0|1010.5|1")
+        .arg(format!("0x{}", "a1".repeat(20)))
+        .arg("1010.0|1010.5")
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    redis::cmd("SET")
+        .arg(cache.watermark_key())
+        .arg(format!("42|{hash}"))
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        cache.watermark().await.unwrap(),
+        None,
+        "an old watermark is none"
+    );
+    match cache.get(user).await {
+        Err(reorg_collateral::CacheError::Corrupt {
+            user: u, detail, ..
+        }) => {
+            assert_eq!(u, user);
+            assert!(detail.contains("older layout"), "{detail}");
+        }
+        other => panic!("an old entry read as {other:?}"),
+    }
+    assert!(matches!(
+        cache.get_with_watermark(user).await,
+        Err(reorg_collateral::CacheError::Corrupt { .. })
+    ));
     cache.clear().await.unwrap();
 }

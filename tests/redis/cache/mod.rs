@@ -11,6 +11,7 @@ use support::redis::fresh_cache;
 
 mod atomicity;
 mod fallback;
+mod flushall;
 mod layout;
 mod pubsub;
 

@@ -25,6 +25,8 @@ fn entry() -> CachedCollateral {
     CachedCollateral {
         user,
         block: u64::MAX,
+        hash: B256::repeat_byte(0xCD),
+        finalized: Some(u64::MAX - 1),
         confirmed: Decimal::new(-12_345, 28),
         pending: Decimal::MAX,
         assets: [
@@ -110,14 +112,19 @@ fn corrupt_hashes_are_reported() {
         items.extend([bulk(field), bulk(value)]);
         Value::Array(items)
     };
+    let hash = format!("0x{}", "cd".repeat(32));
     let cases = [
-        with(TOTAL, "x|1|1|1"),
-        with(TOTAL, "-1|1|1|1"),
-        with(TOTAL, "7|1|1|yes"),
-        with(TOTAL, "7|-|1|1"),
-        with(TOTAL, "7|1|1e5|1"),
-        with(TOTAL, "7|1|1"),
-        with(TOTAL, "7|1|1|1|1"),
+        // The older layout, without the head's hash and the finalized height: never current.
+        with(TOTAL, "7|1|1|1"),
+        with(TOTAL, &format!("x|{hash}|-|1|1|1")),
+        with(TOTAL, &format!("-1|{hash}|-|1|1|1")),
+        with(TOTAL, "7|0x12|-|1|1|1"),
+        with(TOTAL, &format!("7|{hash}|x|1|1|1")),
+        with(TOTAL, &format!("7|{hash}|-|1|1|yes")),
+        with(TOTAL, &format!("7|{hash}|-|-|1|1")),
+        with(TOTAL, &format!("7|{hash}|-|1|1e5|1")),
+        with(TOTAL, &format!("7|{hash}|-|1|1")),
+        with(TOTAL, &format!("7|{hash}|-|1|1|1|1")),
         with(&asset, "1"),
         with(&asset, "1|x"),
         with(&asset, "1|2|3"),
@@ -175,6 +182,8 @@ fn decimals_print_as_display_does() {
         let e = CachedCollateral {
             user: Address::ZERO,
             block: u64::MAX,
+            hash: B256::repeat_byte(0xFF),
+            finalized: Some(u64::MAX),
             confirmed: d,
             pending: d,
             assets: BTreeMap::new(),
@@ -192,5 +201,41 @@ fn u64_prints_as_display_does() {
         let mut out = String::new();
         push_u64(n, &mut out);
         assert_eq!(out, n.to_string());
+    }
+}
+
+/// Watermarks round-trip; one of the older `number|hash` layout is told apart (read as
+/// none, never as current), anything else is malformed.
+#[test]
+fn watermarks_round_trip_and_the_old_layout_is_told_apart() {
+    use crate::model::{BlockRef, StateRef};
+    for finalized in [None, Some(0), Some(u64::MAX)] {
+        let state = StateRef {
+            head: BlockRef {
+                number: 42,
+                hash: B256::repeat_byte(0xAB),
+            },
+            finalized,
+        };
+        let mut text = String::new();
+        push_state(&state, &mut text);
+        assert_eq!(parse_watermark(&text), Ok(state), "{text}");
+    }
+    let hash = format!("0x{}", "ab".repeat(32));
+    assert_eq!(
+        parse_watermark(&format!("42|{hash}")),
+        Err(BadState::OldLayout)
+    );
+    for bad in [
+        format!("x|{hash}|1"),
+        format!("42|{hash}|x"),
+        format!("42|{hash}|1|2"),
+        "42|0xzz|1".to_owned(),
+        "42".to_owned(),
+    ] {
+        assert!(
+            matches!(parse_watermark(&bad), Err(BadState::Malformed(_))),
+            "{bad}"
+        );
     }
 }
