@@ -20,8 +20,7 @@ use reorg_collateral::store::{ChangesetHook, MemoryStore, PostgresConfig, Postgr
 use reorg_collateral::testing::{Backends, Harness};
 use reorg_collateral::{CollateralCache, Error, StoreError, StoreWriter};
 use sqlx::PgConnection;
-use support::cluster::PrivatePostgres;
-use support::process::freeze_tree;
+use support::cluster::{Freezer, PrivatePostgres};
 use support::redis::PrivateRedis;
 
 /// Hang guard: far beyond any timeout under test.
@@ -32,7 +31,7 @@ const GUARD: Duration = Duration::from_secs(120);
 /// server that never answers it.
 #[derive(Debug)]
 struct FreezeBeforeCommit {
-    postmaster: u32,
+    freezer: Freezer,
     armed: AtomicBool,
 }
 
@@ -40,7 +39,7 @@ struct FreezeBeforeCommit {
 impl ChangesetHook for FreezeBeforeCommit {
     async fn write(&self, _: &mut PgConnection, _: &Changeset) -> Result<(), StoreError> {
         if self.armed.swap(false, Ordering::SeqCst) {
-            freeze_tree(self.postmaster);
+            self.freezer.freeze();
         }
         Ok(())
     }
@@ -90,7 +89,7 @@ async fn a_frozen_postgres_is_a_typed_deadline_and_the_watcher_recovers() {
         ..PostgresConfig::default()
     };
     let hook = Arc::new(FreezeBeforeCommit {
-        postmaster: cluster.pid(),
+        freezer: cluster.freezer(),
         armed: AtomicBool::new(false),
     });
     let store = PostgresStore::connect_with(&cluster.url(), Some("frozen"), &config)

@@ -8,9 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::process::{free_port, freeze_tree, run, thaw_tree, wait_for_port};
+use super::process::{START_TIMEOUT, free_port, freeze_tree, run, thaw_tree, wait_for_port};
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
@@ -130,7 +130,8 @@ impl PrivatePostgres {
             child,
         };
         // Listening is not accepting: wait until start-up is over.
-        for _ in 0..200 {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
             let ready = Command::new(bin.join("pg_isready"))
                 .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q"])
                 .status()
@@ -138,9 +139,12 @@ impl PrivatePostgres {
             if ready {
                 return me;
             }
+            assert!(
+                Instant::now() < deadline,
+                "the private postgres on port {port} was not ready within {START_TIMEOUT:?}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("the private postgres on port {port} never became ready");
     }
 
     /// A URL to the cluster's `postgres` database (no TLS).
@@ -165,6 +169,27 @@ impl PrivatePostgres {
     /// Thaws the cluster (SIGCONT); harmless when it is not frozen.
     pub fn thaw(&self) {
         thaw_tree(self.pid());
+    }
+
+    /// A handle that freezes this cluster from elsewhere (a hook inside the store), and
+    /// nothing else: the only way a test freezes a Postgres by its pid.
+    pub fn freezer(&self) -> Freezer {
+        Freezer {
+            postmaster: self.pid(),
+        }
+    }
+}
+
+/// Freezes one private cluster ([`PrivatePostgres::freezer`]); dropping the cluster thaws it.
+#[derive(Debug)]
+pub struct Freezer {
+    postmaster: u32,
+}
+
+impl Freezer {
+    /// Freezes the postmaster and every backend, as [`PrivatePostgres::freeze`].
+    pub fn freeze(&self) {
+        freeze_tree(self.postmaster);
     }
 }
 

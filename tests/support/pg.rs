@@ -1,6 +1,7 @@
 //! A fresh Postgres schema per test (and per conformance scenario), so tests run in
 //! parallel against one database. Under `CI=true` (and always, in fact) an unreachable
-//! server fails the test: nothing here skips.
+//! server fails the test, naming what to start: nothing here skips. Sessions of the shared
+//! server are terminated only through [`OwnSessions`] (`tests/shared_servers.rs` checks it).
 //!
 //! Why not `#[sqlx::test]` (a database per test, created and dropped by sqlx)? Its database
 //! name is a hash of the test's path, the same in every process: two runs of the suite
@@ -25,6 +26,16 @@ static CLEANED: OnceCell<()> = OnceCell::const_new();
 pub fn database_url() -> String {
     std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// What a test that cannot reach the shared Postgres says: what is missing and how to
+/// start it.
+pub fn missing_postgres(url: &str, error: &dyn std::fmt::Display) -> String {
+    format!(
+        "Postgres must be reachable at DATABASE_URL={url} ({error}), with trust auth and a \
+         database `test`; start the installed cluster with `pg_ctlcluster <version> main \
+         start` (`bash .ci/run` does), or point DATABASE_URL at one"
+    )
 }
 
 fn now_secs() -> u64 {
@@ -99,7 +110,7 @@ pub async fn fresh_schema() -> String {
         .max_connections(1)
         .connect(&url)
         .await
-        .unwrap_or_else(|e| panic!("Postgres must be reachable at {url}: {e}"));
+        .unwrap_or_else(|e| panic!("{}", missing_postgres(&url, &e)));
     CLEANED.get_or_init(|| clean_old_schemas(&admin)).await;
     let schema = unique_schema_name();
     admin
@@ -135,7 +146,58 @@ pub async fn connect(options: PgConnectOptions) -> PgPool {
         .max_connections(4)
         .connect_with(options)
         .await
-        .expect("connect test pool")
+        .unwrap_or_else(|e| panic!("{}", missing_postgres(&database_url(), &e)))
+}
+
+/// The sessions one test opens on the shared Postgres, told apart by an `application_name`
+/// no other test or process uses (`rc_test_<tag>_<pid>_<n>`): the only way a test
+/// terminates sessions there, so it can never end another's.
+#[derive(Clone, Debug)]
+pub struct OwnSessions {
+    application_name: String,
+}
+
+#[allow(dead_code)]
+impl OwnSessions {
+    /// A fresh application name for this test's sessions.
+    pub fn new(tag: &str) -> Self {
+        Self {
+            application_name: format!(
+                "rc_test_{tag}_{}_{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ),
+        }
+    }
+
+    /// The name to give the sessions ([`PgConnectOptions::application_name`]).
+    pub fn application_name(&self) -> &str {
+        &self.application_name
+    }
+
+    /// `DATABASE_URL` with this application name (for a store that connects by URL).
+    pub fn url(&self) -> String {
+        let url = database_url();
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}application_name={}", self.application_name)
+    }
+
+    /// Terminates this test's sessions (other than `admin`'s own) for which `condition`
+    /// (an SQL boolean over `pg_stat_activity`, e.g. `TRUE`) holds; one `true` per session
+    /// terminated.
+    pub async fn terminate<'c, E>(&self, admin: E, condition: &str) -> Vec<bool>
+    where
+        E: sqlx::PgExecutor<'c>,
+    {
+        sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE pid <> pg_backend_pid() AND application_name = $1 AND ({condition})"
+        )))
+        .bind(&self.application_name)
+        .fetch_all(admin)
+        .await
+        .unwrap_or_else(|e| panic!("terminate {}'s sessions: {e}", self.application_name))
+    }
 }
 
 /// The schema a pool's sessions use.
