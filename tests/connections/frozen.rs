@@ -81,11 +81,13 @@ async fn sync_until_ok(h: &mut Harness) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_postgres_is_a_typed_deadline_and_the_watcher_recovers() {
     let cluster = PrivatePostgres::start();
+    // Long enough for a live cluster on a busy machine (a step before the freeze must not
+    // time out); a frozen one never answers.
     let config = PostgresConfig {
-        statement_timeout: Some(Duration::from_millis(800)),
-        lock_timeout: Some(Duration::from_millis(500)),
-        operation_deadline: Some(Duration::from_millis(1_500)),
-        acquire_timeout: Duration::from_secs(1),
+        statement_timeout: Some(Duration::from_secs(2)),
+        lock_timeout: Some(Duration::from_millis(1_500)),
+        operation_deadline: Some(Duration::from_secs(4)),
+        acquire_timeout: Duration::from_secs(3),
         ..PostgresConfig::default()
     };
     let hook = Arc::new(FreezeBeforeCommit {
@@ -162,8 +164,9 @@ async fn a_frozen_postgres_is_a_typed_deadline_and_the_watcher_recovers() {
 async fn a_frozen_redis_holds_back_no_block_and_the_cache_converges() {
     let mut server = PrivateRedis::start();
     let config = RedisCacheConfig {
-        response_timeout: Duration::from_millis(300),
-        connection_timeout: Duration::from_millis(300),
+        // Long enough for a live server on a busy machine; a frozen one never answers.
+        response_timeout: Duration::from_secs(2),
+        connection_timeout: Duration::from_secs(2),
         ..RedisCacheConfig::default()
     };
     let cache = Arc::new(
