@@ -20,23 +20,25 @@
 //!   `pg_ctlcluster`, `systemctl`, `redis-cli` as a program, and `…::kill` (libc, nix).
 //!
 //! Comments and prose (`.expect("kill writer")`) are not commands and are not flagged.
+//! Read-only subcommands (`CONFIG GET`, `CLIENT LIST`, …) are no change and pass.
 //! The one place such commands may be written is the items of `tests/support/` that only
-//! ever address a server or sessions the test itself started ([`ALLOWED`]): a private
-//! `redis-server` (`PrivateRedis::config_set`, `freeze`, …), a private Postgres cluster
-//! (`PrivatePostgres`, its `Freezer`), the sessions a test opened under an application name
-//! of its own (`OwnSessions::terminate`), and signalling by pid (`process::signal`, which
-//! is `pub(super)`: a test signals only a `Child` of its own, `process::signal_child`).
-//! A test that needs to reconfigure or stop a server starts one of those; a new kind of
-//! private server is added to [`ALLOWED`] on review, not by a marker in the test.
+//! ever address a server or sessions the test itself started: the `impl` blocks of a type
+//! named `Private…` (a server the test starts on a free loopback port and stops:
+//! `PrivateRedis::config_set`, `freeze`, …, `PrivatePostgres`), and the items [`ALLOWED`]
+//! names: a private cluster's `Freezer`, the sessions a test opened under an application
+//! name of its own (`OwnSessions::terminate`), and signalling by pid (`process::signal`,
+//! which is `pub(super)`: a test signals only a `Child` of its own,
+//! `process::signal_child`). A test that needs to reconfigure or stop a server starts a
+//! private one; a new private server is a `Private…` type in `tests/support/`, not a
+//! marker in the test.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-/// Items of `tests/support/` (file, `impl` self type or `fn` name) allowed to hold the
-/// commands this test forbids: each addresses only a server or session of the test's own.
+/// Items of `tests/support/` (file, `impl` self type or `fn` name) besides the `impl`s of
+/// `Private…` types allowed to hold the commands this test forbids: each addresses only a
+/// server or session of the test's own.
 const ALLOWED: &[(&str, &str)] = &[
-    ("tests/support/redis.rs", "PrivateRedis"),
-    ("tests/support/cluster.rs", "PrivatePostgres"),
     ("tests/support/cluster.rs", "Freezer"),
     ("tests/support/pg.rs", "OwnSessions"),
     ("tests/support/process.rs", "signal"),
@@ -52,7 +54,6 @@ const REDIS_COMMANDS: &[&str] = &[
     "bgrewriteaof",
     "bgsave",
     "client",
-    "cluster",
     "config",
     "debug",
     "failover",
@@ -67,6 +68,26 @@ const REDIS_COMMANDS: &[&str] = &[
     "shutdown",
     "slaveof",
     "swapdb",
+];
+
+/// Subcommands that only read (or name the caller's own connection): `CONFIG GET`,
+/// `CLIENT LIST`, … are no change to the server.
+const READ_ONLY_SUBCOMMANDS: &[(&str, &str)] = &[
+    ("acl", "cat"),
+    ("acl", "getuser"),
+    ("acl", "list"),
+    ("acl", "users"),
+    ("acl", "whoami"),
+    ("client", "getname"),
+    ("client", "id"),
+    ("client", "info"),
+    ("client", "list"),
+    ("client", "setname"),
+    ("config", "get"),
+    ("function", "list"),
+    ("latency", "latest"),
+    ("module", "list"),
+    ("script", "exists"),
 ];
 
 /// Commands whose name is no English word: flagged in a literal of any case.
@@ -440,8 +461,9 @@ fn all_mod_files(tokens: &[Token], mod_dir: &Path, file_dir: &Path) -> Vec<PathB
     files
 }
 
-/// The token ranges of the items of `rel` that [`ALLOWED`] names: `impl [<…>] [Trait for]
-/// Type` blocks and `fn name` items.
+/// The token ranges of the items of `rel` (a file of `tests/support/`) that may send the
+/// commands: `impl [<…>] [Trait for] Type` blocks of a type named `Private…` (a server the
+/// test starts itself), and the `impl` blocks and `fn` items that [`ALLOWED`] names.
 fn allowed_items(rel: &str, tokens: &[Token]) -> Vec<(usize, usize)> {
     let names: Vec<&str> = ALLOWED
         .iter()
@@ -477,13 +499,29 @@ fn allowed_items(rel: &str, tokens: &[Token]) -> Vec<(usize, usize)> {
                 tok: Tok::Ident(name),
                 ..
             }) = tokens.get(j)
-                && names.contains(&name.as_str())
+                && (names.contains(&name.as_str()) || name.starts_with("Private"))
             {
                 ranges.push((k, end));
             }
         }
     }
     ranges
+}
+
+/// The string literal of a `.arg("…")` right after the call holding the literal at `k`.
+fn next_arg(tokens: &[Token], k: usize) -> Option<&str> {
+    let at = |n: usize| tokens.get(k + n);
+    if is_punct(at(1), ')')
+        && is_punct(at(2), '.')
+        && is_ident(at(3), "arg")
+        && is_punct(at(4), '(')
+        && let Some(Token {
+            tok: Tok::Str(s), ..
+        }) = at(5)
+    {
+        return Some(s);
+    }
+    None
 }
 
 /// Whether the string literal at `k` is an argument of `cmd(…)`, `arg(…)` or `args([…])`:
@@ -496,12 +534,21 @@ fn command_position(tokens: &[Token], k: usize) -> bool {
 }
 
 /// Why a string literal is a forbidden command, if it is one.
-fn literal_finding(s: &str, command_position: bool) -> Option<String> {
+fn literal_finding(s: &str, command_position: bool, next_arg: Option<&str>) -> Option<String> {
     let words: Vec<&str> = s.split_whitespace().collect();
     let flat = words.join(" ").to_lowercase();
     if let Some(first) = words.first() {
         let lower = first.to_lowercase();
-        if REDIS_COMMANDS.contains(&lower.as_str()) {
+        // The subcommand: the literal's second word, or the next `.arg("…")`.
+        let sub = words
+            .get(1)
+            .copied()
+            .or(next_arg.filter(|_| words.len() == 1))
+            .map(str::to_lowercase);
+        let read_only = sub
+            .as_deref()
+            .is_some_and(|sub| READ_ONLY_SUBCOMMANDS.contains(&(lower.as_str(), sub)));
+        if REDIS_COMMANDS.contains(&lower.as_str()) && !read_only {
             let exact = words.len() == 1;
             let uppercase = *first == lower.to_uppercase();
             // `"CONFIG SET …"`, `"CLIENT PAUSE …"`: an uppercase subcommand follows.
@@ -574,7 +621,7 @@ fn scan_tokens(
     for &(from, to) in ranges {
         for k in from..to.min(tokens.len()) {
             let what = match &tokens[k].tok {
-                Tok::Str(s) => literal_finding(s, command_position(tokens, k)),
+                Tok::Str(s) => literal_finding(s, command_position(tokens, k), next_arg(tokens, k)),
                 Tok::Ident(w) if REDIS_METHODS.contains(&w.as_str()) => {
                     let called = is_punct(tokens.get(k.wrapping_sub(1)), '.')
                         || is_punct(tokens.get(k.wrapping_sub(1)), ':');
@@ -714,9 +761,10 @@ fn no_test_reconfigures_flushes_freezes_or_kills_a_shared_server() {
     assert!(
         findings.is_empty(),
         "test code sends commands that change a server other tests share:\n{}\n\
-         Reconfigure, flush, freeze or stop only a server of the test's own \
-         (tests/support: PrivateRedis, PrivatePostgres), and terminate only sessions \
-         opened under support::pg::OwnSessions (see tests/shared_servers.rs)",
+         Reconfigure, flush, freeze or stop only a server of the test's own (an `impl` \
+         of a `Private…` type in tests/support: PrivateRedis, PrivatePostgres), and \
+         terminate only sessions opened under support::pg::OwnSessions \
+         (see tests/shared_servers.rs)",
         report.join("\n")
     );
     // Not vacuous: the test code was found, and so were the private servers' own commands.
@@ -768,6 +816,21 @@ fn the_scan_finds_each_way_of_sending_a_forbidden_command() {
 }
 
 #[test]
+fn read_only_subcommands_pass() {
+    let text = r#"
+        redis::cmd("CONFIG").arg("GET").arg("maxmemory");
+        redis::cmd("CLIENT").arg("SETNAME").arg("me");
+        let q = "CLIENT LIST";
+        redis::cmd("CONFIG").arg("RESETSTAT");
+        redis::cmd("CLIENT").arg(kind);
+    "#;
+    assert_eq!(
+        scan("tests/redis/x.rs", text),
+        vec!["5: the Redis command CONFIG", "6: the Redis command CLIENT"]
+    );
+}
+
+#[test]
 fn the_scan_leaves_prose_comments_and_own_children_alone() {
     let text = r##"
         // Never CONFIG SET or FLUSHALL the shared server; kill -STOP only a private one.
@@ -799,20 +862,21 @@ fn only_the_private_server_items_of_support_may_send_them() {
         }
         fn g() { Command::new("kill"); }
     "#;
-    // In support, the allowed items' commands pass; the others' do not.
+    // In support, the private servers' commands pass; the others' do not.
     let support = scan("tests/support/redis.rs", text);
     assert_eq!(
         support,
-        vec![
-            "6: the program `kill`",
-            "9: the Redis command FLUSHALL",
-            "11: the program `kill`"
-        ]
+        vec!["9: the Redis command FLUSHALL", "11: the program `kill`"]
     );
-    let cluster = scan("tests/support/cluster.rs", text);
-    assert_eq!(cluster.len(), 3, "{cluster:?}");
     // The same items outside support are no private servers.
     assert_eq!(scan("tests/redis/fake.rs", text).len(), 4);
+    // Any `Private…` type of support is one (a server the test starts), in any file there.
+    let cluster = "impl PrivateRedisCluster { fn f() { redis::cmd(\"CLUSTER\").arg(\"RESET\"); redis::cmd(\"FLUSHALL\"); } }";
+    assert_eq!(
+        scan("tests/support/redis_cluster.rs", cluster),
+        Vec::<String>::new()
+    );
+    assert_eq!(scan("tests/redis/cluster.rs", cluster).len(), 1);
 }
 
 #[test]
