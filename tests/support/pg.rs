@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use reorg_collateral::store::{PostgresStore, migrate};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
-use sqlx::{AssertSqlSafe, Executor, PgPool};
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
 use tokio::sync::OnceCell;
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -32,9 +32,10 @@ pub fn database_url() -> String {
 /// start it.
 pub fn missing_postgres(url: &str, error: &dyn std::fmt::Display) -> String {
     format!(
-        "Postgres must be reachable at DATABASE_URL={url} ({error}), with trust auth and a \
-         database `test`; start the installed cluster with `pg_ctlcluster <version> main \
-         start` (`bash .ci/run` does), or point DATABASE_URL at one"
+        "Postgres must be reachable at DATABASE_URL={url} ({error}): start the installed \
+         cluster with `pg_ctlcluster <version> main start` (`bash .ci/run` does) and create \
+         the URL's database (`createdb -U postgres test`, trust auth on 127.0.0.1), or point \
+         DATABASE_URL at one"
     )
 }
 
@@ -46,11 +47,11 @@ fn now_secs() -> u64 {
 
 /// Drops test schemas (`t<created unix secs>_<pid>_<n>`) created more than an hour ago, so
 /// concurrent test processes never drop each other's live schemas.
-async fn clean_old_schemas(admin: &PgPool) {
+async fn clean_old_schemas(admin: &mut PgConnection) {
     let names: Vec<String> = sqlx::query_scalar(
         "SELECT nspname FROM pg_namespace WHERE nspname ~ '^t[0-9]+_[0-9]+_[0-9]+$'",
     )
-    .fetch_all(admin)
+    .fetch_all(&mut *admin)
     .await
     .expect("list old test schemas");
     let cutoff = now_secs().saturating_sub(3_600);
@@ -61,7 +62,7 @@ async fn clean_old_schemas(admin: &PgPool) {
             .and_then(|s| s.parse().ok())
             .unwrap_or(u64::MAX);
         if created < cutoff {
-            let _ = admin
+            let _ = (&mut *admin)
                 .execute(AssertSqlSafe(format!(
                     "DROP SCHEMA IF EXISTS {schema} CASCADE"
                 )))
@@ -106,18 +107,18 @@ pub async fn empty_schema_pool(application_name: &str) -> PgPool {
 /// Creates a brand-new, empty schema and returns its name ([`unique_schema_name`]).
 pub async fn fresh_schema() -> String {
     let url = database_url();
-    let admin = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
+    // One connection, not a pool: a pool would retry until its acquire timeout and report
+    // that instead of the cause (connection refused, no such database, …).
+    let mut admin = PgConnection::connect_with(&plain(&url))
         .await
         .unwrap_or_else(|e| panic!("{}", missing_postgres(&url, &e)));
-    CLEANED.get_or_init(|| clean_old_schemas(&admin)).await;
+    CLEANED.get_or_init(|| clean_old_schemas(&mut admin)).await;
     let schema = unique_schema_name();
     admin
         .execute(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
         .await
         .expect("create test schema");
-    admin.close().await;
+    let _ = admin.close().await;
     schema
 }
 
