@@ -3,11 +3,12 @@
 //! failure, `backfill --reset` restarts a failed or finished backfill, and an interrupted
 //! command leaves no statement running on the server.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use sqlx::{Connection, Executor, PgConnection};
 
+use crate::support;
 use crate::support::cli::{self, stderr};
 use crate::support::legacy;
 use crate::support::pg::{database_url, fresh_pool, schema_of};
@@ -218,11 +219,10 @@ async fn interrupt_a_waiting_verify(signal: &str) {
         blocked,
         "verify's statement reaches the server and waits on the lock"
     );
-    let status = Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
+    assert!(
+        support::process::signal_child(&child, signal),
+        "kill {signal}"
+    );
     let out = child.wait_with_output().expect("the CLI exits");
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{signal}: {err}");

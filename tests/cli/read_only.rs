@@ -28,15 +28,8 @@ async fn a_role_without_create_verifies_and_a_behind_schema_is_refused() {
     let out = cli(&admin_url, &["simulate", "--steps", "20", "--users", "5"]);
     assert!(out.status.success(), "simulate: {}", stderr(&out));
 
+    cluster.create_read_only_role("reader", "ro").await;
     let mut admin = PgConnection::connect(&admin_url).await.expect("admin");
-    admin
-        .execute(
-            "CREATE ROLE reader LOGIN;
-             GRANT USAGE ON SCHEMA ro TO reader;
-             GRANT SELECT ON ALL TABLES IN SCHEMA ro TO reader;",
-        )
-        .await
-        .expect("a read-only role");
     let (db_create, schema_create): (bool, bool) = sqlx::query_as(
         "SELECT has_database_privilege('reader', current_database(), 'CREATE'),
                 has_schema_privilege('reader', 'ro', 'CREATE')",

@@ -20,8 +20,7 @@ use reorg_collateral::store::{ChangesetHook, MemoryStore, PostgresConfig, Postgr
 use reorg_collateral::testing::{Backends, Harness};
 use reorg_collateral::{CollateralCache, Error, StoreError, StoreWriter};
 use sqlx::PgConnection;
-use support::cluster::PrivatePostgres;
-use support::process::freeze_tree;
+use support::cluster::{Freezer, PrivatePostgres};
 use support::redis::PrivateRedis;
 
 /// Hang guard: far beyond any timeout under test.
@@ -32,7 +31,7 @@ const GUARD: Duration = Duration::from_secs(120);
 /// server that never answers it.
 #[derive(Debug)]
 struct FreezeBeforeCommit {
-    postmaster: u32,
+    freezer: Freezer,
     armed: AtomicBool,
 }
 
@@ -40,7 +39,7 @@ struct FreezeBeforeCommit {
 impl ChangesetHook for FreezeBeforeCommit {
     async fn write(&self, _: &mut PgConnection, _: &Changeset) -> Result<(), StoreError> {
         if self.armed.swap(false, Ordering::SeqCst) {
-            freeze_tree(self.postmaster);
+            self.freezer.freeze();
         }
         Ok(())
     }
@@ -82,15 +81,17 @@ async fn sync_until_ok(h: &mut Harness) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_postgres_is_a_typed_deadline_and_the_watcher_recovers() {
     let cluster = PrivatePostgres::start();
+    // Long enough for a live cluster on a busy machine (a step before the freeze must not
+    // time out); a frozen one never answers.
     let config = PostgresConfig {
-        statement_timeout: Some(Duration::from_millis(800)),
-        lock_timeout: Some(Duration::from_millis(500)),
-        operation_deadline: Some(Duration::from_millis(1_500)),
-        acquire_timeout: Duration::from_secs(1),
+        statement_timeout: Some(Duration::from_secs(2)),
+        lock_timeout: Some(Duration::from_millis(1_500)),
+        operation_deadline: Some(Duration::from_secs(4)),
+        acquire_timeout: Duration::from_secs(3),
         ..PostgresConfig::default()
     };
     let hook = Arc::new(FreezeBeforeCommit {
-        postmaster: cluster.pid(),
+        freezer: cluster.freezer(),
         armed: AtomicBool::new(false),
     });
     let store = PostgresStore::connect_with(&cluster.url(), Some("frozen"), &config)
@@ -163,8 +164,9 @@ async fn a_frozen_postgres_is_a_typed_deadline_and_the_watcher_recovers() {
 async fn a_frozen_redis_holds_back_no_block_and_the_cache_converges() {
     let mut server = PrivateRedis::start();
     let config = RedisCacheConfig {
-        response_timeout: Duration::from_millis(300),
-        connection_timeout: Duration::from_millis(300),
+        // Long enough for a live server on a busy machine; a frozen one never answers.
+        response_timeout: Duration::from_secs(2),
+        connection_timeout: Duration::from_secs(2),
         ..RedisCacheConfig::default()
     };
     let cache = Arc::new(
@@ -311,7 +313,7 @@ async fn the_cli_on_a_frozen_postgres_gives_up_and_obeys_sigterm() {
     })
     .await
     .expect("the CLI connects to the frozen server");
-    assert!(support::process::signal(pid, "-TERM"), "SIGTERM");
+    assert!(support::process::signal_child(&child, "-TERM"), "SIGTERM");
     let waited = tokio::time::timeout(
         GUARD,
         tokio::task::spawn_blocking(move || {

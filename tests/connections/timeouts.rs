@@ -21,6 +21,9 @@ use crate::support::pg::unique_schema_name;
 
 /// Hang guard: far beyond any bound under test.
 const GUARD: Duration = Duration::from_secs(60);
+/// The lock and statement timeouts under test: a wait on a held lock always reaches them,
+/// and an unblocked statement on a busy machine stays well under them.
+const LIMIT_MS: u64 = 2_000;
 
 fn config(lock: Option<u64>, statement: Option<u64>) -> PostgresConfig {
     PostgresConfig {
@@ -50,7 +53,7 @@ async fn a_held_writer_lock_is_a_typed_timeout_naming_the_holder() {
     let schema = unique_schema_name();
     let url = support::pg::database_url();
     let store = Arc::new(
-        PostgresStore::connect_with(&url, Some(&schema), &config(Some(300), None))
+        PostgresStore::connect_with(&url, Some(&schema), &config(Some(LIMIT_MS), None))
             .await
             .expect("store"),
     );
@@ -113,7 +116,7 @@ async fn a_held_writer_lock_is_a_typed_timeout_naming_the_holder() {
 async fn a_row_lock_hits_lock_timeout_and_a_runaway_statement_hits_statement_timeout() {
     let schema = unique_schema_name();
     let url = support::pg::database_url();
-    let store = PostgresStore::connect_with(&url, Some(&schema), &config(Some(300), None))
+    let store = PostgresStore::connect_with(&url, Some(&schema), &config(Some(LIMIT_MS), None))
         .await
         .expect("store");
     let registry = AssetRegistry::new(ScriptedChain::demo_assets()).expect("registry");
@@ -134,7 +137,7 @@ async fn a_row_lock_hits_lock_timeout_and_a_runaway_statement_hits_statement_tim
     );
 
     // Without a lock timeout, the statement timeout bounds the same wait.
-    let store = PostgresStore::connect_with(&url, Some(&schema), &config(None, Some(300)))
+    let store = PostgresStore::connect_with(&url, Some(&schema), &config(None, Some(LIMIT_MS)))
         .await
         .expect("store");
     let err = tokio::time::timeout(GUARD, store.register_assets(&registry))
@@ -237,8 +240,9 @@ fn entries(n: usize, block: u64) -> Vec<CachedCollateral> {
 async fn a_frozen_redis_turns_puts_into_errors() {
     let mut server = support::redis::PrivateRedis::start();
     let cfg = RedisCacheConfig {
-        response_timeout: Duration::from_millis(300),
-        connection_timeout: Duration::from_millis(300),
+        // Long enough for a live server on a busy machine; a frozen one never answers.
+        response_timeout: Duration::from_secs(2),
+        connection_timeout: Duration::from_secs(2),
         ..RedisCacheConfig::default()
     };
     let cache = RedisCollateralCache::connect_with(&server.url(), "frozen", cfg)
@@ -256,16 +260,15 @@ async fn a_frozen_redis_turns_puts_into_errors() {
         .expect("the get returns instead of hanging");
     assert!(read.is_err(), "{read:?}");
     server.thaw();
-    // The connection manager reconnects once the server answers again.
-    let mut healed = false;
-    for _ in 0..50 {
-        if cache.put(&entries(10, 3)).await.is_ok() {
-            healed = true;
-            break;
+    // The connection manager reconnects once the server answers again (on its own
+    // schedule: retried until it has, within the hang guard).
+    tokio::time::timeout(GUARD, async {
+        while cache.put(&entries(10, 3)).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(healed, "puts succeed again after the server thaws");
+    })
+    .await
+    .expect("puts succeed again after the server thaws");
 }
 
 #[tokio::test]
@@ -283,13 +286,7 @@ async fn an_out_of_memory_redis_error_is_truncated() {
         .query_async(&mut conn)
         .await
         .expect("ballast");
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("maxmemory")
-        .arg("2mb")
-        .query_async(&mut conn)
-        .await
-        .expect("maxmemory");
+    server.config_set("maxmemory", "2mb").await;
     let err = cache
         .put(&entries(20_000, 1))
         .await

@@ -4,7 +4,7 @@
 //! a typed error and writes nothing.
 
 use crate::support;
-use crate::support::pg::unique_schema_name;
+use crate::support::pg::{OwnSessions, unique_schema_name};
 
 use std::sync::Arc;
 
@@ -36,8 +36,10 @@ async fn a_writer_whose_claim_was_lost_and_retaken_is_fenced() {
     let mut config = WatcherConfig::new(EngineConfig::new(registry, 3));
     config.start_block = 1;
 
+    // A's sessions carry a name of this test's own, the only ones it may terminate.
+    let a_sessions = OwnSessions::new("fencing_a");
     let a = Arc::new(
-        PostgresStore::connect_in_schema(&url, &schema)
+        PostgresStore::connect_in_schema(&a_sessions.url(), &schema)
             .await
             .expect("store A"),
     );
@@ -63,15 +65,13 @@ async fn a_writer_whose_claim_was_lost_and_retaken_is_fenced() {
 
     // A's ownership session dies (its pooled connections live on).
     let mut admin = PgConnection::connect(&url).await.expect("admin session");
-    let killed: Vec<bool> = sqlx::query_scalar(
-        "SELECT pg_terminate_backend(pid) FROM pg_locks
-         WHERE locktype = 'advisory' AND granted AND classid = 1919118189
-           AND objid = (SELECT oid FROM pg_namespace WHERE nspname = $1) AND objsubid = 2",
-    )
-    .bind(&schema)
-    .fetch_all(&mut admin)
-    .await
-    .expect("terminate A's claim session");
+    let holds_the_claim = format!(
+        "pid IN (SELECT pid FROM pg_locks
+                 WHERE locktype = 'advisory' AND granted AND classid = 1919118189
+                   AND objid = (SELECT oid FROM pg_namespace WHERE nspname = '{schema}')
+                   AND objsubid = 2)"
+    );
+    let killed = a_sessions.terminate(&mut admin, &holds_the_claim).await;
     assert_eq!(
         killed,
         vec![true],

@@ -400,9 +400,10 @@ async fn websocket_new_heads_drive_the_watcher() {
         .expect("watcher");
     for amount in [3, 4, 5] {
         chain.pay(0, 1, amount).await;
-        let head = tokio::time::timeout(std::time::Duration::from_secs(10), heads.next())
+        // A hang guard, not a latency bound: a busy machine may take seconds.
+        let head = tokio::time::timeout(std::time::Duration::from_secs(60), heads.next())
             .await
-            .expect("a newHeads notification within 10 s")
+            .expect("a newHeads notification (hang guard: 60 s)")
             .expect("subscription open");
         assert_eq!(head, chain.node.head().await);
         watcher.sync().await.expect("sync");

@@ -215,8 +215,10 @@ async fn the_service_follows_a_node_and_serves_collateral_health_metrics_and_upd
     assert_eq!(update["cause"], "step");
 
     // SIGTERM: a graceful stop, saying so.
-    let pid = child.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(
+        crate::support::process::signal_child(&child, "-TERM"),
+        "SIGTERM the service"
+    );
     let status = wait_exit(&mut child);
     let mut stderr = String::new();
     child

@@ -8,9 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::process::{free_port, freeze_tree, run, thaw_tree, wait_for_port};
+use super::process::{START_TIMEOUT, free_port, freeze_tree, run, thaw_tree, wait_for_port};
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
@@ -81,6 +81,26 @@ pub struct PrivatePostgres {
 }
 
 impl PrivatePostgres {
+    /// Creates the login role `role` on this private cluster with only `USAGE` on `schema`
+    /// and `SELECT` on its tables (roles are the cluster's, shared by every database: a
+    /// test creates them on a server of its own only).
+    #[allow(dead_code)]
+    pub async fn create_read_only_role(&self, role: &str, schema: &str) {
+        use sqlx::{Connection, Executor};
+        let mut admin = sqlx::PgConnection::connect(&self.url())
+            .await
+            .expect("connect to the private cluster");
+        let sql = format!(
+            "CREATE ROLE {role} LOGIN;
+             GRANT USAGE ON SCHEMA {schema} TO {role};
+             GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role};"
+        );
+        admin
+            .execute(sqlx::AssertSqlSafe(sql.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
     /// A plain cluster in a temporary directory of its own.
     pub fn start() -> Self {
         let base = std::env::temp_dir().join(format!(
@@ -130,7 +150,8 @@ impl PrivatePostgres {
             child,
         };
         // Listening is not accepting: wait until start-up is over.
-        for _ in 0..200 {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
             let ready = Command::new(bin.join("pg_isready"))
                 .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q"])
                 .status()
@@ -138,9 +159,12 @@ impl PrivatePostgres {
             if ready {
                 return me;
             }
+            assert!(
+                Instant::now() < deadline,
+                "the private postgres on port {port} was not ready within {START_TIMEOUT:?}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("the private postgres on port {port} never became ready");
     }
 
     /// A URL to the cluster's `postgres` database (no TLS).
@@ -165,6 +189,27 @@ impl PrivatePostgres {
     /// Thaws the cluster (SIGCONT); harmless when it is not frozen.
     pub fn thaw(&self) {
         thaw_tree(self.pid());
+    }
+
+    /// A handle that freezes this cluster from elsewhere (a hook inside the store), and
+    /// nothing else: the only way a test freezes a Postgres by its pid.
+    pub fn freezer(&self) -> Freezer {
+        Freezer {
+            postmaster: self.pid(),
+        }
+    }
+}
+
+/// Freezes one private cluster ([`PrivatePostgres::freezer`]); dropping the cluster thaws it.
+#[derive(Debug)]
+pub struct Freezer {
+    postmaster: u32,
+}
+
+impl Freezer {
+    /// Freezes the postmaster and every backend, as [`PrivatePostgres::freeze`].
+    pub fn freeze(&self) {
+        freeze_tree(self.postmaster);
     }
 }
 

@@ -1,6 +1,7 @@
 //! A fresh Postgres schema per test (and per conformance scenario), so tests run in
 //! parallel against one database. Under `CI=true` (and always, in fact) an unreachable
-//! server fails the test: nothing here skips.
+//! server fails the test, naming what to start: nothing here skips. Sessions of the shared
+//! server are terminated only through [`OwnSessions`] (`tests/shared_servers.rs` checks it).
 //!
 //! Why not `#[sqlx::test]` (a database per test, created and dropped by sqlx)? Its database
 //! name is a hash of the test's path, the same in every process: two runs of the suite
@@ -16,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use reorg_collateral::store::{PostgresStore, migrate};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
-use sqlx::{AssertSqlSafe, Executor, PgPool};
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
 use tokio::sync::OnceCell;
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -27,6 +28,17 @@ pub fn database_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
+/// What a test that cannot reach the shared Postgres says: what is missing and how to
+/// start it.
+pub fn missing_postgres(url: &str, error: &dyn std::fmt::Display) -> String {
+    format!(
+        "Postgres must be reachable at DATABASE_URL={url} ({error}): start the installed \
+         cluster with `pg_ctlcluster <version> main start` (`bash .ci/run` does) and create \
+         the URL's database (`createdb -U postgres test`, trust auth on 127.0.0.1), or point \
+         DATABASE_URL at one"
+    )
+}
+
 fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -35,11 +47,11 @@ fn now_secs() -> u64 {
 
 /// Drops test schemas (`t<created unix secs>_<pid>_<n>`) created more than an hour ago, so
 /// concurrent test processes never drop each other's live schemas.
-async fn clean_old_schemas(admin: &PgPool) {
+async fn clean_old_schemas(admin: &mut PgConnection) {
     let names: Vec<String> = sqlx::query_scalar(
         "SELECT nspname FROM pg_namespace WHERE nspname ~ '^t[0-9]+_[0-9]+_[0-9]+$'",
     )
-    .fetch_all(admin)
+    .fetch_all(&mut *admin)
     .await
     .expect("list old test schemas");
     let cutoff = now_secs().saturating_sub(3_600);
@@ -50,7 +62,7 @@ async fn clean_old_schemas(admin: &PgPool) {
             .and_then(|s| s.parse().ok())
             .unwrap_or(u64::MAX);
         if created < cutoff {
-            let _ = admin
+            let _ = (&mut *admin)
                 .execute(AssertSqlSafe(format!(
                     "DROP SCHEMA IF EXISTS {schema} CASCADE"
                 )))
@@ -95,18 +107,18 @@ pub async fn empty_schema_pool(application_name: &str) -> PgPool {
 /// Creates a brand-new, empty schema and returns its name ([`unique_schema_name`]).
 pub async fn fresh_schema() -> String {
     let url = database_url();
-    let admin = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
+    // One connection, not a pool: a pool would retry until its acquire timeout and report
+    // that instead of the cause (connection refused, no such database, …).
+    let mut admin = PgConnection::connect_with(&plain(&url))
         .await
-        .unwrap_or_else(|e| panic!("Postgres must be reachable at {url}: {e}"));
-    CLEANED.get_or_init(|| clean_old_schemas(&admin)).await;
+        .unwrap_or_else(|e| panic!("{}", missing_postgres(&url, &e)));
+    CLEANED.get_or_init(|| clean_old_schemas(&mut admin)).await;
     let schema = unique_schema_name();
     admin
         .execute(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
         .await
         .expect("create test schema");
-    admin.close().await;
+    let _ = admin.close().await;
     schema
 }
 
@@ -135,7 +147,58 @@ pub async fn connect(options: PgConnectOptions) -> PgPool {
         .max_connections(4)
         .connect_with(options)
         .await
-        .expect("connect test pool")
+        .unwrap_or_else(|e| panic!("{}", missing_postgres(&database_url(), &e)))
+}
+
+/// The sessions one test opens on the shared Postgres, told apart by an `application_name`
+/// no other test or process uses (`rc_test_<tag>_<pid>_<n>`): the only way a test
+/// terminates sessions there, so it can never end another's.
+#[derive(Clone, Debug)]
+pub struct OwnSessions {
+    application_name: String,
+}
+
+#[allow(dead_code)]
+impl OwnSessions {
+    /// A fresh application name for this test's sessions.
+    pub fn new(tag: &str) -> Self {
+        Self {
+            application_name: format!(
+                "rc_test_{tag}_{}_{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ),
+        }
+    }
+
+    /// The name to give the sessions ([`PgConnectOptions::application_name`]).
+    pub fn application_name(&self) -> &str {
+        &self.application_name
+    }
+
+    /// `DATABASE_URL` with this application name (for a store that connects by URL).
+    pub fn url(&self) -> String {
+        let url = database_url();
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}application_name={}", self.application_name)
+    }
+
+    /// Terminates this test's sessions (other than `admin`'s own) for which `condition`
+    /// (an SQL boolean over `pg_stat_activity`, e.g. `TRUE`) holds; one `true` per session
+    /// terminated.
+    pub async fn terminate<'c, E>(&self, admin: E, condition: &str) -> Vec<bool>
+    where
+        E: sqlx::PgExecutor<'c>,
+    {
+        sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE pid <> pg_backend_pid() AND application_name = $1 AND ({condition})"
+        )))
+        .bind(&self.application_name)
+        .fetch_all(admin)
+        .await
+        .unwrap_or_else(|e| panic!("terminate {}'s sessions: {e}", self.application_name))
+    }
 }
 
 /// The schema a pool's sessions use.

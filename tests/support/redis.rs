@@ -1,9 +1,11 @@
 //! A key prefix per test on the shared Redis, and a private `redis-server` child process
-//! for tests that stop the server. Nothing here skips: an unreachable server fails.
+//! for tests that stop, freeze or reconfigure the server: [`PrivateRedis`] is the only
+//! place a test's commands may do that (`tests/shared_servers.rs` checks it). Nothing here
+//! skips: an unreachable server fails, naming what to start.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reorg_collateral::cache::RedisCollateralCache;
 
@@ -27,7 +29,16 @@ pub async fn fresh_cache(tag: &str) -> RedisCollateralCache {
     let url = redis_url();
     RedisCollateralCache::connect(&url, &unique_prefix(tag))
         .await
-        .unwrap_or_else(|e| panic!("Redis must be reachable at {url}: {e}"))
+        .unwrap_or_else(|e| panic!("{}", missing_redis(&url, &e)))
+}
+
+/// What a test that cannot reach the shared Redis says: what is missing and how to start it.
+pub fn missing_redis(url: &str, error: &dyn std::fmt::Display) -> String {
+    format!(
+        "Redis must be reachable at REDIS_URL={url} ({error}); start one with \
+         `redis-server --daemonize yes --port 6379 --save \"\"` (`bash .ci/run` does), \
+         or point REDIS_URL at one"
+    )
 }
 
 /// A `redis-server` of this test's own, on a free port; killed on drop.
@@ -47,11 +58,7 @@ impl PrivateRedis {
 
     /// A private server with extra `redis-server` arguments (e.g. `--maxmemory 1mb`).
     pub fn start_with(extra: &[&str]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = super::process::free_port();
         let mut me = Self {
             port,
             child: None,
@@ -108,15 +115,50 @@ impl PrivateRedis {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("redis-server must be installed");
+            .unwrap_or_else(|e| {
+                panic!("redis-server must be installed (apt-get install redis-server): {e}")
+            });
         self.child = Some(child);
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
+        let deadline = Instant::now() + super::process::START_TIMEOUT;
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "private redis-server did not start on port {}",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("private redis-server did not start on port {}", self.port);
+    }
+
+    /// Sets a server parameter of this private server (`CONFIG SET name value`), e.g.
+    /// `min-replicas-to-write 1` to refuse every write.
+    pub async fn config_set(&self, name: &str, value: &str) {
+        let client = redis::Client::open(self.url()).expect("a valid URL");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to the private redis-server");
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg(name)
+            .arg(value)
+            .query_async::<()>(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("CONFIG SET {name} {value}: {e}"));
+    }
+
+    /// Empties this private server (`FLUSHALL`), as an operator's mistake would.
+    #[allow(dead_code)]
+    pub async fn wipe(&self) {
+        let client = redis::Client::open(self.url()).expect("a valid URL");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to the private redis-server");
+        redis::cmd("FLUSHALL")
+            .query_async::<()>(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("FLUSHALL on the private redis-server: {e}"));
     }
 
     /// Kills the server (SIGKILL) and waits for it to exit.

@@ -4,27 +4,27 @@
 use crate::support;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use alloy_primitives::U256;
 use reorg_collateral::store::PostgresStore;
 use reorg_collateral::testing::{Backends, Harness};
 use reorg_collateral::{Error, StoreError};
-use support::pg::{database_url, fresh_pool_named};
+use support::pg::{OwnSessions, database_url, fresh_pool_named};
 
-fn rand_suffix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos() as u64)
-}
+/// How long the test keeps mining under fire at most, waiting for at least one step cut off
+/// and one landed (on a busy machine the injector may need more steps to hit one).
+const UNDER_FIRE: Duration = Duration::from_secs(240);
+/// Steps mined under fire at least.
+const MIN_STEPS: u64 = 60;
 
 /// Terminates every connection of this test's schema pool (by application name) in a loop
 /// while the watcher ingests; each failed step is a typed error and is retried, and the
 /// final state equals the oracle (so no partial block was ever committed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_connections_are_typed_errors_and_never_partial_blocks() {
-    let app = format!("faults_{}", rand_suffix());
-    let pool = fresh_pool_named(&app).await;
+    let sessions = OwnSessions::new("faults");
+    let pool = fresh_pool_named(sessions.application_name()).await;
     let store = Arc::new(PostgresStore::new(pool.clone()));
     let backends = Backends::new(store.clone());
     let mut h = Harness::new(backends, 4).await;
@@ -36,20 +36,12 @@ async fn dropped_connections_are_typed_errors_and_never_partial_blocks() {
         .unwrap();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let killer = {
-        let (stop, app) = (stop.clone(), app.clone());
+        let (stop, sessions) = (stop.clone(), sessions.clone());
         tokio::spawn(async move {
             let mut killed = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 // Only this test's pool carries this application name.
-                let n: Vec<bool> = sqlx::query_scalar(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                     WHERE pid <> pg_backend_pid() AND application_name = $1",
-                )
-                .bind(&app)
-                .fetch_all(&killer_pool)
-                .await
-                .unwrap_or_default();
-                killed += n.len() as u64;
+                killed += sessions.terminate(&killer_pool, "TRUE").await.len() as u64;
                 // Irregular gaps: some steps are cut off mid-transaction, others commit.
                 let pause = [2u64, 9, 1, 25, 4, 60][(killed % 6) as usize];
                 tokio::time::sleep(Duration::from_millis(pause)).await;
@@ -58,13 +50,18 @@ async fn dropped_connections_are_typed_errors_and_never_partial_blocks() {
         })
     };
     let (mut errors, mut landed) = (0, 0);
-    for i in 0..60u8 {
+    // At least `MIN_STEPS` steps, and on until one was cut off and one landed (bounded:
+    // the assertions below say which never happened).
+    let deadline = Instant::now() + UNDER_FIRE;
+    let mut i = 0u64;
+    while i < MIN_STEPS || ((errors == 0 || landed == 0) && Instant::now() < deadline) {
+        i += 1;
         h.chain.mine(|b| {
             for u in 0..5u8 {
                 b.deposit(
                     h.assets[(u % 3) as usize].id,
                     h.users[u as usize],
-                    U256::from(u64::from(i) * 7 + u64::from(u)),
+                    U256::from(i * 7 + u64::from(u)),
                 );
             }
         });

@@ -1,10 +1,10 @@
-//! A writer process (the CLI's `simulate`) SIGKILLed at spread-out moments resumes to the
-//! state of an uninterrupted run, which equals the replay oracle.
+//! A writer process (the CLI's `simulate`) SIGKILLed at spread-out points of its run resumes
+//! to the state of an uninterrupted run, which equals the replay oracle.
 
 use crate::support;
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{EVENTS, STEPS, USERS, dump};
 use reorg_collateral::model::BalanceKey;
@@ -16,6 +16,8 @@ use sqlx::Executor;
 use support::pg::{database_url, unique_schema_name};
 
 const BIN: &str = env!("CARGO_BIN_EXE_reorg-collateral");
+/// How long a writer may take to commit a few blocks on a busy machine before the test fails.
+const PROGRESS: Duration = Duration::from_secs(120);
 
 fn simulate(schema: &str) -> Command {
     let mut cmd = Command::new(BIN);
@@ -51,14 +53,34 @@ async fn killed_writer_resumes_to_the_uninterrupted_state() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    // Kill the writer (SIGKILL: no cleanup, transactions cut off) at spread-out moments.
+    // Kill the writer (SIGKILL: no cleanup, transactions cut off) at spread-out points of
+    // its progress: once it has committed `gap` more blocks since it started (so each kill
+    // is mid-run however fast or busy the machine is), and at whatever point of a
+    // transaction that finds it.
+    let b = PostgresStore::connect_in_schema(&url, &crashed)
+        .await
+        .unwrap();
+    let head = || async { b.window().await.unwrap().head().map(|h| h.number) };
     let mut kills = 0;
-    for delay_ms in [150u64, 400, 90, 700, 260, 1_100] {
+    for gap in [2u64, 7, 1, 11, 4, 16] {
+        let start = head().await;
         let mut child = simulate(&crashed).spawn().expect("spawn writer");
-        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-        if child.try_wait().expect("poll writer").is_none() {
-            child.kill().expect("kill writer");
-            kills += 1;
+        let deadline = Instant::now() + PROGRESS;
+        loop {
+            if child.try_wait().expect("poll writer").is_some() {
+                break; // finished before this gap: nothing left to cut off
+            }
+            let now = head().await;
+            if now >= start.map(|s| s + gap).or(Some(gap)) {
+                child.kill().expect("kill writer");
+                kills += 1;
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the writer committed no {gap} blocks within {PROGRESS:?} (at {now:?})"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let _ = child.wait();
     }
@@ -74,9 +96,6 @@ async fn killed_writer_resumes_to_the_uninterrupted_state() {
     );
 
     let a = PostgresStore::connect_in_schema(&url, &clean)
-        .await
-        .unwrap();
-    let b = PostgresStore::connect_in_schema(&url, &crashed)
         .await
         .unwrap();
     assert_eq!(

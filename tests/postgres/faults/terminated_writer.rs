@@ -72,8 +72,7 @@ async fn sigterm_at_random_points_stops_gracefully_and_resumes_losing_nothing() 
         let delay = Duration::from_micros(seed % span);
         let child = simulate(&stopped).spawn().expect("spawn the writer");
         std::thread::sleep(delay);
-        let pid = child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let _ = support::process::signal_child(&child, "-TERM");
         let out = wait(child, &format!("cycle {cycle}"));
         let stderr = String::from_utf8_lossy(&out.stderr);
         if out.status.success() {

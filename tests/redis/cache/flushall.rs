@@ -53,7 +53,7 @@ async fn complete_means_complete(cache: &RedisCollateralCache, state_is_mark: bo
 async fn flushall_during_a_price_fan_out_is_refreshed_before_the_watermark_says_complete() {
     let server = PrivateRedis::start();
     let cache = Arc::new(
-        RedisCollateralCache::connect(&server.url(), "flushall")
+        RedisCollateralCache::connect(&server.url(), "flushed-cache")
             .await
             .expect("private redis"),
     );
@@ -89,15 +89,7 @@ async fn flushall_during_a_price_fan_out_is_refreshed_before_the_watermark_says_
             _ => {}
         }
     }
-    let client = redis::Client::open(server.url()).expect("client");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connection");
-    redis::cmd("FLUSHALL")
-        .query_async::<()>(&mut conn)
-        .await
-        .expect("FLUSHALL on the private server");
+    server.wipe().await;
     watcher.flush().await;
     let state = store.window().await.expect("window").state();
     let mark = cache.watermark().await.expect("watermark");

@@ -58,11 +58,13 @@ async fn flaky_server(plan: Vec<&'static str>) -> String {
 async fn http_429_and_timeouts_are_retried_over_real_http() {
     let url = flaky_server(vec!["429", "stall", "429"]).await;
     let mut c = config();
+    // Retries to spare and a timeout a busy machine's loopback answer stays under: the two
+    // 429s and the stall need three retries.
     c.transport = TransportConfig {
-        max_retries: 4,
+        max_retries: 8,
         backoff: Duration::from_millis(5),
         compute_units_per_second: u64::MAX,
-        timeout: Duration::from_millis(300),
+        timeout: Duration::from_secs(2),
     };
     let s = RpcBlockSource::http(&url, c).unwrap();
     assert_eq!(s.head().await.unwrap(), 42);
