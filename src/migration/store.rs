@@ -16,7 +16,7 @@ use super::{History, MigrationError};
 use crate::error::StoreError;
 use crate::model::{
     AssetId, BalanceKey, BalanceView, BlockHeader, BlockNumber, Changeset, Price, PriceView,
-    StoreIdentity, UserId, Window,
+    StateRef, StoreIdentity, UserId, Window,
 };
 use crate::store::PostgresStore;
 use crate::traits::{BalanceReader, LogReader, LogRecord, PriceFeed, StoreWriter, Touched};
@@ -246,6 +246,10 @@ impl StoreWriter for MigratingStore {
 
     async fn head(&self) -> Result<Option<BlockHeader>, StoreError> {
         self.inner.head().await
+    }
+
+    async fn head_state(&self) -> Result<Option<(BlockHeader, StateRef)>, StoreError> {
+        self.inner.head_state().await
     }
 
     async fn balances_at(

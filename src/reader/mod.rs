@@ -129,11 +129,11 @@ impl CollateralReader {
     ) -> Result<(Option<StateRef>, Vec<Result<Collateral, ValuationError>>), Error> {
         let mut last = None;
         for _ in 0..SNAPSHOT_ATTEMPTS {
-            let before = self.store.window().await?;
-            let at = ValuationPoint::of(before.head());
+            let before = self.store.head_state().await?;
+            let at = ValuationPoint::of(before.as_ref().map(|(head, _)| head));
             let values = self.collateral_many(users, at).await?;
-            let after = self.store.window().await?.state();
-            if after == before.state() {
+            let after = self.store.head_state().await?.map(|(_, state)| state);
+            if after == before.map(|(_, state)| state) {
                 return Ok((after, values));
             }
             last = after;

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use crate::error::StoreError;
 use crate::model::{
     AssetId, BalanceKey, BalanceView, BlockHeader, BlockNumber, Changeset, Price, PriceView,
-    StoreIdentity, UserId, Window,
+    StateRef, StoreIdentity, UserId, Window,
 };
 use crate::traits::{BalanceReader, LogReader, LogRecord, PriceFeed, StoreWriter, Touched};
 
@@ -60,6 +60,10 @@ where
 
     async fn head(&self) -> Result<Option<BlockHeader>, StoreError> {
         self.writer.head().await
+    }
+
+    async fn head_state(&self) -> Result<Option<(BlockHeader, StateRef)>, StoreError> {
+        self.writer.head_state().await
     }
 
     async fn balances_at(

@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use super::{BalanceReader, LogReader, PriceFeed};
 use crate::error::StoreError;
 use crate::model::{
-    AssetId, BalanceKey, BlockHeader, BlockNumber, Changeset, Price, StoreIdentity, UserId, Window,
+    AssetId, BalanceKey, BlockHeader, BlockNumber, Changeset, Price, StateRef, StoreIdentity,
+    UserId, Window,
 };
 
 /// Users and priced assets with pending state in a range of blocks.
@@ -58,6 +59,15 @@ pub trait StoreWriter: Send + Sync + Debug {
     /// for a decorator that does not forward it).
     async fn head(&self) -> Result<Option<BlockHeader>, StoreError> {
         Ok(self.window().await?.head().copied())
+    }
+
+    /// The head block and the store's state (the head and the finalized height, see
+    /// [`StateRef`]) read at once, without the rest of the window: what a reader compares
+    /// before and after a read to know that it read one state. The default reads the
+    /// window; a store that overrides [`head`](Self::head) overrides this too.
+    async fn head_state(&self) -> Result<Option<(BlockHeader, StateRef)>, StoreError> {
+        let window = self.window().await?;
+        Ok(window.head().copied().zip(window.state()))
     }
 
     /// Each key's balance after block `at` on the stored canonical chain (zero if never set).

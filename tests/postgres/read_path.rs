@@ -160,8 +160,20 @@ async fn reads_touch_the_window_not_the_history() {
             head <= 3,
             "round {round}: reading the head touched {head} entries of blocks"
         );
+        let state = touched(&reader_pool, async {
+            let (head, state) = store.head_state().await.expect("state").expect("a head");
+            assert_eq!(Some(head), expected.head().copied());
+            assert_eq!(Some(state), expected.state());
+        })
+        .await;
         assert!(
-            collateral <= 3,
+            state <= 3,
+            "round {round}: reading the head and the finalized height touched {state} entries of blocks"
+        );
+        // The state before and after the balances and prices (one state read, see
+        // `CollateralReader::collateral_snapshot`), nothing else of `blocks`.
+        assert!(
+            collateral <= 6,
             "round {round}: collateral(user) touched {collateral} entries of blocks"
         );
     }

@@ -14,7 +14,7 @@ use super::deadline::FetchBounded;
 use crate::error::StoreError;
 use crate::model::{
     AssetId, BalanceKey, BalanceView, BlockHeader, BlockNumber, BlockRef, Changeset, Effect, LogId,
-    Price, PriceView, StoreIdentity, UserId, Window,
+    Price, PriceView, StateRef, StoreIdentity, UserId, Window,
 };
 use crate::traits::{
     BalanceReader, LogReader, LogRecord, LogStatus, PriceFeed, StoreWriter, Touched,
@@ -156,6 +156,38 @@ impl StoreWriter for PostgresStore {
         .first()
         .map(header)
         .transpose()
+    }
+
+    /// The head (as [`head`](Self::head)) and the finalized height in the same statement.
+    async fn head_state(&self) -> Result<Option<(BlockHeader, StateRef)>, StoreError> {
+        let rows = sqlx::query(concat!(
+            finalized_cte!(),
+            "SELECT w.*, (SELECT number FROM f) AS finalized FROM (
+                (SELECT number, hash, parent_hash, timestamp FROM blocks
+                 WHERE status = 0 AND number > COALESCE((SELECT number FROM f), -1)
+                 ORDER BY number DESC LIMIT 1)
+                UNION ALL
+                SELECT number, hash, parent_hash, timestamp FROM f
+             ) w ORDER BY number DESC LIMIT 1"
+        ))
+        .fetch_bounded(self, "read the head block and the finalized height")
+        .await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let head = header(row)?;
+        let finalized = row
+            .try_get::<Option<i64>, _>("finalized")
+            .map_err(db("read the finalized height"))?
+            .map(|n| number(n, "finalized"))
+            .transpose()?;
+        Ok(Some((
+            head,
+            StateRef {
+                head: head.id(),
+                finalized,
+            },
+        )))
     }
 
     async fn balances_at(
