@@ -1,6 +1,8 @@
 //! Redis [`CollateralCache`] (feature `redis`). The key layout, atomicity, fallback and
 //! upgrade notes are in `docs/redis.md` in the repository.
 
+#[cfg(feature = "redis-cluster")]
+mod cluster;
 mod config;
 mod layout;
 mod publisher;
@@ -9,6 +11,8 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Value};
 
+#[cfg(feature = "redis-cluster")]
+pub use self::cluster::{ClusterSnapshot, RedisClusterCache};
 use self::config::backend;
 pub use self::config::{RedisCacheConfig, redact_redis_url};
 use self::layout::{
@@ -77,17 +81,7 @@ impl RedisCollateralCache {
         config: RedisCacheConfig,
     ) -> Result<Self, CacheError> {
         crate::tls::ensure_crypto_provider();
-        if prefix.is_empty()
-            || !prefix
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_-:".contains(c))
-        {
-            return Err(CacheError::Backend {
-                backend: BACKEND,
-                operation: format!("use key prefix {prefix:?}"),
-                source: "prefix must be non-empty and use only [A-Za-z0-9_:-]".into(),
-            });
-        }
+        config::check_prefix(prefix)?;
         let target = redact_redis_url(url);
         let client = config::client(url, &config)?;
         let manager = ConnectionManagerConfig::new()
