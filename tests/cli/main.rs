@@ -6,4 +6,5 @@ mod support;
 
 mod migration;
 mod promises;
+mod streams;
 mod subcommands;

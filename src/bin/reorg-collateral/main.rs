@@ -7,6 +7,7 @@
 //! reorg-collateral verify [--sample N]          diff user_current_balances against the log
 //! reorg-collateral cutover [--rollback]         switch the shared read-path flag
 //! reorg-collateral rebuild-cache                repopulate the Redis collateral cache
+//! reorg-collateral follow --stream <key>        print the durable notification stream
 //! ```
 //!
 //! `backfill`, `verify` and `cutover` fold the crate's own `balance_updates`, or a legacy
@@ -25,6 +26,7 @@
 // the `history` flags they share, `cache` (rebuild-cache, verify-cache).
 
 mod cache;
+mod follow;
 mod history;
 mod migration;
 mod simulate;
@@ -40,6 +42,7 @@ use reorg_collateral::migration::MigrationError;
 use reorg_collateral::store::{PostgresConfig, PostgresStore, cancel_sessions};
 
 use cache::CacheArgs;
+use follow::FollowArgs;
 use migration::{BackfillArgs, CutoverArgs, VerifyArgs};
 use simulate::SimulateArgs;
 
@@ -110,6 +113,9 @@ enum Command {
     /// Compares the Redis cache with the store for every holder; exits 3 when any entry
     /// differs or the cache's watermark is not the store's head.
     VerifyCache(CacheArgs),
+    /// Print the durable collateral notifications of a Redis stream, one line per event,
+    /// resuming after a restart (a state file, or a consumer group). Needs no database.
+    Follow(FollowArgs),
 }
 
 /// A progress bar of `len` steps drawn with `template`.
@@ -146,6 +152,7 @@ async fn run(cli: Cli, store: Arc<PostgresStore>) -> Result<ExitCode, Box<dyn st
         Command::Cutover(args) => args.run(&store).await,
         Command::RebuildCache(args) => args.rebuild(&store).await,
         Command::VerifyCache(args) => args.verify(&store).await,
+        Command::Follow(args) => args.run().await,
     }
 }
 
@@ -190,6 +197,9 @@ async fn main() -> ExitCode {
     let config = pg_config(&cli, &application_name);
     let url = cli.database_url.clone();
     let work = async {
+        if let Command::Follow(args) = cli.command {
+            return args.run().await;
+        }
         let store =
             PostgresStore::connect_with(&cli.database_url, Some(&cli.schema), &config).await?;
         run(cli, Arc::new(store)).await

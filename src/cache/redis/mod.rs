@@ -6,6 +6,9 @@ mod cluster;
 mod config;
 mod layout;
 mod publisher;
+mod stream_consumer;
+mod stream_id;
+mod stream_publisher;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -20,6 +23,9 @@ use self::layout::{
     push_asset_value, push_hex, push_total,
 };
 pub use self::publisher::RedisPublisher;
+pub use self::stream_consumer::{RedisStreamConsumer, Resync, StreamEntry, StreamEvent, entry_ids};
+pub use self::stream_id::{BadStreamId, StreamId};
+pub use self::stream_publisher::RedisStreamPublisher;
 use crate::error::CacheError;
 use crate::model::{BlockRef, CachedCollateral, UserId};
 use crate::traits::CollateralCache;
