@@ -30,6 +30,7 @@ mod reads;
 mod recent;
 pub mod refresh;
 mod report;
+mod standby;
 mod sync;
 mod write;
 

@@ -11,6 +11,7 @@ mod finalize;
 mod hook;
 pub(crate) mod ident;
 mod read;
+mod standby;
 mod views;
 mod writer;
 
