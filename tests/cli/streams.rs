@@ -210,7 +210,7 @@ async fn followers_killed_mid_stream_miss_nothing() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        if seed % 5 == 0 {
+        if seed.is_multiple_of(5) {
             followers[(seed / 5 % 3) as usize].kill_and_restart();
             kills += 1;
         }

@@ -289,10 +289,8 @@ impl RedisStreamConsumer {
         let read = entries(&read).ok_or_else(|| malformed("entries"))?;
         let pending = self.group.as_ref().is_some_and(|g| g.pending);
         let mut events = Vec::with_capacity(read.len() + 1);
-        if pending && read.is_empty() {
-            if let Some(group) = &mut self.group {
-                group.pending = false;
-            }
+        if let (true, Some(group)) = (pending && read.is_empty(), &mut self.group) {
+            group.pending = false;
         }
         // The gap recorded for this consumer (a resync tied to the entry after it).
         let recorded = text(&marker).and_then(|m| Gap::decode(&m));

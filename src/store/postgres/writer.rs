@@ -50,10 +50,10 @@ impl Claim {
     /// One heartbeat of the lease: a query on the claim's session (see `standby`). A lost
     /// session is left for the next claim to notice; fencing covers the writes meanwhile.
     pub(super) async fn beat(&self) {
-        if let Some(conn) = self.session.lock().await.as_mut() {
-            if let Err(error) = sqlx::query("SELECT 1").execute(&mut *conn).await {
-                tracing::warn!(%error, "the writer lease's heartbeat failed");
-            }
+        let mut session = self.session.lock().await;
+        let Some(conn) = session.as_mut() else { return };
+        if let Err(error) = sqlx::query("SELECT 1").execute(&mut *conn).await {
+            tracing::warn!(%error, "the writer lease's heartbeat failed");
         }
     }
 }

@@ -120,10 +120,8 @@ fn next_claim(all: &mut [Contender]) -> Next {
             if let Ok(at) = c.claimed.try_recv() {
                 return Next::Claimed(i, at);
             }
-            if let Ok(Some(status)) = c.child.try_wait() {
-                if status.success() {
-                    return Next::Done;
-                }
+            if matches!(c.child.try_wait(), Ok(Some(status)) if status.success()) {
+                return Next::Done;
             }
         }
         assert!(Instant::now() < deadline, "nobody claimed the writer");

@@ -26,6 +26,9 @@ pub struct ClusterSnapshot {
     pub consistent: bool,
 }
 
+/// One user's reply of a slot read: its index in the request, the user, the `HGETALL`.
+type Reply = (usize, UserId, Value);
+
 impl RedisClusterCache {
     /// Reads `users` (one `MULTI`/`EXEC` of `HGETALL`s per slot, the slots concurrently)
     /// between two reads of the watermark, and says whether they are one state of the cache
@@ -56,38 +59,37 @@ impl RedisClusterCache {
         users: &[UserId],
     ) -> Result<Vec<Option<(CachedCollateral, Option<u64>)>>, CacheError> {
         let indexed = by_slot(users.iter().copied().enumerate(), |(_, u)| self.key(u));
-        let replies: Vec<Result<Vec<(usize, UserId, Value)>, CacheError>> =
-            futures::stream::iter(indexed)
-                .map(|group| {
-                    let mut pipe = redis::Pipeline::with_capacity(group.len());
-                    pipe.atomic().ignore_errors();
-                    for (_, user) in &group {
-                        pipe.cmd("HGETALL").arg(self.key(user));
+        let replies: Vec<Result<Vec<Reply>, CacheError>> = futures::stream::iter(indexed)
+            .map(|group| {
+                let mut pipe = redis::Pipeline::with_capacity(group.len());
+                pipe.atomic().ignore_errors();
+                for (_, user) in &group {
+                    pipe.cmd("HGETALL").arg(self.key(user));
+                }
+                let conn = self.connection();
+                let key = self.key(&group[0].1);
+                async move {
+                    let operation = format!("get {} entries of one slot", group.len());
+                    let values: Vec<Value> = transact(conn, &pipe, &key)
+                        .await
+                        .map_err(backend(operation.clone()))?;
+                    if values.len() != group.len() {
+                        return Err(CacheError::Backend {
+                            backend: BACKEND,
+                            operation,
+                            source: format!("{} replies", values.len()).into(),
+                        });
                     }
-                    let conn = self.connection();
-                    let key = self.key(&group[0].1);
-                    async move {
-                        let operation = format!("get {} entries of one slot", group.len());
-                        let values: Vec<Value> = transact(conn, &pipe, &key)
-                            .await
-                            .map_err(backend(operation.clone()))?;
-                        if values.len() != group.len() {
-                            return Err(CacheError::Backend {
-                                backend: BACKEND,
-                                operation,
-                                source: format!("{} replies", values.len()).into(),
-                            });
-                        }
-                        Ok(group
-                            .into_iter()
-                            .zip(values)
-                            .map(|((i, user), value)| (i, user, value))
-                            .collect())
-                    }
-                })
-                .buffer_unordered(IN_FLIGHT)
-                .collect()
-                .await;
+                    Ok(group
+                        .into_iter()
+                        .zip(values)
+                        .map(|((i, user), value)| (i, user, value))
+                        .collect())
+                }
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
         let mut out = vec![None; users.len()];
         for group in replies {
             for (i, user, value) in group? {
