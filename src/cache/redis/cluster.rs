@@ -220,36 +220,16 @@ pub(super) async fn transact<T: redis::FromRedisValue>(
     pipe: &redis::Pipeline,
     key: &str,
 ) -> redis::RedisResult<T> {
-    let first = match pipe.query_async(&mut conn).await {
-        Ok(out) => return Ok(out),
-        Err(first) => first,
-    };
-    let probe: redis::RedisResult<bool> = conn.exists(key).await;
-    if probe.is_err() {
-        return Err(first);
+    match pipe.query_async(&mut conn).await {
+        Ok(out) => Ok(out),
+        Err(first) => {
+            let probe: redis::RedisResult<bool> = conn.exists(key).await;
+            if probe.is_err() {
+                return Err(first);
+            }
+            pipe.query_async(&mut conn).await
+        }
     }
-    let Some((host, port)) = moved_to(&first.to_string()) else {
-        return pipe.query_async(&mut conn).await;
-    };
-    // Straight to the node the `MOVED` named (the slot map may not be refreshed yet).
-    let route = redis::cluster_routing::SingleNodeRoutingInfo::ByAddress { host, port };
-    let replies = conn
-        .route_pipeline(pipe.clone(), pipe.cmd_iter().count() + 1, 1, route)
-        .await?;
-    let exec = replies.into_iter().next().unwrap_or(redis::Value::Nil);
-    if let redis::Value::ServerError(e) = &exec {
-        return Err(e.clone().into());
-    }
-    T::from_redis_value(exec).map_err(Into::into)
-}
-
-/// The node a `MOVED` in an error's text names: `Moved: <slot> <host>:<port>`.
-fn moved_to(text: &str) -> Option<(String, u16)> {
-    let rest = &text[text.find("Moved: ")? + 7..];
-    let address = rest.split_whitespace().nth(1)?;
-    let address = address.trim_end_matches(|c: char| !c.is_ascii_digit());
-    let (host, port) = address.rsplit_once(':')?;
-    Some((host.to_owned(), port.parse().ok()?))
 }
 
 /// Groups `items` by the hash slot of the key `key_of` gives, keeping their order within
@@ -390,13 +370,6 @@ impl CollateralCache for RedisClusterCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_node_of_a_moved_is_read_from_the_error() {
-        let text = "Transaction aborted: [(Index 0, error: Moved: 212 127.0.0.1:39619), (Index 1, error: Moved: 212 127.0.0.1:39619)]";
-        assert_eq!(moved_to(text), Some(("127.0.0.1".to_owned(), 39619)));
-        assert_eq!(moved_to("timed out"), None);
-    }
 
     #[test]
     fn users_of_one_slot_share_a_group() {
