@@ -5,5 +5,10 @@ mod memory;
 mod redis;
 
 #[cfg(feature = "redis")]
-pub use self::redis::{RedisCacheConfig, RedisCollateralCache, RedisPublisher, redact_redis_url};
+pub use self::redis::{
+    BadStreamId, RedisCacheConfig, RedisCollateralCache, RedisPublisher, RedisStreamConsumer,
+    RedisStreamPublisher, Resync, StreamEntry, StreamEvent, StreamId, entry_ids, redact_redis_url,
+};
+#[cfg(feature = "redis-cluster")]
+pub use self::redis::{ClusterSnapshot, RedisClusterCache};
 pub use memory::MemoryCache;

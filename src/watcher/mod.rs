@@ -35,6 +35,7 @@ mod recent;
 pub mod refresh;
 mod report;
 mod shutdown;
+mod standby;
 mod sync;
 mod write;
 

@@ -8,4 +8,5 @@ mod docs;
 mod migration;
 mod promises;
 mod read_only;
+mod streams;
 mod subcommands;

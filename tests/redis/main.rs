@@ -5,4 +5,6 @@
 mod support;
 
 mod cache;
+#[cfg(feature = "redis-cluster")]
+mod cluster;
 mod realtime;

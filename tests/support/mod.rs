@@ -9,5 +9,7 @@ pub mod pg;
 pub mod process;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "redis-cluster")]
+pub mod redis_cluster;
 #[cfg(feature = "tls")]
 pub mod tls;

@@ -8,6 +8,7 @@
 //! reorg-collateral verify [--sample N]          diff user_current_balances against the log
 //! reorg-collateral cutover [--rollback]         switch the shared read-path flag
 //! reorg-collateral rebuild-cache                repopulate the Redis collateral cache
+//! reorg-collateral follow --stream <key>        print the durable notification stream
 //! ```
 //!
 //! `backfill`, `verify` and `cutover` fold the crate's own `balance_updates`, or a legacy
@@ -26,6 +27,7 @@
 // the `history` flags they share, `cache` (rebuild-cache, verify-cache).
 
 mod cache;
+mod follow;
 mod history;
 mod migration;
 mod progress;
@@ -44,6 +46,7 @@ use reorg_collateral::store::{PostgresConfig, PostgresStore, cancel_sessions, pi
 use tokio_util::sync::CancellationToken;
 
 use cache::CacheArgs;
+use follow::FollowArgs;
 use migration::{BackfillArgs, CutoverArgs, VerifyArgs};
 use run::RunArgs;
 use simulate::SimulateArgs;
@@ -133,6 +136,9 @@ enum Command {
     /// The service: follow a node into Postgres (+ Redis) and serve `/metrics`, `/health`,
     /// `/collateral/{user}` and `/updates` over HTTP, as configured in a TOML file.
     Run(RunArgs),
+    /// Print the durable collateral notifications of a Redis stream, one line per event,
+    /// resuming after a restart (a state file, or a consumer group). Needs no database.
+    Follow(FollowArgs),
 }
 
 impl Command {
@@ -194,6 +200,7 @@ async fn run(
         Command::RebuildCache(args) => args.rebuild(&store).await,
         Command::VerifyCache(args) => args.verify(&store).await,
         Command::Run(_) => unreachable!("`run` connects by itself"),
+        Command::Follow(_) => unreachable!("`follow` needs no store"),
     }
 }
 
@@ -261,7 +268,8 @@ async fn main() -> ExitCode {
     let graceful = matches!(cli.command, Command::Simulate(_) | Command::Run(_));
     // A watcher has its own deadlines and retries; a one-shot command is ended by the probe
     // when the server stops answering.
-    let probe_timeout = (!graceful && cli.unresponsive_timeout > 0)
+    let uses_postgres = !matches!(cli.command, Command::Follow(_));
+    let probe_timeout = (!graceful && uses_postgres && cli.unresponsive_timeout > 0)
         .then(|| Duration::from_secs(cli.unresponsive_timeout));
     let stop = CancellationToken::new();
     let signalled = stop.clone();
@@ -272,6 +280,9 @@ async fn main() -> ExitCode {
     // The handler is in place before the first connection.
     tokio::task::yield_now().await;
     let work = async {
+        if let Command::Follow(args) = cli.command {
+            return args.run().await;
+        }
         if let Command::Run(args) = cli.command {
             // The service's configuration is checked before anything connects.
             args.load()?;

@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
 use reorg_collateral::model::AssetRegistry;
@@ -37,6 +38,15 @@ pub(crate) struct SimulateArgs {
     /// Confirmation depth (at least 1).
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..))]
     confirmations: u64,
+    /// Wait for the writer claim while another process holds the store (a standby),
+    /// instead of failing; prints `claimed the writer` once it has it.
+    #[arg(long)]
+    standby: bool,
+    /// Hold the writer claim as a lease of this many milliseconds: if this process stops
+    /// running (hangs, SIGSTOP), the claim is lost after about that long, so a standby can
+    /// take over (0: no lease).
+    #[arg(long, default_value_t = 0)]
+    writer_lease_ms: u64,
 }
 
 impl SimulateArgs {
@@ -54,6 +64,8 @@ impl SimulateArgs {
             events,
             users,
             confirmations,
+            standby,
+            writer_lease_ms,
         } = self;
         let assets = ScriptedChain::demo_assets();
         let registry = AssetRegistry::new(assets.clone())?;
@@ -62,10 +74,21 @@ impl SimulateArgs {
         let mut script = ScriptedChain::new(seed, 1, script_users, assets);
         let mut config = WatcherConfig::new(EngineConfig::new(registry, confirmations));
         config.start_block = 1;
+        if writer_lease_ms > 0 {
+            store.set_writer_lease(Duration::from_millis(writer_lease_ms));
+        }
         if stop.is_cancelled() {
             return Err(STOPPED.into());
         }
-        let mut watcher = Watcher::new(config, script.chain.clone(), store.clone()).await?;
+        let mut watcher = if standby {
+            let retry = Duration::from_millis(50);
+            let watcher =
+                Watcher::standby(config, script.chain.clone(), store.clone(), retry).await?;
+            println!("claimed the writer");
+            watcher
+        } else {
+            Watcher::new(config, script.chain.clone(), store.clone()).await?
+        };
         watcher.stop_on(stop.clone());
         // Every step raises the head by one. After a crash, replay the script without
         // syncing until it reaches the stored head; from there the watcher sees the

@@ -71,6 +71,20 @@ pub fn redact_redis_url(url: &str) -> String {
     }
 }
 
+/// Refuses a key prefix that is empty or uses more than `[A-Za-z0-9_:-]` (it is part of every
+/// key and of the keys' hash tags).
+pub(super) fn check_prefix(prefix: &str) -> Result<(), CacheError> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "_-:".contains(c);
+    if prefix.is_empty() || !prefix.chars().all(allowed) {
+        return Err(CacheError::Backend {
+            backend: super::BACKEND,
+            operation: format!("use key prefix {prefix:?}"),
+            source: "prefix must be non-empty and use only [A-Za-z0-9_:-]".into(),
+        });
+    }
+    Ok(())
+}
+
 /// A client for `url`, trusting `config`'s CA file when one is given.
 pub(super) fn client(url: &str, config: &RedisCacheConfig) -> Result<redis::Client, CacheError> {
     let target = redact_redis_url(url);

@@ -1,14 +1,21 @@
 //! Redis [`CollateralCache`] (feature `redis`). The key layout, atomicity, fallback and
 //! upgrade notes are in `docs/redis.md` in the repository.
 
+#[cfg(feature = "redis-cluster")]
+mod cluster;
 mod config;
 mod layout;
 mod publisher;
+mod stream_consumer;
+mod stream_id;
+mod stream_publisher;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Value};
 
+#[cfg(feature = "redis-cluster")]
+pub use self::cluster::{ClusterSnapshot, RedisClusterCache};
 use self::config::backend;
 pub use self::config::{RedisCacheConfig, redact_redis_url};
 use self::layout::{
@@ -16,6 +23,9 @@ use self::layout::{
     push_asset_field, push_asset_value, push_hex, push_state, push_total,
 };
 pub use self::publisher::RedisPublisher;
+pub use self::stream_consumer::{RedisStreamConsumer, Resync, StreamEntry, StreamEvent, entry_ids};
+pub use self::stream_id::{BadStreamId, StreamId};
+pub use self::stream_publisher::RedisStreamPublisher;
 use crate::error::CacheError;
 use crate::model::{CachedCollateral, StateRef, UserId};
 use crate::traits::CollateralCache;
@@ -100,17 +110,7 @@ impl RedisCollateralCache {
         config: RedisCacheConfig,
     ) -> Result<Self, CacheError> {
         crate::tls::ensure_crypto_provider();
-        if prefix.is_empty()
-            || !prefix
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_-:".contains(c))
-        {
-            return Err(CacheError::Backend {
-                backend: BACKEND,
-                operation: format!("use key prefix {prefix:?}"),
-                source: "prefix must be non-empty and use only [A-Za-z0-9_:-]".into(),
-            });
-        }
+        config::check_prefix(prefix)?;
         let target = redact_redis_url(url);
         let client = config::client(url, &config)?;
         let manager = ConnectionManagerConfig::new()

@@ -12,6 +12,7 @@ mod hook;
 pub(crate) mod ident;
 mod open;
 mod read;
+mod standby;
 mod views;
 mod writer;
 

@@ -43,6 +43,20 @@ pub(super) struct Claim {
     session: tokio::sync::Mutex<Option<PgConnection>>,
     /// The `writer_epoch` this handle's claim set; 0 before any claim (claims start at 1).
     epoch: AtomicI64,
+    /// The claim's lease and heartbeat, when set (see `standby`).
+    pub(super) lease: super::standby::Lease,
+}
+
+impl Claim {
+    /// One heartbeat of the lease: a query on the claim's session (see `standby`). A lost
+    /// session is left for the next claim to notice; fencing covers the writes meanwhile.
+    pub(super) async fn beat(&self) {
+        let mut session = self.session.lock().await;
+        let Some(conn) = session.as_mut() else { return };
+        if let Err(error) = sqlx::query("SELECT 1").execute(&mut *conn).await {
+            tracing::warn!(%error, "the writer lease's heartbeat failed");
+        }
+    }
 }
 
 impl PostgresStore {
@@ -92,6 +106,7 @@ impl PostgresStore {
             .await?
             .detach();
         lock(&mut conn).await?;
+        super::standby::arm(&mut conn, &self.claim).await?;
         let claimed = match check_identity(&mut conn, identity, progress).await {
             Ok(()) => bump_epoch(&mut conn).await,
             Err(e) => Err(e),

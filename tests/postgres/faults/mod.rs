@@ -11,6 +11,7 @@ mod bad_input;
 mod concurrent_readers;
 mod dropped_connections;
 mod killed_writer;
+mod standby;
 mod terminated_writer;
 
 const STEPS: usize = 80;

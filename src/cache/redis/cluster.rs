@@ -1,0 +1,395 @@
+//! [`RedisClusterCache`]: the collateral cache on a Redis Cluster (feature `redis-cluster`).
+//! The contract it keeps and the one it weakens are in `docs/redis.md` in the repository.
+
+mod slot;
+mod snapshot;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use redis::AsyncCommands;
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+
+use self::slot::{GENERATION, slot};
+pub use self::snapshot::ClusterSnapshot;
+use super::BACKEND;
+use super::config::{RedisCacheConfig, backend, check_prefix, redact_redis_url};
+use super::layout::{
+    ASSET_FIELD_LEN, MAX_TOTAL_LEN, MAX_VALUE_LEN, TOTAL, push_asset_field, push_asset_value,
+    push_hex, push_total,
+};
+use crate::error::CacheError;
+use crate::model::{BlockRef, CachedCollateral, StateRef, UserId};
+use crate::traits::CollateralCache;
+
+/// How many slot groups a write or a read has in flight at once (the connection multiplexes
+/// them over one connection per node, so this is a pipelining depth, not a pool size).
+const IN_FLIGHT: usize = 64;
+
+/// How many times [`get_many`](CollateralCache::get_many) reads again to get a consistent
+/// snapshot before it returns an inconsistent one.
+const SNAPSHOT_ATTEMPTS: usize = 3;
+
+/// Collateral cache on a Redis Cluster: the layout of
+/// [`RedisCollateralCache`](super::RedisCollateralCache) (one hash per user, key
+/// `{<prefix>:0x<user>}`, whose braces make the user the hash tag), plus a `~gen` field per
+/// entry, and what the cluster allows of the trait's contract:
+///
+/// - **Per user, atomic**: a user's entry is one key, replaced by one `MULTI`/`EXEC`
+///   (`UNLINK` + `HSET`) in its slot; a reader never sees half of a user's entry.
+/// - **Across users, not atomic**: a [`write`](CollateralCache::write) groups its users per
+///   hash slot, one transaction per slot, sent concurrently (pipelined per node); another
+///   reader may see some slots of a write before others. Each write first takes a number,
+///   its *generation* (`INCR {<prefix>}:~gen`), and stamps every entry it writes with it.
+/// - **Watermark after the entries**: the watermark key `{<prefix>}:~watermark` is
+///   `number|0x<hash>|finalized|<generation>` (finalized `-` for none), set only once every slot of the write succeeded, so
+///   every entry with a generation at or below it is complete as of that block.
+/// - **Consistent reads are checked, not assumed**: [`snapshot`](Self::snapshot) reads the
+///   watermark, the entries, and the watermark again; it is consistent (one state of the
+///   cache, as of the watermark) when the watermark did not move and no entry is newer than
+///   it. [`get_many`](CollateralCache::get_many) returns the first consistent snapshot of
+///   three attempts, else the last one read.
+///
+/// A failed write may have written some slots; it is reported as
+/// [`CacheError::Backend`] naming how many slot groups failed, and the watermark is left
+/// as it was (the watcher rewrites those users on its next refresh). The client follows
+/// `MOVED`/`ASK` redirections and refreshes its slot map, so failovers and resharding turn
+/// into failed writes for a moment, not into a stopped watcher.
+#[derive(Clone)]
+pub struct RedisClusterCache {
+    conn: ClusterConnection,
+    prefix: String,
+}
+
+impl std::fmt::Debug for RedisClusterCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisClusterCache")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisClusterCache {
+    /// Connects to the cluster through any of `nodes` (e.g. `redis://127.0.0.1:7000`; the
+    /// others are discovered) with keys under `prefix` and the default [`RedisCacheConfig`].
+    pub async fn connect(nodes: &[String], prefix: &str) -> Result<Self, CacheError> {
+        Self::connect_with(nodes, prefix, RedisCacheConfig::default()).await
+    }
+
+    /// [`connect`](Self::connect) with `config`'s timeouts and retries. A TLS root
+    /// certificate is refused: the cluster cache does not support a private CA yet.
+    pub async fn connect_with(
+        nodes: &[String],
+        prefix: &str,
+        config: RedisCacheConfig,
+    ) -> Result<Self, CacheError> {
+        check_prefix(prefix)?;
+        let target = nodes
+            .iter()
+            .map(|n| redact_redis_url(n))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if let Some(path) = &config.tls_root_cert {
+            return Err(CacheError::Backend {
+                backend: BACKEND,
+                operation: format!("use the TLS root certificate {}", path.display()),
+                source: "the Redis Cluster cache does not support a private CA".into(),
+            });
+        }
+        let max_delay = u64::try_from(config.max_retry_delay.as_millis()).unwrap_or(u64::MAX);
+        let client = ClusterClientBuilder::new(nodes.iter().map(String::as_str))
+            .connection_timeout(config.connection_timeout)
+            .response_timeout(config.response_timeout)
+            .retries(u32::try_from(config.retries).unwrap_or(u32::MAX))
+            .max_retry_wait(max_delay)
+            .build()
+            .map_err(backend(format!("open the cluster at {target}")))?;
+        let conn = client
+            .get_async_connection()
+            .await
+            .map_err(backend(format!("connect to the cluster at {target}")))?;
+        Ok(Self {
+            conn,
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The key of `user`'s hash: `{<prefix>:0x<lower-case hex address>}` (as the
+    /// standalone cache's).
+    pub fn key(&self, user: &UserId) -> String {
+        let mut key = String::with_capacity(self.prefix.len() + 45);
+        key.push('{');
+        key.push_str(&self.prefix);
+        key.push_str(":0x");
+        push_hex(user, &mut key);
+        key.push('}');
+        key
+    }
+
+    /// The key of the watermark: `{<prefix>}:~watermark`, value
+    /// `number|0x<hash>|finalized|<generation>` (finalized `-` for none).
+    pub fn watermark_key(&self) -> String {
+        format!("{{{}}}:~watermark", self.prefix)
+    }
+
+    /// The key of the write counter: `{<prefix>}:~gen` (the watermark's slot).
+    pub fn generation_key(&self) -> String {
+        format!("{{{}}}:~gen", self.prefix)
+    }
+
+    /// A connection for other uses (e.g. administration in tests).
+    pub fn connection(&self) -> ClusterConnection {
+        self.conn.clone()
+    }
+
+    /// The watermark and the generation it covers.
+    async fn read_watermark(&self) -> Result<Option<(StateRef, u64)>, CacheError> {
+        let key = self.watermark_key();
+        let raw: Option<String> = self
+            .conn
+            .clone()
+            .get(&key)
+            .await
+            .map_err(backend(format!("get {key}")))?;
+        let Some(raw) = raw else { return Ok(None) };
+        let mut parts = raw.split('|');
+        let parsed = (|| {
+            let number = parts.next()?.parse().ok()?;
+            let hash = parts.next()?.parse().ok()?;
+            let finalized = match parts.next()? {
+                "-" => None,
+                n => Some(n.parse().ok()?),
+            };
+            let generation = parts.next()?.parse().ok()?;
+            parts.next().is_none().then_some((
+                StateRef {
+                    head: BlockRef { number, hash },
+                    finalized,
+                },
+                generation,
+            ))
+        })();
+        parsed.map(Some).ok_or_else(|| CacheError::Backend {
+            backend: BACKEND,
+            operation: format!("decode {key}"),
+            source: format!("{raw:?} is not `number|0x<hash>|finalized|generation`").into(),
+        })
+    }
+
+    /// The `MULTI`/`EXEC` replacing the entries of one slot's users, stamped `generation`.
+    fn slot_transaction(&self, entries: &[&CachedCollateral], generation: &str) -> redis::Pipeline {
+        let mut pipe = redis::Pipeline::with_capacity(1 + entries.len());
+        pipe.atomic();
+        let keys: Vec<String> = entries.iter().map(|e| self.key(&e.user)).collect();
+        pipe.cmd("UNLINK").arg(&keys).ignore();
+        let mut text = String::with_capacity(MAX_TOTAL_LEN);
+        for (e, key) in entries.iter().zip(&keys) {
+            let size = key.len() + TOTAL.len() + MAX_TOTAL_LEN + 32;
+            let mut hset = redis::Cmd::with_capacity(
+                6 + 2 * e.assets.len(),
+                size + (ASSET_FIELD_LEN + MAX_VALUE_LEN) * e.assets.len(),
+            );
+            hset.arg("HSET")
+                .arg(key.as_str())
+                .arg(GENERATION)
+                .arg(generation);
+            text.clear();
+            push_total(e, &mut text);
+            hset.arg(TOTAL).arg(text.as_str());
+            for (asset, v) in &e.assets {
+                text.clear();
+                push_asset_field(asset, &mut text);
+                hset.arg(text.as_str());
+                text.clear();
+                push_asset_value(v, &mut text);
+                hset.arg(text.as_str());
+            }
+            pipe.add_command(hset).ignore();
+        }
+        pipe
+    }
+}
+
+/// Runs the single-slot transaction `pipe`, whose keys include `key`; once more if it
+/// fails. The client follows redirections of plain commands, not of a transaction's (an
+/// `EXECABORT` listing `MOVED`s), so before the second attempt a plain `EXISTS key` lets it
+/// find the slot's new master and refresh its slot map. A retried write is the same
+/// replacement of whole entries, so running it twice is harmless.
+pub(super) async fn transact<T: redis::FromRedisValue>(
+    mut conn: ClusterConnection,
+    pipe: &redis::Pipeline,
+    key: &str,
+) -> redis::RedisResult<T> {
+    match pipe.query_async(&mut conn).await {
+        Ok(out) => Ok(out),
+        Err(first) => {
+            let probe: redis::RedisResult<bool> = conn.exists(key).await;
+            if probe.is_err() {
+                return Err(first);
+            }
+            pipe.query_async(&mut conn).await
+        }
+    }
+}
+
+/// Groups `items` by the hash slot of the key `key_of` gives, keeping their order within
+/// a slot.
+fn by_slot<T>(items: impl IntoIterator<Item = T>, key_of: impl Fn(&T) -> String) -> Vec<Vec<T>> {
+    let mut groups: BTreeMap<u16, Vec<T>> = BTreeMap::new();
+    for item in items {
+        groups
+            .entry(slot(key_of(&item).as_bytes()))
+            .or_default()
+            .push(item);
+    }
+    groups.into_values().collect()
+}
+
+#[async_trait]
+impl CollateralCache for RedisClusterCache {
+    /// Per-slot transactions, then the watermark: see the [type docs](RedisClusterCache).
+    async fn write(
+        &self,
+        entries: &[CachedCollateral],
+        watermark: Option<StateRef>,
+    ) -> Result<(), CacheError> {
+        if entries.is_empty() && watermark.is_none() {
+            return Ok(());
+        }
+        let mut conn = self.conn.clone();
+        let generation_key = self.generation_key();
+        let generation: u64 = conn
+            .incr(&generation_key, 1)
+            .await
+            .map_err(backend(format!("increment {generation_key}")))?;
+        let stamp = generation.to_string();
+        let transactions: Vec<(redis::Pipeline, String)> =
+            by_slot(entries.iter(), |e| self.key(&e.user))
+                .iter()
+                .map(|group| {
+                    (
+                        self.slot_transaction(group, &stamp),
+                        self.key(&group[0].user),
+                    )
+                })
+                .collect();
+        let slots = transactions.len();
+        let results: Vec<Result<(), redis::RedisError>> = futures::stream::iter(transactions)
+            .map(|(pipe, key)| {
+                let conn = self.conn.clone();
+                async move { transact::<()>(conn, &pipe, &key).await }
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
+        let failed = results.iter().filter(|r| r.is_err()).count();
+        if let Some(error) = results.into_iter().find_map(Result::err) {
+            return Err(backend(format!(
+                "put {} entries ({failed} of {slots} slot transactions failed, the others are written; the watermark is unchanged)",
+                entries.len()
+            ))(error));
+        }
+        if let Some(w) = watermark {
+            let key = self.watermark_key();
+            let finalized = w
+                .finalized
+                .map_or_else(|| "-".to_owned(), |f| f.to_string());
+            conn.set::<_, _, ()>(
+                &key,
+                format!("{}|{}|{finalized}|{generation}", w.head.number, w.head.hash),
+            )
+            .await
+            .map_err(backend(format!("set {key}")))?;
+        }
+        Ok(())
+    }
+
+    async fn get(&self, user: UserId) -> Result<Option<CachedCollateral>, CacheError> {
+        Ok(self
+            .read_entries(&[user])
+            .await?
+            .pop()
+            .flatten()
+            .map(|(e, _)| e))
+    }
+
+    /// The first consistent [`snapshot`](RedisClusterCache::snapshot) of three, else the
+    /// last one read (weaker than the trait's "one state": see the type docs).
+    async fn get_many(
+        &self,
+        users: &[UserId],
+    ) -> Result<Vec<Option<CachedCollateral>>, CacheError> {
+        let mut last = None;
+        for _ in 0..SNAPSHOT_ATTEMPTS {
+            let snapshot = self.snapshot(users).await?;
+            if snapshot.consistent {
+                return Ok(snapshot.entries);
+            }
+            last = Some(snapshot.entries);
+        }
+        Ok(last.unwrap_or_default())
+    }
+
+    async fn watermark(&self) -> Result<Option<StateRef>, CacheError> {
+        Ok(self.read_watermark().await?.map(|(block, _)| block))
+    }
+
+    /// Deletes the watermark, then every entry: `KEYS` on each master (it blocks that
+    /// master for a scan of its key space: an operator's action, not a hot path), then one
+    /// `UNLINK` per slot. The generation counter stays, so generations keep increasing.
+    async fn clear(&self) -> Result<(), CacheError> {
+        use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo};
+        let mut conn = self.conn.clone();
+        let key = self.watermark_key();
+        conn.del::<_, ()>(&key)
+            .await
+            .map_err(backend(format!("delete {key}")))?;
+        let pattern = format!("{{{}:0x{}}}", self.prefix, "?".repeat(40));
+        let mut keys = redis::cmd("KEYS");
+        keys.arg(&pattern);
+        let routing = RoutingInfo::MultiNode((
+            MultipleNodeRoutingInfo::AllMasters,
+            Some(ResponsePolicy::CombineArrays),
+        ));
+        let found = conn
+            .route_command(keys, routing)
+            .await
+            .map_err(backend(format!("list the keys {pattern}")))?;
+        let found: Vec<String> = redis::from_redis_value(found)
+            .map_err(|e| backend(format!("list the keys {pattern}"))(e.into()))?;
+        let results: Vec<Result<(), redis::RedisError>> =
+            futures::stream::iter(by_slot(found, String::clone))
+                .map(|group| {
+                    let mut conn = self.conn.clone();
+                    async move { conn.unlink::<_, ()>(group).await }
+                })
+                .buffer_unordered(IN_FLIGHT)
+                .collect()
+                .await;
+        match results.into_iter().find_map(Result::err) {
+            Some(error) => Err(backend("delete the entries")(error)),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_of_one_slot_share_a_group() {
+        let keys = ["{a}x", "{b}", "{a}y", "{a}z"];
+        let groups = by_slot(keys, |k| k.to_string());
+        assert_eq!(groups.len(), 2);
+        assert!(groups.contains(&vec!["{a}x", "{a}y", "{a}z"]));
+        assert!(groups.contains(&vec!["{b}"]));
+    }
+}
