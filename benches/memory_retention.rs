@@ -38,7 +38,7 @@ fn header(n: u64) -> BlockHeader {
 /// Block `n` as a changeset: a deposit of one unit to a user, a price every 10th block.
 fn changeset(n: u64) -> Changeset {
     let user = Address::left_padding_from(&(n % USERS + 1).to_be_bytes());
-    let prices = if n % 10 == 0 {
+    let prices = if n.is_multiple_of(10) {
         vec![Price {
             asset: TOKEN,
             answer: I256::try_from(100_000_000 + n as i64).expect("small"),
@@ -102,7 +102,7 @@ fn child(retention: &str) {
     runtime.block_on(async {
         for n in 0..BLOCKS {
             store.apply(&changeset(n)).await.expect("apply");
-            if (n + 1) % SAMPLE == 0 {
+            if (n + 1).is_multiple_of(SAMPLE) {
                 let (rss, peak) = rss_kib();
                 println!("{retention}\t{}\t{rss}\t{peak}", n + 1);
             }

@@ -26,17 +26,18 @@ pub struct PrivateRedisCluster {
     nodes: Vec<Node>,
 }
 
-/// The output of `redis-cli -p <port> <args>` (panics naming redis-cli if it cannot run).
-fn cli(port: u16, args: &[&str]) -> String {
-    let out = Command::new("redis-cli")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-        .args(args)
-        .output()
-        .expect("redis-cli must be installed");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 impl PrivateRedisCluster {
+    /// The output of `redis-cli -p <port> <args>` on a node of a private cluster (panics
+    /// naming redis-cli if it cannot run).
+    fn cli(port: u16, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli must be installed");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Starts six nodes and joins them (each master gets one replica), then waits until
     /// every node reports `cluster_state:ok`.
     pub fn start() -> Self {
@@ -78,7 +79,7 @@ impl PrivateRedisCluster {
         }
         for node in &me.nodes {
             let deadline = Instant::now() + Duration::from_secs(10);
-            while cli(node.port, &["PING"]).trim() != "PONG" {
+            while Self::cli(node.port, &["PING"]).trim() != "PONG" {
                 assert!(
                     Instant::now() < deadline,
                     "redis-server on {} did not start",
@@ -104,7 +105,7 @@ impl PrivateRedisCluster {
         let deadline = Instant::now() + Duration::from_secs(30);
         for node in &me.nodes {
             loop {
-                let role = cli(node.port, &["INFO", "replication"]);
+                let role = Self::cli(node.port, &["INFO", "replication"]);
                 if role.contains("role:master") || role.contains("master_link_status:up") {
                     break;
                 }
@@ -136,7 +137,7 @@ impl PrivateRedisCluster {
     /// The port of the master serving `slot`, from `CLUSTER NODES`.
     pub fn master_of(&self, slot: u16) -> u16 {
         let port = self.live_ports().next().expect("a live node");
-        for line in cli(port, &["CLUSTER", "NODES"]).lines() {
+        for line in Self::cli(port, &["CLUSTER", "NODES"]).lines() {
             let fields: Vec<&str> = line.split_whitespace().collect();
             if fields.len() < 9 || !fields[2].contains("master") || fields[2].contains("fail") {
                 continue;
@@ -163,7 +164,7 @@ impl PrivateRedisCluster {
     /// The hash slot of `key` (`CLUSTER KEYSLOT`).
     pub fn keyslot(&self, key: &str) -> u16 {
         let port = self.live_ports().next().expect("a live node");
-        let out = cli(port, &["CLUSTER", "KEYSLOT", key]);
+        let out = Self::cli(port, &["CLUSTER", "KEYSLOT", key]);
         out.trim()
             .parse()
             .unwrap_or_else(|_| panic!("CLUSTER KEYSLOT: {out:?}"))
@@ -171,7 +172,7 @@ impl PrivateRedisCluster {
 
     /// The node id of the node on `port`.
     pub fn node_id(&self, port: u16) -> String {
-        cli(port, &["CLUSTER", "MYID"]).trim().to_owned()
+        Self::cli(port, &["CLUSTER", "MYID"]).trim().to_owned()
     }
 
     /// Kills the node on `port` (SIGKILL); its replica is promoted after the node timeout.
@@ -193,7 +194,7 @@ impl PrivateRedisCluster {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let ok = self.live_ports().all(|p| {
-                let info = cli(p, &["CLUSTER", "INFO"]);
+                let info = Self::cli(p, &["CLUSTER", "INFO"]);
                 info.contains("cluster_state:ok") && info.contains("cluster_slots_ok:16384")
             });
             if ok {
@@ -205,8 +206,8 @@ impl PrivateRedisCluster {
                     .map(|p| {
                         format!(
                             "{p}: {}\n{}",
-                            cli(p, &["CLUSTER", "INFO"]),
-                            cli(p, &["CLUSTER", "NODES"])
+                            Self::cli(p, &["CLUSTER", "INFO"]),
+                            Self::cli(p, &["CLUSTER", "NODES"])
                         )
                     })
                     .collect();
@@ -233,7 +234,7 @@ impl PrivateRedisCluster {
     /// The ports of the live masters.
     pub fn masters(&self) -> Vec<u16> {
         self.live_ports()
-            .filter(|&p| cli(p, &["ROLE"]).starts_with("master"))
+            .filter(|&p| Self::cli(p, &["ROLE"]).starts_with("master"))
             .collect()
     }
 }
