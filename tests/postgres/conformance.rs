@@ -28,7 +28,9 @@ conformance_tests!(async || backends().await, random_walks: 1..=3, steps: 60);
 /// another chain id is refused and one with the recorded identity is accepted.
 #[tokio::test]
 async fn second_writer_is_refused_naming_the_holder() {
-    let pool = fresh_pool_named("writer_a").await;
+    // Unique on the server: another test process may run this test at the same time.
+    let name = format!("writer_a_{}", std::process::id());
+    let pool = fresh_pool_named(&name).await;
     let schema = schema_of(&pool).await;
     let registry = AssetRegistry::new(default_assets()).expect("assets");
     let identity = StoreIdentity::new(Some(31_337), &registry);
@@ -40,9 +42,10 @@ async fn second_writer_is_refused_naming_the_holder() {
         .await
         .expect("a clone shares the claim");
     let pid: i32 = sqlx::query_scalar(
-        "SELECT pid FROM pg_stat_activity WHERE application_name = 'writer_a' AND pid IN
+        "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND pid IN
          (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)",
     )
+    .bind(&name)
     .fetch_one(first.pool())
     .await
     .expect("the holder's pid");
@@ -53,7 +56,7 @@ async fn second_writer_is_refused_naming_the_holder() {
     match second.claim_writer(&identity).await {
         Err(StoreError::WriterTaken { holder, .. }) => {
             assert!(holder.contains(&format!("pid {pid}")), "{holder}");
-            assert!(holder.contains("\"writer_a\""), "{holder}");
+            assert!(holder.contains(&format!("\"{name}\"")), "{holder}");
         }
         other => panic!("second writer: {other:?}"),
     }
