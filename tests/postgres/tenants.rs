@@ -10,7 +10,7 @@ use sqlx::AssertSqlSafe;
 use crate::support;
 
 use support::legacy;
-use support::pg::{database_url, fresh_pool, schema_of};
+use support::pg::{database_url, fresh_pool, schema_of, unique_schema_name};
 
 #[tokio::test]
 async fn long_and_reserved_schema_names_are_refused() {
@@ -54,7 +54,9 @@ async fn long_and_reserved_schema_names_are_refused() {
     assert_eq!(truncated, 0);
 
     // 63 bytes is the limit, and the schema gets exactly that name.
-    let longest = format!("t_longest_{}", "z".repeat(53));
+    // Unique per test process: two suites run at once in CI.
+    let mut longest = format!("{}_", unique_schema_name());
+    longest.push_str(&"z".repeat(63 - longest.len()));
     assert_eq!(longest.len(), 63);
     let store = PostgresStore::connect_in_schema(&url, &longest)
         .await
