@@ -21,6 +21,8 @@ use reorg_collateral::testing::{Backends, Harness};
 use support::cli::BIN;
 use support::redis::{redis_url, unique_prefix};
 
+mod trimmed;
+
 async fn connection() -> ConnectionManager {
     let client = redis::Client::open(redis_url()).unwrap();
     ConnectionManager::new(client)
@@ -260,6 +262,8 @@ async fn followers_killed_mid_stream_miss_nothing() {
     let _ = std::fs::remove_file(&state);
     redis::cmd("DEL")
         .arg(&key)
+        .arg(format!("{key}:seq"))
+        .arg(format!("{key}:gaps"))
         .query_async::<()>(&mut conn)
         .await
         .unwrap();
@@ -363,6 +367,8 @@ async fn a_consumer_past_the_window_is_told_to_resync() {
     publisher.await.unwrap();
     redis::cmd("DEL")
         .arg(&key)
+        .arg(format!("{key}:seq"))
+        .arg(format!("{key}:gaps"))
         .query_async::<()>(&mut conn)
         .await
         .unwrap();

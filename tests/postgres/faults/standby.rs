@@ -31,6 +31,8 @@ const LEASE_MS: u64 = 1_000;
 /// The bound on a take-over (the lease, the claim's lock wait and a process start, with a
 /// wide margin for a busy machine).
 const TAKE_OVER_BOUND: Duration = Duration::from_secs(20);
+/// What a fenced writer says (`StoreError::WriterFenced`).
+const FENCED: &str = "was taken over by another writer";
 
 /// The database URL with idle transactions of a hung writer ended after the lease.
 fn writer_url() -> String {
@@ -198,6 +200,16 @@ async fn standby_takes_over_from_killed_and_hung_writers() {
                 std::thread::sleep(Duration::from_millis(5));
             };
             assert!(!status.success(), "a fenced writer must stop with an error");
+            // It stopped because it was fenced (its stderr is read by a thread: wait for it).
+            let deadline = Instant::now() + TAKE_OVER_BOUND;
+            while !all[active].stderr.lock().unwrap().contains(FENCED) {
+                assert!(
+                    Instant::now() < deadline,
+                    "the thawed writer stopped, but not fenced: {}",
+                    all[active].stderr.lock().unwrap()
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
             hangs += 1;
             all[active] = Contender::spawn(&contended);
             known = Some(other);
