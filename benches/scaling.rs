@@ -3,7 +3,8 @@
 //! - Postgres bytes per row after a scripted catch-up through the watcher (20,000 users, user
 //!   `i` holding `i % 4 + 1` of 4 assets, then 200 blocks of 400 transfers, finalized):
 //!   `pg_total_relation_size` (heap + indexes + TOAST) of the confirmed balances, the log
-//!   and the blocks, divided by their rows, and the index share of each.
+//!   and the blocks, divided by their rows, and the index share of each; as the catch-up
+//!   left them, then after `VACUUM FULL` (the live rows alone).
 //! - Reads a Postgres serves: `collateral_at` of random users from 1, 4 and 16 concurrent
 //!   tasks for 3 s each (the read a replica serves is the same query).
 //! - Redis bytes per user: `CollateralReader::rebuild_cache` into a `RedisCollateralCache`,
@@ -100,17 +101,34 @@ async fn size(store: &PostgresStore, table: &str) -> (i64, i64, i64) {
     .unwrap()
 }
 
+const TABLES: [&str; 5] = [
+    "user_confirmed_balances",
+    "user_pending_balances",
+    "balance_updates",
+    "blocks",
+    "oracle_prices",
+];
+
+/// The sizes as the catch-up left them (dead tuples of the pending → confirmed updates
+/// included, as autovacuum would leave them for reuse), then compacted (`VACUUM FULL`: the
+/// live rows alone).
 async fn postgres_sizes(store: &PostgresStore) {
-    println!("Postgres, after the catch-up (no VACUUM):");
+    table_sizes(store, "after the catch-up (no VACUUM)").await;
+    for table in TABLES {
+        store
+            .pool()
+            .execute(AssertSqlSafe(format!("VACUUM FULL ANALYZE {table}")))
+            .await
+            .unwrap();
+    }
+    table_sizes(store, "after VACUUM FULL").await;
+}
+
+async fn table_sizes(store: &PostgresStore, when: &str) {
+    println!("\nPostgres, {when}:");
     println!("| table | rows | total bytes | bytes per row | of which indexes |");
     println!("|---|---|---|---|---|");
-    for table in [
-        "user_confirmed_balances",
-        "user_pending_balances",
-        "balance_updates",
-        "blocks",
-        "oracle_prices",
-    ] {
+    for table in TABLES {
         let (rows, total, indexes) = size(store, table).await;
         let per = |b: i64| {
             if rows > 0 {
