@@ -21,6 +21,11 @@ use std::time::{Duration, Instant};
 
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 
+/// Signalling a child of this process (the tests' helper, checked by
+/// `tests/shared_servers.rs`).
+#[path = "../tests/support/process.rs"]
+mod process;
+
 const BIN: &str = env!("CARGO_BIN_EXE_reorg-collateral");
 const KILLS: usize = 100;
 const HANGS: usize = 10;
@@ -76,10 +81,7 @@ impl Contender {
     }
 
     fn signal(&self, signal: &str) {
-        let ok = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .is_ok_and(|s| s.success());
+        let ok = process::signal_child(&self.child, signal);
         assert!(ok, "kill {signal} {}", self.child.id());
     }
 
