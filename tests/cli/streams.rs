@@ -21,6 +21,7 @@ use reorg_collateral::testing::{Backends, Harness};
 use support::cli::BIN;
 use support::redis::{redis_url, unique_prefix};
 
+mod claimed;
 mod trimmed;
 
 async fn connection() -> ConnectionManager {

@@ -4,6 +4,7 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use reorg_collateral::cache::{RedisStreamConsumer, Resync, StreamEvent, StreamId, entry_ids};
@@ -33,6 +34,11 @@ pub(crate) struct FollowArgs {
     /// every batch (absent: from the stream's start).
     #[arg(long, conflicts_with = "group")]
     state_file: Option<PathBuf>,
+    /// In a group: take over the entries another consumer of the group was delivered but
+    /// has not acknowledged for this many milliseconds (it died for good), checked every
+    /// half of it; 0 turns it off.
+    #[arg(long, default_value_t = 30_000, requires = "group")]
+    claim_idle_ms: u64,
     /// Stop after this many events (default: never).
     #[arg(long)]
     max_events: Option<u64>,
@@ -61,8 +67,17 @@ impl FollowArgs {
         };
         let mut printed = 0u64;
         let mut out = std::io::stdout().lock();
+        let claim_idle = Duration::from_millis(self.claim_idle_ms);
+        let mut last_claim = Instant::now();
         while self.max_events.is_none_or(|max| printed < max) {
-            let events = consumer.next().await?;
+            let mut events = consumer.next().await?;
+            if self.group.is_some()
+                && !claim_idle.is_zero()
+                && last_claim.elapsed() >= claim_idle / 2
+            {
+                events.extend(consumer.claim_idle(claim_idle).await?);
+                last_claim = Instant::now();
+            }
             for event in &events {
                 match event {
                     StreamEvent::Update(u) => writeln!(out, "update {} {}", u.id, u.block)?,

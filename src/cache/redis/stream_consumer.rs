@@ -12,6 +12,8 @@ use super::config::backend;
 use super::stream_id::{StreamId, entries, text};
 use crate::error::CacheError;
 
+mod claim;
+
 /// One update read from the stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StreamEntry {
