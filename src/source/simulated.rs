@@ -171,6 +171,7 @@ impl SimulatedChain {
             .into_iter()
             .enumerate()
             .map(|(i, (asset, change))| BalanceEvent {
+                part: 0,
                 log: log_id(i),
                 asset,
                 change,
