@@ -29,6 +29,13 @@ async fn rebase(h: &mut Harness, supply: U256) {
     });
     h.sync().await;
     h.check().await;
+    let head = h.chain.head_number();
+    let stored = h.backends.store.indexes_at(&[asset], head).await;
+    assert_eq!(
+        stored.expect("indexes_at"),
+        vec![Some(index)],
+        "the store's index of the rebased asset at #{head}"
+    );
 }
 
 /// Supplies around `10^27` (gons per fragment around 1 000, floored).
