@@ -150,7 +150,7 @@ pub enum Contract {
     },
     /// A rebasing token whose balances are shares × an index (see [`ufragments`]):
     /// `Transfer` moves shares at the index in effect, a rebase sets the index. Decoded
-    /// with [`Decoders::decode_all`] (the constructor's mint is two events).
+    /// with [`Decoders::decode_all`] (the initial mint is two events).
     Rebasing {
         /// The asset the token is (its own address).
         asset: AssetId,

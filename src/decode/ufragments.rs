@@ -5,18 +5,19 @@
 //!   `Transfer(from, to, value)`;
 //! - `rebase(epoch, supplyDelta)` sets `_gonsPerFragment = TOTAL_GONS / _totalSupply` and
 //!   emits `LogRebase(epoch, _totalSupply)`: one event for every holder;
-//! - the constructor credits all `TOTAL_GONS` to the owner, sets
-//!   `_gonsPerFragment = TOTAL_GONS / _totalSupply` and emits `Transfer(0, owner, _totalSupply)`.
+//! - `initialize(owner)` (the proxy's initializer; a constructor in forks deployed without a
+//!   proxy) credits all `TOTAL_GONS` to the owner, sets
+//!   `_gonsPerFragment = TOTAL_GONS / _totalSupply` and emits `Transfer(0, owner, _totalSupply)`;
+//!   it is the token's only `Transfer` from the zero address.
 //!
 //! So [`Contract::Rebasing`](super::Contract::Rebasing) with
 //! [`IndexFormula::DivByIndex`] decodes `LogRebase` to a
 //! [`BalanceChange::Rebase`], a `Transfer` to a transfer (the fold moves it in gons), and the
-//! constructor's mint (UFragments' only `Transfer` from the zero address) to *two* events,
-//! the index the constructor sets and the mint ([`LogDecoder::decode_all`](super::LogDecoder::decode_all)'s
+//! initial mint to *two* events, the index `initialize` sets and the mint ([`LogDecoder::decode_all`](super::LogDecoder::decode_all)'s
 //! several events per log). A watcher that starts after the deployment needs the index at
 //! its start block (`TOTAL_GONS / totalSupply()` there), which it does not read yet.
 //!
-//! Known inexactness: `transferAll(to)` moves *all* the sender's gons but emits the floored
+//! Known inexactness: the later UFragments' `transferAll(to)` moves *all* the sender's gons but emits the floored
 //! fragment value; the fold moves `value × gonsPerFragment`, so the sender keeps a remainder
 //! below one fragment (reads 0, as on chain) and the recipient may read one unit less than
 //! `balanceOf` until reconciled.
@@ -74,8 +75,8 @@ pub(super) fn decode(
         && from.is_zero()
         && topic0 == Some(Transfer::SIGNATURE_HASH)
     {
-        // The constructor's mint: it also sets the first gonsPerFragment.
-        out.push(rebase(amount).map_err(|e| format!("constructor Transfer: {e}"))?);
+        // The initial mint: `initialize` also sets the first gonsPerFragment.
+        out.push(rebase(amount).map_err(|e| format!("initial mint Transfer: {e}"))?);
     }
     out.push(event(change));
     Ok(())

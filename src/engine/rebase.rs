@@ -1,6 +1,7 @@
 //! Rebasing assets in the fold: a `Rebase` event sets the asset's index, and every other
 //! event of an asset with an index moves shares (its token amounts converted with the
-//! index in effect at that log). Balances of such an asset are shares.
+//! index in effect at that log). Balances of such an asset are shares; the block's events
+//! (and so the log rows the stores write from them) keep the amounts the chain named.
 
 use std::collections::BTreeMap;
 

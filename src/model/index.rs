@@ -7,7 +7,7 @@
 //! confirmed index on the confirmed side and the pending index on the pending side.
 //!
 //! An asset is rebasing from the first [`BalanceChange::Rebase`](super::BalanceChange::Rebase)
-//! the chain delivers for it (UFragments' decoder emits one with the constructor's mint,
+//! the chain delivers for it (UFragments' decoder emits one with the initial mint,
 //! see [`crate::decode::ufragments`]); before that its amounts are taken as they are.
 //! The index is chain state only, with no chain id in it: an `AssetId` that gains a chain
 //! carries it into the index's key unchanged.
