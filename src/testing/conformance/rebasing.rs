@@ -17,15 +17,21 @@ fn formula() -> IndexFormula {
     }
 }
 
-/// Mines a block rebasing the harness's first asset to `supply` (then a deposit of it in
-/// the same block, converted at the new index), and syncs and checks.
+/// Mines a block rebasing the harness's first asset to `supply` (then, as a second part of
+/// the same log, a deposit of it converted at the new index), and syncs and checks.
 async fn rebase(h: &mut Harness, supply: U256) {
     let asset = h.assets[0].id;
     let index = formula().index(supply).expect("a positive supply");
     let user = h.users[0];
     h.chain.mine(|b| {
         b.event(asset, BalanceChange::Rebase { index });
-        b.deposit(asset, user, U256::from(1_000));
+        b.event_of_same_log(
+            asset,
+            BalanceChange::Deposit {
+                user,
+                amount: U256::from(1_000),
+            },
+        );
     });
     h.sync().await;
     h.check().await;
