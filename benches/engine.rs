@@ -98,6 +98,7 @@ impl Generator {
         let x = &mut self.x;
         let events = (0..EVENTS_PER_BLOCK as u64)
             .map(|i| BalanceEvent {
+                part: 0,
                 log: LogId {
                     tx_hash: B256::from(U256::from(number) << 32 | U256::from(i)),
                     log_index: i,

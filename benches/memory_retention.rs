@@ -55,6 +55,7 @@ fn changeset(n: u64) -> Changeset {
         blocks: vec![BlockChanges {
             block: Block {
                 events: vec![BalanceEvent {
+                    part: 0,
                     log: LogId {
                         tx_hash: B256::from(U256::from(n)),
                         log_index: 0,
@@ -70,6 +71,7 @@ fn changeset(n: u64) -> Changeset {
             balances: vec![(BalanceKey { user, asset: TOKEN }, U256::from(n / USERS + 1))],
             prices,
             rejected_prices: Vec::new(),
+            indexes: Vec::new(),
         }],
         finalize: n.checked_sub(CONFIRMATIONS).map(header),
     }

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use alloy_primitives::U256;
 use async_trait::async_trait;
 use reorg_collateral::StoreError;
-use reorg_collateral::model::{AssetId, BalanceKey, BlockNumber, Changeset, Price};
+use reorg_collateral::model::{AssetId, AssetIndex, BalanceKey, BlockNumber, Changeset, Price};
 use reorg_collateral::model::{StoreIdentity, Window};
 use reorg_collateral::prelude::*;
 use reorg_collateral::store::{ComposedStore, MemoryStore};
@@ -62,6 +62,15 @@ impl<S: StoreWriter + ?Sized> StoreWriter for CountingWriter<S> {
     ) -> Result<Vec<Option<Price>>, StoreError> {
         self.counts.reads.fetch_add(1, Relaxed);
         self.inner.prices_at(assets, at).await
+    }
+
+    async fn indexes_at(
+        &self,
+        assets: &[AssetId],
+        at: BlockNumber,
+    ) -> Result<Vec<Option<AssetIndex>>, StoreError> {
+        self.counts.reads.fetch_add(1, Relaxed);
+        self.inner.indexes_at(assets, at).await
     }
 
     async fn apply(&self, changes: &Changeset) -> Result<(), StoreError> {

@@ -88,6 +88,16 @@ pub enum EngineError {
     /// The engine was given an empty segment.
     #[error("no block given")]
     Empty,
+    /// A rebase sets an index that cannot convert (a zero numerator or denominator).
+    #[error("block {block}: log {log} rebases {asset} to an index with a zero part")]
+    InvalidIndex {
+        /// The refused block.
+        block: BlockRef,
+        /// The rebase's log.
+        log: LogId,
+        /// The asset.
+        asset: AssetId,
+    },
 }
 
 /// The event and balance behind a [`EngineError::BalanceOverflow`] or

@@ -30,8 +30,8 @@ async fn check_log(store: &PostgresStore, blocks: &[Block]) {
     let mut expected = HashSet::new();
     for b in blocks {
         for e in &b.events {
-            for (ordinal, (key, effect)) in e.effects().enumerate() {
-                assert!(expected.insert((b.id(), e.log, ordinal as u8, key, effect)));
+            for (i, (key, effect)) in e.effects().enumerate() {
+                assert!(expected.insert((b.id(), e.log, e.ordinal(i), key, effect)));
             }
         }
     }

@@ -21,6 +21,9 @@ mod tests;
 pub mod tether;
 #[cfg(test)]
 mod token_kinds_tests;
+pub mod ufragments;
+#[cfg(test)]
+mod ufragments_tests;
 pub mod weth9;
 
 pub use erc4626::ShareMints;
@@ -34,7 +37,9 @@ use alloy_primitives::{Address, Log};
 use alloy_sol_types::{SolEvent, sol};
 
 use crate::error::SourceError;
-use crate::model::{AssetId, BalanceChange, BalanceEvent, BlockRef, LogId, PriceUpdate};
+use crate::model::{
+    AssetId, BalanceChange, BalanceEvent, BlockRef, IndexFormula, LogId, PriceUpdate,
+};
 
 sol! {
     /// ERC-20 transfer.
@@ -74,11 +79,27 @@ pub enum Decoded {
     Price(PriceUpdate),
 }
 
+/// What one log decodes to: usually one event, sometimes several (a batch transfer, a
+/// multi-holder rebase), in the order they apply.
+pub type DecodedLog = smallvec::SmallVec<[Decoded; 1]>;
+
+/// Most balance events one log may decode to: a log row's ordinal is `part << 1 | effect`
+/// in a `SMALLINT`.
+pub const MAX_EVENTS_PER_LOG: usize = 1 << 14;
+
 /// A user-supplied decoder for their own contract's events.
 pub trait LogDecoder: Send + Sync + fmt::Debug {
     /// Decodes `log` (with its on-chain id) or returns `Ok(None)` for events to ignore;
     /// `Err` is a description of why a tracked event is malformed.
     fn decode(&self, log: &Log, id: LogId) -> Result<Option<Decoded>, String>;
+
+    /// Several events from one log, appended to `out` in the order they apply; default:
+    /// [`decode`](Self::decode). Each event keeps the log's id; the registry numbers their
+    /// [`part`](BalanceEvent::part)s (at most [`MAX_EVENTS_PER_LOG`]).
+    fn decode_all(&self, log: &Log, id: LogId, out: &mut DecodedLog) -> Result<(), String> {
+        out.extend(self.decode(log, id)?);
+        Ok(())
+    }
 }
 
 /// What a tracked contract is (`docs/tokens.md`: which kind well-known tokens are).
@@ -127,6 +148,16 @@ pub enum Contract {
         /// The asset whose balances it reports.
         asset: AssetId,
     },
+    /// A rebasing token whose balances are shares × an index (see [`ufragments`]):
+    /// `Transfer` moves shares at the index in effect, a rebase sets the index. Decoded
+    /// with [`Decoders::decode_all`] (the initial mint is two events).
+    Rebasing {
+        /// The asset the token is (its own address).
+        asset: AssetId,
+        /// How a rebase becomes an index (UFragments: [`IndexFormula::DivByIndex`] with the
+        /// token's `TOTAL_GONS`, [`ufragments::total_gons`]).
+        formula: IndexFormula,
+    },
     /// A Chainlink-style aggregator pricing `asset` with `decimals` feed decimals.
     Feed {
         /// The priced asset.
@@ -166,7 +197,54 @@ impl Decoders {
         self.contracts.iter()
     }
 
-    /// Decodes one log of `block` (transaction `tx_hash`, index `log_index` in the block).
+    /// Decodes one log of `block` into every event it carries (appended to `out`, their
+    /// [`part`](BalanceEvent::part)s numbered `0, 1, …` in order): what a block source
+    /// calls. More than [`MAX_EVENTS_PER_LOG`] balance events is
+    /// [`SourceError::Malformed`]; on error `out` may hold some of the log's events.
+    pub fn decode_all(
+        &self,
+        block: BlockRef,
+        log: &Log,
+        id: LogId,
+        out: &mut DecodedLog,
+    ) -> Result<(), SourceError> {
+        let Some(contract) = self.contracts.get(&log.address) else {
+            return Ok(());
+        };
+        let malformed = |reason: String| SourceError::Malformed {
+            block,
+            tx_hash: id.tx_hash,
+            log_index: id.log_index,
+            reason,
+        };
+        let start = out.len();
+        match contract {
+            Contract::Rebasing { asset, formula } => {
+                ufragments::decode(log, id, *asset, *formula, out).map_err(malformed)?
+            }
+            Contract::Custom(decoder) => decoder.decode_all(log, id, out).map_err(malformed)?,
+            _ => out.extend(self.decode(block, log, id)?),
+        }
+        let mut part = 0usize;
+        for decoded in &mut out[start..] {
+            if let Decoded::Balance(event) = decoded {
+                event.part = u16::try_from(part)
+                    .ok()
+                    .filter(|_| part < MAX_EVENTS_PER_LOG)
+                    .ok_or_else(|| {
+                        malformed(format!(
+                            "more than {MAX_EVENTS_PER_LOG} balance events in one log"
+                        ))
+                    })?;
+                part += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes one log of `block` (transaction `tx_hash`, index `log_index` in the block)
+    /// that carries at most one event; a log that decodes to several (see
+    /// [`decode_all`](Self::decode_all)) is [`SourceError::Malformed`].
     pub fn decode(
         &self,
         block: BlockRef,
@@ -197,9 +275,21 @@ impl Decoders {
             }
             Contract::Feed { .. } => return Ok(None),
             Contract::Custom(decoder) => return decoder.decode(log, id).map_err(malformed),
+            Contract::Rebasing { .. } => {
+                let mut out = DecodedLog::new();
+                self.decode_all(block, log, id, &mut out)?;
+                if out.len() > 1 {
+                    return Err(malformed(format!(
+                        "{} events in one log: use `Decoders::decode_all`",
+                        out.len()
+                    )));
+                }
+                return Ok(out.pop());
+            }
         };
         Ok(change.map_err(malformed)?.map(|change| {
             Decoded::Balance(BalanceEvent {
+                part: 0,
                 log: id,
                 asset: *asset,
                 change,

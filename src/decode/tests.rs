@@ -58,6 +58,7 @@ fn decodes_transfer_vault_events_and_answers() {
     assert_eq!(
         d.decode(block(), &t, id(0)).unwrap(),
         Some(Decoded::Balance(BalanceEvent {
+            part: 0,
             log: id(0),
             asset: TOKEN,
             change: BalanceChange::Transfer {

@@ -1,12 +1,15 @@
 use alloy_primitives::U256;
 
-use crate::model::{AssetId, BalanceKey, Price};
+use crate::model::{AssetId, AssetIndex, BalanceKey, Price};
 
-/// Balances and prices at a transition's base height, read from the store.
+/// Balances, prices and indexes at a transition's base height, read from the store.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BaseState {
     /// Balance of each key the transition touches (absent means zero).
     pub balances: Vec<(BalanceKey, U256)>,
     /// Latest price of each asset the transition prices (absent means none).
     pub prices: Vec<(AssetId, Price)>,
+    /// Index of each rebasing asset the transition's events name (absent means the asset
+    /// is not rebasing, or not yet).
+    pub indexes: Vec<(AssetId, AssetIndex)>,
 }

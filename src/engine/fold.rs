@@ -8,7 +8,7 @@ use alloy_primitives::map::HashMap;
 use super::BaseState;
 use crate::error::{BalanceFault, EngineError};
 use crate::model::BlockChanges;
-use crate::model::{AssetId, BalanceKey, Block, Effect, Price};
+use crate::model::{AssetId, AssetIndex, BalanceKey, Block, Effect, Price};
 
 /// Running state while folding a transition's blocks: balances in a dense vector behind
 /// one hash index, so each effect costs one lookup.
@@ -20,6 +20,8 @@ pub(super) struct Fold {
     stamp: Vec<usize>,
     blocks: usize,
     prices: HashMap<AssetId, Price>,
+    /// Rebasing assets' indexes (see [`super::rebase`]).
+    indexes: HashMap<AssetId, AssetIndex>,
 }
 
 impl Fold {
@@ -32,6 +34,7 @@ impl Fold {
             stamp: Vec::with_capacity(n),
             blocks: 0,
             prices: base.prices.into_iter().collect(),
+            indexes: base.indexes.into_iter().collect(),
         };
         for (key, value) in base.balances {
             fold.slot(key, value);
@@ -55,8 +58,14 @@ impl Fold {
         let id = block.id();
         self.blocks += 1;
         let mut touched = Vec::with_capacity(block.events.len() * 2);
+        let mut indexed = super::rebase::Touched::default();
         for event in &block.events {
+            if !indexed.event(&mut self.indexes, event, id)? {
+                continue;
+            }
+            let index = self.indexes.get(&event.asset).copied();
             for (key, effect) in event.effects() {
+                let effect = super::rebase::to_shares(effect, index, id, event, key)?;
                 let slot = self.slot(key, U256::ZERO);
                 let before = self.values[slot];
                 let Some(after) = effect.apply(before) else {
@@ -110,6 +119,7 @@ impl Fold {
             balances,
             prices: accepted.into_values().collect(),
             rejected_prices,
+            indexes: indexed.updates(&self.indexes),
         })
     }
 }

@@ -262,13 +262,14 @@ impl Engine {
     /// ascend by log index: the fold follows it).
     fn check_block(&self, block: &Block) -> Result<(), EngineError> {
         let id = block.id();
+        // Events of one log (a decoder's `decode_all`) share its id and differ by `part`.
         let logs = block
             .events
             .iter()
-            .map(|e| (e.log, e.asset))
-            .chain(block.prices.iter().map(|p| (p.log, p.asset)));
+            .map(|e| (e.log, e.part, e.asset))
+            .chain(block.prices.iter().map(|p| (p.log, 0, p.asset)));
         let mut indices = Vec::with_capacity(block.events.len() + block.prices.len());
-        for (log, asset) in logs {
+        for (log, part, asset) in logs {
             if !self.config.assets.contains(&asset) {
                 return Err(EngineError::UnknownAsset {
                     block: id,
@@ -276,7 +277,7 @@ impl Engine {
                     asset,
                 });
             }
-            indices.push((log.log_index, log));
+            indices.push(((log.log_index, part), log));
         }
         indices.sort_unstable_by_key(|(i, _)| *i);
         if let Some(pair) = indices.windows(2).find(|w| w[0].0 == w[1].0) {
@@ -285,14 +286,17 @@ impl Engine {
                 log: pair[1].1,
             });
         }
-        let events = block.events.iter().map(|e| e.log);
-        let prices = block.prices.iter().map(|p| p.log);
+        let events = block.events.iter().map(|e| (e.log, e.part));
+        let prices = block.prices.iter().map(|p| (p.log, 0));
         for logs in [events.collect::<Vec<_>>(), prices.collect()] {
-            if let Some(pair) = logs.windows(2).find(|w| w[0].log_index > w[1].log_index) {
+            if let Some(pair) = logs
+                .windows(2)
+                .find(|w| (w[0].0.log_index, w[0].1) > (w[1].0.log_index, w[1].1))
+            {
                 return Err(EngineError::LogOutOfOrder {
                     block: id,
-                    log: pair[1],
-                    previous: pair[0].log_index,
+                    log: pair[1].0,
+                    previous: pair[0].0.log_index,
                 });
             }
         }

@@ -72,6 +72,7 @@ fn engine_with(len: u64, confirmations: u64) -> (Engine, Vec<Block>) {
 
 fn deposit(block: &mut Block, index: u64, user: u8, amount: U256) {
     block.events.push(BalanceEvent {
+        part: 0,
         log: LogId {
             tx_hash: B256::repeat_byte(index as u8),
             log_index: index,
@@ -283,6 +284,7 @@ fn build_folds_on_base_and_types_overflow_and_underflow() {
     let base = BaseState {
         balances: [(key, U256::from(100))].into_iter().collect(),
         prices: Default::default(),
+        indexes: Default::default(),
     };
     let c = engine
         .build(transition(&engine, std::slice::from_ref(&b)), base, None)
@@ -292,6 +294,7 @@ fn build_folds_on_base_and_types_overflow_and_underflow() {
     let base = BaseState {
         balances: [(key, U256::MAX - U256::from(6))].into_iter().collect(),
         prices: Default::default(),
+        indexes: Default::default(),
     };
     let err = engine
         .build(transition(&engine, std::slice::from_ref(&b)), base, None)

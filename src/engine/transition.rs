@@ -67,6 +67,17 @@ impl Transition {
         keys
     }
 
+    /// Assets the new blocks' balance events name: the base indexes to read before `build`
+    /// (an asset without one is not rebasing).
+    pub fn event_assets(&self) -> Vec<AssetId> {
+        let set: BTreeSet<AssetId> = self
+            .new_blocks()
+            .iter()
+            .flat_map(|b| b.events.iter().map(|e| e.asset))
+            .collect();
+        set.into_iter().collect()
+    }
+
     /// Assets the new blocks carry prices for: the base prices to read before `build`.
     pub fn price_assets(&self) -> Vec<AssetId> {
         let set: BTreeSet<AssetId> = self

@@ -15,8 +15,8 @@ use super::state::{Phase, load_state};
 use super::{History, MigrationError};
 use crate::error::StoreError;
 use crate::model::{
-    AssetId, BalanceKey, BalanceView, BlockHeader, BlockNumber, Changeset, Price, PriceView,
-    StateRef, StoreIdentity, UserId, Window,
+    AssetId, AssetIndex, BalanceKey, BalanceView, BlockHeader, BlockNumber, Changeset, Price,
+    PriceView, StateRef, StoreIdentity, UserId, Window,
 };
 use crate::store::PostgresStore;
 use crate::traits::{BalanceReader, LogReader, LogRecord, PriceFeed, StoreWriter, Touched};
@@ -283,6 +283,14 @@ impl StoreWriter for MigratingStore {
         at: BlockNumber,
     ) -> Result<Vec<Option<Price>>, StoreError> {
         self.inner.prices_at(assets, at).await
+    }
+
+    async fn indexes_at(
+        &self,
+        assets: &[AssetId],
+        at: BlockNumber,
+    ) -> Result<Vec<Option<AssetIndex>>, StoreError> {
+        self.inner.indexes_at(assets, at).await
     }
 
     async fn apply(&self, changes: &Changeset) -> Result<(), StoreError> {

@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 use alloy_primitives::U256;
 
 use super::{
-    AssetId, BalanceKey, Block, BlockHeader, BlockNumber, LogId, Price, PriceRejection, UserId,
+    AssetId, BalanceKey, Block, BlockHeader, BlockNumber, IndexUpdate, LogId, Price,
+    PriceRejection, UserId,
 };
 
 /// What one new block writes.
@@ -19,6 +20,9 @@ pub struct BlockChanges {
     pub prices: Vec<Price>,
     /// Oracle updates that were not used, and why.
     pub rejected_prices: Vec<(LogId, PriceRejection)>,
+    /// The index after the block of each rebasing asset the block touches (moved shares
+    /// of or rebased), ordered by asset.
+    pub indexes: Vec<IndexUpdate>,
 }
 
 /// Everything one step writes, applied by [`StoreWriter::apply`](crate::traits::StoreWriter::apply)
@@ -62,6 +66,15 @@ impl Changeset {
         self.blocks
             .iter()
             .flat_map(|b| b.prices.iter().map(|p| p.asset))
+            .collect()
+    }
+
+    /// Assets the new blocks rebase: every holder's balance may have changed, like after a
+    /// price change.
+    pub fn new_rebased_assets(&self) -> BTreeSet<AssetId> {
+        self.blocks
+            .iter()
+            .flat_map(|b| b.indexes.iter().filter(|i| i.rebased).map(|i| i.asset))
             .collect()
     }
 

@@ -2,6 +2,8 @@ use std::fmt;
 
 use alloy_primitives::{Address, B256, U256};
 
+use super::AssetIndex;
+
 /// A user account (an Ethereum address).
 pub type UserId = Address;
 /// An asset, identified by its token contract address.
@@ -82,6 +84,12 @@ pub enum BalanceChange {
         /// The new balance in the token's smallest unit.
         balance: U256,
     },
+    /// A rebasing token's supply changed: the asset's index is now `index` (every holder's
+    /// balance changes with it, none is written; see [`AssetIndex`]).
+    Rebase {
+        /// The asset's new index.
+        index: AssetIndex,
+    },
 }
 
 /// A decoded balance event from a tracked contract.
@@ -93,6 +101,11 @@ pub struct BalanceEvent {
     pub asset: AssetId,
     /// What changes.
     pub change: BalanceChange,
+    /// Which of the events decoded from one log this is (`0` for the first; a decoder that
+    /// emits several events per log numbers them, see
+    /// [`LogDecoder::decode_all`](crate::decode::LogDecoder::decode_all)). Events of one
+    /// block are unique and ascend by `(log.log_index, part)`.
+    pub part: u16,
 }
 
 /// The effect of an event on one balance.
@@ -119,6 +132,11 @@ impl Effect {
 }
 
 impl BalanceEvent {
+    /// The log row ordinal of this event's `effect`-th effect: `part << 1 | effect`.
+    pub fn ordinal(&self, effect: usize) -> u16 {
+        (self.part << 1) | (effect as u16 & 1)
+    }
+
     /// The per-balance effects of this event, in the order they apply
     /// (a transfer debits the sender before crediting the recipient).
     pub fn effects(&self) -> impl Iterator<Item = (BalanceKey, Effect)> + use<> {
@@ -136,6 +154,7 @@ impl BalanceEvent {
                 [Some((key(user), Effect::Debit(amount))), None]
             }
             BalanceChange::Set { user, balance } => [Some((key(user), Effect::Set(balance))), None],
+            BalanceChange::Rebase { .. } => [None, None],
         };
         pair.into_iter().flatten()
     }

@@ -44,6 +44,8 @@ type PriceDraft = (AssetId, I256, u8, Option<U256>, Option<u64>);
 pub struct BlockBuilder {
     events: Vec<(AssetId, BalanceChange)>,
     prices: Vec<PriceDraft>,
+    /// Positions in `events` of events that are further parts of the previous one's log.
+    joined: Vec<usize>,
 }
 
 impl BlockBuilder {
@@ -119,6 +121,15 @@ impl BlockBuilder {
         self.events.push((asset, change));
         self
     }
+
+    /// An event decoded from the same log as the previous event (its next
+    /// [`part`](BalanceEvent::part)), as a decoder's `decode_all` emits several; the first
+    /// event of a block starts a log of its own.
+    pub fn event_of_same_log(&mut self, asset: AssetId, change: BalanceChange) -> &mut Self {
+        self.joined.push(self.events.len());
+        self.events.push((asset, change));
+        self
+    }
 }
 
 impl SimulatedChain {
@@ -166,17 +177,26 @@ impl SimulatedChain {
             tx_hash: keccak256([hash.as_slice(), &(i as u64).to_be_bytes()].concat()),
             log_index: i as u64,
         };
+        let (mut log, mut part, joined) = (0usize, 0u16, builder.joined);
         let events: Vec<BalanceEvent> = builder
             .events
             .into_iter()
             .enumerate()
-            .map(|(i, (asset, change))| BalanceEvent {
-                log: log_id(i),
-                asset,
-                change,
+            .map(|(i, (asset, change))| {
+                if i > 0 && joined.contains(&i) {
+                    part += 1;
+                } else if i > 0 {
+                    (log, part) = (log + 1, 0);
+                }
+                BalanceEvent {
+                    part,
+                    log: log_id(log),
+                    asset,
+                    change,
+                }
             })
             .collect();
-        let offset = events.len();
+        let offset = if events.is_empty() { 0 } else { log + 1 };
         let mut prices = Vec::with_capacity(builder.prices.len());
         for (i, (asset, answer, decimals, round, updated_at)) in
             builder.prices.into_iter().enumerate()

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 
 use crate::error::StoreError;
 use crate::model::{
-    AssetId, BalanceKey, BalanceView, BlockHeader, BlockNumber, Changeset, Price, PriceView,
-    StateRef, StoreIdentity, UserId, Window,
+    AssetId, AssetIndex, BalanceKey, BalanceView, BlockHeader, BlockNumber, Changeset, Price,
+    PriceView, StateRef, StoreIdentity, UserId, Window,
 };
 use crate::traits::{BalanceReader, LogReader, LogRecord, PriceFeed, StoreWriter, Touched};
 
@@ -80,6 +80,14 @@ where
         at: BlockNumber,
     ) -> Result<Vec<Option<Price>>, StoreError> {
         self.writer.prices_at(assets, at).await
+    }
+
+    async fn indexes_at(
+        &self,
+        assets: &[AssetId],
+        at: BlockNumber,
+    ) -> Result<Vec<Option<AssetIndex>>, StoreError> {
+        self.writer.indexes_at(assets, at).await
     }
 
     async fn apply(&self, changes: &Changeset) -> Result<(), StoreError> {

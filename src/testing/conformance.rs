@@ -32,6 +32,7 @@ mod cache_states;
 mod edges;
 mod load;
 mod realtime;
+mod rebasing;
 
 pub use cache_states::{
     cached_reads_during_syncs, finality_by_tag_alone, restarts_with_unflushed_refreshes,
@@ -41,6 +42,7 @@ pub use realtime::{
     cache_behind_after_a_killed_writer, finality_advances_without_writes,
     head_moves_back_without_a_new_block, restart_refreshes_what_was_finalized_since_the_watermark,
 };
+pub use rebasing::{rebasing_through_reorgs, rebasing_walk};
 
 fn deposit(user: u8, asset: u8, amount: u64) -> EventSpec {
     EventSpec::Deposit {
@@ -365,6 +367,7 @@ macro_rules! conformance_tests {
             cache_behind_after_a_killed_writer,
             restart_refreshes_what_was_finalized_since_the_watermark,
             watermark_advances_under_sustained_load,
+            rebasing_through_reorgs,
         );
 
         #[tokio::test]
@@ -379,6 +382,7 @@ macro_rules! conformance_tests {
             cached_reads_during_syncs,
             finality_by_tag_alone,
             restarts_with_unflushed_refreshes,
+            rebasing_walk,
         );
     };
     (@seeded $new_backends:expr; $seeds:expr; $steps:expr; $($scenario:ident),* $(,)?) => {
@@ -423,10 +427,12 @@ where
     cache_behind_after_a_killed_writer(new_backends().await).await;
     restart_refreshes_what_was_finalized_since_the_watermark(new_backends().await).await;
     watermark_advances_under_sustained_load(new_backends().await).await;
+    rebasing_through_reorgs(new_backends().await).await;
     for seed in 1..=4 {
         random_walk(new_backends().await, seed, 60).await;
         cached_reads_during_syncs(new_backends().await, seed, 40).await;
         finality_by_tag_alone(new_backends().await, seed, 40).await;
         restarts_with_unflushed_refreshes(new_backends().await, seed, 40).await;
+        rebasing_walk(new_backends().await, seed, 40).await;
     }
 }

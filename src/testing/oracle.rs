@@ -3,14 +3,16 @@
 //! It shares no code with the engine's fold: balances are a `BTreeMap` updated event by
 //! event, prices follow the acceptance rules written out again here. After any sequence
 //! of blocks, reorgs and confirmations, a correct store equals `replay(canonical, finalized)`.
+//! A rebasing asset's balances are folded in shares with its own index map and converted
+//! with the same side's index at the end, as readers see them.
 
 use std::collections::BTreeMap;
 
-use alloy_primitives::{Address, I256, U256};
+use alloy_primitives::{Address, I256, U256, U512};
 
 use crate::model::{
-    AssetId, BalanceChange, BalanceKey, BalanceView, Block, BlockNumber, MAX_PRICE_DECIMALS, Price,
-    PriceView,
+    AssetId, AssetIndex, BalanceChange, BalanceKey, BalanceView, Block, BlockNumber,
+    MAX_PRICE_DECIMALS, Price, PriceView,
 };
 
 /// The state a canonical chain implies.
@@ -24,6 +26,11 @@ pub struct Expected {
     pub confirmed_prices: BTreeMap<AssetId, Price>,
     /// Prices accepted on the whole chain.
     pub pending_prices: BTreeMap<AssetId, Price>,
+    /// Rebasing assets' indexes at or below the finalized height (`confirmed` balances
+    /// of these assets are their shares converted with it).
+    pub confirmed_indexes: BTreeMap<AssetId, AssetIndex>,
+    /// Rebasing assets' indexes on the whole chain.
+    pub pending_indexes: BTreeMap<AssetId, AssetIndex>,
 }
 
 impl Expected {
@@ -46,11 +53,31 @@ impl Expected {
 
 #[derive(Default)]
 struct Fold {
+    /// Balances; shares for an asset with an index.
     balances: BTreeMap<BalanceKey, U256>,
     prices: BTreeMap<AssetId, Price>,
+    indexes: BTreeMap<AssetId, AssetIndex>,
+}
+
+/// `floor(a × b ÷ c)`, the oracle's own arithmetic (in `U512`, panicking past `U256`).
+fn scale(a: U256, b: U256, c: U256) -> U256 {
+    let wide = U512::from(a) * U512::from(b) / U512::from(c);
+    assert!(
+        wide <= U512::from(U256::MAX),
+        "oracle: a converted amount exceeds U256"
+    );
+    U256::from_limbs(wide.as_limbs()[..4].try_into().expect("four limbs"))
 }
 
 impl Fold {
+    /// An event's token amount in the asset's shares (UFragments: `value × gonsPerFragment`).
+    fn shares(&self, asset: AssetId, amount: U256) -> U256 {
+        match self.indexes.get(&asset) {
+            Some(i) => scale(amount, i.den, i.num),
+            None => amount,
+        }
+    }
+
     fn add(&mut self, user: Address, asset: AssetId, amount: U256) {
         if user.is_zero() {
             return;
@@ -72,15 +99,44 @@ impl Fold {
     }
 
     fn block(&mut self, block: &Block) {
-        let indices = |logs: Vec<u64>| logs.windows(2).all(|w| w[0] < w[1]);
+        let ascending = |logs: Vec<(u64, u16)>| logs.windows(2).all(|w| w[0] < w[1]);
         assert!(
-            indices(block.events.iter().map(|e| e.log.log_index).collect())
-                && indices(block.prices.iter().map(|p| p.log.log_index).collect()),
+            ascending(
+                block
+                    .events
+                    .iter()
+                    .map(|e| (e.log.log_index, e.part))
+                    .collect()
+            ) && ascending(block.prices.iter().map(|p| (p.log.log_index, 0)).collect()),
             "oracle: block {} delivers its logs out of log order",
             block.header.number
         );
         for e in &block.events {
-            match e.change {
+            let change = match e.change {
+                BalanceChange::Rebase { index } => {
+                    self.indexes.insert(e.asset, index);
+                    continue;
+                }
+                BalanceChange::Transfer { from, to, amount } => BalanceChange::Transfer {
+                    from,
+                    to,
+                    amount: self.shares(e.asset, amount),
+                },
+                BalanceChange::Deposit { user, amount } => BalanceChange::Deposit {
+                    user,
+                    amount: self.shares(e.asset, amount),
+                },
+                BalanceChange::Withdraw { user, amount } => BalanceChange::Withdraw {
+                    user,
+                    amount: self.shares(e.asset, amount),
+                },
+                BalanceChange::Set { user, balance } => BalanceChange::Set {
+                    user,
+                    balance: self.shares(e.asset, balance),
+                },
+            };
+            match change {
+                BalanceChange::Rebase { .. } => unreachable!("handled above"),
                 BalanceChange::Transfer { from, to, amount } => {
                     self.sub(from, e.asset, amount);
                     self.add(to, e.asset, amount);
@@ -131,19 +187,33 @@ impl Fold {
 /// order.
 pub fn replay(canonical: &[Block], finalized: Option<BlockNumber>) -> Expected {
     let mut fold = Fold::default();
-    let mut confirmed = (BTreeMap::new(), BTreeMap::new());
+    let mut confirmed = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
     for block in canonical {
         fold.block(block);
         if finalized.is_some_and(|f| block.header.number <= f) {
-            confirmed = (fold.balances.clone(), fold.prices.clone());
+            confirmed = (
+                fold.balances.clone(),
+                fold.prices.clone(),
+                fold.indexes.clone(),
+            );
         }
     }
-    let nonzero =
-        |m: BTreeMap<BalanceKey, U256>| m.into_iter().filter(|(_, v)| !v.is_zero()).collect();
+    // Balances as readers see them: shares converted with the same side's index.
+    let balances = |m: BTreeMap<BalanceKey, U256>, indexes: &BTreeMap<AssetId, AssetIndex>| {
+        m.into_iter()
+            .map(|(k, v)| match indexes.get(&k.asset) {
+                Some(i) => (k, scale(v, i.num, i.den)),
+                None => (k, v),
+            })
+            .filter(|(_, v)| !v.is_zero())
+            .collect()
+    };
     Expected {
-        confirmed: nonzero(confirmed.0),
-        pending: nonzero(fold.balances),
+        confirmed: balances(confirmed.0, &confirmed.2),
+        pending: balances(fold.balances, &fold.indexes),
         confirmed_prices: confirmed.1,
         pending_prices: fold.prices,
+        confirmed_indexes: confirmed.2,
+        pending_indexes: fold.indexes,
     }
 }

@@ -12,8 +12,8 @@ use async_trait::async_trait;
 
 use crate::error::StoreError;
 use crate::model::{
-    AssetId, BalanceKey, BalanceView, Block, BlockNumber, Changeset, Price, PriceView, StateRef,
-    StoreIdentity, UserId, Window,
+    AssetId, AssetIndex, BalanceKey, BalanceView, Block, BlockNumber, Changeset, Price, PriceView,
+    StateRef, StoreIdentity, UserId, Window,
 };
 use crate::traits::{
     BalanceReader, BalanceStore, LogReader, LogRecord, PriceFeed, StoreWriter, Touched,
@@ -112,6 +112,15 @@ impl StoreWriter for RecordingStore {
 
     /// Applies, then records the new state (the store's single writer calls it, so no
     /// other commit comes between the two).
+    async fn indexes_at(
+        &self,
+        assets: &[AssetId],
+        at: BlockNumber,
+    ) -> Result<Vec<Option<AssetIndex>>, StoreError> {
+        tokio::task::yield_now().await;
+        self.inner.indexes_at(assets, at).await
+    }
+
     async fn apply(&self, changes: &Changeset) -> Result<(), StoreError> {
         tokio::task::yield_now().await;
         self.inner.apply(changes).await?;

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use super::{BalanceReader, LogReader, PriceFeed};
 use crate::error::StoreError;
 use crate::model::{
-    AssetId, BalanceKey, BlockHeader, BlockNumber, Changeset, Price, StateRef, StoreIdentity,
-    UserId, Window,
+    AssetId, AssetIndex, BalanceKey, BlockHeader, BlockNumber, Changeset, Price, StateRef,
+    StoreIdentity, UserId, Window,
 };
 
 /// Users and priced assets with pending state in a range of blocks.
@@ -83,6 +83,17 @@ pub trait StoreWriter: Send + Sync + Debug {
         assets: &[AssetId],
         at: BlockNumber,
     ) -> Result<Vec<Option<Price>>, StoreError>;
+
+    /// Each asset's latest index at or below block `at` (`None`: not rebasing), the base
+    /// indexes of a transition (see [`AssetIndex`](crate::model::AssetIndex)).
+    ///
+    /// Required, not provided: a decorator that forgot to forward it would fold a rebasing
+    /// token's amounts as shares.
+    async fn indexes_at(
+        &self,
+        assets: &[AssetId],
+        at: BlockNumber,
+    ) -> Result<Vec<Option<AssetIndex>>, StoreError>;
 
     /// Applies a changeset atomically (see the trait docs).
     async fn apply(&self, changes: &Changeset) -> Result<(), StoreError>;

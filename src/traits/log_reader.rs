@@ -25,8 +25,10 @@ pub struct LogRecord {
     pub block: BlockRef,
     /// The event's log.
     pub log: LogId,
-    /// Ordinal of the effect within the event (a transfer has a debit `0` and a credit `1`).
-    pub ordinal: u8,
+    /// Ordinal of the effect within the log: `part << 1 | effect`, `part` the event's
+    /// [`part`](crate::model::BalanceEvent::part) and `effect` its index within the event
+    /// (a transfer has a debit `0` and a credit `1`).
+    pub ordinal: u16,
     /// The balance affected.
     pub key: BalanceKey,
     /// What the event did to it.

@@ -20,12 +20,23 @@ impl Watcher {
             self.store.balances_at(&keys, at).await?
         };
         let prices = self.store.prices_at(&assets, at).await?;
+        let event_assets = transition.event_assets();
+        let indexes = if event_assets.is_empty() {
+            Vec::new()
+        } else {
+            self.store.indexes_at(&event_assets, at).await?
+        };
         let base = BaseState {
             balances: keys.into_iter().zip(balances).collect(),
             prices: assets
                 .into_iter()
                 .zip(prices)
                 .filter_map(|(a, p)| p.map(|p| (a, p)))
+                .collect(),
+            indexes: event_assets
+                .into_iter()
+                .zip(indexes)
+                .filter_map(|(a, i)| i.map(|i| (a, i)))
                 .collect(),
         };
         let changes = self.engine.build(transition, base, self.known_final)?;

@@ -65,7 +65,10 @@ impl RecentBlocks {
     pub(super) fn commit(&mut self, changes: &Changeset, window: &Window) -> ViewDelta {
         // Finalized heights the store held before: they must all be recorded.
         let fin = changes.finalize_number();
+        // A block that touches a rebasing asset wrote shares, not balances: the views are
+        // read back from the store (which converts them) instead.
         let exact = changes.revert.is_empty()
+            && changes.blocks.iter().all(|b| b.indexes.is_empty())
             && window
                 .unconfirmed
                 .iter()
@@ -79,6 +82,11 @@ impl RecentBlocks {
         for b in &changes.blocks {
             pending.extend_from_slice(&b.balances);
             pending_prices.extend_from_slice(&b.prices);
+            if !b.indexes.is_empty() {
+                // Not recorded: its revert or finalization is read from the store.
+                self.blocks.remove(&b.block.header.number);
+                continue;
+            }
             self.blocks.insert(
                 b.block.header.number,
                 Written {

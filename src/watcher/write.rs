@@ -64,6 +64,8 @@ impl Watcher {
         if refresh {
             touched.users.extend(changes.new_users());
             touched.price_assets.extend(changes.new_price_assets());
+            // A rebase changes every holder's balance: refreshed like a price change.
+            touched.price_assets.extend(changes.new_rebased_assets());
             report.refreshed_users = touched.users.len();
             // Queued under the gate: the refresher sees the queue and the head together.
             self.shared.queue().add(touched);

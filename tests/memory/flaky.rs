@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use reorg_collateral::cache::MemoryCache;
 use reorg_collateral::error::{CacheError, SourceError, StoreError};
 use reorg_collateral::model::{
-    AssetId, BalanceKey, Block, BlockId, BlockNumber, CachedCollateral, Changeset, Price, StateRef,
-    StoreIdentity, UserId, Window,
+    AssetId, AssetIndex, BalanceKey, Block, BlockId, BlockNumber, CachedCollateral, Changeset,
+    Price, StateRef, StoreIdentity, UserId, Window,
 };
 use reorg_collateral::source::SimulatedChain;
 use reorg_collateral::store::{ComposedStore, MemoryStore};
@@ -154,6 +154,13 @@ impl StoreWriter for FlakyWriter {
         at: BlockNumber,
     ) -> Result<Vec<Option<Price>>, StoreError> {
         self.inner.prices_at(assets, at).await
+    }
+    async fn indexes_at(
+        &self,
+        assets: &[AssetId],
+        at: BlockNumber,
+    ) -> Result<Vec<Option<AssetIndex>>, StoreError> {
+        self.inner.indexes_at(assets, at).await
     }
     async fn apply(&self, changes: &Changeset) -> Result<(), StoreError> {
         self.inner.apply(changes).await

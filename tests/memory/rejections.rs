@@ -83,6 +83,7 @@ fn next_header(s: &Setup) -> BlockHeader {
 
 fn event(index: u64, change: BalanceChange) -> reorg_collateral::model::BalanceEvent {
     reorg_collateral::model::BalanceEvent {
+        part: 0,
         log: reorg_collateral::model::LogId {
             tx_hash: B256::repeat_byte(index as u8 + 1),
             log_index: index,

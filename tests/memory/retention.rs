@@ -68,6 +68,7 @@ async fn a_million_blocks_keep_the_retained_sizes_bounded() {
             blocks: vec![BlockChanges {
                 block: Block {
                     events: vec![BalanceEvent {
+                        part: 0,
                         log: LogId {
                             tx_hash: B256::from(U256::from(n)),
                             log_index: 0,
@@ -83,6 +84,7 @@ async fn a_million_blocks_keep_the_retained_sizes_bounded() {
                 balances,
                 prices,
                 rejected_prices: Vec::new(),
+                indexes: Vec::new(),
             }],
             finalize: n.checked_sub(CONFIRMATIONS).map(header),
         };

@@ -55,6 +55,7 @@ async fn run(store: Arc<dyn BalanceStore>) -> String {
         Block {
             header,
             events: vec![BalanceEvent {
+                part: 0,
                 log: log(0),
                 asset: TOKEN,
                 change: BalanceChange::Deposit {

@@ -277,6 +277,7 @@ impl<N: Network> Fetch<'_, N> {
         let id = id(header);
         logs.sort_by_key(|l| l.log_index);
         let mut block = Block::empty(to_model(header));
+        let mut decoded = crate::decode::DecodedLog::new();
         for log in &logs {
             let (Some(tx_hash), Some(log_index)) = (log.transaction_hash, log.log_index) else {
                 return Err(SourceError::Malformed {
@@ -286,14 +287,18 @@ impl<N: Network> Fetch<'_, N> {
                     reason: "log without transaction hash or log index".into(),
                 });
             };
-            match self
-                .config
-                .decoders
-                .decode(id, &log.inner, LogId { tx_hash, log_index })?
-            {
-                Some(Decoded::Balance(e)) => block.events.push(e),
-                Some(Decoded::Price(p)) => block.prices.push(p),
-                None => {}
+            decoded.clear();
+            self.config.decoders.decode_all(
+                id,
+                &log.inner,
+                LogId { tx_hash, log_index },
+                &mut decoded,
+            )?;
+            for d in decoded.drain(..) {
+                match d {
+                    Decoded::Balance(e) => block.events.push(e),
+                    Decoded::Price(p) => block.prices.push(p),
+                }
             }
         }
         Ok(block)

@@ -65,6 +65,7 @@ impl Inner {
                 state.pending.retain(|p| p.block != header.number);
             }
         }
+        self.revert_indexes(header.number, &block.index_assets);
         if let Some(entry) = self.log.get_mut(block.log) {
             entry.status = LogStatus::Reverted;
         }
@@ -125,6 +126,13 @@ impl Inner {
                 .push(*price);
             price_assets.push(price.asset);
         }
+        let index_assets = self.append_indexes(header.number, &changes.indexes);
+        let rebased = changes
+            .indexes
+            .iter()
+            .filter(|u| u.rebased)
+            .map(|u| u.asset)
+            .collect();
         self.pending.insert(
             header.number,
             PendingBlock {
@@ -132,6 +140,8 @@ impl Inner {
                 keys,
                 price_assets,
                 log,
+                index_assets,
+                rebased,
             },
         );
         self.window.unconfirmed.push(header);
@@ -150,6 +160,7 @@ impl Inner {
                     }
                 }
             }
+            self.finalize_indexes(tip.number, &block.index_assets);
             if let Some(entry) = self.log.get_mut(block.log) {
                 entry.status = LogStatus::Confirmed;
             }

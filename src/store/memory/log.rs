@@ -20,10 +20,10 @@ impl LogBlock {
             event
                 .effects()
                 .enumerate()
-                .map(move |(ordinal, (key, effect))| LogRecord {
+                .map(move |(i, (key, effect))| LogRecord {
                     block: self.block,
                     log: event.log,
-                    ordinal: ordinal as u8,
+                    ordinal: event.ordinal(i),
                     key,
                     effect,
                     status: self.status,

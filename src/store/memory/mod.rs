@@ -12,11 +12,12 @@ use async_trait::async_trait;
 
 use crate::error::StoreError;
 use crate::model::{
-    AssetId, BalanceKey, BlockNumber, Changeset, Price, StoreIdentity, UserId, Window,
+    AssetId, AssetIndex, BalanceKey, BlockNumber, Changeset, Price, StoreIdentity, UserId, Window,
 };
 use crate::traits::{StoreWriter, Touched};
 
 mod apply;
+mod indexes;
 mod log;
 mod read;
 mod retention;
@@ -57,6 +58,8 @@ struct Inner {
     users: HashMap<UserId, UserState>,
     holders: HashMap<AssetId, HashSet<UserId>>,
     prices: HashMap<AssetId, PriceState>,
+    /// Rebasing assets' indexes.
+    indexes: HashMap<AssetId, indexes::IndexState>,
     pending: BTreeMap<BlockNumber, PendingBlock>,
     /// The append-only event log, one entry per block hash ever applied (rows are expanded
     /// on read); a block that comes back reuses its entry.
@@ -143,6 +146,18 @@ impl StoreWriter for MemoryStore {
             .collect())
     }
 
+    async fn indexes_at(
+        &self,
+        assets: &[AssetId],
+        at: BlockNumber,
+    ) -> Result<Vec<Option<AssetIndex>>, StoreError> {
+        let inner = self.read();
+        Ok(assets
+            .iter()
+            .map(|a| inner.indexes.get(a).and_then(|s| s.at(at)))
+            .collect())
+    }
+
     async fn apply(&self, changes: &Changeset) -> Result<(), StoreError> {
         let mut inner = self.write();
         inner.validate(changes)?;
@@ -169,6 +184,8 @@ impl StoreWriter for MemoryStore {
             touched
                 .price_assets
                 .extend(block.price_assets.iter().copied());
+            // A rebase changes every holder's balance, as a price changes their value.
+            touched.price_assets.extend(block.rebased.iter().copied());
         }
         Ok(touched)
     }

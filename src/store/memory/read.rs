@@ -34,7 +34,12 @@ impl Inner {
         let fin = self.window.finalized_number();
         self.users
             .get(&user)
-            .map(|u| u.assets.iter().map(|(a, s)| (*a, s.view(fin))).collect())
+            .map(|u| {
+                u.assets
+                    .iter()
+                    .map(|(a, s)| (*a, self.to_balances(a, s.view(fin))))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -44,7 +49,10 @@ impl BalanceReader for MemoryStore {
     async fn balance(&self, key: BalanceKey) -> Result<BalanceView, StoreError> {
         let inner = self.read();
         let fin = inner.window.finalized_number();
-        Ok(inner.key(&key).map(|s| s.view(fin)).unwrap_or_default())
+        Ok(inner
+            .key(&key)
+            .map(|s| inner.to_balances(&key.asset, s.view(fin)))
+            .unwrap_or_default())
     }
 
     async fn user_balances(&self, user: UserId) -> Result<Vec<(AssetId, BalanceView)>, StoreError> {

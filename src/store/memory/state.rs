@@ -79,4 +79,8 @@ pub(super) struct PendingBlock {
     pub(super) price_assets: Vec<AssetId>,
     /// Index of the block's entry in the log.
     pub(super) log: usize,
+    /// Rebasing assets the block wrote an index row for.
+    pub(super) index_assets: Vec<AssetId>,
+    /// Those it rebased.
+    pub(super) rebased: Vec<AssetId>,
 }

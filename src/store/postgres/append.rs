@@ -70,18 +70,19 @@ pub(super) async fn append(
         };
         seen.clear();
         for event in events {
-            if !seen.insert(event.log) {
+            if !seen.insert((event.log, event.part)) {
                 return Err(StoreError::Inconsistent {
                     backend: BACKEND,
                     detail: format!(
-                        "duplicate log {}:{} in block {}",
+                        "duplicate log {}:{} (part {}) in block {}",
                         event.log.tx_hash,
                         event.log.log_index,
+                        event.part,
                         h.id()
                     ),
                 });
             }
-            for (ordinal, (key, effect)) in event.effects().enumerate() {
+            for (i, (key, effect)) in event.effects().enumerate() {
                 let (kind, amount) = match effect {
                     Effect::Credit(a) => (0i16, a),
                     Effect::Debit(a) => (1, a),
@@ -92,7 +93,14 @@ pub(super) async fn append(
                 log.tx_hash.push(event.log.tx_hash.as_slice());
                 log.log_index
                     .push(bigint(event.log.log_index, "log_index")?);
-                log.ordinal.push(ordinal as i16);
+                log.ordinal
+                    .push(
+                        i16::try_from(event.ordinal(i)).map_err(|_| StoreError::OutOfRange {
+                            backend: BACKEND,
+                            column: "ordinal",
+                            value: format!("part {} of log {}", event.part, event.log),
+                        })?,
+                    );
                 log.user.push(key.user.0.0);
                 log.asset.push(key.asset.0.0);
                 log.kind.push(kind);

@@ -10,6 +10,7 @@ mod deadline;
 mod finalize;
 mod hook;
 pub(crate) mod ident;
+mod indexes;
 mod open;
 mod read;
 mod standby;

@@ -13,8 +13,8 @@ use super::codec::{address, b256, bigint, db, i256, number, numeric_u256, timest
 use super::deadline::FetchBounded;
 use crate::error::StoreError;
 use crate::model::{
-    AssetId, BalanceKey, BalanceView, BlockHeader, BlockNumber, BlockRef, Changeset, Effect, LogId,
-    Price, PriceView, StateRef, StoreIdentity, UserId, Window,
+    AssetId, AssetIndex, BalanceKey, BalanceView, BlockHeader, BlockNumber, BlockRef, Changeset,
+    Effect, LogId, Price, PriceView, StateRef, StoreIdentity, UserId, Window,
 };
 use crate::traits::{
     BalanceReader, LogReader, LogRecord, LogStatus, PriceFeed, StoreWriter, Touched,
@@ -254,6 +254,14 @@ impl StoreWriter for PostgresStore {
             .collect()
     }
 
+    async fn indexes_at(
+        &self,
+        assets: &[AssetId],
+        at: BlockNumber,
+    ) -> Result<Vec<Option<AssetIndex>>, StoreError> {
+        self.read_indexes_at(assets, at).await
+    }
+
     async fn apply(&self, changes: &Changeset) -> Result<(), StoreError> {
         self.apply_changeset(changes).await
     }
@@ -286,6 +294,17 @@ impl StoreWriter for PostgresStore {
         .fetch_bounded(self, format!("read prices touched in #{from}..=#{to}"))
         .await?;
         for a in assets {
+            touched.price_assets.insert(address(&a, "asset")?);
+        }
+        // A rebase changes every holder's balance, as a price changes their value.
+        let rebased: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT DISTINCT asset FROM indexes WHERE block_status = 0 AND rebased AND block_number BETWEEN $1 AND $2",
+        )
+        .bind(f)
+        .bind(t)
+        .fetch_bounded(self, format!("read rebases in #{from}..=#{to}"))
+        .await?;
+        for a in rebased {
             touched.price_assets.insert(address(&a, "asset")?);
         }
         Ok(touched)
@@ -399,11 +418,11 @@ fn log_record(r: &PgRow) -> Result<LogRecord, StoreError> {
                 "log_index",
             )?,
         },
-        ordinal: u8::try_from(
+        ordinal: u16::try_from(
             r.try_get::<i16, _>("ordinal")
                 .map_err(db("read log ordinal"))?,
         )
-        .unwrap_or(u8::MAX),
+        .unwrap_or(u16::MAX),
         key: BalanceKey {
             user: address(&bytes("user_address")?, "user_address")?,
             asset: address(&bytes("asset")?, "asset")?,

@@ -10,7 +10,7 @@ use super::codec::{address, db};
 use super::deadline::FetchBounded;
 use super::read::numeric;
 use crate::error::StoreError;
-use crate::model::{AssetId, BalanceView, UserId};
+use crate::model::{AssetId, AssetIndex, BalanceView, UserId};
 
 /// A key's confirmed row and latest pending row, as read.
 type Rows = (Option<U256>, Option<U256>);
@@ -28,32 +28,64 @@ impl PostgresStore {
             return Ok(Vec::new());
         }
         let ids: Vec<&[u8]> = users.iter().map(|u| u.as_slice()).collect();
+        // One statement, so balances and indexes are of one state: the balance rows, then
+        // (kind 1) the confirmed and latest pending index of each rebasing asset among them.
         let rows = sqlx::query(
-            "SELECT user_address, asset, balance, block_status FROM user_current_balances
-             WHERE user_address = ANY($1)
-             ORDER BY user_address, asset, block_status DESC, block_number",
+            "WITH b AS (SELECT user_address, asset, balance, block_status, block_number
+                        FROM user_current_balances WHERE user_address = ANY($1))
+             SELECT 0 AS kind, user_address, asset, balance, block_status, block_number, NULL::numeric AS den FROM b
+             UNION ALL
+             SELECT 1, NULL, i.asset, i.num, i.block_status, i.block_number, i.den FROM indexes i
+             WHERE i.chain = 1 AND i.asset IN (SELECT asset FROM b)
+               AND (i.block_status = 1 OR i.block_number =
+                    (SELECT max(j.block_number) FROM indexes j
+                     WHERE j.chain = 1 AND j.asset = i.asset AND j.block_status = 0))
+             ORDER BY kind, user_address, asset, block_status DESC, block_number",
         )
         .bind(&ids)
         .fetch_bounded(self, format!("read balances of {} users", users.len()))
         .await?;
         // Per user: asset → (confirmed, latest pending); pending rows ascend by block.
         let mut found: HashMap<UserId, BTreeMap<AssetId, Rows>> = HashMap::new();
+        // Rebasing assets: (confirmed index, pending index).
+        let mut indexes: HashMap<AssetId, (Option<AssetIndex>, Option<AssetIndex>)> =
+            HashMap::new();
         for r in &rows {
-            let user = address(
-                &r.try_get::<Vec<u8>, _>(0).map_err(db("read user"))?,
-                "user_address",
-            )?;
             let asset = address(
-                &r.try_get::<Vec<u8>, _>(1).map_err(db("read asset"))?,
+                &r.try_get::<Vec<u8>, _>(2).map_err(db("read asset"))?,
                 "asset",
             )?;
-            let value = numeric(r, 2, "balance")?;
+            let value = numeric(r, 3, "balance")?;
+            let confirmed = r.try_get::<i16, _>(4).map_err(db("read status"))? == 1;
+            if r.try_get::<i32, _>(0).map_err(db("read row kind"))? == 1 {
+                let index = Some(AssetIndex {
+                    num: value,
+                    den: numeric(r, 6, "den")?,
+                });
+                let entry = indexes.entry(asset).or_default();
+                if confirmed {
+                    entry.0 = index
+                } else {
+                    entry.1 = index
+                }
+                continue;
+            }
+            let user = address(
+                &r.try_get::<Vec<u8>, _>(1).map_err(db("read user"))?,
+                "user_address",
+            )?;
             let entry = found.entry(user).or_default().entry(asset).or_default();
-            match r.try_get::<i16, _>(3).map_err(db("read status"))? {
-                1 => entry.0 = Some(value),
-                _ => entry.1 = Some(value),
+            if confirmed {
+                entry.0 = Some(value);
+            } else {
+                entry.1 = Some(value);
             }
         }
+        // Shares as balances, each side with its own index (saturating, which a valid
+        // UFragments index never needs).
+        let convert = |index: Option<AssetIndex>, shares: U256| {
+            index.map_or(shares, |i| i.balance(shares).unwrap_or(U256::MAX))
+        };
         Ok(users
             .iter()
             .map(|user| {
@@ -64,7 +96,16 @@ impl PostgresStore {
                     .map(|(asset, (confirmed, pending))| {
                         let confirmed = confirmed.unwrap_or_default();
                         let pending = pending.unwrap_or(confirmed);
-                        (*asset, BalanceView { confirmed, pending })
+                        match indexes.get(asset) {
+                            None => (*asset, BalanceView { confirmed, pending }),
+                            Some((ci, pi)) => (
+                                *asset,
+                                BalanceView {
+                                    confirmed: convert(*ci, confirmed),
+                                    pending: convert(pi.or(*ci), pending),
+                                },
+                            ),
+                        }
                     })
                     .collect()
             })

@@ -39,6 +39,7 @@ pub async fn log_of_a_block_that_comes_back(backends: Backends) {
         block: Block {
             header: h,
             events: vec![BalanceEvent {
+                part: 0,
                 log: LogId {
                     tx_hash: h.hash,
                     log_index: 0,
@@ -54,6 +55,7 @@ pub async fn log_of_a_block_that_comes_back(backends: Backends) {
         balances: vec![(key, U256::from(amount))],
         prices: vec![],
         rejected_prices: vec![],
+        indexes: Vec::new(),
     };
     let apply = |revert: Vec<BlockHeader>, block: BlockChanges| {
         let store = store.clone();
@@ -87,6 +89,7 @@ pub async fn log_of_a_block_that_comes_back(backends: Backends) {
             balances: vec![],
             prices: vec![],
             rejected_prices: vec![],
+            indexes: Vec::new(),
         },
     )
     .await;
@@ -115,6 +118,7 @@ pub async fn log_of_a_block_that_comes_back(backends: Backends) {
                 balances: vec![],
                 prices: vec![],
                 rejected_prices: vec![],
+                indexes: Vec::new(),
             }],
             finalize: Some(b),
         })

@@ -89,7 +89,7 @@ impl Harness {
             };
             for e in &block.events {
                 for (i, (key, effect)) in e.effects().enumerate() {
-                    want.push((block.id(), e.log, i as u8, key, effect, status));
+                    want.push((block.id(), e.log, e.ordinal(i), key, effect, status));
                 }
             }
         }

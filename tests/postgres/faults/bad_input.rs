@@ -31,6 +31,7 @@ async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
         timestamp: head.timestamp + 12,
     };
     let event = |i: u64, asset: Address, change| BalanceEvent {
+        part: 0,
         log: LogId {
             tx_hash: B256::repeat_byte(1),
             log_index: i,
@@ -106,6 +107,7 @@ async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
             )],
             prices: vec![],
             rejected_prices: vec![],
+            indexes: Vec::new(),
         }],
         finalize: None,
     };
@@ -123,6 +125,7 @@ async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
             balances: vec![],
             prices: vec![],
             rejected_prices: vec![],
+            indexes: Vec::new(),
         }],
         ..Default::default()
     };
@@ -152,6 +155,7 @@ async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
             )],
             prices: vec![],
             rejected_prices: vec![],
+            indexes: Vec::new(),
         }],
         ..Default::default()
     };
