@@ -6,8 +6,8 @@ use async_trait::async_trait;
 
 use crate::error::SourceError;
 use crate::model::{
-    AssetId, BalanceChange, BalanceEvent, Block, BlockHeader, BlockNumber, LogId, PriceUpdate,
-    UserId,
+    AssetId, BalanceChange, BalanceEvent, Block, BlockHeader, BlockNumber, Correction,
+    CorrectionOrigin, LogId, PriceUpdate, UserId,
 };
 use crate::traits::BlockSource;
 
@@ -114,6 +114,26 @@ impl BlockBuilder {
         self
     }
 
+    /// A correction row: `user`'s balance of `asset` read from the chain at the parent
+    /// (placed before the block's own events, with a synthetic log id).
+    pub fn correction(
+        &mut self,
+        asset: AssetId,
+        user: UserId,
+        balance: U256,
+        origin: CorrectionOrigin,
+    ) -> &mut Self {
+        self.events.push((
+            asset,
+            BalanceChange::Reconciled {
+                user,
+                balance,
+                origin,
+            },
+        ));
+        self
+    }
+
     /// Any decoded event, e.g. one of a user's own contracts.
     pub fn event(&mut self, asset: AssetId, change: BalanceChange) -> &mut Self {
         self.events.push((asset, change));
@@ -166,17 +186,37 @@ impl SimulatedChain {
             tx_hash: keccak256([hash.as_slice(), &(i as u64).to_be_bytes()].concat()),
             log_index: i as u64,
         };
-        let events: Vec<BalanceEvent> = builder
+        // Correction rows first, with their synthetic ids (read at the parent); the
+        // block's own events after them, numbered from 0.
+        let (corrections, own): (Vec<_>, Vec<_>) = builder
             .events
             .into_iter()
+            .partition(|(_, c)| matches!(c, BalanceChange::Reconciled { .. }));
+        let mut events: Vec<BalanceEvent> = corrections
+            .into_iter()
             .enumerate()
-            .map(|(i, (asset, change))| BalanceEvent {
-                log: log_id(i),
-                asset,
-                change,
+            .map(|(i, (asset, change))| {
+                let user = match change {
+                    BalanceChange::Reconciled { user, .. } => user,
+                    _ => Address::ZERO,
+                };
+                BalanceEvent {
+                    log: Correction::log_id(0, number.saturating_sub(1), user, asset, i as u64),
+                    asset,
+                    change,
+                }
             })
             .collect();
-        let offset = events.len();
+        events.extend(
+            own.into_iter()
+                .enumerate()
+                .map(|(i, (asset, change))| BalanceEvent {
+                    log: log_id(i),
+                    asset,
+                    change,
+                }),
+        );
+        let offset = events.iter().filter(|e| !e.log.is_correction()).count();
         let mut prices = Vec::with_capacity(builder.prices.len());
         for (i, (asset, answer, decimals, round, updated_at)) in
             builder.prices.into_iter().enumerate()

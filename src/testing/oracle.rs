@@ -73,8 +73,27 @@ impl Fold {
 
     fn block(&mut self, block: &Block) {
         let indices = |logs: Vec<u64>| logs.windows(2).all(|w| w[0] < w[1]);
+        let corrections = block
+            .events
+            .iter()
+            .take_while(|e| e.log.is_correction())
+            .count();
         assert!(
-            indices(block.events.iter().map(|e| e.log.log_index).collect())
+            block.events[corrections..]
+                .iter()
+                .all(|e| !e.log.is_correction())
+                && indices(
+                    block.events[..corrections]
+                        .iter()
+                        .map(|e| e.log.log_index)
+                        .collect()
+                )
+                && indices(
+                    block.events[corrections..]
+                        .iter()
+                        .map(|e| e.log.log_index)
+                        .collect()
+                )
                 && indices(block.prices.iter().map(|p| p.log.log_index).collect()),
             "oracle: block {} delivers its logs out of log order",
             block.header.number
@@ -87,7 +106,9 @@ impl Fold {
                 }
                 BalanceChange::Deposit { user, amount } => self.add(user, e.asset, amount),
                 BalanceChange::Withdraw { user, amount } => self.sub(user, e.asset, amount),
-                BalanceChange::Set { user, balance } => {
+                // A correction is an absolute balance read from the chain: like `Set`.
+                BalanceChange::Set { user, balance }
+                | BalanceChange::Reconciled { user, balance, .. } => {
                     self.balances.insert(
                         BalanceKey {
                             user,
