@@ -5,7 +5,7 @@ use alloy_network::Network;
 use alloy_primitives::{Address, Bytes, U256};
 use alloy_provider::Provider;
 use alloy_rpc_client::BatchRequest;
-use alloy_rpc_types_eth::{BlockId, TransactionRequest};
+use alloy_rpc_types_eth::{BlockId, RpcBlockHash, TransactionRequest};
 use alloy_sol_types::{SolCall, sol};
 use async_trait::async_trait;
 
@@ -26,8 +26,19 @@ sol! {
 
 /// The contract whose `balanceOf` is `asset`'s balance: a tracked ERC-20 kind
 /// ([`Contract::Token`], [`Contract::Weth9`], [`Contract::Tether`], [`Contract::Erc4626`])
-/// for that asset.
-pub(crate) fn token_of(decoders: &Decoders, asset: AssetId) -> Option<Address> {
+/// for that asset, else (for [`balances_of`](ChainBalances::balances_of) only) the asset's
+/// own address when it is tracked as a [`Contract::Custom`].
+fn token_of(decoders: &Decoders, asset: AssetId) -> Option<Address> {
+    erc20_of(decoders, asset).or_else(|| {
+        decoders
+            .contracts()
+            .any(|(address, c)| *address == asset && matches!(c, Contract::Custom(_)))
+            .then_some(asset)
+    })
+}
+
+/// The tracked ERC-20 kind of contract that is `asset`.
+fn erc20_of(decoders: &Decoders, asset: AssetId) -> Option<Address> {
     let mut found: Vec<Address> = decoders
         .contracts()
         .filter_map(|(address, c)| match c {
@@ -48,9 +59,10 @@ pub(crate) fn token_of(decoders: &Decoders, asset: AssetId) -> Option<Address> {
 
 #[async_trait]
 impl<N: Network> ChainBalances for RpcBlockSource<N> {
-    /// Whether a tracked ERC-20 kind of contract is `asset` (see [`Contract`]).
+    /// Whether a tracked ERC-20 kind of contract is `asset` (see [`Contract`]; a
+    /// [`Contract::Custom`] is not: its events may not be an ERC-20's).
     fn reads(&self, asset: AssetId) -> bool {
-        token_of(&self.config().decoders, asset).is_some()
+        erc20_of(&self.config().decoders, asset).is_some()
     }
 
     /// `balanceOf` of every key at `at`'s hash, [`BALANCE_BATCH`] calls per JSON-RPC batch,
@@ -79,7 +91,8 @@ impl<N: Network> Fetch<'_, N> {
         at: BlockRef,
     ) -> Result<Vec<U256>, SourceError> {
         let client = self.ep.provider.client();
-        let block = BlockId::hash(at.hash);
+        // The EIP-1898 object form: some nodes (Hardhat) take a bare hash for a number.
+        let block = BlockId::Hash(RpcBlockHash::from_hash(at.hash, Some(false)));
         let mut out = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(BALANCE_BATCH) {
             let op = format!("balanceOf batch of {} at {at}", chunk.len());
