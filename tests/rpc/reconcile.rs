@@ -28,7 +28,7 @@ use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
 use crate::dev_node::DevNode;
 use crate::published;
 
-const CONFIRMATIONS: u64 = 3;
+pub(crate) const CONFIRMATIONS: u64 = 3;
 
 sol! {
     interface IWeth {
@@ -69,7 +69,7 @@ fn source(node: &DevNode, decoders: Decoders) -> Arc<RpcBlockSource> {
     Arc::new(RpcBlockSource::http(&node.url, config).expect("source"))
 }
 
-fn watcher_config(asset: Address, symbol: &str) -> WatcherConfig {
+pub(crate) fn watcher_config(asset: Address, symbol: &str) -> WatcherConfig {
     let assets = AssetRegistry::new([Asset::new(asset, symbol, 18, 8_000)]).expect("assets");
     let mut config = WatcherConfig::new(EngineConfig::new(assets, CONFIRMATIONS));
     config.max_price_age = u64::MAX;
@@ -120,33 +120,43 @@ async fn assert_equals_chain(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reconciler_catches_a_missed_event_and_corrects_it_when_the_chain_is_the_truth() {
-    let node = DevNode::start().await;
-    let weth = published::deploy(&node, "WETH9", &[]).await;
+/// Canonical WETH9 with four users who wrapped 10–13 ether, two of whom unwrapped part
+/// (3 and 5 ether) and one of whom sent 1 to another, then `CONFIRMATIONS` blocks; and a
+/// source decoding it with a decoder that drops `Withdrawal` (the missed event).
+pub(crate) async fn missed_withdrawals(
+    node: &DevNode,
+) -> (Address, Vec<Address>, Arc<RpcBlockSource>) {
+    let weth = published::deploy(node, "WETH9", &[]).await;
     let users = node.accounts[1..5].to_vec();
     for (i, user) in users.iter().enumerate() {
         let call = IWeth::depositCall {}.abi_encode();
-        send_value(&node, *user, weth, call, ether(10 + i as u64)).await;
+        send_value(node, *user, weth, call, ether(10 + i as u64)).await;
     }
     // Missed by the decoder: users 0 and 2 unwrap part of their WETH.
     let unwrap = |wad| IWeth::withdrawCall { wad }.abi_encode();
-    send_value(&node, users[0], weth, unwrap(ether(3)), U256::ZERO).await;
-    send_value(&node, users[2], weth, unwrap(ether(5)), U256::ZERO).await;
+    send_value(node, users[0], weth, unwrap(ether(3)), U256::ZERO).await;
+    send_value(node, users[2], weth, unwrap(ether(5)), U256::ZERO).await;
     let transfer = IWeth::transferCall {
         dst: users[3],
         wad: ether(1),
     };
-    send_value(&node, users[1], weth, transfer.abi_encode(), U256::ZERO).await;
+    send_value(node, users[1], weth, transfer.abi_encode(), U256::ZERO).await;
     node.mine(CONFIRMATIONS).await;
 
     let decoder = DropWithdrawals {
         inner: Decoders::new().with(weth, Contract::Weth9 { asset: weth }),
     };
     let source = source(
-        &node,
+        node,
         Decoders::new().with(weth, Contract::Custom(Arc::new(decoder))),
     );
+    (weth, users, source)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciler_catches_a_missed_event_and_corrects_it_when_the_chain_is_the_truth() {
+    let node = DevNode::start().await;
+    let (weth, users, source) = missed_withdrawals(&node).await;
     let store = Arc::new(MemoryStore::new());
     let mut config = watcher_config(weth, "WETH");
     // From deployment: every balance comes from events (the missed ones stay missed).
