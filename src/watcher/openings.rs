@@ -95,7 +95,8 @@ impl Watcher {
     ) -> Result<(), Error> {
         let lazy = self.config.openings == Openings::Lazy;
         let start = self.engine.window().head().is_none();
-        if !lazy && !(start && !self.config.opening_holders.is_empty()) {
+        let holders = start && !self.config.opening_holders.is_empty();
+        if !lazy && !holders {
             return Ok(());
         }
         let source = self.source.clone();

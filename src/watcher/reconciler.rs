@@ -221,19 +221,19 @@ impl Reconciler {
                 asset: d.asset,
             })
             .collect();
-        if !truth.is_empty() {
-            if let Some(head) = store.head().await? {
-                let values = self.chain.balances_of(&truth, head.id()).await?;
-                for (key, balance) in truth.into_iter().zip(values) {
-                    self.outstanding.insert(key, head.number);
-                    report.corrections.push(Correction {
-                        asset: key.asset,
-                        user: key.user,
-                        balance,
-                        origin: CorrectionOrigin::Drift,
-                        read_at: head.id(),
-                    });
-                }
+        if !truth.is_empty()
+            && let Some(head) = store.head().await?
+        {
+            let values = self.chain.balances_of(&truth, head.id()).await?;
+            for (key, balance) in truth.into_iter().zip(values) {
+                self.outstanding.insert(key, head.number);
+                report.corrections.push(Correction {
+                    asset: key.asset,
+                    user: key.user,
+                    balance,
+                    origin: CorrectionOrigin::Drift,
+                    read_at: head.id(),
+                });
             }
         }
         self.last = report.clone();
