@@ -17,7 +17,7 @@ use reorg_collateral::watcher::{Reconciler, ReconcilerConfig, Sample};
 pub(crate) struct ReconcileArgs {
     /// JSON-RPC URL of a node of the store's chain (an archive-ish node: the finalized
     /// block's state is read by hash). Its value is never printed.
-    #[arg(long, env = "RPC_URL", hide_env_values = true)]
+    #[arg(long, env = "ETH_RPC_URL", hide_env_values = true)]
     rpc_url: String,
     /// An ERC-20 token to compare (its contract address, the asset's id); repeat for
     /// several. Default: every asset the store holds.
