@@ -1,5 +1,6 @@
 //! [`ChainBalances`] for [`RpcBlockSource`]: `balanceOf` by block hash (EIP-1898), in
-//! JSON-RPC batches of [`BALANCE_BATCH`] `eth_call`s from one endpoint.
+//! JSON-RPC batches of [`BALANCE_BATCH`] `eth_call`s from one endpoint. An empty answer (no
+//! code at that block: before the token's deployment) is a zero balance.
 
 use alloy_network::Network;
 use alloy_primitives::{Address, Bytes, U256};
@@ -122,6 +123,11 @@ impl<N: Network> Fetch<'_, N> {
             for (key, waiter) in chunk.iter().zip(waiters) {
                 let what = format!("balanceOf({}) of {} at {at}", key.user, key.asset);
                 let answer = waiter.await.map_err(transport(&self.ep.label, &what))?;
+                // No code at that block (before the token's deployment): no balances.
+                if answer.is_empty() {
+                    out.push(U256::ZERO);
+                    continue;
+                }
                 let balance = balanceOfCall::abi_decode_returns(&answer).map_err(|e| {
                     SourceError::Transport {
                         operation: format!(
