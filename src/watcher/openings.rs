@@ -7,11 +7,15 @@
 use std::collections::HashSet;
 
 use alloy_primitives::U256;
+use futures::{StreamExt, TryStreamExt};
 
 use super::Watcher;
 use crate::engine::Transition;
 use crate::error::Error;
 use crate::model::{BalanceKey, Block, BlockRef, Correction, CorrectionOrigin};
+
+/// Opening reads (one batch per block) in flight at once during a catch-up.
+const OPENING_READS_IN_FLIGHT: usize = 8;
 
 /// Whether the watcher reads opening balances from the chain.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -109,7 +113,10 @@ impl Watcher {
             .filter(|(_, v)| !v.is_zero())
             .map(|(k, _)| *k)
             .collect();
-        for block in transition.new_blocks_mut() {
+        // Which keys each block asks for depends on the events only, so the reads of all
+        // the blocks are planned first and run concurrently (one batch per block).
+        let mut asks: Vec<(usize, BlockRef, Vec<BalanceKey>)> = Vec::new();
+        for (i, block) in transition.new_blocks().iter().enumerate() {
             let number = block.header.number;
             if number == 0 {
                 continue;
@@ -129,40 +136,48 @@ impl Watcher {
                     }
                 }
             }
-            let mut seen = HashSet::new();
             let ask: Vec<BalanceKey> = wanted
                 .into_iter()
-                .filter(|k| seen.insert(*k) && !known.contains(k) && chain.reads(k.asset))
+                .filter(|k| chain.reads(k.asset) && known.insert(*k))
                 .collect();
-            if ask.is_empty() {
-                continue;
+            if !ask.is_empty() {
+                let parent = BlockRef {
+                    number: number - 1,
+                    hash: block.header.parent_hash,
+                };
+                asks.push((i, parent, ask));
             }
-            let parent = BlockRef {
-                number: number - 1,
-                hash: block.header.parent_hash,
-            };
-            let values = chain.balances_of(&ask, parent).await?;
-            let mut rows = Vec::new();
-            for (key, balance) in ask.into_iter().zip(values) {
-                known.insert(key);
-                if !balance.is_zero() {
-                    rows.push(Correction {
-                        asset: key.asset,
-                        user: key.user,
-                        balance,
-                        origin: CorrectionOrigin::Opening,
-                        read_at: parent,
-                    });
-                }
-            }
+        }
+        if asks.is_empty() {
+            return Ok(());
+        }
+        let reads = futures::stream::iter(asks.iter())
+            .map(|(_, parent, ask)| chain.balances_of(ask, *parent))
+            .buffered(OPENING_READS_IN_FLIGHT)
+            .try_collect::<Vec<_>>()
+            .await?;
+        let blocks = transition.new_blocks_mut();
+        for ((i, parent, ask), values) in asks.into_iter().zip(reads) {
+            let rows: Vec<Correction> = ask
+                .into_iter()
+                .zip(values)
+                .filter(|(_, balance)| !balance.is_zero())
+                .map(|(key, balance)| Correction {
+                    asset: key.asset,
+                    user: key.user,
+                    balance,
+                    origin: CorrectionOrigin::Opening,
+                    read_at: parent,
+                })
+                .collect();
             if !rows.is_empty() {
                 tracing::debug!(
-                    block = number,
+                    block = parent.number + 1,
                     openings = rows.len(),
                     "opening balances read"
                 );
             }
-            prepend(block, self.chain_id, rows);
+            prepend(&mut blocks[i], self.chain_id, rows);
         }
         Ok(())
     }
