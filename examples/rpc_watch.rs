@@ -21,8 +21,10 @@
 //!   the decimals are checked against the aggregator's `decimals()` at start).
 //! - `START_BLOCK` (default: the first token's deployment block, found by bisecting
 //!   `eth_getCode`; set it on a node without historical state). Balances are folded from
-//!   `Transfer` events: started later, the store has no opening balances and the first
-//!   transfer out of an address funded earlier is a balance underflow, on every poll.
+//!   `Transfer` events; started later, each holder's opening balance is read with
+//!   `balanceOf` at the parent of the first block that touches it (`Openings::Lazy`, the
+//!   default). Started at the deployment block, openings are switched off
+//!   (`Openings::Off`): every balance is in the events.
 //! - `CONFIRMATIONS` (default 12),
 //!   `POLL_MS` (default 1000), `FINALITY` = `finalized` | `safe` | `depth` (default
 //!   `finalized`; local dev chains such as Hardhat or Anvil need `depth`).
@@ -41,7 +43,7 @@ use async_trait::async_trait;
 use reorg_collateral::decode::{Contract, Decoders};
 use reorg_collateral::model::{Asset, AssetRegistry, Block, BlockNumber};
 use reorg_collateral::source::rpc::{FinalityTag, RpcBlockSource, RpcConfig, TransportConfig};
-use reorg_collateral::watcher::Notification;
+use reorg_collateral::watcher::{Notification, Openings};
 use reorg_collateral::{
     BalanceStore, BlockSource, EngineConfig, SourceError, Watcher, WatcherConfig,
 };
@@ -158,6 +160,10 @@ impl BlockSource for Counted {
     async fn finalized(&self) -> Result<Option<BlockNumber>, SourceError> {
         self.inner.finalized().await
     }
+    // Forwarded too: opening balances are read through the inner source.
+    fn chain_balances(&self) -> Option<&dyn reorg_collateral::traits::ChainBalances> {
+        self.inner.chain_balances()
+    }
     async fn blocks(&self, from: BlockNumber, to: BlockNumber) -> Result<Vec<Block>, SourceError> {
         let blocks = self.inner.blocks(from, to).await?;
         self.progress.fetched.fetch_max(to, Ordering::Relaxed);
@@ -229,10 +235,9 @@ async fn main() -> Result<(), Error> {
         registry.clone(),
         env_or("CONFIRMATIONS", "12").parse()?,
     ));
-    // Balances are folded from Transfer events, so the watch starts where the tokens'
-    // history starts: at a later block the store has no opening balances, and the first
-    // transfer out of an address funded earlier is a balance underflow (refused, again on
-    // every poll).
+    // Balances are folded from Transfer events. From the tokens' deployment every balance
+    // is in them (openings off); from a later START_BLOCK, lazy openings read each new
+    // holder's balance at the parent of the block that first touches it.
     let store = store(&registry).await?;
     let resumed = store.head().await?;
     let start = match std::env::var("START_BLOCK") {
@@ -248,6 +253,7 @@ async fn main() -> Result<(), Error> {
                     first.min(deployed.ok_or(format!("{}: no contract at the head", asset.id))?);
             }
             eprintln!("start: #{first}, the first tracked token's deployment block");
+            config.openings = Openings::Off;
             first
         }
     };

@@ -66,6 +66,7 @@ async fn naive_ingest(store: &PostgresStore, blocks: &[Block]) {
                     Effect::Credit(a) => (0i16, a, a.to_string()),
                     Effect::Debit(a) => (1, a, format!("-{a}")),
                     Effect::Set(a) => (2, a, a.to_string()),
+                    Effect::Reconcile(a) => (3, a, a.to_string()),
                 };
                 sqlx::query(
                     "INSERT INTO balance_updates (block_hash, block_number, tx_hash, log_index, ordinal, user_address, asset, kind, amount)

@@ -71,7 +71,9 @@ impl Fold {
                 let Some(after) = effect.apply(before) else {
                     let (overflow, amount) = match effect {
                         Effect::Debit(amount) => (false, amount),
-                        Effect::Credit(amount) | Effect::Set(amount) => (true, amount),
+                        Effect::Credit(amount)
+                        | Effect::Set(amount)
+                        | Effect::Reconcile(amount) => (true, amount),
                     };
                     let fault = Box::new(BalanceFault {
                         block: id,

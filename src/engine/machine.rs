@@ -259,7 +259,8 @@ impl Engine {
 
     /// Rejects malformed blocks: duplicate logs (log indices are unique within a block),
     /// unregistered assets, events or price updates out of log order (each list must
-    /// ascend by log index: the fold follows it).
+    /// ascend by log index: the fold follows it; correction rows form a prefix of the
+    /// events, ascending among themselves).
     fn check_block(&self, block: &Block) -> Result<(), EngineError> {
         let id = block.id();
         // Events of one log (a decoder's `decode_all`) share its id and differ by `part`.
@@ -286,9 +287,32 @@ impl Engine {
                 log: pair[1].1,
             });
         }
-        let events = block.events.iter().map(|e| (e.log, e.part));
-        let prices = block.prices.iter().map(|p| (p.log, 0));
-        for logs in [events.collect::<Vec<_>>(), prices.collect()] {
+        // Correction rows (synthetic ids) come first and apply before the block's own
+        // events; each part ascends by (log index, part).
+        let corrections = block
+            .events
+            .iter()
+            .take_while(|e| e.log.is_correction())
+            .count();
+        if let Some(late) = block.events[corrections..]
+            .iter()
+            .find(|e| e.log.is_correction())
+        {
+            return Err(EngineError::LogOutOfOrder {
+                block: id,
+                log: late.log,
+                previous: block.events[corrections].log.log_index,
+            });
+        }
+        let of = |events: &[crate::model::BalanceEvent]| {
+            events.iter().map(|e| (e.log, e.part)).collect::<Vec<_>>()
+        };
+        let parts = [
+            of(&block.events[..corrections]),
+            of(&block.events[corrections..]),
+            block.prices.iter().map(|p| (p.log, 0)).collect(),
+        ];
+        for logs in parts {
             if let Some(pair) = logs
                 .windows(2)
                 .find(|w| (w[0].0.log_index, w[0].1) > (w[1].0.log_index, w[1].1))

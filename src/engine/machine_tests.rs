@@ -356,3 +356,49 @@ fn tag_finality_is_capped_at_head_and_never_regresses() {
     assert_eq!(engine.finalize(head - 1), None);
     assert_eq!(engine.window().unconfirmed, vec![]);
 }
+
+/// A correction row of `user` with `balance`, the `i`-th of its block.
+fn correction(block: &mut Block, i: u64, user: u8, balance: u64) {
+    let c = crate::model::Correction {
+        asset: ASSET,
+        user: Address::repeat_byte(user),
+        balance: U256::from(balance),
+        origin: crate::model::CorrectionOrigin::Opening,
+        read_at: crate::model::BlockRef {
+            number: block.header.number - 1,
+            hash: block.header.parent_hash,
+        },
+    };
+    block.events.push(c.event(0, i));
+}
+
+#[test]
+fn corrections_apply_first_like_set_and_must_lead_the_block() {
+    let (engine, blocks) = engine_with(1, 3);
+    let key = BalanceKey {
+        user: Address::repeat_byte(7),
+        asset: ASSET,
+    };
+    let mut b = chain(&blocks.last().unwrap().header, 1, 0).remove(0);
+    correction(&mut b, 0, 7, 100);
+    deposit(&mut b, 0, 7, U256::from(5));
+    let base = BaseState {
+        balances: [(key, U256::from(3))].into_iter().collect(),
+        prices: Default::default(),
+        indexes: Default::default(),
+    };
+    let c = engine
+        .build(transition(&engine, std::slice::from_ref(&b)), base, None)
+        .unwrap();
+    assert_eq!(c.blocks[0].balances, vec![(key, U256::from(105))]);
+
+    // A correction after the block's own events is out of order.
+    let mut late = chain(&blocks.last().unwrap().header, 1, 0).remove(0);
+    deposit(&mut late, 0, 7, U256::from(5));
+    correction(&mut late, 0, 7, 100);
+    let err = plan(&engine, &[late]).unwrap_err();
+    assert!(
+        matches!(err, EngineError::LogOutOfOrder { ref log, .. } if log.is_correction()),
+        "{err}"
+    );
+}

@@ -77,6 +77,7 @@ pub(super) fn to_shares(
         Effect::Credit(a) => (a, Effect::Credit),
         Effect::Debit(a) => (a, Effect::Debit),
         Effect::Set(a) => (a, Effect::Set),
+        Effect::Reconcile(a) => (a, Effect::Reconcile),
     };
     index.shares(amount).map(make).ok_or_else(|| {
         EngineError::BalanceOverflow(Box::new(BalanceFault {

@@ -35,6 +35,16 @@ impl Transition {
         }
     }
 
+    /// The blocks to apply, to add correction rows to before [`build`](crate::Engine::build)
+    /// (the watcher's opening balances and drift corrections; `build` does not check the
+    /// blocks again, so an added row must keep them valid: corrections first).
+    pub fn new_blocks_mut(&mut self) -> &mut [Block] {
+        match self {
+            Transition::Commit { new } | Transition::Reorg { new, .. } => new,
+            Transition::Revert { .. } => &mut [],
+        }
+    }
+
     /// The blocks rolled back.
     pub fn old_blocks(&self) -> &[BlockHeader] {
         match self {

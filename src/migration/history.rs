@@ -218,8 +218,13 @@ impl History {
     pub(crate) fn relation(&self, status_param: usize) -> String {
         match self {
             History::CrateLog => {
-                "(SELECT bu.user_address AS u, bu.asset AS a, bu.kind AS k, bu.amount AS v,
-                     bu.block_number AS n, bu.log_index AS i, bu.ordinal::int AS o
+                // A correction row (kind 3) is absolute like kind 2, and applies before its
+                // block's events: its synthetic log index (from 2^62) is shifted below zero.
+                "(SELECT bu.user_address AS u, bu.asset AS a, LEAST(bu.kind, 2)::smallint AS k, bu.amount AS v,
+                     bu.block_number AS n,
+                     CASE WHEN bu.log_index >= 4611686018427387904
+                          THEN bu.log_index - 9223372036854775807 ELSE bu.log_index END AS i,
+                     bu.ordinal::int AS o
               FROM balance_updates bu JOIN blocks b ON b.hash = bu.block_hash AND b.status = 1)"
                     .to_owned()
             }

@@ -89,7 +89,7 @@ async fn write_legacy(
                 let (kind, amount) = match (&legacy.amount, effect) {
                     (AmountColumns::Signed { .. }, Effect::Credit(a)) => (0, a.to_string()),
                     (AmountColumns::Signed { .. }, Effect::Debit(a)) => (0, format!("-{a}")),
-                    (AmountColumns::Signed { .. }, Effect::Set(_)) => {
+                    (AmountColumns::Signed { .. }, Effect::Set(_) | Effect::Reconcile(_)) => {
                         return Err(StoreError::Inconsistent {
                             backend: "postgres",
                             detail: format!(
@@ -106,7 +106,9 @@ async fn write_legacy(
                     (AmountColumns::Kind { debit, .. }, Effect::Debit(a)) => {
                         (*debit, a.to_string())
                     }
-                    (AmountColumns::Kind { set, .. }, Effect::Set(a)) => (*set, a.to_string()),
+                    (AmountColumns::Kind { set, .. }, Effect::Set(a) | Effect::Reconcile(a)) => {
+                        (*set, a.to_string())
+                    }
                 };
                 rows.block.push(i64::try_from(h.number).unwrap_or(i64::MAX));
                 rows.log_index

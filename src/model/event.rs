@@ -90,6 +90,17 @@ pub enum BalanceChange {
         /// The asset's new index.
         index: AssetIndex,
     },
+    /// A correction row: an absolute balance read from the chain (`balanceOf`) at the
+    /// parent of the block that carries it, applied before the block's own events
+    /// (log kind 3; see [`Correction`](super::Correction)).
+    Reconciled {
+        /// The user whose balance was read.
+        user: UserId,
+        /// The balance the chain reported.
+        balance: U256,
+        /// Why the row was written.
+        origin: super::CorrectionOrigin,
+    },
 }
 
 /// A decoded balance event from a tracked contract.
@@ -117,6 +128,9 @@ pub enum Effect {
     Debit(U256),
     /// Replace the balance.
     Set(U256),
+    /// Replace the balance with a value read from the chain (a correction row, log kind 3):
+    /// applies like [`Set`](Self::Set), told apart from a contract's own absolute report.
+    Reconcile(U256),
 }
 
 impl Effect {
@@ -126,7 +140,7 @@ impl Effect {
         match self {
             Effect::Credit(amount) => balance.checked_add(amount),
             Effect::Debit(amount) => balance.checked_sub(amount),
-            Effect::Set(value) => Some(value),
+            Effect::Set(value) | Effect::Reconcile(value) => Some(value),
         }
     }
 }
@@ -155,6 +169,9 @@ impl BalanceEvent {
             }
             BalanceChange::Set { user, balance } => [Some((key(user), Effect::Set(balance))), None],
             BalanceChange::Rebase { .. } => [None, None],
+            BalanceChange::Reconciled { user, balance, .. } => {
+                [Some((key(user), Effect::Reconcile(balance))), None]
+            }
         };
         pair.into_iter().flatten()
     }

@@ -9,6 +9,7 @@ mod asset;
 mod block;
 mod changeset;
 mod collateral;
+mod correction;
 mod event;
 mod identity;
 mod index;
@@ -21,6 +22,9 @@ pub use changeset::{BlockChanges, Changeset};
 pub use collateral::{
     AssetValuation, BalanceView, CachedAsset, CachedCollateral, Collateral, PriceStatus,
     Unrepresentable, Valuation,
+};
+pub use correction::{
+    CORRECTION_LOG_INDEX, Correction, CorrectionOrigin, corrections_first, difference,
 };
 pub use event::{AssetId, BalanceChange, BalanceEvent, BalanceKey, Effect, LogId, UserId};
 pub use identity::StoreIdentity;

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 
 use crate::error::SourceError;
 use crate::model::{
-    AssetId, BalanceChange, BalanceEvent, Block, BlockHeader, BlockNumber, LogId, PriceUpdate,
-    UserId,
+    AssetId, BalanceChange, BalanceEvent, Block, BlockHeader, BlockNumber, Correction,
+    CorrectionOrigin, LogId, PriceUpdate, UserId,
 };
 use crate::traits::BlockSource;
 
@@ -116,6 +116,26 @@ impl BlockBuilder {
         self
     }
 
+    /// A correction row: `user`'s balance of `asset` read from the chain at the parent
+    /// (placed before the block's own events, with a synthetic log id).
+    pub fn correction(
+        &mut self,
+        asset: AssetId,
+        user: UserId,
+        balance: U256,
+        origin: CorrectionOrigin,
+    ) -> &mut Self {
+        self.events.push((
+            asset,
+            BalanceChange::Reconciled {
+                user,
+                balance,
+                origin,
+            },
+        ));
+        self
+    }
+
     /// Any decoded event, e.g. one of a user's own contracts.
     pub fn event(&mut self, asset: AssetId, change: BalanceChange) -> &mut Self {
         self.events.push((asset, change));
@@ -177,26 +197,47 @@ impl SimulatedChain {
             tx_hash: keccak256([hash.as_slice(), &(i as u64).to_be_bytes()].concat()),
             log_index: i as u64,
         };
-        let (mut log, mut part, joined) = (0usize, 0u16, builder.joined);
-        let events: Vec<BalanceEvent> = builder
+        // Correction rows first, with their synthetic ids (read at the parent); the
+        // block's own events after them, numbered from 0 (an event that joined the one
+        // before it is the next part of the same log).
+        let joined = builder.joined;
+        let (corrections, own): (Vec<_>, Vec<_>) = builder
             .events
             .into_iter()
             .enumerate()
-            .map(|(i, (asset, change))| {
-                if i > 0 && joined.contains(&i) {
-                    part += 1;
-                } else if i > 0 {
-                    (log, part) = (log + 1, 0);
-                }
+            .partition(|(_, (_, c))| matches!(c, BalanceChange::Reconciled { .. }));
+        let mut events: Vec<BalanceEvent> = corrections
+            .into_iter()
+            .enumerate()
+            .map(|(i, (_, (asset, change)))| {
+                let user = match change {
+                    BalanceChange::Reconciled { user, .. } => user,
+                    _ => Address::ZERO,
+                };
                 BalanceEvent {
-                    part,
-                    log: log_id(log),
+                    part: 0,
+                    log: Correction::log_id(0, number.saturating_sub(1), user, asset, i as u64),
                     asset,
                     change,
                 }
             })
             .collect();
-        let offset = if events.is_empty() { 0 } else { log + 1 };
+        let (mut log, mut part) = (0usize, 0u16);
+        for (n, (i, (asset, change))) in own.into_iter().enumerate() {
+            if n > 0 && joined.contains(&i) {
+                part += 1;
+            } else if n > 0 {
+                (log, part) = (log + 1, 0);
+            }
+            events.push(BalanceEvent {
+                part,
+                log: log_id(log),
+                asset,
+                change,
+            });
+        }
+        let own_events = events.iter().any(|e| !e.log.is_correction());
+        let offset = if own_events { log + 1 } else { 0 };
         let mut prices = Vec::with_capacity(builder.prices.len());
         for (i, (asset, answer, decimals, round, updated_at)) in
             builder.prices.into_iter().enumerate()

@@ -100,14 +100,24 @@ impl Fold {
 
     fn block(&mut self, block: &Block) {
         let ascending = |logs: Vec<(u64, u16)>| logs.windows(2).all(|w| w[0] < w[1]);
+        let corrections = block
+            .events
+            .iter()
+            .take_while(|e| e.log.is_correction())
+            .count();
+        let of = |events: &[crate::model::BalanceEvent]| {
+            events
+                .iter()
+                .map(|e| (e.log.log_index, e.part))
+                .collect::<Vec<_>>()
+        };
         assert!(
-            ascending(
-                block
-                    .events
-                    .iter()
-                    .map(|e| (e.log.log_index, e.part))
-                    .collect()
-            ) && ascending(block.prices.iter().map(|p| (p.log.log_index, 0)).collect()),
+            block.events[corrections..]
+                .iter()
+                .all(|e| !e.log.is_correction())
+                && ascending(of(&block.events[..corrections]))
+                && ascending(of(&block.events[corrections..]))
+                && ascending(block.prices.iter().map(|p| (p.log.log_index, 0)).collect()),
             "oracle: block {} delivers its logs out of log order",
             block.header.number
         );
@@ -134,6 +144,15 @@ impl Fold {
                     user,
                     balance: self.shares(e.asset, balance),
                 },
+                BalanceChange::Reconciled {
+                    user,
+                    balance,
+                    origin,
+                } => BalanceChange::Reconciled {
+                    user,
+                    balance: self.shares(e.asset, balance),
+                    origin,
+                },
             };
             match change {
                 BalanceChange::Rebase { .. } => unreachable!("handled above"),
@@ -143,7 +162,9 @@ impl Fold {
                 }
                 BalanceChange::Deposit { user, amount } => self.add(user, e.asset, amount),
                 BalanceChange::Withdraw { user, amount } => self.sub(user, e.asset, amount),
-                BalanceChange::Set { user, balance } => {
+                // A correction is an absolute balance read from the chain: like `Set`.
+                BalanceChange::Set { user, balance }
+                | BalanceChange::Reconciled { user, balance, .. } => {
                     self.balances.insert(
                         BalanceKey {
                             user,

@@ -48,6 +48,18 @@ pub enum EventSpec {
         /// Raw balance.
         amount: u64,
     },
+    /// A correction row (an absolute balance read from the chain at the parent): applied
+    /// before the block's other events whatever its position in the spec.
+    Correction {
+        /// User index.
+        user: u8,
+        /// Asset index.
+        asset: u8,
+        /// Raw balance.
+        amount: u64,
+        /// 0 opening, 1 drift, 2 resume.
+        origin: u8,
+    },
     /// A deposit of 10^30 units: a value that may not fit a `Decimal` (it must be flagged
     /// for that user, and nobody else's numbers may suffer).
     Huge {
@@ -121,6 +133,7 @@ pub fn event(users: u8, assets: u8) -> impl Strategy<Value = EventSpec> {
         2 => (u.clone(), a.clone(), 0u8..=100).prop_map(|(user, asset, percent)| EventSpec::Withdraw { user, asset, percent }),
         3 => (u.clone(), u.clone(), a.clone(), 0u8..=100).prop_map(|(from, to, asset, percent)| EventSpec::Transfer { from, to, asset, percent }),
         1 => (u.clone(), a.clone(), 0u64..1_000_000_000).prop_map(|(user, asset, amount)| EventSpec::Set { user, asset, amount }),
+        1 => (u.clone(), a.clone(), 0u64..1_000_000_000, 0u8..3).prop_map(|(user, asset, amount, origin)| EventSpec::Correction { user, asset, amount, origin }),
         1 => (u, a).prop_map(|(user, asset)| EventSpec::Huge { user, asset }),
     ]
 }

@@ -112,6 +112,13 @@ pub trait BlockSource: Send + Sync + Debug {
     /// blocks at the configured depth while the node's finality tag lags further behind.
     async fn finalized(&self) -> Result<Option<BlockNumber>, SourceError>;
 
+    /// Balances read from the chain (`balanceOf`), if the source can read them: the
+    /// watcher's opening balances use it ([`Openings`](crate::watcher::Openings)).
+    /// Default `None` (a decorator forwards it to read openings through the inner source).
+    fn chain_balances(&self) -> Option<&dyn crate::traits::ChainBalances> {
+        None
+    }
+
     /// The canonical blocks `from..=to` in order (empty if `from > to`), for catch-up.
     /// A height above the head is [`SourceError::NotFound`]. The default fetches each with
     /// [`block_by_number`](Self::block_by_number), one after another; sources that can

@@ -40,7 +40,9 @@ pub struct LogRecord {
 /// The audit side: the append-only event log, the truth every balance derives from.
 #[async_trait]
 pub trait LogReader: Send + Sync + Debug {
-    /// Log rows of `blocks` (all statuses), ordered by block, log and ordinal. A store with
+    /// Log rows of `blocks` (all statuses), ordered by block, log and ordinal, a block's
+    /// correction rows ([`Effect::Reconcile`], synthetic log ids from 2^62) first, as
+    /// they apply before its events. A store with
     /// a retention policy answers the rows it keeps (the
     /// [`MemoryStore`](crate::store::MemoryStore) keeps a bounded window of confirmed
     /// blocks by default, see [`Retention`](crate::store::Retention)).

@@ -9,6 +9,7 @@
 mod balance_reader;
 mod balance_store;
 mod block_source;
+mod chain_balances;
 mod collateral_cache;
 mod log_reader;
 mod price_feed;
@@ -16,6 +17,7 @@ mod price_feed;
 pub use balance_reader::BalanceReader;
 pub use balance_store::{BalanceStore, StoreWriter, Touched};
 pub use block_source::BlockSource;
+pub use chain_balances::ChainBalances;
 pub use collateral_cache::CollateralCache;
 pub use log_reader::{LogReader, LogRecord, LogStatus};
 pub use price_feed::PriceFeed;

@@ -10,7 +10,8 @@ use crate::model::{BalanceKey, BlockNumber};
 
 impl Watcher {
     /// Reads the base state of `transition`, builds its changeset and writes it.
-    pub(super) async fn apply(&mut self, transition: Transition) -> Result<StepReport, Error> {
+    pub(super) async fn apply(&mut self, mut transition: Transition) -> Result<StepReport, Error> {
+        self.add_queued_corrections(&mut transition);
         let keys = transition.keys();
         let assets = transition.price_assets();
         let at = transition.base().unwrap_or_default();
@@ -19,6 +20,7 @@ impl Watcher {
         } else {
             self.store.balances_at(&keys, at).await?
         };
+        self.add_openings(&mut transition, &keys, &balances).await?;
         let prices = self.store.prices_at(&assets, at).await?;
         let event_assets = transition.event_assets();
         let indexes = if event_assets.is_empty() {

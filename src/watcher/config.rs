@@ -1,7 +1,8 @@
 use std::time::Duration;
 
+use super::openings::Openings;
 use crate::engine::EngineConfig;
-use crate::model::BlockNumber;
+use crate::model::{BalanceKey, BlockNumber};
 
 /// Settings of the [`Watcher`](super::Watcher). The defaults are the fast path: a
 /// catch-up batches blocks into large changesets by itself and a block at the head is
@@ -45,13 +46,21 @@ pub struct WatcherConfig {
     /// While a catch-up runs, the cache and the subscribers are refreshed at most this
     /// often (every change is still folded into the next refresh).
     pub catch_up_refresh_interval: Duration,
+    /// Opening balances read from the chain for keys the store has no balance for
+    /// (default [`Openings::Lazy`]; needs a source with
+    /// [`chain_balances`](crate::BlockSource::chain_balances)).
+    pub openings: Openings,
+    /// Holders whose opening balance is read at the start block (its parent), for a
+    /// watcher starting after the token's deployment: balances that no event names
+    /// before they move (a constructor supply) still count from the start.
+    pub opening_holders: Vec<BalanceKey>,
 }
 
 impl WatcherConfig {
     /// Defaults: start at block 0, prices stale after an hour, 8 concurrent fetches,
     /// changesets of up to 1,024 blocks and 20,000 events, a memo of up to 2,097,152
     /// balances at the head, a view memo of up to 1,048,576 users, refreshes of 4,096 users,
-    /// a refresh at most every second during catch-up.
+    /// a refresh at most every second during catch-up, lazy opening balances.
     pub fn new(engine: EngineConfig) -> Self {
         Self {
             engine,
@@ -65,6 +74,8 @@ impl WatcherConfig {
             refresh_memo: 1 << 20,
             refresh_chunk: 4_096,
             catch_up_refresh_interval: Duration::from_secs(1),
+            openings: Openings::Lazy,
+            opening_holders: Vec::new(),
         }
     }
 }

@@ -30,8 +30,10 @@ mod config;
 mod fork;
 mod health;
 mod memo;
+mod openings;
 mod reads;
 mod recent;
+mod reconciler;
 pub mod refresh;
 mod report;
 mod shutdown;
@@ -42,6 +44,10 @@ mod write;
 use std::sync::Arc;
 
 pub use config::WatcherConfig;
+pub use openings::Openings;
+pub use reconciler::{
+    Drift, ReconcileError, ReconcileReport, Reconciler, ReconcilerConfig, Sample,
+};
 pub use refresh::{
     CollateralUpdate, Notification, RefreshStatus, Subscription, UpdateCause, UserTotals,
 };
@@ -91,6 +97,10 @@ pub struct Watcher {
     stop: Option<tokio_util::sync::CancellationToken>,
     /// The applied head and the source's, for progress displays.
     progress: tokio::sync::watch::Sender<SyncProgress>,
+    /// The source's chain id (0 if none), hashed into correction rows' log ids.
+    chain_id: u64,
+    /// Drift corrections waiting for their block.
+    corrections: openings::CorrectionQueue,
 }
 
 impl Watcher {
@@ -137,6 +147,8 @@ impl Watcher {
                 head: applied,
                 target: None,
             }),
+            chain_id: chain_id.unwrap_or(0),
+            corrections: openings::CorrectionQueue::default(),
             config,
         })
     }

@@ -5,6 +5,7 @@ mod conformance;
 mod flaky;
 mod health;
 mod metrics;
+mod openings;
 mod property;
 mod rejections;
 mod retention;

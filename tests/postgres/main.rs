@@ -6,6 +6,7 @@
 mod support;
 
 mod conformance;
+mod corrections;
 mod faults;
 mod first_start;
 mod injection;

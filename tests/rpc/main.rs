@@ -1,7 +1,8 @@
 //! `RpcBlockSource` against real Hardhat nodes (the support installs Hardhat with
 //! `npm ci --prefix tests/chain` on first use): one node through reorgs, canonical WETH9
 //! and an OpenZeppelin ERC-4626 vault compiled from their npm sources, and two endpoints
-//! with one killed or lagging.
+//! with one killed or lagging; reconciliation and opening balances (`reconcile`,
+//! `reconcile_cli`).
 
 #[cfg(feature = "postgres")]
 #[path = "../support/mod.rs"]
@@ -12,6 +13,9 @@ mod erc4626;
 mod fallback;
 mod node;
 mod published;
+mod reconcile;
+#[cfg(feature = "cli")]
+mod reconcile_cli;
 #[cfg(feature = "cli")]
 mod service;
 mod weth9;

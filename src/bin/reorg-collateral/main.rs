@@ -9,6 +9,7 @@
 //! reorg-collateral cutover [--rollback]         switch the shared read-path flag
 //! reorg-collateral rebuild-cache                repopulate the Redis collateral cache
 //! reorg-collateral follow --stream <key>        print the durable notification stream
+//! reorg-collateral reconcile --rpc-url URL      compare confirmed balances with balanceOf
 //! ```
 //!
 //! `backfill`, `verify` and `cutover` fold the crate's own `balance_updates`, or a legacy
@@ -16,7 +17,8 @@
 //!
 //! Exit codes: 0 success, 1 a failed operation (message on stderr; also a `verify` that
 //! had nothing to check, and an interrupt), 2 bad usage (an argument out of range, a
-//! refused schema name or legacy mapping), 3 `verify` found mismatches.
+//! refused schema name or legacy mapping), 3 `verify` found mismatches; `reconcile` exits 1
+//! when a balance differs from the chain's.
 //!
 //! Connection strings come from `--database-url` / `DATABASE_URL` and `--redis-url` /
 //! `REDIS_URL`; their values are never printed (not in `--help`, not in errors). TLS:
@@ -31,6 +33,7 @@ mod follow;
 mod history;
 mod migration;
 mod progress;
+mod reconcile;
 mod run;
 mod simulate;
 
@@ -48,6 +51,7 @@ use tokio_util::sync::CancellationToken;
 use cache::CacheArgs;
 use follow::FollowArgs;
 use migration::{BackfillArgs, CutoverArgs, VerifyArgs};
+use reconcile::ReconcileArgs;
 use run::RunArgs;
 use simulate::SimulateArgs;
 
@@ -139,6 +143,10 @@ enum Command {
     /// Print the durable collateral notifications of a Redis stream, one line per event,
     /// resuming after a restart (a state file, or a consumer group). Needs no database.
     Follow(FollowArgs),
+    /// Compare the store's confirmed balances with the chain's `balanceOf` at the store's
+    /// finalized block (batched `eth_call`s by block hash); one line per drift, exit code 1
+    /// when any differs. Writes nothing.
+    Reconcile(ReconcileArgs),
 }
 
 impl Command {
@@ -199,6 +207,7 @@ async fn run(
         Command::Cutover(args) => args.run(&store).await,
         Command::RebuildCache(args) => args.rebuild(&store).await,
         Command::VerifyCache(args) => args.verify(&store).await,
+        Command::Reconcile(args) => args.run(&store).await,
         Command::Run(_) => unreachable!("`run` connects by itself"),
         Command::Follow(_) => unreachable!("`follow` needs no store"),
     }

@@ -50,6 +50,7 @@
 //! provider; it races requests and returns the first answer, without comparing a block's
 //! logs with its header.)
 
+mod balance_of;
 mod config;
 mod deployment;
 mod endpoint;
@@ -74,6 +75,7 @@ use tokio::sync::OnceCell;
 
 /// The networks the source is usually used with (re-exported from `alloy-network`).
 pub use alloy_network::{AnyNetwork, Ethereum};
+pub use balance_of::BALANCE_BATCH;
 pub use config::{DEV_CHAIN_IDS, FinalityTag, RpcConfig};
 pub use policy::{NodeErrorPolicy, TransportConfig, is_too_many_results, is_transient};
 
@@ -281,6 +283,11 @@ impl<N: Network> BlockSource for RpcBlockSource<N> {
         };
         self.check().await?;
         self.lowest_finalized(tag).await
+    }
+
+    /// Itself: `balanceOf` by block hash in JSON-RPC batches ([`BALANCE_BATCH`]).
+    fn chain_balances(&self) -> Option<&dyn crate::traits::ChainBalances> {
+        Some(self)
     }
 
     /// Headers in JSON-RPC batches, logs by range, from one endpoint; each block's logs

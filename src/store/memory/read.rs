@@ -96,6 +96,7 @@ impl LogReader for MemoryStore {
         rows.sort_by_key(|r| {
             (
                 r.block.number,
+                !r.log.is_correction(),
                 r.log.log_index,
                 r.ordinal,
                 r.status != LogStatus::Reverted,

@@ -87,6 +87,7 @@ pub(super) async fn append(
                     Effect::Credit(a) => (0i16, a),
                     Effect::Debit(a) => (1, a),
                     Effect::Set(a) => (2, a),
+                    Effect::Reconcile(a) => (3, a),
                 };
                 log.block_hash.push(b.block.header.hash.as_slice());
                 log.block_number.push(bn);

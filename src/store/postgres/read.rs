@@ -364,7 +364,7 @@ impl LogReader for PostgresStore {
                     u.amount::text AS amount, b.status
              FROM balance_updates u JOIN blocks b ON b.hash = u.block_hash
              WHERE u.block_number BETWEEN $1 AND $2
-             ORDER BY u.block_number, u.log_index, u.ordinal, b.status DESC",
+             ORDER BY u.block_number, u.log_index < 4611686018427387904, u.log_index, u.ordinal, b.status DESC",
         )
         .bind(bigint(from, "block_number")?)
         .bind(bigint(to.min(i64::MAX as u64), "block_number")?)
@@ -387,6 +387,7 @@ fn log_record(r: &PgRow) -> Result<LogRecord, StoreError> {
     let effect = match r.try_get::<i16, _>("kind").map_err(db("read log kind"))? {
         0 => Effect::Credit(amount),
         1 => Effect::Debit(amount),
+        3 => Effect::Reconcile(amount),
         _ => Effect::Set(amount),
     };
     let status = match r

@@ -4,7 +4,7 @@
 use alloy_primitives::{I256, U256};
 
 use super::Harness;
-use crate::model::{BalanceKey, Block};
+use crate::model::{BalanceKey, Block, CorrectionOrigin};
 use crate::source::BlockBuilder;
 use crate::testing::oracle::replay;
 use crate::testing::strategy::{BlockSpec, EventSpec};
@@ -23,8 +23,28 @@ impl Harness {
         let share =
             |balance: U256, percent: u8| balance * U256::from(percent.min(100)) / U256::from(100);
         self.chain.mine(|b: &mut BlockBuilder| {
+            // Corrections apply first (the block carries them before its own events).
+            for e in &spec.events {
+                if let EventSpec::Correction {
+                    user,
+                    asset,
+                    amount,
+                    origin,
+                } = *e
+                {
+                    let key = key(user, asset);
+                    let origin = match origin % 3 {
+                        0 => CorrectionOrigin::Opening,
+                        1 => CorrectionOrigin::Drift,
+                        _ => CorrectionOrigin::Resume,
+                    };
+                    balances.insert(key, U256::from(amount));
+                    b.correction(key.asset, key.user, U256::from(amount), origin);
+                }
+            }
             for e in &spec.events {
                 match *e {
+                    EventSpec::Correction { .. } => {}
                     EventSpec::Deposit {
                         user,
                         asset,

@@ -104,7 +104,7 @@ async fn backfill_concurrent_with_a_live_watcher_through_reorgs_verifies_clean()
                 let (op, qty) = match effect {
                     Effect::Credit(a) => (10i16, a),
                     Effect::Debit(a) => (20, a),
-                    Effect::Set(a) => (30, a),
+                    Effect::Set(a) | Effect::Reconcile(a) => (30, a),
                 };
                 sqlx::query(
                     "INSERT INTO ledger VALUES ($1, $2, $3, $4, $5, $6, $7::numeric, 'final')",
