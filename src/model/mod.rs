@@ -11,6 +11,7 @@ mod changeset;
 mod collateral;
 mod event;
 mod identity;
+mod lag;
 mod price;
 mod window;
 
@@ -23,5 +24,6 @@ pub use collateral::{
 };
 pub use event::{AssetId, BalanceChange, BalanceEvent, BalanceKey, Effect, LogId, UserId};
 pub use identity::StoreIdentity;
+pub use lag::Lag;
 pub use price::{Answer, MAX_PRICE_DECIMALS, Price, PriceRejection, PriceUpdate, PriceView};
 pub use window::{StateRef, Window};
