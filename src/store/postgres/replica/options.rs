@@ -19,6 +19,8 @@ use crate::model::{BlockHeader, BlockNumber, StateRef};
 ///   snapshot and the last primary commit it replayed
 ///   (`pg_last_xact_replay_timestamp()`). It over-reports after a quiet period on the
 ///   primary while the stream is down (nothing to replay looks old), never under-reports.
+///   The stream's status is visible only to roles with `pg_read_all_stats`; for others the
+///   lag is always the time since the last replayed commit.
 ///   A server that is not in recovery (the primary itself) has time lag zero.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReplicaOptions {
