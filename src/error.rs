@@ -246,6 +246,45 @@ pub enum StoreError {
         /// a schema that was never migrated).
         missing: Vec<i64>,
     },
+    /// A read replica's schema lacks migrations this build needs (the primary has not been
+    /// migrated yet, or the replica has not replayed the migration). A replica is never
+    /// migrated (it is read-only): migrate the primary and wait for the replica. Nothing
+    /// was read.
+    #[error(
+        "{backend} replica: schema {schema} is at migration {replica_version:?}, this build needs {build_version} (missing {missing:?}); migrate the primary and let the replica replay it; nothing was read"
+    )]
+    ReplicaSchemaBehind {
+        /// Which backend.
+        backend: &'static str,
+        /// The schema opened on the replica.
+        schema: String,
+        /// The latest migration the replica's schema has applied (`None`: none).
+        replica_version: Option<i64>,
+        /// The latest migration of this build.
+        build_version: i64,
+        /// The versions this build needs that the replica's schema lacks.
+        missing: Vec<i64>,
+    },
+    /// A read replica answered from a state further behind than its configured bound
+    /// (`ReplicaOptions::max_lag_blocks` / `max_lag_time`); the answer was discarded and
+    /// nothing was returned. Retry later or read the primary.
+    #[error(
+        "{backend} replica: {operation} refused: the replica is {lag} behind, beyond the bound of {max} (replica head {replica_head:?}, primary head {primary_head:?}); nothing was returned"
+    )]
+    ReplicaLag {
+        /// Which backend.
+        backend: &'static str,
+        /// What was being read.
+        operation: String,
+        /// The replica's head block number in the refused snapshot (`None`: no block).
+        replica_head: Option<crate::model::BlockNumber>,
+        /// The primary's head block number, when lag is measured against the primary.
+        primary_head: Option<crate::model::BlockNumber>,
+        /// The measured lag.
+        lag: crate::model::Lag,
+        /// The bound it exceeds.
+        max: crate::model::Lag,
+    },
     /// A configuration value is refused (a schema name, a timeout, a table name); nothing
     /// was done.
     #[error("configuration: {what} {value:?} is refused: {reason}")]

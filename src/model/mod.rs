@@ -13,6 +13,7 @@ mod correction;
 mod event;
 mod identity;
 mod index;
+mod lag;
 mod price;
 mod window;
 
@@ -29,5 +30,6 @@ pub use correction::{
 pub use event::{AssetId, BalanceChange, BalanceEvent, BalanceKey, Effect, LogId, UserId};
 pub use identity::StoreIdentity;
 pub use index::{AssetIndex, IndexFormula, IndexUpdate};
+pub use lag::Lag;
 pub use price::{Answer, MAX_PRICE_DECIMALS, Price, PriceRejection, PriceUpdate, PriceView};
 pub use window::{StateRef, Window};

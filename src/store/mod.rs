@@ -10,8 +10,8 @@ pub use composed::ComposedStore;
 pub use memory::{DEFAULT_RETAINED_CONFIRMED_BLOCKS, MemoryStore, Retained, Retention};
 #[cfg(feature = "postgres")]
 pub use postgres::{
-    ChangesetHook, PostgresConfig, PostgresStore, WRITER_LOCK_SQL, cancel_sessions, migrate, ping,
-    redact_url,
+    ChangesetHook, PostgresConfig, PostgresReplica, PostgresStore, ReplicaLag, ReplicaOptions,
+    ReplicaRead, WRITER_LOCK_SQL, cancel_sessions, migrate, ping, redact_url,
 };
 #[cfg(feature = "migration")]
 pub(crate) use postgres::{classify_timeout, ident, take_writer_lock};

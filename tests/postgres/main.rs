@@ -13,6 +13,7 @@ mod injection;
 mod lock_keys;
 mod migrations;
 mod read_path;
+mod replicas;
 mod tenants;
 mod timestamps;
 mod writer_fencing;

@@ -15,7 +15,7 @@ use super::process::{START_TIMEOUT, free_port, freeze_tree, run, thaw_tree, wait
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 /// The newest installed Postgres server binaries (`/usr/lib/postgresql/<v>/bin`).
-fn postgres_bin() -> PathBuf {
+pub fn postgres_bin() -> PathBuf {
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .expect("Postgres server binaries must be installed under /usr/lib/postgresql")
         .filter_map(|e| {
@@ -48,7 +48,7 @@ pub fn server_user() -> Option<(u32, u32)> {
     (id("-u", None) == 0).then(|| (id("-u", Some("postgres")), id("-g", Some("postgres"))))
 }
 
-fn as_server_user(cmd: &mut Command, user: Option<(u32, u32)>) -> &mut Command {
+pub fn as_server_user(cmd: &mut Command, user: Option<(u32, u32)>) -> &mut Command {
     use std::os::unix::process::CommandExt;
     if let Some((uid, gid)) = user {
         cmd.uid(uid).gid(gid);
@@ -130,6 +130,15 @@ impl PrivatePostgres {
             ),
             "initdb",
         );
+        Self::run_on(dir, settings)
+    }
+
+    /// A server on the existing data directory `dir` (the server user's, e.g. a base
+    /// backup), on a free port, with extra `-c name=value` settings; `dir` is removed on
+    /// drop.
+    pub fn run_on(dir: PathBuf, settings: &[String]) -> Self {
+        let bin = postgres_bin();
+        let user = server_user();
         let port = free_port();
         let mut cmd = Command::new(bin.join("postgres"));
         cmd.args(["-D", &dir.to_string_lossy(), "-p", &port.to_string()])
@@ -165,6 +174,12 @@ impl PrivatePostgres {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Also removes `base` (a directory made for this cluster) on drop.
+    pub fn removing(mut self, base: PathBuf) -> Self {
+        self.base = Some(base);
+        self
     }
 
     /// A URL to the cluster's `postgres` database (no TLS).

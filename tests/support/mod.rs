@@ -6,6 +6,8 @@ pub mod cluster;
 pub mod legacy;
 #[cfg(feature = "postgres")]
 pub mod pg;
+#[cfg(feature = "postgres")]
+pub mod pg_replica;
 pub mod process;
 #[cfg(feature = "redis")]
 pub mod redis;

@@ -204,6 +204,17 @@ pub(super) async fn connect_pool(
     schema: Option<&str>,
     config: &PostgresConfig,
 ) -> Result<PgPool, StoreError> {
+    connect_pool_with(url, schema, config, &[]).await
+}
+
+/// [`connect_pool`], with `session` statements (e.g. `SET default_transaction_read_only =
+/// on`) run on every connection after it selects the schema, the first one included.
+pub(super) async fn connect_pool_with(
+    url: &str,
+    schema: Option<&str>,
+    config: &PostgresConfig,
+    session: &[&str],
+) -> Result<PgPool, StoreError> {
     crate::tls::ensure_crypto_provider();
     if let Some(schema) = schema
         && let Some(reason) = schema_problem(schema)
@@ -235,6 +246,7 @@ pub(super) async fn connect_pool(
     let setup: Vec<String> = schema
         .map(|s| format!("SET search_path TO {}", quote_ident(s)))
         .into_iter()
+        .chain(session.iter().map(|s| (*s).to_owned()))
         .collect();
     let first = first_connection(&options, schema, config, &setup, &target);
     match config.operation_deadline {

@@ -13,6 +13,7 @@ pub(crate) mod ident;
 mod indexes;
 mod open;
 mod read;
+mod replica;
 mod standby;
 mod views;
 mod writer;
@@ -28,6 +29,7 @@ use crate::error::StoreError;
 use crate::model::AssetRegistry;
 use codec::db;
 pub use hook::ChangesetHook;
+pub use replica::{PostgresReplica, ReplicaLag, ReplicaOptions, ReplicaRead};
 
 /// The crate's migrations (`migrations/*.sql`).
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

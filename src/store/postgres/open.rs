@@ -50,7 +50,7 @@ impl PostgresStore {
 
 /// The versions of this build's migrations that the schema on the `search_path` has not
 /// applied successfully (all of them when it has no migration table).
-async fn missing_migrations(conn: &mut PgConnection) -> Result<Vec<i64>, StoreError> {
+pub(super) async fn missing_migrations(conn: &mut PgConnection) -> Result<Vec<i64>, StoreError> {
     let table: Option<String> = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
         .fetch_one(&mut *conn)
         .await
@@ -71,4 +71,25 @@ async fn missing_migrations(conn: &mut PgConnection) -> Result<Vec<i64>, StoreEr
         .map(|m| m.version)
         .filter(|v| !applied.contains(v))
         .collect())
+}
+
+/// The latest migration of this build.
+pub(super) fn build_version() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+/// The latest migration the schema on the `search_path` has applied successfully (`None`:
+/// none, or no migration table).
+pub(super) async fn applied_version(conn: &mut PgConnection) -> Result<Option<i64>, StoreError> {
+    let table: Option<String> = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db("look up the migration table"))?;
+    if table.is_none() {
+        return Ok(None);
+    }
+    sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db("read the latest applied migration"))
 }

@@ -5,8 +5,8 @@ use std::ops::RangeInclusive;
 
 use alloy_primitives::{B256, U256};
 use async_trait::async_trait;
-use sqlx::Row;
 use sqlx::postgres::{PgRow, PgValueFormat};
+use sqlx::{PgConnection, Row};
 
 use super::PostgresStore;
 use super::codec::{address, b256, bigint, db, i256, number, numeric_u256, timestamp, u256};
@@ -160,34 +160,9 @@ impl StoreWriter for PostgresStore {
 
     /// The head (as [`head`](Self::head)) and the finalized height in the same statement.
     async fn head_state(&self) -> Result<Option<(BlockHeader, StateRef)>, StoreError> {
-        let rows = sqlx::query(concat!(
-            finalized_cte!(),
-            "SELECT w.*, (SELECT number FROM f) AS finalized FROM (
-                (SELECT number, hash, parent_hash, timestamp FROM blocks
-                 WHERE status = 0 AND number > COALESCE((SELECT number FROM f), -1)
-                 ORDER BY number DESC LIMIT 1)
-                UNION ALL
-                SELECT number, hash, parent_hash, timestamp FROM f
-             ) w ORDER BY number DESC LIMIT 1"
-        ))
-        .fetch_bounded(self, "read the head block and the finalized height")
-        .await?;
-        let Some(row) = rows.first() else {
-            return Ok(None);
-        };
-        let head = header(row)?;
-        let finalized = row
-            .try_get::<Option<i64>, _>("finalized")
-            .map_err(db("read the finalized height"))?
-            .map(|n| number(n, "finalized"))
-            .transpose()?;
-        Ok(Some((
-            head,
-            StateRef {
-                head: head.id(),
-                finalized,
-            },
-        )))
+        let what = "read the head block and the finalized height";
+        self.bounded(what, async |conn, _| head_state_on(conn, what).await)
+            .await
     }
 
     async fn balances_at(
@@ -446,46 +421,103 @@ impl PriceFeed for PostgresStore {
 }
 
 impl PostgresStore {
-    /// Confirmed and pending price of each asset, in the order asked.
+    /// Confirmed and pending price of each asset, in the order asked ([`price_views_on`] on
+    /// a pooled connection, under the operation deadline).
     async fn price_views(&self, assets: &[AssetId]) -> Result<Vec<PriceView>, StoreError> {
         if assets.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<Vec<u8>> = assets.iter().map(|a| a.to_vec()).collect();
-        let rows = sqlx::query(concat!(
-            "SELECT k.i, ",
-            price_columns!(),
-            ", block_status FROM UNNEST($1::bytea[]) WITH ORDINALITY AS k(a, i)
-             JOIN oracle_prices ON asset = k.a
-             ORDER BY k.i, block_status DESC, block_number"
-        ))
-        .bind(&ids)
-        .fetch_bounded(self, format!("read prices of {} assets", assets.len()))
-        .await?;
-        let mut views = vec![PriceView::default(); assets.len()];
-        for r in &rows {
-            let i: i64 = r.try_get("i").map_err(db("read price ordinal"))?;
-            let slot = usize::try_from(i - 1)
-                .ok()
-                .filter(|i| *i < assets.len())
-                .ok_or_else(|| StoreError::OutOfRange {
-                    backend: "postgres",
-                    column: "ordinality",
-                    value: i.to_string(),
-                })?;
-            let p = price(r, assets[slot])?;
-            let view = &mut views[slot];
-            match r
-                .try_get::<i16, _>("block_status")
-                .map_err(db("read price status"))?
-            {
-                1 => view.confirmed = Some(p),
-                _ => view.pending = Some(p), // ascending block order: the last one wins
-            }
-        }
-        for view in &mut views {
-            view.pending = view.pending.or(view.confirmed);
-        }
-        Ok(views)
+        let what = format!("read prices of {} assets", assets.len());
+        self.bounded(&what, async |conn, _| {
+            price_views_on(conn, assets, &what).await
+        })
+        .await
     }
+}
+
+/// The head block and the store's state (head and finalized height) read on `conn` in one
+/// statement (a pooled connection or a replica's snapshot transaction); `None` for a store
+/// without a block. An error names `what`.
+pub(super) async fn head_state_on(
+    conn: &mut PgConnection,
+    what: &str,
+) -> Result<Option<(BlockHeader, StateRef)>, StoreError> {
+    let rows = sqlx::query(concat!(
+        finalized_cte!(),
+        "SELECT w.*, (SELECT number FROM f) AS finalized FROM (
+            (SELECT number, hash, parent_hash, timestamp FROM blocks
+             WHERE status = 0 AND number > COALESCE((SELECT number FROM f), -1)
+             ORDER BY number DESC LIMIT 1)
+            UNION ALL
+            SELECT number, hash, parent_hash, timestamp FROM f
+         ) w ORDER BY number DESC LIMIT 1"
+    ))
+    .fetch_all(conn)
+    .await
+    .map_err(db(what))?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let head = header(row)?;
+    let finalized = row
+        .try_get::<Option<i64>, _>("finalized")
+        .map_err(db("read the finalized height"))?
+        .map(|n| number(n, "finalized"))
+        .transpose()?;
+    Ok(Some((
+        head,
+        StateRef {
+            head: head.id(),
+            finalized,
+        },
+    )))
+}
+
+/// Confirmed and pending price of each asset, in the order asked, read on `conn` in one
+/// statement. An error names `what`.
+pub(super) async fn price_views_on(
+    conn: &mut PgConnection,
+    assets: &[AssetId],
+    what: &str,
+) -> Result<Vec<PriceView>, StoreError> {
+    if assets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Vec<u8>> = assets.iter().map(|a| a.to_vec()).collect();
+    let rows = sqlx::query(concat!(
+        "SELECT k.i, ",
+        price_columns!(),
+        ", block_status FROM UNNEST($1::bytea[]) WITH ORDINALITY AS k(a, i)
+         JOIN oracle_prices ON asset = k.a
+         ORDER BY k.i, block_status DESC, block_number"
+    ))
+    .bind(&ids)
+    .fetch_all(conn)
+    .await
+    .map_err(db(what))?;
+    let mut views = vec![PriceView::default(); assets.len()];
+    for r in &rows {
+        let i: i64 = r.try_get("i").map_err(db("read price ordinal"))?;
+        let slot = usize::try_from(i - 1)
+            .ok()
+            .filter(|i| *i < assets.len())
+            .ok_or_else(|| StoreError::OutOfRange {
+                backend: "postgres",
+                column: "ordinality",
+                value: i.to_string(),
+            })?;
+        let p = price(r, assets[slot])?;
+        let view = &mut views[slot];
+        match r
+            .try_get::<i16, _>("block_status")
+            .map_err(db("read price status"))?
+        {
+            1 => view.confirmed = Some(p),
+            _ => view.pending = Some(p), // ascending block order: the last one wins
+        }
+    }
+    for view in &mut views {
+        view.pending = view.pending.or(view.confirmed);
+    }
+    Ok(views)
 }
