@@ -127,7 +127,7 @@ async fn watcher_survives_a_failover_and_a_resharding() {
     // Resharding under load: 2,000 slots move between two masters while blocks arrive.
     let masters = cluster.masters();
     assert_eq!(masters.len(), 3, "{masters:?}");
-    let n = mine_while("redis-cli --cluster reshard", &mut h, n, {
+    let n = mine_while("the resharding of 2,000 slots", &mut h, n, {
         let cluster = cluster.clone();
         let (from, to) = (masters[0], masters[1]);
         tokio::task::spawn_blocking(move || {
