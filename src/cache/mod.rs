@@ -10,5 +10,5 @@ pub use self::redis::{
     RedisStreamPublisher, Resync, StreamEntry, StreamEvent, StreamId, entry_ids, redact_redis_url,
 };
 #[cfg(feature = "redis-cluster")]
-pub use self::redis::{ClusterSnapshot, RedisClusterCache};
+pub use self::redis::{ClusterError, ClusterSnapshot, RedisClusterCache};
 pub use memory::MemoryCache;

@@ -134,9 +134,16 @@ impl PrivateRedisCluster {
             .map(|n| n.port)
     }
 
-    /// The port of the master serving `slot`, from `CLUSTER NODES`.
+    /// The port of the master serving `slot`, from `CLUSTER NODES` of a live node.
     pub fn master_of(&self, slot: u16) -> u16 {
         let port = self.live_ports().next().expect("a live node");
+        Self::master_in_view(port, slot)
+            .unwrap_or_else(|| panic!("no live master serves slot {slot}"))
+    }
+
+    /// The port of the master serving `slot` in the view (`CLUSTER NODES`) of the node
+    /// on `port`, if a master not flagged as failed serves it there.
+    fn master_in_view(port: u16, slot: u16) -> Option<u16> {
         for line in Self::cli(port, &["CLUSTER", "NODES"]).lines() {
             let fields: Vec<&str> = line.split_whitespace().collect();
             if fields.len() < 9 || !fields[2].contains("master") || fields[2].contains("fail") {
@@ -150,15 +157,36 @@ impl PrivateRedisCluster {
                 }
             });
             if owns {
-                let address = fields[1].split('@').next().expect("address");
-                return address
-                    .rsplit(':')
-                    .next()
-                    .and_then(|p| p.parse().ok())
-                    .expect("a port");
+                let address = fields[1].split('@').next()?;
+                return address.rsplit(':').next()?.parse().ok();
             }
         }
-        panic!("no live master serves slot {slot}");
+        None
+    }
+
+    /// Waits (up to 120 s) until every live node sees a master other than `old` serving
+    /// `slot` (a replica promoted after `old` was killed), and returns it; panics naming
+    /// the slot and the views otherwise.
+    pub fn wait_promoted(&self, slot: u16, old: u16) -> u16 {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let views: Vec<(u16, Option<u16>)> = self
+                .live_ports()
+                .map(|p| (p, Self::master_in_view(p, slot)))
+                .collect();
+            if let Some((_, Some(new))) = views.first()
+                && *new != old
+                && views.iter().all(|(_, m)| m == &Some(*new))
+            {
+                return *new;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no replica was promoted for slot {slot} (master {old} killed) within 120 s: \
+                 node -> master it sees {views:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// The hash slot of `key` (`CLUSTER KEYSLOT`).
@@ -188,10 +216,10 @@ impl PrivateRedisCluster {
         }
     }
 
-    /// Waits (up to 30 s) until every live node reports `cluster_state:ok` and every slot
-    /// is served by a live master.
+    /// Waits (up to 120 s: generous, for a busy machine) until every live node reports
+    /// `cluster_state:ok` and every slot is served by a live master.
     pub fn wait_ok(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let ok = self.live_ports().all(|p| {
                 let info = Self::cli(p, &["CLUSTER", "INFO"]);
@@ -211,7 +239,10 @@ impl PrivateRedisCluster {
                         )
                     })
                     .collect();
-                panic!("the cluster never became ok:\n{}", states.join("\n"));
+                panic!(
+                    "the cluster never became ok (cluster_state:ok, 16384 slots served) within 120 s:\n{}",
+                    states.join("\n")
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -1,10 +1,13 @@
 //! [`RedisClusterCache`]: the collateral cache on a Redis Cluster (feature `redis-cluster`).
 //! The contract it keeps and the one it weakens are in `docs/redis.md` in the repository.
 
+mod error;
+mod link;
 mod slot;
 mod snapshot;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -12,6 +15,8 @@ use redis::AsyncCommands;
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 
+pub use self::error::ClusterError;
+use self::link::Link;
 use self::slot::{GENERATION, slot};
 pub use self::snapshot::ClusterSnapshot;
 use super::BACKEND;
@@ -53,13 +58,16 @@ const SNAPSHOT_ATTEMPTS: usize = 3;
 ///   three attempts, else the last one read.
 ///
 /// A failed write may have written some slots; it is reported as
-/// [`CacheError::Backend`] naming how many slot groups failed, and the watermark is left
-/// as it was (the watcher rewrites those users on its next refresh). The client follows
-/// `MOVED`/`ASK` redirections and refreshes its slot map, so failovers and resharding turn
-/// into failed writes for a moment, not into a stopped watcher.
+/// [`CacheError::Backend`] naming how many slot groups failed (its source a
+/// [`ClusterError`]), and the watermark is left as it was (the watcher rewrites those users
+/// on its next refresh). An operation refused with `MOVED`/`ASK` (also inside a
+/// transaction's `EXECABORT`), or without an answer, is sent again after the client
+/// refreshed its slot map, then on a new connection that reads the cluster's slots afresh
+/// from the seed nodes; so failovers and resharding turn into failed writes for a moment,
+/// not into a stopped cache.
 #[derive(Clone)]
 pub struct RedisClusterCache {
-    conn: ClusterConnection,
+    link: Arc<Link>,
     prefix: String,
 }
 
@@ -106,12 +114,12 @@ impl RedisClusterCache {
             .max_retry_wait(max_delay)
             .build()
             .map_err(backend(format!("open the cluster at {target}")))?;
-        let conn = client
-            .get_async_connection()
+        let open_timeout = config.connection_timeout + config.response_timeout;
+        let link = Link::open(client, target.clone(), open_timeout)
             .await
-            .map_err(backend(format!("connect to the cluster at {target}")))?;
+            .map_err(cluster(format!("connect to the cluster at {target}")))?;
         Ok(Self {
-            conn,
+            link: Arc::new(link),
             prefix: prefix.to_owned(),
         })
     }
@@ -144,20 +152,40 @@ impl RedisClusterCache {
         format!("{{{}}}:~gen", self.prefix)
     }
 
-    /// A connection for other uses (e.g. administration in tests).
+    /// The cache's current connection, for other uses (e.g. administration in tests). It
+    /// is replaced by a new one after persistent failures; ask again rather than keep it.
     pub fn connection(&self) -> ClusterConnection {
-        self.conn.clone()
+        self.link.current().1
+    }
+
+    /// How many times the connection was replaced by a new one (after persistent
+    /// redirections or failures, see the type docs).
+    pub fn reconnections(&self) -> u64 {
+        self.link.current().0
+    }
+
+    /// `op` on the cluster, retried as [`Link::run`] does, for a plain command on `key`.
+    async fn command<T, F, Fut>(&self, what: &str, key: &str, op: F) -> Result<T, CacheError>
+    where
+        F: Fn(ClusterConnection) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let operation = || format!("{what} {key}");
+        self.link
+            .run(&operation, Some(slot(key.as_bytes())), Some(key), op)
+            .await
+            .map_err(cluster(operation()))
     }
 
     /// The watermark and the generation it covers.
     async fn read_watermark(&self) -> Result<Option<(StateRef, u64)>, CacheError> {
         let key = self.watermark_key();
         let raw: Option<String> = self
-            .conn
-            .clone()
-            .get(&key)
-            .await
-            .map_err(backend(format!("get {key}")))?;
+            .command("get", &key, |mut c| {
+                let key = key.clone();
+                async move { c.get(&key).await }
+            })
+            .await?;
         let Some(raw) = raw else { return Ok(None) };
         let mut parts = raw.split('|');
         let parsed = (|| {
@@ -217,25 +245,29 @@ impl RedisClusterCache {
     }
 }
 
-/// Runs the single-slot transaction `pipe`, whose keys include `key`; once more if it
-/// fails. The client follows redirections of plain commands, not of a transaction's (an
-/// `EXECABORT` listing `MOVED`s), so before the second attempt a plain `EXISTS key` lets it
-/// find the slot's new master and refresh its slot map. A retried write is the same
-/// replacement of whole entries, so running it twice is harmless.
-pub(super) async fn transact<T: redis::FromRedisValue>(
-    mut conn: ClusterConnection,
+/// Runs the single-slot transaction `pipe`, whose keys include `key`, as [`Link::run`]
+/// does (again after a redirection or no answer). A retried write is the same replacement
+/// of whole entries, so running it twice is harmless.
+async fn transact<T: redis::FromRedisValue>(
+    link: &Link,
     pipe: &redis::Pipeline,
     key: &str,
-) -> redis::RedisResult<T> {
-    match pipe.query_async(&mut conn).await {
-        Ok(out) => Ok(out),
-        Err(first) => {
-            let probe: redis::RedisResult<bool> = conn.exists(key).await;
-            if probe.is_err() {
-                return Err(first);
-            }
-            pipe.query_async(&mut conn).await
-        }
+    what: &(dyn Fn() -> String + Sync),
+) -> Result<T, ClusterError> {
+    let slot = slot(key.as_bytes());
+    link.run(what, Some(slot), Some(key), |mut conn| async move {
+        pipe.query_async(&mut conn).await
+    })
+    .await
+}
+
+/// A [`CacheError::Backend`] of `operation` whose source is a [`ClusterError`].
+fn cluster(operation: impl Into<String>) -> impl FnOnce(ClusterError) -> CacheError {
+    let operation = operation.into();
+    move |source| CacheError::Backend {
+        backend: BACKEND,
+        operation,
+        source: Box::new(source),
     }
 }
 
@@ -263,12 +295,13 @@ impl CollateralCache for RedisClusterCache {
         if entries.is_empty() && watermark.is_none() {
             return Ok(());
         }
-        let mut conn = self.conn.clone();
         let generation_key = self.generation_key();
-        let generation: u64 = conn
-            .incr(&generation_key, 1)
-            .await
-            .map_err(backend(format!("increment {generation_key}")))?;
+        let generation: u64 = self
+            .command("increment", &generation_key, |mut c| {
+                let key = generation_key.clone();
+                async move { c.incr(&key, 1).await }
+            })
+            .await?;
         let stamp = generation.to_string();
         let transactions: Vec<(redis::Pipeline, String)> =
             by_slot(entries.iter(), |e| self.key(&e.user))
@@ -281,17 +314,20 @@ impl CollateralCache for RedisClusterCache {
                 })
                 .collect();
         let slots = transactions.len();
-        let results: Vec<Result<(), redis::RedisError>> = futures::stream::iter(transactions)
+        let results: Vec<Result<(), ClusterError>> = futures::stream::iter(transactions)
             .map(|(pipe, key)| {
-                let conn = self.conn.clone();
-                async move { transact::<()>(conn, &pipe, &key).await }
+                let link = &self.link;
+                async move {
+                    let what = || format!("the transaction of slot {}", slot(key.as_bytes()));
+                    transact::<()>(link, &pipe, &key, &what).await
+                }
             })
             .buffer_unordered(IN_FLIGHT)
             .collect()
             .await;
         let failed = results.iter().filter(|r| r.is_err()).count();
         if let Some(error) = results.into_iter().find_map(Result::err) {
-            return Err(backend(format!(
+            return Err(cluster(format!(
                 "put {} entries ({failed} of {slots} slot transactions failed, the others are written; the watermark is unchanged)",
                 entries.len()
             ))(error));
@@ -301,12 +337,12 @@ impl CollateralCache for RedisClusterCache {
             let finalized = w
                 .finalized
                 .map_or_else(|| "-".to_owned(), |f| f.to_string());
-            conn.set::<_, _, ()>(
-                &key,
-                format!("{}|{}|{finalized}|{generation}", w.head.number, w.head.hash),
-            )
-            .await
-            .map_err(backend(format!("set {key}")))?;
+            let value = format!("{}|{}|{finalized}|{generation}", w.head.number, w.head.hash);
+            self.command("set", &key, |mut c| {
+                let (key, value) = (key.clone(), value.clone());
+                async move { c.set::<_, _, ()>(&key, &value).await }
+            })
+            .await?;
         }
         Ok(())
     }
@@ -346,11 +382,12 @@ impl CollateralCache for RedisClusterCache {
     /// `UNLINK` per slot. The generation counter stays, so generations keep increasing.
     async fn clear(&self) -> Result<(), CacheError> {
         use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo};
-        let mut conn = self.conn.clone();
         let key = self.watermark_key();
-        conn.del::<_, ()>(&key)
-            .await
-            .map_err(backend(format!("delete {key}")))?;
+        self.command("delete", &key, |mut c| {
+            let key = key.clone();
+            async move { c.del::<_, ()>(&key).await }
+        })
+        .await?;
         let pattern = format!("{{{}:0x{}}}", self.prefix, "?".repeat(40));
         let mut keys = redis::cmd("KEYS");
         keys.arg(&pattern);
@@ -358,25 +395,31 @@ impl CollateralCache for RedisClusterCache {
             MultipleNodeRoutingInfo::AllMasters,
             Some(ResponsePolicy::CombineArrays),
         ));
-        let found = conn
-            .route_command(keys, routing)
+        let operation = || format!("list the keys {pattern}");
+        let found = self
+            .link
+            .run(&operation, None, None, |mut c| {
+                let (keys, routing) = (keys.clone(), routing.clone());
+                async move { c.route_command(keys, routing).await }
+            })
             .await
-            .map_err(backend(format!("list the keys {pattern}")))?;
+            .map_err(cluster(operation()))?;
         let found: Vec<String> = redis::from_redis_value(found)
             .map_err(|e| backend(format!("list the keys {pattern}"))(e.into()))?;
-        let results: Vec<Result<(), redis::RedisError>> =
+        let results: Vec<Result<(), CacheError>> =
             futures::stream::iter(by_slot(found, String::clone))
-                .map(|group| {
-                    let mut conn = self.conn.clone();
-                    async move { conn.unlink::<_, ()>(group).await }
+                .map(|group| async move {
+                    let first = group[0].clone();
+                    self.command("delete the entries of the slot of", &first, |mut c| {
+                        let group = group.clone();
+                        async move { c.unlink::<_, ()>(group).await }
+                    })
+                    .await
                 })
                 .buffer_unordered(IN_FLIGHT)
                 .collect()
                 .await;
-        match results.into_iter().find_map(Result::err) {
-            Some(error) => Err(backend("delete the entries")(error)),
-            None => Ok(()),
-        }
+        results.into_iter().collect()
     }
 }
 

@@ -15,7 +15,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Value};
 
 #[cfg(feature = "redis-cluster")]
-pub use self::cluster::{ClusterSnapshot, RedisClusterCache};
+pub use self::cluster::{ClusterError, ClusterSnapshot, RedisClusterCache};
 use self::config::backend;
 pub use self::config::{RedisCacheConfig, redact_redis_url};
 use self::layout::{

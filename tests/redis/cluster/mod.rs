@@ -1,6 +1,6 @@
-//! The Redis Cluster cache on a private 3 + 3 cluster: the conformance suite and what a
-//! reader of several users can rely on. (Failover and resharding: a known defect, see the
-//! CHANGELOG; the test was removed until it is fixed.)
+//! The Redis Cluster cache on a private 3 + 3 cluster: the conformance suite, what a
+//! reader of several users can rely on, and a watcher living through a failover and a
+//! resharding.
 
 use crate::support;
 
@@ -13,6 +13,7 @@ use support::redis::unique_prefix;
 use support::redis_cluster::PrivateRedisCluster;
 
 mod consistency;
+mod failover;
 
 /// One private cluster at a time in this process: each is six `redis-server`s and a
 /// failover, whose timing a second cluster on the same two cores would decide.

@@ -3,8 +3,11 @@
 use futures::StreamExt;
 use redis::Value;
 
+use super::error::ClusterError;
+use super::link::{Link, cause};
+use super::slot::slot;
 use super::slot::take_generation;
-use super::{IN_FLIGHT, RedisClusterCache, by_slot, transact};
+use super::{IN_FLIGHT, RedisClusterCache, by_slot, cluster};
 use crate::cache::redis::BACKEND;
 use crate::cache::redis::config::backend;
 use crate::cache::redis::layout::decode_hash;
@@ -28,6 +31,35 @@ pub struct ClusterSnapshot {
 
 /// One user's reply of a slot read: its index in the request, the user, the `HGETALL`.
 type Reply = (usize, UserId, Value);
+
+/// Runs the read transaction `pipe` (its errors ignored, so a user's `WRONGTYPE` comes back
+/// as that user's reply) as [`Link::run`] does; a reply that is a redirection or a cluster
+/// state (the transaction refused) counts as the attempt's error, so it is retried.
+async fn read_transaction(
+    link: &Link,
+    pipe: &redis::Pipeline,
+    key: &str,
+    what: &(dyn Fn() -> String + Sync),
+) -> Result<Vec<Value>, ClusterError> {
+    link.run(
+        what,
+        Some(slot(key.as_bytes())),
+        Some(key),
+        |mut conn| async move {
+            let values: Vec<Value> = pipe.query_async(&mut conn).await?;
+            for value in &values {
+                if let Value::ServerError(e) = value {
+                    let error = redis::RedisError::from(e.clone());
+                    if cause(&error).is_some() {
+                        return Err(error);
+                    }
+                }
+            }
+            Ok(values)
+        },
+    )
+    .await
+}
 
 impl RedisClusterCache {
     /// Reads `users` (one `MULTI`/`EXEC` of `HGETALL`s per slot, the slots concurrently)
@@ -66,13 +98,14 @@ impl RedisClusterCache {
                 for (_, user) in &group {
                     pipe.cmd("HGETALL").arg(self.key(user));
                 }
-                let conn = self.connection();
+                let link = &self.link;
                 let key = self.key(&group[0].1);
                 async move {
                     let operation = format!("get {} entries of one slot", group.len());
-                    let values: Vec<Value> = transact(conn, &pipe, &key)
+                    let what = || operation.clone();
+                    let values = read_transaction(link, &pipe, &key, &what)
                         .await
-                        .map_err(backend(operation.clone()))?;
+                        .map_err(cluster(operation.clone()))?;
                     if values.len() != group.len() {
                         return Err(CacheError::Backend {
                             backend: BACKEND,
