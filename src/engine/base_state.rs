@@ -1,6 +1,6 @@
 use alloy_primitives::U256;
 
-use crate::model::{AssetId, BalanceKey, Price};
+use crate::model::{AssetId, AssetState, BalanceKey, Price};
 
 /// Balances and prices at a transition's base height, read from the store.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -9,4 +9,8 @@ pub struct BaseState {
     pub balances: Vec<(BalanceKey, U256)>,
     /// Latest price of each asset the transition prices (absent means none).
     pub prices: Vec<(AssetId, Price)>,
+    /// The state of each asset at the base height that is not
+    /// [`AssetState::Active`] (absent means active): a quarantined asset's events are
+    /// skipped until a resume.
+    pub asset_states: Vec<(AssetId, AssetState)>,
 }

@@ -1,14 +1,16 @@
 //! Folding new blocks onto base balances and prices: the engine's only arithmetic.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use alloy_primitives::U256;
 use alloy_primitives::map::HashMap;
+use smallvec::SmallVec;
 
 use super::BaseState;
 use crate::error::{BalanceFault, EngineError};
-use crate::model::BlockChanges;
 use crate::model::{AssetId, BalanceKey, Block, Effect, Price};
+use crate::model::{AssetRegistry, AssetState, BalanceChange, BlockChanges};
 
 /// Running state while folding a transition's blocks: balances in a dense vector behind
 /// one hash index, so each effect costs one lookup.
@@ -20,10 +22,14 @@ pub(super) struct Fold {
     stamp: Vec<usize>,
     blocks: usize,
     prices: HashMap<AssetId, Price>,
+    /// Assets not [`AssetState::Active`] (quarantined), and the registry that says which
+    /// policy a fault of each asset follows.
+    states: HashMap<AssetId, AssetState>,
+    assets: Arc<AssetRegistry>,
 }
 
 impl Fold {
-    pub(super) fn new(base: BaseState) -> Self {
+    pub(super) fn new(base: BaseState, assets: Arc<AssetRegistry>) -> Self {
         let n = base.balances.len();
         let mut fold = Self {
             index: HashMap::with_capacity_and_hasher(n, Default::default()),
@@ -32,6 +38,12 @@ impl Fold {
             stamp: Vec::with_capacity(n),
             blocks: 0,
             prices: base.prices.into_iter().collect(),
+            states: base
+                .asset_states
+                .into_iter()
+                .filter(|(_, s)| s.is_quarantined())
+                .collect(),
+            assets,
         };
         for (key, value) in base.balances {
             fold.slot(key, value);
@@ -55,29 +67,62 @@ impl Fold {
         let id = block.id();
         self.blocks += 1;
         let mut touched = Vec::with_capacity(block.events.len() * 2);
+        let mut asset_states: BTreeMap<AssetId, AssetState> = BTreeMap::new();
+        let mut staged: SmallVec<[(usize, U256); 2]> = SmallVec::new();
         for event in &block.events {
+            if event.change == BalanceChange::Resume {
+                if self.states.remove(&event.asset).is_some() {
+                    asset_states.insert(event.asset, AssetState::Active);
+                }
+                continue;
+            }
+            if self.states.contains_key(&event.asset) {
+                // Quarantined: skipped until a resume.
+                continue;
+            }
+            staged.clear();
+            let mut fault = None;
             for (key, effect) in event.effects() {
                 let slot = self.slot(key, U256::ZERO);
-                let before = self.values[slot];
+                let before = staged
+                    .iter()
+                    .rev()
+                    .find(|(s, _)| *s == slot)
+                    .map_or(self.values[slot], |(_, v)| *v);
                 let Some(after) = effect.apply(before) else {
                     let (overflow, amount) = match effect {
                         Effect::Debit(amount) => (false, amount),
                         Effect::Credit(amount) | Effect::Set(amount) => (true, amount),
                     };
-                    let fault = Box::new(BalanceFault {
-                        block: id,
-                        log: event.log,
-                        user: key.user,
-                        asset: key.asset,
-                        balance: before,
-                        amount,
-                    });
-                    return Err(if overflow {
-                        EngineError::BalanceOverflow(fault)
-                    } else {
-                        EngineError::BalanceUnderflow(fault)
-                    });
+                    fault = Some((
+                        overflow,
+                        BalanceFault {
+                            block: id,
+                            log: event.log,
+                            user: key.user,
+                            asset: key.asset,
+                            balance: before,
+                            amount,
+                        },
+                    ));
+                    break;
                 };
+                staged.push((slot, after));
+            }
+            if let Some((overflow, fault)) = fault {
+                match super::quarantine::on_fault(self.assets.policy(&event.asset), overflow, fault)
+                {
+                    Err(e) => return Err(e),
+                    Ok(q) => {
+                        tracing::warn!(block = id.number, log = %q.log, asset = %q.asset, reason = %q.reason, "asset quarantined");
+                        let state = AssetState::Quarantined(q);
+                        self.states.insert(event.asset, state.clone());
+                        asset_states.insert(event.asset, state);
+                    }
+                }
+                continue;
+            }
+            for &(slot, after) in &staged {
                 self.values[slot] = after;
                 if self.stamp[slot] != self.blocks {
                     self.stamp[slot] = self.blocks;
@@ -110,6 +155,7 @@ impl Fold {
             balances,
             prices: accepted.into_values().collect(),
             rejected_prices,
+            asset_states: asset_states.into_iter().collect(),
         })
     }
 }

@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 use alloy_primitives::U256;
 
 use super::{
-    AssetId, BalanceKey, Block, BlockHeader, BlockNumber, LogId, Price, PriceRejection, UserId,
+    AssetId, AssetState, BalanceKey, Block, BlockHeader, BlockNumber, LogId, Price, PriceRejection,
+    UserId,
 };
 
 /// What one new block writes.
@@ -19,6 +20,10 @@ pub struct BlockChanges {
     pub prices: Vec<Price>,
     /// Oracle updates that were not used, and why.
     pub rejected_prices: Vec<(LogId, PriceRejection)>,
+    /// Assets whose [`AssetState`] the block changes (a quarantine, or a resume back to
+    /// [`AssetState::Active`]), ordered by asset, each at most once: its state after the
+    /// block.
+    pub asset_states: Vec<(AssetId, AssetState)>,
 }
 
 /// Everything one step writes, applied by [`StoreWriter::apply`](crate::traits::StoreWriter::apply)
@@ -62,6 +67,14 @@ impl Changeset {
         self.blocks
             .iter()
             .flat_map(|b| b.prices.iter().map(|p| p.asset))
+            .collect()
+    }
+
+    /// Assets whose state (quarantine or resume) the new blocks change.
+    pub fn new_state_assets(&self) -> BTreeSet<AssetId> {
+        self.blocks
+            .iter()
+            .flat_map(|b| b.asset_states.iter().map(|(a, _)| *a))
             .collect()
     }
 

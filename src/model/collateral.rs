@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use alloy_primitives::{B256, U256};
 use rust_decimal::Decimal;
 
-use super::{AssetId, BlockNumber, Price, StateRef, UserId};
+use super::{AssetId, BlockNumber, BlockRef, LogId, Price, StateRef, UserId};
 
 /// A user's balance of one asset, confirmed and pending.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -32,6 +32,15 @@ pub enum PriceStatus {
     /// the total with it, exceeds about 7.9 × 10^28), or the answer is not positive; the
     /// asset contributes nothing to the total and is flagged, like a missing price.
     Unrepresentable,
+    /// The asset is quarantined on this side (a log of it could not be applied, see
+    /// [`Quarantine`](super::Quarantine)): its balance is unreliable, it contributes nothing
+    /// to the total and is flagged, like a missing price.
+    Quarantined {
+        /// The block of the faulting log.
+        block: BlockRef,
+        /// The faulting log.
+        log: LogId,
+    },
 }
 
 /// One asset's contribution to a user's collateral.
@@ -85,7 +94,16 @@ impl Valuation {
             .map(|a| a.asset)
     }
 
-    /// Whether every asset was valued with a fresh price.
+    /// Assets quarantined on this side (see [`PriceStatus::Quarantined`]).
+    pub fn quarantined(&self) -> impl Iterator<Item = AssetId> + '_ {
+        self.assets
+            .iter()
+            .filter(|a| matches!(a.status, PriceStatus::Quarantined { .. }))
+            .map(|a| a.asset)
+    }
+
+    /// Whether every asset was valued with a fresh price (a quarantined asset makes it
+    /// incomplete).
     pub fn is_complete(&self) -> bool {
         self.assets.iter().all(|a| a.status == PriceStatus::Fresh)
     }

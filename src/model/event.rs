@@ -82,6 +82,10 @@ pub enum BalanceChange {
         /// The new balance in the token's smallest unit.
         balance: U256,
     },
+    /// Not a contract's event: ends the event's asset's quarantine at the end of the block
+    /// that carries it (emitted by [`Watcher::resume`](crate::Watcher::resume) with a
+    /// synthetic [`resume_log`](super::resume_log)). No balance changes.
+    Resume,
 }
 
 /// A decoded balance event from a tracked contract.
@@ -136,6 +140,7 @@ impl BalanceEvent {
                 [Some((key(user), Effect::Debit(amount))), None]
             }
             BalanceChange::Set { user, balance } => [Some((key(user), Effect::Set(balance))), None],
+            BalanceChange::Resume => [None, None],
         };
         pair.into_iter().flatten()
     }

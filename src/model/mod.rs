@@ -12,6 +12,7 @@ mod collateral;
 mod event;
 mod identity;
 mod price;
+mod quarantine;
 mod window;
 
 pub use asset::{Asset, AssetError, AssetRegistry, BPS_DENOMINATOR};
@@ -24,4 +25,7 @@ pub use collateral::{
 pub use event::{AssetId, BalanceChange, BalanceEvent, BalanceKey, Effect, LogId, UserId};
 pub use identity::StoreIdentity;
 pub use price::{Answer, MAX_PRICE_DECIMALS, Price, PriceRejection, PriceUpdate, PriceView};
+pub use quarantine::{
+    AssetState, AssetStateView, FaultPolicy, FaultReason, Quarantine, RESUME_LOG_INDEX, resume_log,
+};
 pub use window::{StateRef, Window};

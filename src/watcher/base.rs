@@ -10,7 +10,8 @@ use crate::model::{BalanceKey, BlockNumber};
 
 impl Watcher {
     /// Reads the base state of `transition`, builds its changeset and writes it.
-    pub(super) async fn apply(&mut self, transition: Transition) -> Result<StepReport, Error> {
+    pub(super) async fn apply(&mut self, mut transition: Transition) -> Result<StepReport, Error> {
+        self.inject_resumes(&mut transition);
         let keys = transition.keys();
         let assets = transition.price_assets();
         let at = transition.base().unwrap_or_default();
@@ -20,6 +21,7 @@ impl Watcher {
             self.store.balances_at(&keys, at).await?
         };
         let prices = self.store.prices_at(&assets, at).await?;
+        let asset_states = self.read_asset_states(at).await?;
         let base = BaseState {
             balances: keys.into_iter().zip(balances).collect(),
             prices: assets
@@ -27,6 +29,7 @@ impl Watcher {
                 .zip(prices)
                 .filter_map(|(a, p)| p.map(|p| (a, p)))
                 .collect(),
+            asset_states,
         };
         let changes = self.engine.build(transition, base, self.known_final)?;
         self.write(changes).await

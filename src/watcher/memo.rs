@@ -115,6 +115,7 @@ mod tests {
                 .collect(),
             prices: Vec::new(),
             rejected_prices: Vec::new(),
+            asset_states: Vec::new(),
         }
     }
 

@@ -30,6 +30,7 @@ mod config;
 mod fork;
 mod health;
 mod memo;
+mod quarantine;
 mod reads;
 mod recent;
 pub mod refresh;
@@ -91,6 +92,8 @@ pub struct Watcher {
     stop: Option<tokio_util::sync::CancellationToken>,
     /// The applied head and the source's, for progress displays.
     progress: tokio::sync::watch::Sender<SyncProgress>,
+    /// Queued resumes and the quarantines last read.
+    quarantines: quarantine::Quarantines,
 }
 
 impl Watcher {
@@ -109,6 +112,7 @@ impl Watcher {
         let identity = StoreIdentity::new(chain_id, &config.engine.assets);
         store.claim_writer(&identity).await?;
         let window = store.window().await?;
+        let quarantines = quarantine::Quarantines::loaded(store.asset_states().await?);
         let engine = Engine::new(config.engine.clone(), window);
         let valuator = Valuator::new(config.engine.assets.clone(), config.max_price_age);
         let shared = Arc::new(Shared::new(
@@ -136,7 +140,9 @@ impl Watcher {
             progress: tokio::sync::watch::Sender::new(SyncProgress {
                 head: applied,
                 target: None,
+                ..SyncProgress::default()
             }),
+            quarantines,
             config,
         })
     }

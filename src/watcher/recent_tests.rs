@@ -54,6 +54,7 @@ fn block(number: u64, fork: u8, user: u8, value: u64, priced: bool) -> BlockChan
             Vec::new()
         },
         rejected_prices: Vec::new(),
+        asset_states: Vec::new(),
     }
 }
 

@@ -155,6 +155,13 @@ impl StoreWriter for FlakyWriter {
     ) -> Result<Vec<Option<Price>>, StoreError> {
         self.inner.prices_at(assets, at).await
     }
+    async fn asset_states_at(
+        &self,
+        assets: &[AssetId],
+        at: BlockNumber,
+    ) -> Result<Vec<reorg_collateral::model::AssetState>, StoreError> {
+        self.inner.asset_states_at(assets, at).await
+    }
     async fn apply(&self, changes: &Changeset) -> Result<(), StoreError> {
         self.inner.apply(changes).await
     }

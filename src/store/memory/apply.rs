@@ -68,6 +68,7 @@ impl Inner {
         if let Some(entry) = self.log.get_mut(block.log) {
             entry.status = LogStatus::Reverted;
         }
+        self.asset_states.revert(header.number);
         self.window
             .unconfirmed
             .retain(|h| h.number != header.number);
@@ -125,6 +126,7 @@ impl Inner {
                 .push(*price);
             price_assets.push(price.asset);
         }
+        self.asset_states.append(changes);
         self.pending.insert(
             header.number,
             PendingBlock {
@@ -156,6 +158,7 @@ impl Inner {
         }
         self.window.unconfirmed.retain(|h| h.number > tip.number);
         self.window.finalized = Some(tip);
+        self.asset_states.finalize(tip.number);
         self.prune(tip.number);
     }
 }

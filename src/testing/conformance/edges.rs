@@ -54,6 +54,7 @@ pub async fn log_of_a_block_that_comes_back(backends: Backends) {
         balances: vec![(key, U256::from(amount))],
         prices: vec![],
         rejected_prices: vec![],
+        asset_states: Vec::new(),
     };
     let apply = |revert: Vec<BlockHeader>, block: BlockChanges| {
         let store = store.clone();
@@ -87,6 +88,7 @@ pub async fn log_of_a_block_that_comes_back(backends: Backends) {
             balances: vec![],
             prices: vec![],
             rejected_prices: vec![],
+            asset_states: Vec::new(),
         },
     )
     .await;
@@ -115,6 +117,7 @@ pub async fn log_of_a_block_that_comes_back(backends: Backends) {
                 balances: vec![],
                 prices: vec![],
                 rejected_prices: vec![],
+                asset_states: Vec::new(),
             }],
             finalize: Some(b),
         })

@@ -9,7 +9,7 @@ use crate::traits::LogStatus;
 impl Harness {
     /// Asserts that store, price feed, log, collateral and cache all equal the oracle.
     pub async fn check(&self) {
-        let canonical = self.chain.canonical();
+        let canonical = self.canonical();
         let fin = self.expected_finalized();
         let expected = replay(&canonical, fin);
         let store = &self.backends.store;
@@ -68,6 +68,14 @@ impl Harness {
             assert_eq!(got, expected.price(&asset.id), "price of {}", asset.symbol);
         }
 
+        assert_eq!(
+            crate::traits::AssetStateReader::asset_states(&**store)
+                .await
+                .expect("asset states"),
+            expected.asset_states(),
+            "quarantined assets"
+        );
+
         self.check_log(&canonical, fin).await;
         self.check_collateral(&expected, &head).await;
     }
@@ -114,9 +122,11 @@ impl Harness {
                 .filter(|(_, v)| !v.confirmed.is_zero() || !v.pending.is_zero())
                 .collect();
             let prices: Vec<_> = balances.iter().map(|(a, _)| expected.price(a)).collect();
-            let want = valuator
+            let mut want = valuator
                 .collateral(*user, head.number, head.timestamp, &balances, &prices)
                 .expect("oracle valuation");
+            quarantine_side(&mut want.confirmed, &expected.confirmed_quarantined);
+            quarantine_side(&mut want.pending, &expected.pending_quarantined);
             let got = self.watcher.collateral(*user).await.expect("collateral");
             assert_eq!(got, want, "collateral of {user}");
             if let Some(cache) = &self.backends.cache {
@@ -136,4 +146,24 @@ impl Harness {
             }
         }
     }
+}
+
+/// The oracle's rule for a quarantined asset in a valuation, written again: no value, the
+/// `Quarantined` status with its faulting block and log, the total without it.
+fn quarantine_side(
+    side: &mut crate::model::Valuation,
+    quarantined: &std::collections::BTreeMap<crate::model::AssetId, crate::model::Quarantine>,
+) {
+    let mut total = rust_decimal::Decimal::ZERO;
+    for a in &mut side.assets {
+        if let Some(q) = quarantined.get(&a.asset) {
+            a.value = None;
+            a.status = crate::model::PriceStatus::Quarantined {
+                block: q.block,
+                log: q.log,
+            };
+        }
+        total += a.value.unwrap_or_default();
+    }
+    side.total = total;
 }
