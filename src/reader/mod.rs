@@ -20,7 +20,6 @@
 
 mod cache_ops;
 mod cached;
-mod quarantine;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -207,12 +206,14 @@ impl CollateralReader {
                     held.iter()
                         .map(|(a, _)| prices.get(a).copied().unwrap_or_default()),
                 );
-                self.valuator
-                    .collateral(*user, at.block, at.now, held, &user_prices)
-                    .map(|mut c| {
-                        quarantine::mark(&mut c, states);
-                        c
-                    })
+                self.valuator.collateral_with_states(
+                    *user,
+                    at.block,
+                    at.now,
+                    held,
+                    &user_prices,
+                    states,
+                )
             })
             .collect()
     }

@@ -112,7 +112,10 @@ impl Watcher {
         let identity = StoreIdentity::new(chain_id, &config.engine.assets);
         store.claim_writer(&identity).await?;
         let window = store.window().await?;
-        let quarantines = quarantine::Quarantines::loaded(store.asset_states().await?);
+        let quarantines = quarantine::Quarantines::loaded(
+            store.asset_states().await?,
+            window.head().map(|h| h.number),
+        );
         let engine = Engine::new(config.engine.clone(), window);
         let valuator = Valuator::new(config.engine.assets.clone(), config.max_price_age);
         let shared = Arc::new(Shared::new(

@@ -19,13 +19,19 @@ pub(super) struct Quarantines {
     injected: Vec<AssetId>,
     /// The store's quarantines after the last write (`None`: not read yet).
     known: Option<Vec<AssetStateView>>,
+    /// The highest block that may hold an unfinalized state change (written by this
+    /// watcher, or by an earlier one up to the head it started at): until the finalized tip
+    /// passes it, a finalization or a revert may change a side that `known` cannot tell
+    /// (a quarantine and its resume both pending show as active on both sides).
+    unsettled: Option<BlockNumber>,
 }
 
 impl Quarantines {
     /// The bookkeeping of a watcher starting on a store with these quarantines.
-    pub(super) fn loaded(known: Vec<AssetStateView>) -> Self {
+    pub(super) fn loaded(known: Vec<AssetStateView>, head: Option<BlockNumber>) -> Self {
         Self {
             known: Some(known),
+            unsettled: head,
             ..Self::default()
         }
     }
@@ -130,10 +136,28 @@ impl Watcher {
             })
             .collect();
         let stateful = !changes.new_state_assets().is_empty();
+        if let Some(last) = changes
+            .blocks
+            .iter()
+            .rev()
+            .find(|b| !b.asset_states.is_empty())
+        {
+            let n = last.block.header.number;
+            self.quarantines.unsettled = self.quarantines.unsettled.max(Some(n));
+        }
         let moved = !changes.revert.is_empty() || changes.finalize.is_some();
         let known_empty = self.quarantines.known.as_ref().is_some_and(Vec::is_empty);
-        if !stateful && (known_empty || !moved) {
+        let settled = self.quarantines.unsettled.is_none();
+        if !stateful && (!moved || (known_empty && settled)) {
             return (Vec::new(), new, resumed);
+        }
+        let fin = self.engine.window().finalized_number();
+        if self
+            .quarantines
+            .unsettled
+            .is_some_and(|u| fin.is_some_and(|f| f >= u))
+        {
+            self.quarantines.unsettled = None;
         }
         let now = match self.store.asset_states().await {
             Ok(now) => now,

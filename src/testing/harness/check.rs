@@ -122,11 +122,16 @@ impl Harness {
                 .filter(|(_, v)| !v.confirmed.is_zero() || !v.pending.is_zero())
                 .collect();
             let prices: Vec<_> = balances.iter().map(|(a, _)| expected.price(a)).collect();
-            let mut want = valuator
-                .collateral(*user, head.number, head.timestamp, &balances, &prices)
+            let want = valuator
+                .collateral_with_states(
+                    *user,
+                    head.number,
+                    head.timestamp,
+                    &balances,
+                    &prices,
+                    &expected.asset_states(),
+                )
                 .expect("oracle valuation");
-            quarantine_side(&mut want.confirmed, &expected.confirmed_quarantined);
-            quarantine_side(&mut want.pending, &expected.pending_quarantined);
             let got = self.watcher.collateral(*user).await.expect("collateral");
             assert_eq!(got, want, "collateral of {user}");
             if let Some(cache) = &self.backends.cache {
@@ -146,24 +151,4 @@ impl Harness {
             }
         }
     }
-}
-
-/// The oracle's rule for a quarantined asset in a valuation, written again: no value, the
-/// `Quarantined` status with its faulting block and log, the total without it.
-fn quarantine_side(
-    side: &mut crate::model::Valuation,
-    quarantined: &std::collections::BTreeMap<crate::model::AssetId, crate::model::Quarantine>,
-) {
-    let mut total = rust_decimal::Decimal::ZERO;
-    for a in &mut side.assets {
-        if let Some(q) = quarantined.get(&a.asset) {
-            a.value = None;
-            a.status = crate::model::PriceStatus::Quarantined {
-                block: q.block,
-                log: q.log,
-            };
-        }
-        total += a.value.unwrap_or_default();
-    }
-    side.total = total;
 }
