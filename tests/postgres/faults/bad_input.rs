@@ -22,7 +22,7 @@ async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
         let strict = reorg_collateral::testing::harness::default_assets()
             .into_iter()
             .map(|a| a.with_policy(reorg_collateral::model::FaultPolicy::Strict));
-        c.engine.assets = Arc::new(AssetRegistry::new(strict).unwrap());
+        c.engine.assets = Arc::new(reorg_collateral::model::AssetRegistry::new(strict).unwrap());
     })
     .await;
     h.chain.mine(|b| {
