@@ -5,6 +5,8 @@
 //              WETH), with the compiler of its era (`solc-0.5`, an alias of solc@0.5.17)
 //   TestVault  OpenZeppelin 5.1's ERC4626 (`@openzeppelin/contracts`) made concrete, no
 //              changes to its logic, with solc 0.8.24
+//   OzToken    OpenZeppelin 5.1's ERC20 made concrete (the constructor mints the supply to
+//              the deployer), no changes to its logic, with solc 0.8.24
 const fs = require("fs");
 const path = require("path");
 
@@ -28,6 +30,18 @@ const targets = {
         'import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";',
         'import {ERC4626} from "@openzeppelin/contracts/token/ERC20/extensions/ERC4626.sol";',
         'contract TestVault is ERC4626 { constructor(IERC20 asset) ERC20("Test Vault", "vTST") ERC4626(asset) {} }',
+      ].join("\n"),
+    },
+  },
+  OzToken: {
+    solc: "solc",
+    evmVersion: "cancun",
+    sources: {
+      "OzToken.sol": [
+        "// SPDX-License-Identifier: MIT",
+        "pragma solidity ^0.8.20;",
+        'import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";',
+        'contract OzToken is ERC20 { constructor(uint256 supply) ERC20("OZ Token", "OZT") { _mint(msg.sender, supply); } }',
       ].join("\n"),
     },
   },

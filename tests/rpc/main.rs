@@ -12,6 +12,7 @@ mod erc4626;
 mod fallback;
 mod node;
 mod published;
+mod quarantine;
 #[cfg(feature = "cli")]
 mod service;
 mod weth9;
