@@ -132,6 +132,16 @@ pub struct Unrepresentable {
     pub pending: bool,
 }
 
+/// On which sides of a [`CachedAsset`] the asset is quarantined
+/// ([`PriceStatus::Quarantined`]): the block of the faulting log, or `None`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct QuarantinedSides {
+    /// The confirmed side is quarantined since this block.
+    pub confirmed: Option<BlockNumber>,
+    /// The pending side is quarantined since this block.
+    pub pending: Option<BlockNumber>,
+}
+
 /// The cached form of one asset's value for a user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CachedAsset {
@@ -143,6 +153,9 @@ pub struct CachedAsset {
     pub pending: Option<Decimal>,
     /// Which `None` sides are unrepresentable values, not missing prices.
     pub unrepresentable: Unrepresentable,
+    /// Which `None` sides are quarantined assets (and since which block), not missing
+    /// prices.
+    pub quarantined: QuarantinedSides,
 }
 
 /// What a [`CollateralCache`](crate::CollateralCache) holds per user:
@@ -179,17 +192,24 @@ impl CachedCollateral {
             confirmed: None,
             pending: None,
             unrepresentable: Unrepresentable::default(),
+            quarantined: QuarantinedSides::default(),
         };
         let unrepresentable = |a: &AssetValuation| a.status == PriceStatus::Unrepresentable;
+        let quarantined = |a: &AssetValuation| match a.status {
+            PriceStatus::Quarantined { block, .. } => Some(block.number),
+            _ => None,
+        };
         for a in &c.confirmed.assets {
             let entry = assets.entry(a.asset).or_insert(empty);
             entry.confirmed = a.value;
             entry.unrepresentable.confirmed = unrepresentable(a);
+            entry.quarantined.confirmed = quarantined(a);
         }
         for a in &c.pending.assets {
             let entry = assets.entry(a.asset).or_insert(empty);
             entry.pending = a.value;
             entry.unrepresentable.pending = unrepresentable(a);
+            entry.quarantined.pending = quarantined(a);
         }
         Self {
             user: c.user,

@@ -20,7 +20,7 @@ pub use block::{Block, BlockHeader, BlockId, BlockNumber, BlockRef};
 pub use changeset::{BlockChanges, Changeset};
 pub use collateral::{
     AssetValuation, BalanceView, CachedAsset, CachedCollateral, Collateral, PriceStatus,
-    Unrepresentable, Valuation,
+    QuarantinedSides, Unrepresentable, Valuation,
 };
 pub use event::{AssetId, BalanceChange, BalanceEvent, BalanceKey, Effect, LogId, UserId};
 pub use identity::StoreIdentity;

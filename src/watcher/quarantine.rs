@@ -191,6 +191,11 @@ impl Watcher {
 }
 
 impl Watcher {
+    /// The quarantines the watcher last read from the store (after its last write).
+    pub(super) fn quarantines_known(&self) -> Option<Vec<AssetStateView>> {
+        self.quarantines.known.clone()
+    }
+
     /// The quarantine figures of [`SyncProgress`](super::SyncProgress): how many assets are
     /// quarantined at the head, and the first.
     pub(super) fn quarantine_progress(&self) -> (usize, Option<(AssetId, BlockNumber)>) {

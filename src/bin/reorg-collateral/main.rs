@@ -9,6 +9,7 @@
 //! reorg-collateral cutover [--rollback]         switch the shared read-path flag
 //! reorg-collateral rebuild-cache                repopulate the Redis collateral cache
 //! reorg-collateral follow --stream <key>        print the durable notification stream
+//! reorg-collateral quarantine list              the quarantined assets and why
 //! ```
 //!
 //! `backfill`, `verify` and `cutover` fold the crate's own `balance_updates`, or a legacy
@@ -31,6 +32,7 @@ mod follow;
 mod history;
 mod migration;
 mod progress;
+mod quarantine;
 mod run;
 mod simulate;
 
@@ -48,6 +50,7 @@ use tokio_util::sync::CancellationToken;
 use cache::CacheArgs;
 use follow::FollowArgs;
 use migration::{BackfillArgs, CutoverArgs, VerifyArgs};
+use quarantine::QuarantineArgs;
 use run::RunArgs;
 use simulate::SimulateArgs;
 
@@ -139,6 +142,9 @@ enum Command {
     /// Print the durable collateral notifications of a Redis stream, one line per event,
     /// resuming after a restart (a state file, or a consumer group). Needs no database.
     Follow(FollowArgs),
+    /// The assets whose log could not be applied and that stopped folding there while the
+    /// rest went on (`quarantine list`). Reads only.
+    Quarantine(QuarantineArgs),
 }
 
 impl Command {
@@ -199,6 +205,7 @@ async fn run(
         Command::Cutover(args) => args.run(&store).await,
         Command::RebuildCache(args) => args.rebuild(&store).await,
         Command::VerifyCache(args) => args.verify(&store).await,
+        Command::Quarantine(args) => args.run(&store).await,
         Command::Run(_) => unreachable!("`run` connects by itself"),
         Command::Follow(_) => unreachable!("`follow` needs no store"),
     }
