@@ -75,6 +75,13 @@ impl Watcher {
         &self,
         at: BlockNumber,
     ) -> Result<Vec<(AssetId, AssetState)>, Error> {
+        // No quarantine on either side and no unfinalized state change: every asset is
+        // active at any height the engine builds on (at or above the finalized tip).
+        if self.quarantines.known.as_ref().is_some_and(Vec::is_empty)
+            && self.quarantines.unsettled.is_none()
+        {
+            return Ok(Vec::new());
+        }
         let assets: Vec<AssetId> = self.config.engine.assets.iter().map(|a| a.id).collect();
         let states = self.store.asset_states_at(&assets, at).await?;
         if states.len() != assets.len() {
@@ -191,6 +198,16 @@ impl Watcher {
 }
 
 impl Watcher {
+    /// Forgets what it knew of the store's quarantines after a write of unknown outcome
+    /// (`changes`, which may have landed): they are read again until the finalized tip
+    /// passes its head.
+    pub(super) fn forget_quarantines(&mut self, changes: &Changeset) {
+        let head = self.head_number().max(changes.new_head().map(|h| h.number));
+        self.quarantines.known = None;
+        self.quarantines.unsettled = self.quarantines.unsettled.max(head);
+        self.quarantines.injected.clear();
+    }
+
     /// The quarantines the watcher last read from the store (after its last write).
     pub(super) fn quarantines_known(&self) -> Option<Vec<AssetStateView>> {
         self.quarantines.known.clone()

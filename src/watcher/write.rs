@@ -36,6 +36,7 @@ impl Watcher {
             // memos, re-read the checkpoint before the next step, reconcile the cache then.
             self.memo.clear();
             self.recent.clear();
+            self.forget_quarantines(&changes);
             self.shared.queue().add_delta(ViewDelta::Reset);
             self.reload = true;
             return Err(e.into());
