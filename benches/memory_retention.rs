@@ -72,6 +72,7 @@ fn changeset(n: u64) -> Changeset {
             prices,
             rejected_prices: Vec::new(),
             indexes: Vec::new(),
+            asset_states: Vec::new(),
         }],
         finalize: n.checked_sub(CONFIRMATIONS).map(header),
     }

@@ -146,6 +146,7 @@ async fn main() {
                             confirmed: Some(Decimal::from(i)),
                             pending: Some(Decimal::from(i)),
                             unrepresentable: Default::default(),
+                            quarantined: Default::default(),
                         },
                     )
                 })
@@ -220,6 +221,7 @@ async fn main() {
                     confirmed: Some(value(i)),
                     pending: Some(value(i)),
                     unrepresentable: Default::default(),
+                    quarantined: Default::default(),
                 },
             )]
             .into(),

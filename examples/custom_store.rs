@@ -73,6 +73,15 @@ impl<S: StoreWriter + ?Sized> StoreWriter for CountingWriter<S> {
         self.inner.indexes_at(assets, at).await
     }
 
+    async fn asset_states_at(
+        &self,
+        assets: &[AssetId],
+        at: BlockNumber,
+    ) -> Result<Vec<reorg_collateral::model::AssetState>, StoreError> {
+        self.counts.reads.fetch_add(1, Relaxed);
+        self.inner.asset_states_at(assets, at).await
+    }
+
     async fn apply(&self, changes: &Changeset) -> Result<(), StoreError> {
         self.counts.applies.fetch_add(1, Relaxed);
         self.counts

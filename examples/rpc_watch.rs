@@ -44,6 +44,7 @@ use reorg_collateral::decode::{Contract, Decoders};
 use reorg_collateral::model::{Asset, AssetRegistry, Block, BlockNumber};
 use reorg_collateral::source::rpc::{FinalityTag, RpcBlockSource, RpcConfig, TransportConfig};
 use reorg_collateral::watcher::{Notification, Openings};
+use reorg_collateral::watcher::{Notification, SyncProgress};
 use reorg_collateral::{
     BalanceStore, BlockSource, EngineConfig, SourceError, Watcher, WatcherConfig,
 };
@@ -171,25 +172,27 @@ impl BlockSource for Counted {
     }
 }
 
-/// Prints `catch-up: #n, x blocks/s, y behind head #h` every 2 s while more than one block
-/// was fetched since the previous line (a catch-up, not the head's pace).
-fn print_progress(progress: Arc<Progress>) {
+/// Prints `catch-up: #n of #h, y behind, x blocks/s` every 2 s while the applied head moved
+/// by more than one block since the previous line, and the watcher's own progress whenever
+/// it cannot advance (`stalled`: a strict asset's fault, a failing node) or an asset is
+/// quarantined: the applied head, never the fetched one (fetched blocks a refused step
+/// cannot apply are not progress).
+fn print_progress(progress: Arc<Progress>, applied: tokio::sync::watch::Receiver<SyncProgress>) {
     tokio::spawn(async move {
-        let mut last = (Instant::now(), progress.fetched.load(Ordering::Relaxed));
+        let mut last = (Instant::now(), applied.borrow().head.unwrap_or(0));
         loop {
             tokio::time::sleep(Duration::from_secs(2)).await;
-            let fetched = progress.fetched.load(Ordering::Relaxed);
-            let head = progress.head.load(Ordering::Relaxed);
-            let (t0, f0) = last;
-            // More than one new block since the last line: catching up, not following.
-            if fetched > f0 + 1 {
-                let rate = (fetched - f0) as f64 / t0.elapsed().as_secs_f64();
-                eprintln!(
-                    "catch-up: #{fetched}, {rate:.0} blocks/s, {} behind head #{head}",
-                    head.saturating_sub(fetched)
-                );
+            let p = *applied.borrow();
+            let head = p.head.unwrap_or(0);
+            let (t0, h0) = last;
+            if p.stalled || p.quarantined.0 > 0 {
+                eprintln!("progress: {p}");
+            } else if head > h0 + 1 {
+                let rate = (head - h0) as f64 / t0.elapsed().as_secs_f64();
+                let fetched = progress.fetched.load(Ordering::Relaxed);
+                eprintln!("catch-up: {p}, {rate:.0} blocks/s (fetched #{fetched})");
             }
-            last = (Instant::now(), fetched);
+            last = (Instant::now(), head);
         }
     });
 }
@@ -267,7 +270,7 @@ async fn main() -> Result<(), Error> {
         eprintln!("cache: redis (prefix rc_watch)");
     }
     let mut changes = watcher.subscribe();
-    print_progress(progress);
+    print_progress(progress, watcher.progress());
     let poll = Duration::from_millis(env_or("POLL_MS", "1000").parse()?);
     eprintln!(
         "following {} endpoint(s), primary {} (head #{head}), from block {start} or the store's checkpoint; Ctrl-C to stop",

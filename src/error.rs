@@ -538,4 +538,11 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+    /// [`Watcher::resume`](crate::Watcher::resume) named an asset the watcher does not
+    /// track; nothing was queued.
+    #[error("cannot resume asset {asset}: it is not tracked")]
+    UnknownAsset {
+        /// The asset asked for.
+        asset: AssetId,
+    },
 }

@@ -74,13 +74,27 @@ pub enum HealthProblem {
         /// The store's error.
         error: String,
     },
+    /// An asset is quarantined at the head (a log of it could not be applied): its
+    /// balances are unreliable and left out of collateral; every other asset goes on.
+    /// Degrades only: reads are still correct for the rest.
+    Quarantined {
+        /// The asset.
+        asset: crate::model::AssetId,
+        /// The block of the faulting log.
+        block: BlockNumber,
+        /// Why (the fault).
+        reason: String,
+    },
 }
 
 impl HealthProblem {
     /// Whether reads can still be served correctly (from the store) with this problem:
     /// a failing or lagging cache degrades, the rest makes the process not ready.
     pub fn degrades_only(&self) -> bool {
-        matches!(self, Self::CacheFailing { .. } | Self::RefreshBehind { .. })
+        matches!(
+            self,
+            Self::CacheFailing { .. } | Self::RefreshBehind { .. } | Self::Quarantined { .. }
+        )
     }
 }
 
@@ -195,5 +209,21 @@ pub async fn check(
     }
     // No cache has no refresh to lag; a failing one is reported as such.
     report.check_lags(reader.cache().is_some() && cache_ok, 0, thresholds);
+    if let Ok(states) = reader.store().asset_states().await {
+        report.add_quarantines(&states);
+    }
     report
+}
+
+impl HealthReport {
+    /// Adds a [`HealthProblem::Quarantined`] per asset quarantined at the head.
+    pub fn add_quarantines(&mut self, states: &[crate::model::AssetStateView]) {
+        for q in states.iter().filter_map(|v| v.pending.quarantine()) {
+            self.problems.push(HealthProblem::Quarantined {
+                asset: q.asset,
+                block: q.block.number,
+                reason: q.reason.to_string(),
+            });
+        }
+    }
 }

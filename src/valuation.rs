@@ -24,8 +24,8 @@ use rust_decimal::Decimal;
 
 use crate::error::ValuationError;
 use crate::model::{
-    Asset, AssetId, AssetRegistry, AssetValuation, BalanceView, BlockNumber, Collateral, Price,
-    PriceStatus, PriceView, UserId, Valuation,
+    Asset, AssetId, AssetRegistry, AssetState, AssetStateView, AssetValuation, BalanceView,
+    BlockNumber, Collateral, Price, PriceStatus, PriceView, Quarantine, UserId, Valuation,
 };
 
 mod exact;
@@ -105,6 +105,21 @@ impl Valuator {
         balances: &[(AssetId, BalanceView)],
         prices: &[PriceView],
     ) -> Result<Collateral, ValuationError> {
+        self.collateral_with_states(user, block, now, balances, prices, &[])
+    }
+
+    /// [`collateral`](Self::collateral) with the quarantined assets of `states`: on the
+    /// side an asset is quarantined, it is flagged [`PriceStatus::Quarantined`] and
+    /// contributes nothing to the total (like a missing price).
+    pub fn collateral_with_states(
+        &self,
+        user: UserId,
+        block: BlockNumber,
+        now: u64,
+        balances: &[(AssetId, BalanceView)],
+        prices: &[PriceView],
+        states: &[AssetStateView],
+    ) -> Result<Collateral, ValuationError> {
         let mut confirmed = Side::default();
         let mut pending = Side::default();
         for ((asset_id, view), price) in balances.iter().zip(prices) {
@@ -115,15 +130,34 @@ impl Valuator {
                     user,
                     asset: *asset_id,
                 })?;
-            self.add(
+            let state = states.iter().find(|s| s.asset == *asset_id);
+            let quarantine =
+                |side: fn(&AssetStateView) -> &AssetState| state.and_then(|s| side(s).quarantine());
+            if !quarantined(
                 &mut confirmed,
-                user,
                 asset,
                 view.confirmed,
                 price.confirmed,
-                now,
-            );
-            self.add(&mut pending, user, asset, view.pending, price.pending, now);
+                quarantine(|s| &s.confirmed),
+            ) {
+                self.add(
+                    &mut confirmed,
+                    user,
+                    asset,
+                    view.confirmed,
+                    price.confirmed,
+                    now,
+                );
+            }
+            if !quarantined(
+                &mut pending,
+                asset,
+                view.pending,
+                price.pending,
+                quarantine(|s| &s.pending),
+            ) {
+                self.add(&mut pending, user, asset, view.pending, price.pending, now);
+            }
         }
         Ok(Collateral {
             user,
@@ -175,6 +209,31 @@ impl Valuator {
             status,
         });
     }
+}
+
+/// Pushes a quarantined asset's entry (no value, nothing added to the sum) and says so;
+/// `false` if it is not quarantined on this side.
+fn quarantined(
+    side: &mut Side,
+    asset: &Asset,
+    balance: U256,
+    price: Option<Price>,
+    quarantine: Option<&Quarantine>,
+) -> bool {
+    let Some(q) = quarantine else { return false };
+    if !balance.is_zero() {
+        side.valuation.assets.push(AssetValuation {
+            asset: asset.id,
+            balance,
+            price,
+            value: None,
+            status: PriceStatus::Quarantined {
+                block: q.block,
+                log: q.log,
+            },
+        });
+    }
+    true
 }
 
 /// One side of a valuation being built: the breakdown and the exact sum of its values,

@@ -1,6 +1,6 @@
 use alloy_primitives::U256;
 
-use crate::model::{AssetId, AssetIndex, BalanceKey, Price};
+use crate::model::{AssetId, AssetIndex, AssetState, BalanceKey, Price};
 
 /// Balances, prices and indexes at a transition's base height, read from the store.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -12,4 +12,8 @@ pub struct BaseState {
     /// Index of each rebasing asset the transition's events name (absent means the asset
     /// is not rebasing, or not yet).
     pub indexes: Vec<(AssetId, AssetIndex)>,
+    /// The state of each asset at the base height that is not
+    /// [`AssetState::Active`] (absent means active): a quarantined asset's events are
+    /// skipped until a resume.
+    pub asset_states: Vec<(AssetId, AssetState)>,
 }

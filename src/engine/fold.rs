@@ -1,14 +1,16 @@
 //! Folding new blocks onto base balances and prices: the engine's only arithmetic.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use alloy_primitives::U256;
 use alloy_primitives::map::HashMap;
+use smallvec::SmallVec;
 
 use super::BaseState;
 use crate::error::{BalanceFault, EngineError};
-use crate::model::BlockChanges;
 use crate::model::{AssetId, AssetIndex, BalanceKey, Block, Effect, Price};
+use crate::model::{AssetRegistry, AssetState, BalanceChange, BlockChanges};
 
 /// Running state while folding a transition's blocks: balances in a dense vector behind
 /// one hash index, so each effect costs one lookup.
@@ -22,10 +24,14 @@ pub(super) struct Fold {
     prices: HashMap<AssetId, Price>,
     /// Rebasing assets' indexes (see [`super::rebase`]).
     indexes: HashMap<AssetId, AssetIndex>,
+    /// Assets not [`AssetState::Active`] (quarantined), and the registry that says which
+    /// policy a fault of each asset follows.
+    states: HashMap<AssetId, AssetState>,
+    assets: Arc<AssetRegistry>,
 }
 
 impl Fold {
-    pub(super) fn new(base: BaseState) -> Self {
+    pub(super) fn new(base: BaseState, assets: Arc<AssetRegistry>) -> Self {
         let n = base.balances.len();
         let mut fold = Self {
             index: HashMap::with_capacity_and_hasher(n, Default::default()),
@@ -35,6 +41,12 @@ impl Fold {
             blocks: 0,
             prices: base.prices.into_iter().collect(),
             indexes: base.indexes.into_iter().collect(),
+            states: base
+                .asset_states
+                .into_iter()
+                .filter(|(_, s)| s.is_quarantined())
+                .collect(),
+            assets,
         };
         for (key, value) in base.balances {
             fold.slot(key, value);
@@ -59,15 +71,40 @@ impl Fold {
         self.blocks += 1;
         let mut touched = Vec::with_capacity(block.events.len() * 2);
         let mut indexed = super::rebase::Touched::default();
+        let mut asset_states: BTreeMap<AssetId, AssetState> = BTreeMap::new();
+        let mut staged: SmallVec<[(usize, U256); 2]> = SmallVec::new();
         for event in &block.events {
+            if event.change == BalanceChange::Resume {
+                if self.states.remove(&event.asset).is_some() {
+                    asset_states.insert(event.asset, AssetState::Active);
+                }
+                continue;
+            }
+            if self.states.contains_key(&event.asset) {
+                // Quarantined: skipped (rebases too) until a resume.
+                continue;
+            }
             if !indexed.event(&mut self.indexes, event, id)? {
                 continue;
             }
             let index = self.indexes.get(&event.asset).copied();
+            staged.clear();
+            let mut fault = None;
             for (key, effect) in event.effects() {
-                let effect = super::rebase::to_shares(effect, index, id, event, key)?;
+                let effect = match super::rebase::to_shares(effect, index, id, event, key) {
+                    Ok(effect) => effect,
+                    Err(EngineError::BalanceOverflow(f)) => {
+                        fault = Some((true, *f));
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                };
                 let slot = self.slot(key, U256::ZERO);
-                let before = self.values[slot];
+                let before = staged
+                    .iter()
+                    .rev()
+                    .find(|(s, _)| *s == slot)
+                    .map_or(self.values[slot], |(_, v)| *v);
                 let Some(after) = effect.apply(before) else {
                     let (overflow, amount) = match effect {
                         Effect::Debit(amount) => (false, amount),
@@ -75,20 +112,35 @@ impl Fold {
                         | Effect::Set(amount)
                         | Effect::Reconcile(amount) => (true, amount),
                     };
-                    let fault = Box::new(BalanceFault {
-                        block: id,
-                        log: event.log,
-                        user: key.user,
-                        asset: key.asset,
-                        balance: before,
-                        amount,
-                    });
-                    return Err(if overflow {
-                        EngineError::BalanceOverflow(fault)
-                    } else {
-                        EngineError::BalanceUnderflow(fault)
-                    });
+                    fault = Some((
+                        overflow,
+                        BalanceFault {
+                            block: id,
+                            log: event.log,
+                            user: key.user,
+                            asset: key.asset,
+                            balance: before,
+                            amount,
+                        },
+                    ));
+                    break;
                 };
+                staged.push((slot, after));
+            }
+            if let Some((overflow, fault)) = fault {
+                match super::quarantine::on_fault(self.assets.policy(&event.asset), overflow, fault)
+                {
+                    Err(e) => return Err(e),
+                    Ok(q) => {
+                        tracing::warn!(block = id.number, log = %q.log, asset = %q.asset, reason = %q.reason, "asset quarantined");
+                        let state = AssetState::Quarantined(q);
+                        self.states.insert(event.asset, state.clone());
+                        asset_states.insert(event.asset, state);
+                    }
+                }
+                continue;
+            }
+            for &(slot, after) in &staged {
                 self.values[slot] = after;
                 if self.stamp[slot] != self.blocks {
                     self.stamp[slot] = self.blocks;
@@ -122,6 +174,7 @@ impl Fold {
             prices: accepted.into_values().collect(),
             rejected_prices,
             indexes: indexed.updates(&self.indexes),
+            asset_states: asset_states.into_iter().collect(),
         })
     }
 }

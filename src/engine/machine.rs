@@ -179,7 +179,7 @@ impl Engine {
                 });
             }
         };
-        let mut fold = Fold::new(base);
+        let mut fold = Fold::new(base, self.config.assets.clone());
         let mut blocks = Vec::with_capacity(new.len());
         for block in new {
             blocks.push(fold.block(block)?);

@@ -22,7 +22,10 @@ fn transition(engine: &Engine, segment: &[Block]) -> Transition {
 
 fn config(confirmations: u64) -> EngineConfig {
     EngineConfig::new(
-        AssetRegistry::new([Asset::new(ASSET, "TKN", 0, 10_000)]).unwrap(),
+        AssetRegistry::new([
+            Asset::new(ASSET, "TKN", 0, 10_000).with_policy(crate::model::FaultPolicy::Strict)
+        ])
+        .unwrap(),
         confirmations,
     )
 }
@@ -285,6 +288,7 @@ fn build_folds_on_base_and_types_overflow_and_underflow() {
         balances: [(key, U256::from(100))].into_iter().collect(),
         prices: Default::default(),
         indexes: Default::default(),
+        asset_states: Vec::new(),
     };
     let c = engine
         .build(transition(&engine, std::slice::from_ref(&b)), base, None)
@@ -295,6 +299,7 @@ fn build_folds_on_base_and_types_overflow_and_underflow() {
         balances: [(key, U256::MAX - U256::from(6))].into_iter().collect(),
         prices: Default::default(),
         indexes: Default::default(),
+        asset_states: Vec::new(),
     };
     let err = engine
         .build(transition(&engine, std::slice::from_ref(&b)), base, None)
@@ -386,6 +391,7 @@ fn corrections_apply_first_like_set_and_must_lead_the_block() {
         balances: [(key, U256::from(3))].into_iter().collect(),
         prices: Default::default(),
         indexes: Default::default(),
+        asset_states: Vec::new(),
     };
     let c = engine
         .build(transition(&engine, std::slice::from_ref(&b)), base, None)

@@ -12,6 +12,7 @@ mod config;
 mod fold;
 mod machine;
 mod plan;
+mod quarantine;
 mod rebase;
 mod transition;
 

@@ -293,6 +293,14 @@ impl StoreWriter for MigratingStore {
         self.inner.indexes_at(assets, at).await
     }
 
+    async fn asset_states_at(
+        &self,
+        assets: &[AssetId],
+        at: BlockNumber,
+    ) -> Result<Vec<crate::model::AssetState>, StoreError> {
+        self.inner.asset_states_at(assets, at).await
+    }
+
     async fn apply(&self, changes: &Changeset) -> Result<(), StoreError> {
         self.inner.apply(changes).await
     }
@@ -378,5 +386,12 @@ impl MigratingStore {
             .into_iter()
             .filter_map(|i| keys.get(usize::try_from(i - 1).ok()?).copied())
             .collect())
+    }
+}
+
+#[async_trait]
+impl crate::traits::AssetStateReader for MigratingStore {
+    async fn asset_states(&self) -> Result<Vec<crate::model::AssetStateView>, StoreError> {
+        self.inner.asset_states().await
     }
 }

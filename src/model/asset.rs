@@ -1,6 +1,6 @@
 use std::collections::HashMap;
 
-use super::AssetId;
+use super::{AssetId, FaultPolicy};
 
 /// Collateral factors are in basis points: `10_000` means the full value counts.
 pub const BPS_DENOMINATOR: u16 = 10_000;
@@ -16,6 +16,9 @@ pub struct Asset {
     pub decimals: u8,
     /// Collateral factor in basis points (Aave-style liquidation threshold), `0..=10_000`.
     pub collateral_factor_bps: u16,
+    /// What a log that cannot be applied does to this asset (default
+    /// [`FaultPolicy::Quarantine`]: the asset alone stops, the rest goes on).
+    pub policy: FaultPolicy,
 }
 
 impl Asset {
@@ -32,7 +35,14 @@ impl Asset {
             symbol: symbol.into(),
             decimals,
             collateral_factor_bps,
+            policy: FaultPolicy::default(),
         }
+    }
+
+    /// The same asset with another [`FaultPolicy`].
+    pub fn with_policy(mut self, policy: FaultPolicy) -> Self {
+        self.policy = policy;
+        self
     }
 }
 
@@ -86,6 +96,11 @@ impl AssetRegistry {
     /// The asset with this id, if tracked.
     pub fn get(&self, id: &AssetId) -> Option<&Asset> {
         self.assets.get(id)
+    }
+
+    /// The fault policy of an asset ([`FaultPolicy::default`] for an untracked one).
+    pub fn policy(&self, id: &AssetId) -> FaultPolicy {
+        self.assets.get(id).map(|a| a.policy).unwrap_or_default()
     }
 
     /// Whether the asset is tracked.

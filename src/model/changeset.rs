@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use alloy_primitives::U256;
 
 use super::{
-    AssetId, BalanceKey, Block, BlockHeader, BlockNumber, IndexUpdate, LogId, Price,
+    AssetId, AssetState, BalanceKey, Block, BlockHeader, BlockNumber, IndexUpdate, LogId, Price,
     PriceRejection, UserId,
 };
 
@@ -23,6 +23,10 @@ pub struct BlockChanges {
     /// The index after the block of each rebasing asset the block touches (moved shares
     /// of or rebased), ordered by asset.
     pub indexes: Vec<IndexUpdate>,
+    /// Assets whose [`AssetState`] the block changes (a quarantine, or a resume back to
+    /// [`AssetState::Active`]), ordered by asset, each at most once: its state after the
+    /// block.
+    pub asset_states: Vec<(AssetId, AssetState)>,
 }
 
 /// Everything one step writes, applied by [`StoreWriter::apply`](crate::traits::StoreWriter::apply)
@@ -75,6 +79,14 @@ impl Changeset {
         self.blocks
             .iter()
             .flat_map(|b| b.indexes.iter().filter(|i| i.rebased).map(|i| i.asset))
+            .collect()
+    }
+
+    /// Assets whose state (quarantine or resume) the new blocks change.
+    pub fn new_state_assets(&self) -> BTreeSet<AssetId> {
+        self.blocks
+            .iter()
+            .flat_map(|b| b.asset_states.iter().map(|(a, _)| *a))
             .collect()
     }
 

@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use alloy_primitives::{B256, U256};
 use rust_decimal::Decimal;
 
-use super::{AssetId, BlockNumber, Price, StateRef, UserId};
+use super::{AssetId, BlockNumber, BlockRef, LogId, Price, StateRef, UserId};
 
 /// A user's balance of one asset, confirmed and pending.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -32,6 +32,15 @@ pub enum PriceStatus {
     /// the total with it, exceeds about 7.9 × 10^28), or the answer is not positive; the
     /// asset contributes nothing to the total and is flagged, like a missing price.
     Unrepresentable,
+    /// The asset is quarantined on this side (a log of it could not be applied, see
+    /// [`Quarantine`](super::Quarantine)): its balance is unreliable, it contributes nothing
+    /// to the total and is flagged, like a missing price.
+    Quarantined {
+        /// The block of the faulting log.
+        block: BlockRef,
+        /// The faulting log.
+        log: LogId,
+    },
 }
 
 /// One asset's contribution to a user's collateral.
@@ -85,7 +94,16 @@ impl Valuation {
             .map(|a| a.asset)
     }
 
-    /// Whether every asset was valued with a fresh price.
+    /// Assets quarantined on this side (see [`PriceStatus::Quarantined`]).
+    pub fn quarantined(&self) -> impl Iterator<Item = AssetId> + '_ {
+        self.assets
+            .iter()
+            .filter(|a| matches!(a.status, PriceStatus::Quarantined { .. }))
+            .map(|a| a.asset)
+    }
+
+    /// Whether every asset was valued with a fresh price (a quarantined asset makes it
+    /// incomplete).
     pub fn is_complete(&self) -> bool {
         self.assets.iter().all(|a| a.status == PriceStatus::Fresh)
     }
@@ -114,6 +132,16 @@ pub struct Unrepresentable {
     pub pending: bool,
 }
 
+/// On which sides of a [`CachedAsset`] the asset is quarantined
+/// ([`PriceStatus::Quarantined`]): the block of the faulting log, or `None`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct QuarantinedSides {
+    /// The confirmed side is quarantined since this block.
+    pub confirmed: Option<BlockNumber>,
+    /// The pending side is quarantined since this block.
+    pub pending: Option<BlockNumber>,
+}
+
 /// The cached form of one asset's value for a user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CachedAsset {
@@ -125,6 +153,9 @@ pub struct CachedAsset {
     pub pending: Option<Decimal>,
     /// Which `None` sides are unrepresentable values, not missing prices.
     pub unrepresentable: Unrepresentable,
+    /// Which `None` sides are quarantined assets (and since which block), not missing
+    /// prices.
+    pub quarantined: QuarantinedSides,
 }
 
 /// What a [`CollateralCache`](crate::CollateralCache) holds per user:
@@ -161,17 +192,24 @@ impl CachedCollateral {
             confirmed: None,
             pending: None,
             unrepresentable: Unrepresentable::default(),
+            quarantined: QuarantinedSides::default(),
         };
         let unrepresentable = |a: &AssetValuation| a.status == PriceStatus::Unrepresentable;
+        let quarantined = |a: &AssetValuation| match a.status {
+            PriceStatus::Quarantined { block, .. } => Some(block.number),
+            _ => None,
+        };
         for a in &c.confirmed.assets {
             let entry = assets.entry(a.asset).or_insert(empty);
             entry.confirmed = a.value;
             entry.unrepresentable.confirmed = unrepresentable(a);
+            entry.quarantined.confirmed = quarantined(a);
         }
         for a in &c.pending.assets {
             let entry = assets.entry(a.asset).or_insert(empty);
             entry.pending = a.value;
             entry.unrepresentable.pending = unrepresentable(a);
+            entry.quarantined.pending = quarantined(a);
         }
         Self {
             user: c.user,

@@ -50,7 +50,7 @@ pub const CORRECTION_LOG_INDEX: u64 = 1 << 62;
 impl LogId {
     /// Whether this is the synthetic id of a correction row (see [`Correction::log_id`]).
     pub fn is_correction(&self) -> bool {
-        self.log_index >= CORRECTION_LOG_INDEX
+        (CORRECTION_LOG_INDEX..super::RESUME_LOG_INDEX).contains(&self.log_index)
     }
 }
 

@@ -101,6 +101,10 @@ pub enum BalanceChange {
         /// Why the row was written.
         origin: super::CorrectionOrigin,
     },
+    /// Not a contract's event: ends the event's asset's quarantine at the end of the block
+    /// that carries it (emitted by [`Watcher::resume`](crate::Watcher::resume) with a
+    /// synthetic [`resume_log`](super::resume_log)). No balance changes.
+    Resume,
 }
 
 /// A decoded balance event from a tracked contract.
@@ -172,6 +176,7 @@ impl BalanceEvent {
             BalanceChange::Reconciled { user, balance, .. } => {
                 [Some((key(user), Effect::Reconcile(balance))), None]
             }
+            BalanceChange::Resume => [None, None],
         };
         pair.into_iter().flatten()
     }

@@ -15,6 +15,7 @@ mod identity;
 mod index;
 mod lag;
 mod price;
+mod quarantine;
 mod window;
 
 pub use asset::{Asset, AssetError, AssetRegistry, BPS_DENOMINATOR};
@@ -22,7 +23,7 @@ pub use block::{Block, BlockHeader, BlockId, BlockNumber, BlockRef};
 pub use changeset::{BlockChanges, Changeset};
 pub use collateral::{
     AssetValuation, BalanceView, CachedAsset, CachedCollateral, Collateral, PriceStatus,
-    Unrepresentable, Valuation,
+    QuarantinedSides, Unrepresentable, Valuation,
 };
 pub use correction::{
     CORRECTION_LOG_INDEX, Correction, CorrectionOrigin, corrections_first, difference,
@@ -32,4 +33,7 @@ pub use identity::StoreIdentity;
 pub use index::{AssetIndex, IndexFormula, IndexUpdate};
 pub use lag::Lag;
 pub use price::{Answer, MAX_PRICE_DECIMALS, Price, PriceRejection, PriceUpdate, PriceView};
+pub use quarantine::{
+    AssetState, AssetStateView, FaultPolicy, FaultReason, Quarantine, RESUME_LOG_INDEX, resume_log,
+};
 pub use window::{StateRef, Window};

@@ -29,7 +29,8 @@ pub use cached::{CachedRead, FallbackReason, ReadSource};
 
 use crate::error::{Error, StoreError, ValuationError};
 use crate::model::{
-    AssetId, BalanceView, BlockHeader, BlockNumber, Collateral, PriceView, StateRef, UserId,
+    AssetId, AssetStateView, BalanceView, BlockHeader, BlockNumber, Collateral, PriceView,
+    StateRef, UserId,
 };
 use crate::traits::{BalanceStore, CollateralCache};
 use crate::valuation::Valuator;
@@ -173,17 +174,26 @@ impl CollateralReader {
         let balances = self.store.user_balances_many(users).await?;
         let assets: Vec<AssetId> = assets_of(balances.iter().map(Vec::as_slice));
         let views = self.store.prices(&assets).await?;
+        let states = self.store.asset_states().await?;
         let prices: HashMap<AssetId, PriceView> = assets.into_iter().zip(views).collect();
-        Ok(self.value_many(users, balances.iter().map(Vec::as_slice), &prices, at))
+        Ok(self.value_many(
+            users,
+            balances.iter().map(Vec::as_slice),
+            &prices,
+            &states,
+            at,
+        ))
     }
 
-    /// Values `users` in memory from their balance views (`held`, in the same order) and
-    /// the price views of every asset they hold.
+    /// Values `users` in memory from their balance views (`held`, in the same order), the
+    /// price views of every asset they hold and the quarantined assets (`states`: their
+    /// values are left out of the side they are quarantined on).
     pub(crate) fn value_many<'a>(
         &self,
         users: &[UserId],
         held: impl IntoIterator<Item = &'a [(AssetId, BalanceView)]>,
         prices: &HashMap<AssetId, PriceView>,
+        states: &[AssetStateView],
         at: ValuationPoint,
     ) -> Vec<Result<Collateral, ValuationError>> {
         let mut user_prices = Vec::new();
@@ -196,8 +206,14 @@ impl CollateralReader {
                     held.iter()
                         .map(|(a, _)| prices.get(a).copied().unwrap_or_default()),
                 );
-                self.valuator
-                    .collateral(*user, at.block, at.now, held, &user_prices)
+                self.valuator.collateral_with_states(
+                    *user,
+                    at.block,
+                    at.now,
+                    held,
+                    &user_prices,
+                    states,
+                )
             })
             .collect()
     }

@@ -90,6 +90,14 @@ where
         self.writer.indexes_at(assets, at).await
     }
 
+    async fn asset_states_at(
+        &self,
+        assets: &[AssetId],
+        at: BlockNumber,
+    ) -> Result<Vec<crate::model::AssetState>, StoreError> {
+        self.writer.asset_states_at(assets, at).await
+    }
+
     async fn apply(&self, changes: &Changeset) -> Result<(), StoreError> {
         self.writer.apply(changes).await
     }
@@ -156,5 +164,16 @@ where
 
     async fn prices(&self, assets: &[AssetId]) -> Result<Vec<PriceView>, StoreError> {
         self.readers.prices(assets).await
+    }
+}
+
+#[async_trait]
+impl<W, R> crate::traits::AssetStateReader for ComposedStore<W, R>
+where
+    W: std::fmt::Debug + Send + Sync,
+    R: crate::traits::AssetStateReader + ?Sized,
+{
+    async fn asset_states(&self) -> Result<Vec<crate::model::AssetStateView>, StoreError> {
+        self.readers.asset_states().await
     }
 }

@@ -31,6 +31,7 @@ pub use edges::{claim_writer_identity, log_of_a_block_that_comes_back, one_unrep
 mod cache_states;
 mod edges;
 mod load;
+mod quarantine;
 mod realtime;
 mod rebasing;
 
@@ -38,6 +39,7 @@ pub use cache_states::{
     cached_reads_during_syncs, finality_by_tag_alone, restarts_with_unflushed_refreshes,
 };
 pub use load::watermark_advances_under_sustained_load;
+pub use quarantine::{quarantine_one_asset, random_walk_with_faults, strict_asset_stalls};
 pub use realtime::{
     cache_behind_after_a_killed_writer, finality_advances_without_writes,
     head_moves_back_without_a_new_block, restart_refreshes_what_was_finalized_since_the_watermark,
@@ -368,6 +370,8 @@ macro_rules! conformance_tests {
             restart_refreshes_what_was_finalized_since_the_watermark,
             watermark_advances_under_sustained_load,
             rebasing_through_reorgs,
+            quarantine_one_asset,
+            strict_asset_stalls,
         );
 
         #[tokio::test]
@@ -383,6 +387,7 @@ macro_rules! conformance_tests {
             finality_by_tag_alone,
             restarts_with_unflushed_refreshes,
             rebasing_walk,
+            random_walk_with_faults,
         );
     };
     (@seeded $new_backends:expr; $seeds:expr; $steps:expr; $($scenario:ident),* $(,)?) => {
@@ -428,11 +433,14 @@ where
     restart_refreshes_what_was_finalized_since_the_watermark(new_backends().await).await;
     watermark_advances_under_sustained_load(new_backends().await).await;
     rebasing_through_reorgs(new_backends().await).await;
+    quarantine_one_asset(new_backends().await).await;
+    strict_asset_stalls(new_backends().await).await;
     for seed in 1..=4 {
         random_walk(new_backends().await, seed, 60).await;
         cached_reads_during_syncs(new_backends().await, seed, 40).await;
         finality_by_tag_alone(new_backends().await, seed, 40).await;
         restarts_with_unflushed_refreshes(new_backends().await, seed, 40).await;
         rebasing_walk(new_backends().await, seed, 40).await;
+        random_walk_with_faults(new_backends().await, seed, 40).await;
     }
 }

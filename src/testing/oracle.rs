@@ -5,14 +5,20 @@
 //! of blocks, reorgs and confirmations, a correct store equals `replay(canonical, finalized)`.
 //! A rebasing asset's balances are folded in shares with its own index map and converted
 //! with the same side's index at the end, as readers see them.
+//!
+//! Quarantine (design §6) is written again here: a debit larger than the balance or a
+//! credit past `U256::MAX` quarantines the event's asset (no effect of that event applies)
+//! and its later events are skipped until a `Resume` event of it. (A strict asset's fault
+//! never reaches a committed chain: the engine refuses the block, so every fault the
+//! oracle sees is a quarantine.)
 
 use std::collections::BTreeMap;
 
 use alloy_primitives::{Address, I256, U256, U512};
 
 use crate::model::{
-    AssetId, AssetIndex, BalanceChange, BalanceKey, BalanceView, Block, BlockNumber,
-    MAX_PRICE_DECIMALS, Price, PriceView,
+    AssetId, AssetIndex, AssetState, AssetStateView, BalanceChange, BalanceKey, BalanceView, Block,
+    BlockNumber, FaultReason, MAX_PRICE_DECIMALS, Price, PriceView, Quarantine,
 };
 
 /// The state a canonical chain implies.
@@ -31,6 +37,10 @@ pub struct Expected {
     pub confirmed_indexes: BTreeMap<AssetId, AssetIndex>,
     /// Rebasing assets' indexes on the whole chain.
     pub pending_indexes: BTreeMap<AssetId, AssetIndex>,
+    /// Assets quarantined after the last block at or below the finalized height.
+    pub confirmed_quarantined: BTreeMap<AssetId, Quarantine>,
+    /// Assets quarantined after the last canonical block.
+    pub pending_quarantined: BTreeMap<AssetId, Quarantine>,
 }
 
 impl Expected {
@@ -49,14 +59,39 @@ impl Expected {
             pending: self.pending_prices.get(asset).copied(),
         }
     }
+
+    /// What a store's [`AssetStateReader::asset_states`](crate::traits::AssetStateReader::asset_states)
+    /// must list: every asset quarantined on either side, ordered by asset.
+    pub fn asset_states(&self) -> Vec<AssetStateView> {
+        let state = |m: &BTreeMap<AssetId, Quarantine>, a: &AssetId| {
+            m.get(a)
+                .cloned()
+                .map_or(AssetState::Active, AssetState::Quarantined)
+        };
+        let assets: std::collections::BTreeSet<AssetId> = self
+            .confirmed_quarantined
+            .keys()
+            .chain(self.pending_quarantined.keys())
+            .copied()
+            .collect();
+        assets
+            .into_iter()
+            .map(|a| AssetStateView {
+                asset: a,
+                confirmed: state(&self.confirmed_quarantined, &a),
+                pending: state(&self.pending_quarantined, &a),
+            })
+            .collect()
+    }
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Fold {
     /// Balances; shares for an asset with an index.
     balances: BTreeMap<BalanceKey, U256>,
     prices: BTreeMap<AssetId, Price>,
     indexes: BTreeMap<AssetId, AssetIndex>,
+    quarantined: BTreeMap<AssetId, Quarantine>,
 }
 
 /// `floor(a × b ÷ c)`, the oracle's own arithmetic (in `U512`, panicking past `U256`).
@@ -76,26 +111,6 @@ impl Fold {
             Some(i) => scale(amount, i.den, i.num),
             None => amount,
         }
-    }
-
-    fn add(&mut self, user: Address, asset: AssetId, amount: U256) {
-        if user.is_zero() {
-            return;
-        }
-        let b = self.balances.entry(BalanceKey { user, asset }).or_default();
-        *b = b
-            .checked_add(amount)
-            .expect("oracle: replayed chain overflows a balance");
-    }
-
-    fn sub(&mut self, user: Address, asset: AssetId, amount: U256) {
-        if user.is_zero() {
-            return;
-        }
-        let b = self.balances.entry(BalanceKey { user, asset }).or_default();
-        *b = b
-            .checked_sub(amount)
-            .expect("oracle: replayed chain underflows a balance");
     }
 
     fn block(&mut self, block: &Block) {
@@ -122,7 +137,16 @@ impl Fold {
             block.header.number
         );
         for e in &block.events {
+            if e.change == BalanceChange::Resume {
+                self.quarantined.remove(&e.asset);
+                continue;
+            }
+            if self.quarantined.contains_key(&e.asset) {
+                continue;
+            }
+            // Token amounts in shares for a rebasing asset (a rebase sets its index).
             let change = match e.change {
+                BalanceChange::Resume => unreachable!("handled above"),
                 BalanceChange::Rebase { index } => {
                     self.indexes.insert(e.asset, index);
                     continue;
@@ -154,24 +178,103 @@ impl Fold {
                     origin,
                 },
             };
+            let key = |user| BalanceKey {
+                user,
+                asset: e.asset,
+            };
+            let get = |m: &BTreeMap<BalanceKey, U256>, user| {
+                m.get(&key(user)).copied().unwrap_or_default()
+            };
+            // The event's writes, checked before any applies.
+            let mut writes: Vec<(Address, U256)> = Vec::new();
+            let mut fault = None;
             match change {
                 BalanceChange::Rebase { .. } => unreachable!("handled above"),
                 BalanceChange::Transfer { from, to, amount } => {
-                    self.sub(from, e.asset, amount);
-                    self.add(to, e.asset, amount);
+                    let mut from_after = None;
+                    if !from.is_zero() {
+                        let b = get(&self.balances, from);
+                        match b.checked_sub(amount) {
+                            Some(v) => from_after = Some(v),
+                            None => {
+                                fault = Some(FaultReason::Underflow {
+                                    user: from,
+                                    balance: b,
+                                    amount,
+                                })
+                            }
+                        }
+                    }
+                    if fault.is_none() && !to.is_zero() {
+                        let b = match from_after {
+                            Some(v) if to == from => v,
+                            _ => get(&self.balances, to),
+                        };
+                        match b.checked_add(amount) {
+                            Some(v) => writes.push((to, v)),
+                            None => {
+                                fault = Some(FaultReason::Overflow {
+                                    user: to,
+                                    balance: b,
+                                    amount,
+                                })
+                            }
+                        }
+                    }
+                    if let Some(v) = from_after {
+                        writes.insert(0, (from, v));
+                    }
                 }
-                BalanceChange::Deposit { user, amount } => self.add(user, e.asset, amount),
-                BalanceChange::Withdraw { user, amount } => self.sub(user, e.asset, amount),
+                BalanceChange::Deposit { user, .. } | BalanceChange::Withdraw { user, .. }
+                    if user.is_zero() => {}
+                BalanceChange::Deposit { user, amount } => {
+                    let b = get(&self.balances, user);
+                    match b.checked_add(amount) {
+                        Some(v) => writes.push((user, v)),
+                        None => {
+                            fault = Some(FaultReason::Overflow {
+                                user,
+                                balance: b,
+                                amount,
+                            })
+                        }
+                    }
+                }
+                BalanceChange::Withdraw { user, amount } => {
+                    let b = get(&self.balances, user);
+                    match b.checked_sub(amount) {
+                        Some(v) => writes.push((user, v)),
+                        None => {
+                            fault = Some(FaultReason::Underflow {
+                                user,
+                                balance: b,
+                                amount,
+                            })
+                        }
+                    }
+                }
                 // A correction is an absolute balance read from the chain: like `Set`.
                 BalanceChange::Set { user, balance }
                 | BalanceChange::Reconciled { user, balance, .. } => {
-                    self.balances.insert(
-                        BalanceKey {
-                            user,
-                            asset: e.asset,
-                        },
-                        balance,
-                    );
+                    self.balances.insert(key(user), balance);
+                }
+                BalanceChange::Resume => unreachable!("handled above"),
+            }
+            if let Some(reason) = fault {
+                self.quarantined.insert(
+                    e.asset,
+                    Quarantine {
+                        asset: e.asset,
+                        block: block.id(),
+                        log: e.log,
+                        reason,
+                    },
+                );
+                continue;
+            }
+            for (user, v) in writes {
+                if !user.is_zero() {
+                    self.balances.insert(key(user), v);
                 }
             }
         }
@@ -201,22 +304,21 @@ impl Fold {
 /// Folds `canonical` (oldest first) from scratch; blocks at or below `finalized` make up
 /// the confirmed state, all of them the pending state. Zero balances are left out.
 ///
+/// A debit larger than a balance or a credit past `U256::MAX` quarantines the asset (see
+/// the module docs).
+///
 /// # Panics
-/// If the chain debits more than a balance holds or overflows one, or a block's events or
+/// If a block's events or
 /// price updates are not in ascending log order (the engine refuses such a block with
 /// `EngineError::LogOutOfOrder`): the oracle only replays valid chains, each block in log
 /// order.
 pub fn replay(canonical: &[Block], finalized: Option<BlockNumber>) -> Expected {
     let mut fold = Fold::default();
-    let mut confirmed = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    let mut confirmed = Fold::default();
     for block in canonical {
         fold.block(block);
         if finalized.is_some_and(|f| block.header.number <= f) {
-            confirmed = (
-                fold.balances.clone(),
-                fold.prices.clone(),
-                fold.indexes.clone(),
-            );
+            confirmed = fold.clone();
         }
     }
     // Balances as readers see them: shares converted with the same side's index.
@@ -230,11 +332,13 @@ pub fn replay(canonical: &[Block], finalized: Option<BlockNumber>) -> Expected {
             .collect()
     };
     Expected {
-        confirmed: balances(confirmed.0, &confirmed.2),
+        confirmed: balances(confirmed.balances, &confirmed.indexes),
         pending: balances(fold.balances, &fold.indexes),
-        confirmed_prices: confirmed.1,
+        confirmed_prices: confirmed.prices,
         pending_prices: fold.prices,
-        confirmed_indexes: confirmed.2,
+        confirmed_indexes: confirmed.indexes,
         pending_indexes: fold.indexes,
+        confirmed_quarantined: confirmed.quarantined,
+        pending_quarantined: fold.quarantined,
     }
 }

@@ -110,6 +110,15 @@ impl StoreWriter for RecordingStore {
         self.inner.prices_at(assets, at).await
     }
 
+    async fn asset_states_at(
+        &self,
+        assets: &[AssetId],
+        at: BlockNumber,
+    ) -> Result<Vec<crate::model::AssetState>, StoreError> {
+        tokio::task::yield_now().await;
+        self.inner.asset_states_at(assets, at).await
+    }
+
     /// Applies, then records the new state (the store's single writer calls it, so no
     /// other commit comes between the two).
     async fn indexes_at(
@@ -184,5 +193,13 @@ impl PriceFeed for RecordingStore {
     async fn prices(&self, assets: &[AssetId]) -> Result<Vec<PriceView>, StoreError> {
         tokio::task::yield_now().await;
         self.inner.prices(assets).await
+    }
+}
+
+#[async_trait]
+impl crate::traits::AssetStateReader for RecordingStore {
+    async fn asset_states(&self) -> Result<Vec<crate::model::AssetStateView>, StoreError> {
+        tokio::task::yield_now().await;
+        self.inner.asset_states().await
     }
 }

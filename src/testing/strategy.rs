@@ -68,6 +68,16 @@ pub enum EventSpec {
         /// Asset index.
         asset: u8,
     },
+    /// A debit of the whole balance plus `extra` (at least 1): it cannot apply, so it
+    /// quarantines the asset (every other asset must go on).
+    Overdraw {
+        /// User index.
+        user: u8,
+        /// Asset index.
+        asset: u8,
+        /// Units above the balance, at least 1.
+        extra: u64,
+    },
 }
 
 /// One oracle update.
@@ -123,6 +133,12 @@ pub enum Op {
         /// Blocks dropped (clamped to the unconfirmed window).
         depth: u64,
     },
+    /// Ask the watcher to resume an asset ([`Watcher::resume`](crate::Watcher::resume)),
+    /// then mine a block and sync (the block carries the resume).
+    Resume {
+        /// Asset index.
+        asset: u8,
+    },
 }
 
 /// A balance event over `users` users and `assets` assets.
@@ -177,4 +193,41 @@ pub fn op(users: u8, assets: u8, max_depth: u64) -> impl Strategy<Value = Op> {
 /// A scenario of up to `len` steps over 5 users and 3 assets.
 pub fn scenario(len: usize, max_depth: u64) -> impl Strategy<Value = Vec<Op>> {
     vec(op(5, 3, max_depth), 1..=len)
+}
+
+/// A balance event that, about one time in twelve, cannot apply (an [`EventSpec::Overdraw`]).
+pub fn event_with_faults(users: u8, assets: u8) -> impl Strategy<Value = EventSpec> {
+    prop_oneof![
+        11 => event(users, assets),
+        1 => (0..users, 0..assets, 1u64..1_000).prop_map(|(user, asset, extra)| EventSpec::Overdraw { user, asset, extra }),
+    ]
+}
+
+/// A block like [`block`] whose events may quarantine their asset.
+pub fn block_with_faults(
+    users: u8,
+    assets: u8,
+    max_events: usize,
+) -> impl Strategy<Value = BlockSpec> {
+    (
+        vec(event_with_faults(users, assets), 0..=max_events),
+        vec(price(assets), 0..=2),
+    )
+        .prop_map(|(events, prices)| BlockSpec { events, prices })
+}
+
+/// A scenario like [`scenario`] with underflowing events ([`EventSpec::Overdraw`]) and
+/// resumes ([`Op::Resume`]): the store must still equal the oracle after every step.
+pub fn scenario_with_faults(len: usize, max_depth: u64) -> impl Strategy<Value = Vec<Op>> {
+    let (users, assets) = (5, 3);
+    let op = prop_oneof![
+        8 => block_with_faults(users, assets, 6).prop_map(Op::Mine),
+        4 => (1..=max_depth, vec(block_with_faults(users, assets, 6), 1..=4)).prop_map(|(depth, blocks)| Op::Reorg { depth, blocks }),
+        1 => (0..=max_depth).prop_map(|lag| Op::FinalizeTag { lag }),
+        1 => (0..=max_depth + 2).prop_map(|back| Op::Redeliver { back }),
+        1 => Just(Op::Restart),
+        1 => (1..=max_depth).prop_map(|depth| Op::HeadBack { depth }),
+        2 => (0..assets).prop_map(|asset| Op::Resume { asset }),
+    ];
+    vec(op, 1..=len)
 }

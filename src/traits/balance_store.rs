@@ -5,11 +5,11 @@ use std::ops::RangeInclusive;
 use alloy_primitives::U256;
 use async_trait::async_trait;
 
-use super::{BalanceReader, LogReader, PriceFeed};
+use super::{AssetStateReader, BalanceReader, LogReader, PriceFeed};
 use crate::error::StoreError;
 use crate::model::{
-    AssetId, AssetIndex, BalanceKey, BlockHeader, BlockNumber, Changeset, Price, StateRef,
-    StoreIdentity, UserId, Window,
+    AssetId, AssetIndex, AssetState, BalanceKey, BlockHeader, BlockNumber, Changeset, Price,
+    StateRef, StoreIdentity, UserId, Window,
 };
 
 /// Users and priced assets with pending state in a range of blocks.
@@ -95,6 +95,14 @@ pub trait StoreWriter: Send + Sync + Debug {
         at: BlockNumber,
     ) -> Result<Vec<Option<AssetIndex>>, StoreError>;
 
+    /// Each asset's [`AssetState`] after block `at` on the stored canonical chain (active if
+    /// never quarantined): the base state of a transition, read like
+    /// [`prices_at`](Self::prices_at).
+    async fn asset_states_at(
+        &self,
+        assets: &[AssetId],
+        at: BlockNumber,
+    ) -> Result<Vec<AssetState>, StoreError>;
     /// Applies a changeset atomically (see the trait docs).
     async fn apply(&self, changes: &Changeset) -> Result<(), StoreError>;
 
@@ -127,9 +135,16 @@ pub trait StoreWriter: Send + Sync + Debug {
 }
 
 /// Everything the [`Watcher`](crate::watcher::Watcher) needs, as one handle: the writer's
-/// side, the readers' side, the audit log and the prices the store ingests. Implemented
+/// side, the readers' side, the audit log, the prices the store ingests and the assets'
+/// quarantines. Implemented
 /// for every type that implements the four role traits; pass it once as
 /// `Arc<dyn BalanceStore>` (it upcasts to any of them).
-pub trait BalanceStore: StoreWriter + BalanceReader + LogReader + PriceFeed {}
+pub trait BalanceStore:
+    StoreWriter + BalanceReader + LogReader + PriceFeed + AssetStateReader
+{
+}
 
-impl<T: StoreWriter + BalanceReader + LogReader + PriceFeed + ?Sized> BalanceStore for T {}
+impl<T: StoreWriter + BalanceReader + LogReader + PriceFeed + AssetStateReader + ?Sized>
+    BalanceStore for T
+{
+}

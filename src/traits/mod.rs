@@ -6,6 +6,7 @@
 //! the [`testing`](crate::testing) conformance suite checks any implementation against
 //! the replay oracle.
 
+mod asset_state_reader;
 mod balance_reader;
 mod balance_store;
 mod block_source;
@@ -14,6 +15,7 @@ mod collateral_cache;
 mod log_reader;
 mod price_feed;
 
+pub use asset_state_reader::AssetStateReader;
 pub use balance_reader::BalanceReader;
 pub use balance_store::{BalanceStore, StoreWriter, Touched};
 pub use block_source::BlockSource;

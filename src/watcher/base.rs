@@ -12,6 +12,7 @@ impl Watcher {
     /// Reads the base state of `transition`, builds its changeset and writes it.
     pub(super) async fn apply(&mut self, mut transition: Transition) -> Result<StepReport, Error> {
         self.add_queued_corrections(&mut transition);
+        self.inject_resumes(&mut transition);
         let keys = transition.keys();
         let assets = transition.price_assets();
         let at = transition.base().unwrap_or_default();
@@ -28,6 +29,7 @@ impl Watcher {
         } else {
             self.store.indexes_at(&event_assets, at).await?
         };
+        let asset_states = self.read_asset_states(at).await?;
         let base = BaseState {
             balances: keys.into_iter().zip(balances).collect(),
             prices: assets
@@ -40,6 +42,7 @@ impl Watcher {
                 .zip(indexes)
                 .filter_map(|(a, i)| i.map(|i| (a, i)))
                 .collect(),
+            asset_states,
         };
         let changes = self.engine.build(transition, base, self.known_final)?;
         self.write(changes).await

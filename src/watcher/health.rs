@@ -24,6 +24,9 @@ impl Watcher {
                 error: error.to_string(),
             });
         }
+        if let Some(states) = &self.quarantines_known() {
+            report.add_quarantines(states);
+        }
         let (success, error) = &self.last_sync;
         let since_success = success.map(|at| at.elapsed());
         if error.is_some() || since_success.is_none_or(|s| s > thresholds.max_sync_age) {

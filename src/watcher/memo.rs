@@ -116,6 +116,7 @@ mod tests {
             prices: Vec::new(),
             rejected_prices: Vec::new(),
             indexes: Vec::new(),
+            asset_states: Vec::new(),
         }
     }
 

@@ -31,6 +31,7 @@ mod fork;
 mod health;
 mod memo;
 mod openings;
+mod quarantine;
 mod reads;
 mod recent;
 mod reconciler;
@@ -101,6 +102,8 @@ pub struct Watcher {
     chain_id: u64,
     /// Drift corrections waiting for their block.
     corrections: openings::CorrectionQueue,
+    /// Queued resumes and the quarantines last read.
+    quarantines: quarantine::Quarantines,
 }
 
 impl Watcher {
@@ -119,6 +122,10 @@ impl Watcher {
         let identity = StoreIdentity::new(chain_id, &config.engine.assets);
         store.claim_writer(&identity).await?;
         let window = store.window().await?;
+        let quarantines = quarantine::Quarantines::loaded(
+            store.asset_states().await?,
+            window.head().map(|h| h.number),
+        );
         let engine = Engine::new(config.engine.clone(), window);
         let valuator = Valuator::new(config.engine.assets.clone(), config.max_price_age);
         let shared = Arc::new(Shared::new(
@@ -146,9 +153,11 @@ impl Watcher {
             progress: tokio::sync::watch::Sender::new(SyncProgress {
                 head: applied,
                 target: None,
+                ..SyncProgress::default()
             }),
             chain_id: chain_id.unwrap_or(0),
             corrections: openings::CorrectionQueue::default(),
+            quarantines,
             config,
         })
     }

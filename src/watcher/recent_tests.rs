@@ -55,6 +55,7 @@ fn block(number: u64, fork: u8, user: u8, value: u64, priced: bool) -> BlockChan
         },
         rejected_prices: Vec::new(),
         indexes: Vec::new(),
+        asset_states: Vec::new(),
     }
 }
 

@@ -1,4 +1,4 @@
-use crate::model::BlockNumber;
+use crate::model::{AssetId, BlockNumber, BlockRef, Quarantine};
 
 /// What one call of the watcher (a sync, an ingested block, a finalization) committed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -18,6 +18,12 @@ pub struct StepReport {
     /// Users queued for a refresh of their cached collateral (directly touched ones; the
     /// holders of a repriced asset are counted in the refresh's own updates).
     pub refreshed_users: usize,
+    /// Assets quarantined by the step's blocks (a log of each could not be applied; every
+    /// other asset went on), in block order.
+    pub quarantined: Vec<Quarantine>,
+    /// Resumes written by the step ([`Watcher::resume`](super::Watcher::resume)): each
+    /// asset and the block whose end carries it.
+    pub resumed: Vec<(AssetId, BlockRef)>,
 }
 
 impl StepReport {
@@ -29,6 +35,8 @@ impl StepReport {
         self.rejected_prices += other.rejected_prices;
         self.refreshed_users += other.refreshed_users;
         self.finalized = other.finalized.or(self.finalized);
+        self.quarantined.extend(other.quarantined.iter().cloned());
+        self.resumed.extend(other.resumed.iter().copied());
     }
 
     /// Whether nothing was committed.
@@ -63,4 +71,40 @@ pub struct SyncProgress {
     pub head: Option<BlockNumber>,
     /// The source's head at the current (or last) sync.
     pub target: Option<BlockNumber>,
+    /// How many assets are quarantined at the applied head, and the first of them with
+    /// the block of its faulting log: the progress line says "asset X quarantined at #N".
+    pub quarantined: (usize, Option<(AssetId, BlockNumber)>),
+    /// Set when the last sync failed without committing anything (e.g. a strict asset's
+    /// fault): the applied head cannot advance, the watcher is stalled there, not "0
+    /// behind" (the error is in [`Watcher::health`](super::Watcher::health)).
+    pub stalled: bool,
+}
+
+impl SyncProgress {
+    /// Blocks between the applied head and the source's head.
+    pub fn behind(&self) -> Option<u64> {
+        Some(self.target?.saturating_sub(self.head.unwrap_or(0)))
+    }
+}
+
+impl std::fmt::Display for SyncProgress {
+    /// `#head of #target, N behind` plus `, stalled` and `, asset X quarantined at #N (+k more)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.head, self.target) {
+            (Some(h), Some(t)) => write!(f, "#{h} of #{t}, {} behind", t.saturating_sub(h))?,
+            (Some(h), None) => write!(f, "#{h}")?,
+            (None, Some(t)) => write!(f, "nothing applied of #{t}")?,
+            (None, None) => write!(f, "nothing applied")?,
+        }
+        if self.stalled {
+            write!(f, ", stalled")?;
+        }
+        if let (n, Some((asset, block))) = self.quarantined {
+            write!(f, ", asset {asset} quarantined at #{block}")?;
+            if n > 1 {
+                write!(f, " (+{} more)", n - 1)?;
+            }
+        }
+        Ok(())
+    }
 }

@@ -38,6 +38,11 @@ impl Watcher {
         match &result {
             Ok(()) => self.last_sync = (Some(std::time::Instant::now()), None),
             Err(e) => {
+                if report.is_empty() {
+                    // Nothing committed: the head cannot advance (a strict asset's fault,
+                    // a failing source or store). Say so instead of "0 behind".
+                    self.progress.send_modify(|p| p.stalled = true);
+                }
                 self.metrics.sync_error(error_kind(e));
                 self.last_sync.1 = Some(e.to_string());
             }

@@ -36,6 +36,7 @@ impl Watcher {
             // memos, re-read the checkpoint before the next step, reconcile the cache then.
             self.memo.clear();
             self.recent.clear();
+            self.forget_quarantines(&changes);
             self.shared.queue().add_delta(ViewDelta::Reset);
             self.reload = true;
             return Err(e.into());
@@ -60,12 +61,19 @@ impl Watcher {
             rejected_prices: changes.blocks.iter().map(|b| b.rejected_prices.len()).sum(),
             finalized: self.engine.window().finalized_number(),
             refreshed_users: 0,
+            quarantined: Vec::new(),
+            resumed: Vec::new(),
         };
+        let (state_assets, quarantined, resumed) = self.after_write(&changes).await;
+        report.quarantined = quarantined;
+        report.resumed = resumed;
         if refresh {
             touched.users.extend(changes.new_users());
             touched.price_assets.extend(changes.new_price_assets());
             // A rebase changes every holder's balance: refreshed like a price change.
             touched.price_assets.extend(changes.new_rebased_assets());
+            // A quarantine, a resume, or its revert or finalization revalues every holder.
+            touched.price_assets.extend(state_assets);
             report.refreshed_users = touched.users.len();
             // Queued under the gate: the refresher sees the queue and the head together.
             self.shared.queue().add(touched);
@@ -82,7 +90,12 @@ impl Watcher {
         );
         self.metrics.heights(self.head_number(), report.finalized);
         let head = self.head_number();
-        self.progress.send_modify(|p| p.head = head);
+        let q = self.quarantine_progress();
+        self.progress.send_modify(|p| {
+            p.head = head;
+            p.quarantined = q;
+            p.stalled = false;
+        });
         self.count(&changes, &report);
         Ok(report)
     }

@@ -7,6 +7,7 @@ mod support;
 mod docs;
 mod migration;
 mod promises;
+mod quarantine;
 mod read_only;
 mod streams;
 mod subcommands;

@@ -162,6 +162,14 @@ impl StoreWriter for FlakyWriter {
     ) -> Result<Vec<Option<AssetIndex>>, StoreError> {
         self.inner.indexes_at(assets, at).await
     }
+
+    async fn asset_states_at(
+        &self,
+        assets: &[AssetId],
+        at: BlockNumber,
+    ) -> Result<Vec<reorg_collateral::model::AssetState>, StoreError> {
+        self.inner.asset_states_at(assets, at).await
+    }
     async fn apply(&self, changes: &Changeset) -> Result<(), StoreError> {
         self.inner.apply(changes).await
     }

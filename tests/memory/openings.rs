@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use alloy_primitives::{Address, B256, U256};
 use async_trait::async_trait;
-use reorg_collateral::error::{EngineError, Error, SourceError};
+use reorg_collateral::error::SourceError;
 use reorg_collateral::model::{
     Asset, AssetRegistry, BalanceKey, Block, BlockNumber, BlockRef, Effect,
 };
@@ -153,17 +153,24 @@ async fn lazy_openings_equal_the_chain_through_a_reorg() {
 }
 
 #[tokio::test]
-async fn without_openings_a_late_start_underflows() {
+async fn without_openings_a_late_start_quarantines_the_token() {
     let chain = busy_chain();
     let source = Arc::new(WithBalances(chain.clone()));
     let store = Arc::new(MemoryStore::new());
     let mut watcher = Watcher::new(config(10, Openings::Off), source, store)
         .await
         .unwrap();
-    let err = watcher.sync().await.unwrap_err();
+    // The first debit of a balance it never saw credited underflows: the token is
+    // quarantined there (the default policy) instead of halting the watcher.
+    let report = watcher.sync().await.expect("quarantined, not halted");
+    assert_eq!(report.quarantined.len(), 1, "{report:?}");
+    assert_eq!(report.quarantined[0].asset, TOKEN);
     assert!(
-        matches!(err, Error::Engine(EngineError::BalanceUnderflow(_))),
-        "{err}"
+        matches!(
+            report.quarantined[0].reason,
+            reorg_collateral::model::FaultReason::Underflow { .. }
+        ),
+        "{report:?}"
     );
 }
 

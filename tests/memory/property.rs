@@ -70,6 +70,19 @@ proptest! {
         run(ops, 1, 1_000, 0);
     }
 
+    /// Some events underflow (their asset is quarantined, the rest goes on) and some steps
+    /// resume an asset: still equal to the oracle, which applies the rule on its own.
+    #[test]
+    fn with_faults_equals_replay_oracle(ops in strategy::scenario_with_faults(40, WINDOW)) {
+        run(ops, 1, 1_000, 1_000);
+    }
+
+    /// Faults, batched apply and a small view memo.
+    #[test]
+    fn with_faults_batched_equals_replay_oracle(ops in strategy::scenario_with_faults(40, WINDOW)) {
+        run(ops, 4, 3, 2);
+    }
+
     /// A view memo holding only some users: the others are read from the store.
     #[test]
     fn with_a_small_view_memo_equals_replay_oracle(ops in strategy::scenario(40, WINDOW)) {

@@ -30,7 +30,11 @@ struct Setup {
 }
 
 async fn setup(confirmations: u64) -> Setup {
-    let assets = AssetRegistry::new([Asset::new(TOKEN, "TKN", 6, 8_000)]).unwrap();
+    // Strict: these tests assert that a fault refuses the block (the default policy would
+    // quarantine the asset instead, see tests/memory/quarantine.rs).
+    let assets = AssetRegistry::new([Asset::new(TOKEN, "TKN", 6, 8_000)
+        .with_policy(reorg_collateral::model::FaultPolicy::Strict)])
+    .unwrap();
     let mut config = WatcherConfig::new(EngineConfig::new(assets, confirmations));
     config.start_block = 1;
     let chain = Arc::new(SimulatedChain::new(1));

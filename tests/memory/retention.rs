@@ -85,6 +85,7 @@ async fn a_million_blocks_keep_the_retained_sizes_bounded() {
                 prices,
                 rejected_prices: Vec::new(),
                 indexes: Vec::new(),
+                asset_states: Vec::new(),
             }],
             finalize: n.checked_sub(CONFIRMATIONS).map(header),
         };

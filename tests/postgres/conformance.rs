@@ -118,4 +118,10 @@ proptest! {
     fn postgres_batched_equals_replay_oracle(ops in strategy::scenario(30, 6)) {
         run(ops, 4, 0);
     }
+
+    /// Underflowing events (quarantines) and resumes, on Postgres.
+    #[test]
+    fn postgres_with_faults_equals_replay_oracle(ops in strategy::scenario_with_faults(30, 6)) {
+        run(ops, 2, 1_000);
+    }
 }

@@ -13,6 +13,7 @@ mod erc4626;
 mod fallback;
 mod node;
 mod published;
+mod quarantine;
 mod reconcile;
 #[cfg(feature = "cli")]
 mod reconcile_cli;

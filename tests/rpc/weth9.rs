@@ -239,8 +239,9 @@ async fn weth9_balances_equal_balance_of_through_a_reorg() {
 
     // The same chain decoded as a plain ERC-20, from deployment without openings (lazy
     // openings would read the missing balance at the first transfer): wrapped ether is never
-    // credited, so the first transfer of it underflows and nothing is applied from that
-    // block on.
+    // credited, so the first transfer of it underflows. By default the asset is quarantined
+    // there (the sync goes on); a strict asset refuses the block and nothing is applied from
+    // it on.
     let token = Arc::new(MemoryStore::new());
     let mut config = w.watcher_config();
     config.openings = reorg_collateral::watcher::Openings::Off;
@@ -251,6 +252,27 @@ async fn weth9_balances_equal_balance_of_through_a_reorg() {
     )
     .await
     .expect("watcher");
-    let err = plain.sync().await.expect_err("WETH9 as a plain token");
+    let report = plain
+        .sync()
+        .await
+        .expect("WETH9 as a plain token: quarantined");
+    assert_eq!(report.quarantined.len(), 1, "{report:?}");
+    assert_eq!(report.quarantined[0].asset, w.weth);
+    let mut config = w.watcher_config();
+    let strict = Asset::new(w.weth, "WETH", 18, 8_000)
+        .with_policy(reorg_collateral::model::FaultPolicy::Strict);
+    config.engine = EngineConfig::new(AssetRegistry::new([strict]).expect("assets"), CONFIRMATIONS);
+    config.openings = reorg_collateral::watcher::Openings::Off;
+    let mut strict = Watcher::new(
+        config,
+        w.source(Contract::Token { asset: w.weth }),
+        Arc::new(MemoryStore::new()),
+    )
+    .await
+    .expect("watcher");
+    let err = strict
+        .sync()
+        .await
+        .expect_err("WETH9 as a strict plain token");
     assert!(err.to_string().contains("smaller than debit"), "{err}");
 }

@@ -10,6 +10,7 @@
 //! reorg-collateral rebuild-cache                repopulate the Redis collateral cache
 //! reorg-collateral follow --stream <key>        print the durable notification stream
 //! reorg-collateral reconcile --rpc-url URL      compare confirmed balances with balanceOf
+//! reorg-collateral quarantine list              the quarantined assets and why
 //! ```
 //!
 //! `backfill`, `verify` and `cutover` fold the crate's own `balance_updates`, or a legacy
@@ -33,6 +34,7 @@ mod follow;
 mod history;
 mod migration;
 mod progress;
+mod quarantine;
 mod reconcile;
 mod run;
 mod simulate;
@@ -51,6 +53,7 @@ use tokio_util::sync::CancellationToken;
 use cache::CacheArgs;
 use follow::FollowArgs;
 use migration::{BackfillArgs, CutoverArgs, VerifyArgs};
+use quarantine::QuarantineArgs;
 use reconcile::ReconcileArgs;
 use run::RunArgs;
 use simulate::SimulateArgs;
@@ -147,6 +150,9 @@ enum Command {
     /// finalized block (batched `eth_call`s by block hash); one line per drift, exit code 1
     /// when any differs. Writes nothing.
     Reconcile(ReconcileArgs),
+    /// The assets whose log could not be applied and that stopped folding there while the
+    /// rest went on (`quarantine list`). Reads only.
+    Quarantine(QuarantineArgs),
 }
 
 impl Command {
@@ -208,6 +214,7 @@ async fn run(
         Command::RebuildCache(args) => args.rebuild(&store).await,
         Command::VerifyCache(args) => args.verify(&store).await,
         Command::Reconcile(args) => args.run(&store).await,
+        Command::Quarantine(args) => args.run(&store).await,
         Command::Run(_) => unreachable!("`run` connects by itself"),
         Command::Follow(_) => unreachable!("`follow` needs no store"),
     }

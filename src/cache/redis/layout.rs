@@ -149,18 +149,28 @@ pub(super) fn push_asset_field(asset: &Address, out: &mut String) {
 }
 
 /// Appends an asset's value: `confirmed|pending`, each a decimal, `-` for a value without
-/// a price or `!` for an unrepresentable one.
+/// a price, `!` for an unrepresentable one or `q<block>` for a quarantined asset.
 pub(super) fn push_asset_value(value: &CachedAsset, out: &mut String) {
-    push_value(value.confirmed, value.unrepresentable.confirmed, out);
+    let (u, q) = (value.unrepresentable, value.quarantined);
+    push_value(value.confirmed, u.confirmed, q.confirmed, out);
     out.push('|');
-    push_value(value.pending, value.unrepresentable.pending, out);
+    push_value(value.pending, u.pending, q.pending, out);
 }
 
-fn push_value(value: Option<Decimal>, unrepresentable: bool, out: &mut String) {
-    match value {
-        Some(v) => push_decimal(v, out),
-        None if unrepresentable => out.push('!'),
-        None => out.push('-'),
+fn push_value(
+    value: Option<Decimal>,
+    unrepresentable: bool,
+    quarantined: Option<u64>,
+    out: &mut String,
+) {
+    match (value, quarantined) {
+        (Some(v), _) => push_decimal(v, out),
+        (None, Some(block)) => {
+            out.push('q');
+            out.push_str(&block.to_string());
+        }
+        (None, None) if unrepresentable => out.push('!'),
+        (None, None) => out.push('-'),
     }
 }
 
@@ -281,14 +291,20 @@ impl Decoder {
                 "asset {name}: value {value:?} is not confirmed|pending"
             )));
         };
-        let ((confirmed, c_unrepresentable), (pending, p_unrepresentable)) =
-            (self.value(c)?, self.value(p)?);
+        let (
+            (confirmed, c_unrepresentable, c_quarantined),
+            (pending, p_unrepresentable, p_quarantined),
+        ) = (self.value(c)?, self.value(p)?);
         let value = CachedAsset {
             confirmed,
             pending,
             unrepresentable: Unrepresentable {
                 confirmed: c_unrepresentable,
                 pending: p_unrepresentable,
+            },
+            quarantined: crate::model::QuarantinedSides {
+                confirmed: c_quarantined,
+                pending: p_quarantined,
             },
         };
         self.assets.insert(asset, value);
@@ -338,12 +354,18 @@ impl Decoder {
         Ok(Address::from(raw))
     }
 
-    /// An asset value and whether it is unrepresentable: a decimal, `-` (missing price)
-    /// or `!` (unrepresentable).
-    fn value(&self, text: &str) -> Result<(Option<Decimal>, bool), CacheError> {
+    /// An asset value, whether it is unrepresentable and the block of its quarantine: a
+    /// decimal, `-` (missing price), `!` (unrepresentable) or `q<block>` (quarantined).
+    fn value(&self, text: &str) -> Result<(Option<Decimal>, bool, Option<u64>), CacheError> {
+        if let Some(block) = text.strip_prefix('q') {
+            let block = block
+                .parse()
+                .map_err(|e| self.corrupt(format!("quarantine {text:?}: {e}")))?;
+            return Ok((None, false, Some(block)));
+        }
         match text {
-            "!" => Ok((None, true)),
-            _ => Ok((self.decimal(text)?, false)),
+            "!" => Ok((None, true, None)),
+            _ => Ok((self.decimal(text)?, false, None)),
         }
     }
 

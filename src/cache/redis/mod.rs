@@ -55,7 +55,7 @@ fn state_text(state: &StateRef) -> String {
 ///
 /// | field | value |
 /// |---|---|
-/// | `0x<asset>` (40 lower-case hex digits), one per asset | `confirmed\|pending`: `balance × price × factor`, `-` without a price, `!` when the value is unrepresentable |
+/// | `0x<asset>` (40 lower-case hex digits), one per asset | `confirmed\|pending`: `balance × price × factor`, `-` without a price, `!` when the value is unrepresentable, `q<block>` when the asset is quarantined (since that block) |
 /// | `~total` | `block\|0x<hash>\|finalized\|confirmed\|pending\|complete`: the state the entry reflects (head block, its hash, finalized height or `-`), the two totals, and `1` if every price behind them was present and fresh (else `0`) |
 ///
 /// Values are exact decimal strings, e.g. `HGET {p:0xb0…b0} 0xa1a1…a1` → `1010.0|1010.0`,

@@ -69,6 +69,7 @@ impl Inner {
         if let Some(entry) = self.log.get_mut(block.log) {
             entry.status = LogStatus::Reverted;
         }
+        self.asset_states.revert(header.number);
         self.window
             .unconfirmed
             .retain(|h| h.number != header.number);
@@ -133,6 +134,7 @@ impl Inner {
             .filter(|u| u.rebased)
             .map(|u| u.asset)
             .collect();
+        self.asset_states.append(changes);
         self.pending.insert(
             header.number,
             PendingBlock {
@@ -167,6 +169,7 @@ impl Inner {
         }
         self.window.unconfirmed.retain(|h| h.number > tip.number);
         self.window.finalized = Some(tip);
+        self.asset_states.finalize(tip.number);
         self.prune(tip.number);
     }
 }

@@ -12,11 +12,13 @@ use async_trait::async_trait;
 
 use crate::error::StoreError;
 use crate::model::{
-    AssetId, AssetIndex, BalanceKey, BlockNumber, Changeset, Price, StoreIdentity, UserId, Window,
+    AssetId, AssetIndex, AssetState, AssetStateView, BalanceKey, BlockNumber, Changeset, Price,
+    StoreIdentity, UserId, Window,
 };
-use crate::traits::{StoreWriter, Touched};
+use crate::traits::{AssetStateReader, StoreWriter, Touched};
 
 mod apply;
+mod asset_state;
 mod indexes;
 mod log;
 mod read;
@@ -70,6 +72,8 @@ struct Inner {
     log_by_block: BTreeMap<BlockNumber, Vec<usize>>,
     /// How much of the confirmed log is kept.
     retention: Retention,
+    /// The assets' quarantines.
+    asset_states: asset_state::AssetStates,
 }
 
 impl MemoryStore {
@@ -158,6 +162,14 @@ impl StoreWriter for MemoryStore {
             .collect())
     }
 
+    async fn asset_states_at(
+        &self,
+        assets: &[AssetId],
+        at: BlockNumber,
+    ) -> Result<Vec<AssetState>, StoreError> {
+        Ok(self.read().asset_states.at(assets, at))
+    }
+
     async fn apply(&self, changes: &Changeset) -> Result<(), StoreError> {
         let mut inner = self.write();
         inner.validate(changes)?;
@@ -188,5 +200,12 @@ impl StoreWriter for MemoryStore {
             touched.price_assets.extend(block.rebased.iter().copied());
         }
         Ok(touched)
+    }
+}
+
+#[async_trait]
+impl AssetStateReader for MemoryStore {
+    async fn asset_states(&self) -> Result<Vec<AssetStateView>, StoreError> {
+        Ok(self.read().asset_states.views())
     }
 }

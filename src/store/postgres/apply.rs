@@ -46,9 +46,11 @@ impl PostgresStore {
             }
             let direct = append(&mut tx, changes, &returning).await?;
             super::indexes::append(&mut tx, changes).await?;
+            super::asset_state::append(&mut tx, changes).await?;
             if let Some(tip) = changes.finalize {
                 finalize(&mut tx, &tip, &direct).await?;
                 super::indexes::finalize(&mut tx, &tip).await?;
+                super::asset_state::finalize(&mut tx, bigint(tip.number, "block_number")?).await?;
             }
             checkpoint(&mut tx, changes, epoch, &what).await?;
             if let Some(hook) = &self.hook {
@@ -288,5 +290,6 @@ async fn revert(
         .execute(&mut **tx)
         .await
         .map_err(db(format!("revert pending prices from #{from}")))?;
-    super::indexes::revert(tx, from).await
+    super::indexes::revert(tx, from).await?;
+    super::asset_state::revert(tx, from).await
 }

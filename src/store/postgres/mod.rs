@@ -4,6 +4,7 @@
 
 mod append;
 mod apply;
+mod asset_state;
 mod codec;
 mod connect;
 mod deadline;

@@ -99,6 +99,14 @@ macro_rules! price_columns {
 
 #[async_trait]
 impl StoreWriter for PostgresStore {
+    async fn asset_states_at(
+        &self,
+        assets: &[AssetId],
+        at: BlockNumber,
+    ) -> Result<Vec<crate::model::AssetState>, StoreError> {
+        self.read_asset_states_at(assets, at).await
+    }
+
     async fn claim_writer(&self, identity: &StoreIdentity) -> Result<(), StoreError> {
         self.claim(identity).await
     }

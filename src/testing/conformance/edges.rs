@@ -56,6 +56,7 @@ pub async fn log_of_a_block_that_comes_back(backends: Backends) {
         prices: vec![],
         rejected_prices: vec![],
         indexes: Vec::new(),
+        asset_states: Vec::new(),
     };
     let apply = |revert: Vec<BlockHeader>, block: BlockChanges| {
         let store = store.clone();
@@ -90,6 +91,7 @@ pub async fn log_of_a_block_that_comes_back(backends: Backends) {
             prices: vec![],
             rejected_prices: vec![],
             indexes: Vec::new(),
+            asset_states: Vec::new(),
         },
     )
     .await;
@@ -119,6 +121,7 @@ pub async fn log_of_a_block_that_comes_back(backends: Backends) {
                 prices: vec![],
                 rejected_prices: vec![],
                 indexes: Vec::new(),
+                asset_states: Vec::new(),
             }],
             finalize: Some(b),
         })

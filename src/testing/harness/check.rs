@@ -9,7 +9,7 @@ use crate::traits::LogStatus;
 impl Harness {
     /// Asserts that store, price feed, log, collateral and cache all equal the oracle.
     pub async fn check(&self) {
-        let canonical = self.chain.canonical();
+        let canonical = self.canonical();
         let fin = self.expected_finalized();
         let expected = replay(&canonical, fin);
         let store = &self.backends.store;
@@ -68,6 +68,14 @@ impl Harness {
             assert_eq!(got, expected.price(&asset.id), "price of {}", asset.symbol);
         }
 
+        assert_eq!(
+            crate::traits::AssetStateReader::asset_states(&**store)
+                .await
+                .expect("asset states"),
+            expected.asset_states(),
+            "quarantined assets"
+        );
+
         self.check_log(&canonical, fin).await;
         self.check_collateral(&expected, &head).await;
     }
@@ -115,7 +123,14 @@ impl Harness {
                 .collect();
             let prices: Vec<_> = balances.iter().map(|(a, _)| expected.price(a)).collect();
             let want = valuator
-                .collateral(*user, head.number, head.timestamp, &balances, &prices)
+                .collateral_with_states(
+                    *user,
+                    head.number,
+                    head.timestamp,
+                    &balances,
+                    &prices,
+                    &expected.asset_states(),
+                )
                 .expect("oracle valuation");
             let got = self.watcher.collateral(*user).await.expect("collateral");
             assert_eq!(got, want, "collateral of {user}");

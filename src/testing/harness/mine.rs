@@ -12,7 +12,7 @@ use crate::testing::strategy::{BlockSpec, EventSpec};
 impl Harness {
     /// Mines a block from a spec, resolving percentages against the current pending state.
     pub fn mine_spec(&self, spec: &BlockSpec) -> Block {
-        let state = replay(&self.chain.canonical(), None);
+        let state = replay(&self.canonical(), None);
         let mut balances = state.pending;
         let (users, assets) = (&self.users, &self.assets);
         // Spec indices wrap around the harness's users and assets.
@@ -79,6 +79,11 @@ impl Harness {
                         b.transfer(from.asset, from.user, to.user, amount);
                     }
                     EventSpec::Huge { .. } => {}
+                    EventSpec::Overdraw { user, asset, extra } => {
+                        let key = key(user, asset);
+                        let bal = balances.get(&key).copied().unwrap_or_default();
+                        b.withdraw(key.asset, key.user, bal + U256::from(extra.max(1)));
+                    }
                     EventSpec::Set {
                         user,
                         asset,

@@ -42,6 +42,8 @@ pub struct Harness {
     pub assets: Vec<Asset>,
     max_head: BlockNumber,
     tag: Option<BlockNumber>,
+    /// Where the watcher wrote resumes: (block hash, asset), in order.
+    resumes: Vec<(B256, crate::model::AssetId)>,
 }
 
 /// The assets every harness tracks: 6, 18 and 8 decimals, various collateral factors.
@@ -95,6 +97,7 @@ impl Harness {
             assets,
             max_head: START,
             tag: None,
+            resumes: Vec::new(),
         };
         harness.sync().await;
         harness
@@ -136,7 +139,38 @@ impl Harness {
             .await
             .expect("sync with a valid chain succeeds");
         self.note_head();
+        self.resumes.extend(
+            report
+                .resumed
+                .iter()
+                .map(|(asset, block)| (block.hash, *asset)),
+        );
         report
+    }
+
+    /// The chain's canonical blocks with the resumes the watcher wrote into them (the
+    /// events it adds to the blocks it applies), as the oracle must replay them.
+    pub fn canonical(&self) -> Vec<Block> {
+        let mut blocks = self.chain.canonical();
+        if self.resumes.is_empty() {
+            return blocks;
+        }
+        for block in &mut blocks {
+            let number = block.header.number;
+            let mut i = 0;
+            for (hash, asset) in &self.resumes {
+                if *hash == block.header.hash {
+                    block.events.push(crate::model::BalanceEvent {
+                        part: 0,
+                        log: crate::model::resume_log(*asset, number, i),
+                        asset: *asset,
+                        change: crate::model::BalanceChange::Resume,
+                    });
+                    i += 1;
+                }
+            }
+        }
+        blocks
     }
 
     /// Records that the chain's head was synced by a writer other than the watcher (depth
@@ -162,7 +196,7 @@ impl Harness {
 
     /// The oracle's state for the current canonical chain.
     pub fn expected(&self) -> Expected {
-        replay(&self.chain.canonical(), self.expected_finalized())
+        replay(&self.canonical(), self.expected_finalized())
     }
 
     /// Applies one operation to the chain and the watcher, then checks against the oracle.
@@ -231,6 +265,17 @@ impl Harness {
                 );
             }
             Op::Restart => self.restart().await,
+            Op::Resume { asset } => {
+                let asset = self.assets[*asset as usize % self.assets.len()].id;
+                let quarantined = self.expected().pending_quarantined.contains_key(&asset);
+                let queued = self.watcher.resume(asset).await.expect("resume");
+                assert_eq!(
+                    queued, quarantined,
+                    "resume of {asset}: quarantined at the head"
+                );
+                self.mine_spec(&BlockSpec::default());
+                self.sync().await;
+            }
             Op::HeadBack { depth } => {
                 let head = self.chain.head_number();
                 let floor = self.expected_finalized().unwrap_or(START);

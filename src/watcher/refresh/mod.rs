@@ -434,7 +434,8 @@ async fn value(
         reader.store().prices(&unknown).await?
     };
     prices.extend(unknown.iter().copied().zip(read_prices.iter().copied()));
-    let valued = reader.value_many(users, held, &prices, at);
+    let states = reader.store().asset_states().await?;
+    let valued = reader.value_many(users, held, &prices, &states, at);
     for (asset, view) in unknown.into_iter().zip(read_prices) {
         memo.insert_price(asset, view);
     }

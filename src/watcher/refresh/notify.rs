@@ -30,6 +30,9 @@ pub struct UserTotals {
     pub pending: Decimal,
     /// Whether every price behind the totals was present and fresh.
     pub complete: bool,
+    /// Whether an asset of the user is quarantined on either side (its value is left out
+    /// of the totals; see [`Quarantine`](crate::model::Quarantine)).
+    pub quarantined: bool,
 }
 
 impl From<&CachedCollateral> for UserTotals {
@@ -39,6 +42,10 @@ impl From<&CachedCollateral> for UserTotals {
             confirmed: c.confirmed,
             pending: c.pending,
             complete: c.complete,
+            quarantined: c
+                .assets
+                .values()
+                .any(|a| a.quarantined.confirmed.is_some() || a.quarantined.pending.is_some()),
         }
     }
 }

@@ -17,7 +17,14 @@ use support::pg::fresh_store;
 async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
     let store = Arc::new(fresh_store().await);
     let backends = Backends::new(store.clone());
-    let mut h = Harness::new(backends, 3).await;
+    // Strict assets: a fault must refuse the block (the default policy quarantines).
+    let mut h = Harness::with_config(backends, 3, 5, |c| {
+        let strict = reorg_collateral::testing::harness::default_assets()
+            .into_iter()
+            .map(|a| a.with_policy(reorg_collateral::model::FaultPolicy::Strict));
+        c.engine.assets = Arc::new(reorg_collateral::model::AssetRegistry::new(strict).unwrap());
+    })
+    .await;
     h.chain.mine(|b| {
         b.deposit(h.assets[0].id, h.users[0], U256::from(1_000));
     });
@@ -108,6 +115,7 @@ async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
             prices: vec![],
             rejected_prices: vec![],
             indexes: Vec::new(),
+            asset_states: Vec::new(),
         }],
         finalize: None,
     };
@@ -126,6 +134,7 @@ async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
             prices: vec![],
             rejected_prices: vec![],
             indexes: Vec::new(),
+            asset_states: Vec::new(),
         }],
         ..Default::default()
     };
@@ -156,6 +165,7 @@ async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
             prices: vec![],
             rejected_prices: vec![],
             indexes: Vec::new(),
+            asset_states: Vec::new(),
         }],
         ..Default::default()
     };

@@ -27,6 +27,7 @@ async fn reads_are_atomic_per_put() {
                         confirmed: Some(Decimal::from(n * i64::from(a))),
                         pending: Some(Decimal::from(n)),
                         unrepresentable: Default::default(),
+                        quarantined: Default::default(),
                     },
                 )
             })

@@ -70,6 +70,7 @@ async fn entries_round_trip_and_corrupt_values_are_reported() {
                     confirmed: value,
                     pending: Some(big),
                     unrepresentable: Default::default(),
+                    quarantined: Default::default(),
                 };
                 (Address::repeat_byte(a), asset)
             })
@@ -158,6 +159,7 @@ async fn string_entries_of_the_old_layout_are_errors_until_rewritten() {
                 confirmed: Some(Decimal::new(1_010, 0)),
                 pending: None,
                 unrepresentable: Default::default(),
+                quarantined: Default::default(),
             },
         )]
         .into(),
@@ -205,6 +207,7 @@ async fn layout_is_readable_with_plain_hget() {
         confirmed: c.map(|c| Decimal::new(c, 1)),
         pending: Some(Decimal::new(p, 1)),
         unrepresentable: Default::default(),
+        quarantined: Default::default(),
     };
     let mut entry = CachedCollateral {
         user,

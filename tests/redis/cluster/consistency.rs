@@ -22,6 +22,7 @@ fn entry(user: Address, n: u64) -> CachedCollateral {
                 confirmed: Some(value),
                 pending: Some(value),
                 unrepresentable: Default::default(),
+                quarantined: Default::default(),
             };
             (Address::repeat_byte(a), asset)
         })

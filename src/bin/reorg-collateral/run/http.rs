@@ -93,6 +93,13 @@ fn problem(p: &HealthProblem) -> Value {
         HealthProblem::StoreUnreachable { error } => {
             json!({"kind": "store_unreachable", "error": error})
         }
+        HealthProblem::Quarantined {
+            asset,
+            block,
+            reason,
+        } => {
+            json!({"kind": "quarantined", "asset": asset.to_string(), "block": block, "reason": reason})
+        }
         other => json!({"kind": "other", "detail": format!("{other:?}")}),
     }
 }

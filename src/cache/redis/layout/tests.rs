@@ -36,6 +36,7 @@ fn entry() -> CachedCollateral {
                     confirmed: None,
                     pending: Some(Decimal::MIN),
                     unrepresentable: Unrepresentable::default(),
+                    quarantined: Default::default(),
                 },
             ),
             (
@@ -47,6 +48,7 @@ fn entry() -> CachedCollateral {
                         confirmed: false,
                         pending: true,
                     },
+                    quarantined: Default::default(),
                 },
             ),
             (
@@ -57,6 +59,10 @@ fn entry() -> CachedCollateral {
                     unrepresentable: Unrepresentable {
                         confirmed: true,
                         pending: false,
+                    },
+                    quarantined: crate::model::QuarantinedSides {
+                        confirmed: None,
+                        pending: Some(77),
                     },
                 },
             ),
