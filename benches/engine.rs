@@ -114,6 +114,7 @@ impl Generator {
             header,
             events,
             prices: Vec::new(),
+            rates: Vec::new(),
         }
     }
 }

@@ -70,6 +70,7 @@ fn changeset(n: u64) -> Changeset {
             balances: vec![(BalanceKey { user, asset: TOKEN }, U256::from(n / USERS + 1))],
             prices,
             rejected_prices: Vec::new(),
+            rates: Vec::new(),
         }],
         finalize: n.checked_sub(CONFIRMATIONS).map(header),
     }

@@ -105,11 +105,13 @@ impl Fold {
                 }
             }
         }
+        let rates = super::rates::accept(&block);
         Ok(BlockChanges {
             block,
             balances,
             prices: accepted.into_values().collect(),
             rejected_prices,
+            rates,
         })
     }
 }

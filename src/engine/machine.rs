@@ -285,6 +285,7 @@ impl Engine {
                 log: pair[1].1,
             });
         }
+        super::rates::check(&self.config.assets, block)?;
         let events = block.events.iter().map(|e| e.log);
         let prices = block.prices.iter().map(|p| p.log);
         for logs in [events.collect::<Vec<_>>(), prices.collect()] {

@@ -12,6 +12,7 @@ mod config;
 mod fold;
 mod machine;
 mod plan;
+mod rates;
 mod transition;
 
 pub use base_state::BaseState;

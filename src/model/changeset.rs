@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 use alloy_primitives::U256;
 
 use super::{
-    AssetId, BalanceKey, Block, BlockHeader, BlockNumber, LogId, Price, PriceRejection, UserId,
+    AssetId, BalanceKey, Block, BlockHeader, BlockNumber, LogId, Price, PriceRejection, RateUpdate,
+    UserId,
 };
 
 /// What one new block writes.
@@ -19,6 +20,8 @@ pub struct BlockChanges {
     pub prices: Vec<Price>,
     /// Oracle updates that were not used, and why.
     pub rejected_prices: Vec<(LogId, PriceRejection)>,
+    /// The accepted vault rates of this block, ordered by asset (one per asset).
+    pub rates: Vec<RateUpdate>,
 }
 
 /// Everything one step writes, applied by [`StoreWriter::apply`](crate::traits::StoreWriter::apply)
@@ -57,11 +60,14 @@ impl Changeset {
             .collect()
     }
 
-    /// Assets the new blocks carry accepted prices for.
+    /// Assets the new blocks carry accepted prices or rates for.
     pub fn new_price_assets(&self) -> BTreeSet<AssetId> {
         self.blocks
             .iter()
-            .flat_map(|b| b.prices.iter().map(|p| p.asset))
+            .flat_map(|b| {
+                let rates = b.rates.iter().map(|r| r.asset);
+                b.prices.iter().map(|p| p.asset).chain(rates)
+            })
             .collect()
     }
 

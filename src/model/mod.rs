@@ -12,6 +12,8 @@ mod collateral;
 mod event;
 mod identity;
 mod price;
+mod price_source;
+mod rate;
 mod window;
 
 pub use asset::{Asset, AssetError, AssetRegistry, BPS_DENOMINATOR};
@@ -24,4 +26,6 @@ pub use collateral::{
 pub use event::{AssetId, BalanceChange, BalanceEvent, BalanceKey, Effect, LogId, UserId};
 pub use identity::StoreIdentity;
 pub use price::{Answer, MAX_PRICE_DECIMALS, Price, PriceRejection, PriceUpdate, PriceView};
+pub use price_source::PriceSource;
+pub use rate::{RateRejection, RateUpdate, RateView};
 pub use window::{StateRef, Window};

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use crate::error::SourceError;
 use crate::model::{
     AssetId, BalanceChange, BalanceEvent, Block, BlockHeader, BlockNumber, LogId, PriceUpdate,
-    UserId,
+    RateUpdate, UserId,
 };
 use crate::traits::BlockSource;
 
@@ -44,6 +44,7 @@ type PriceDraft = (AssetId, I256, u8, Option<U256>, Option<u64>);
 pub struct BlockBuilder {
     events: Vec<(AssetId, BalanceChange)>,
     prices: Vec<PriceDraft>,
+    rates: Vec<(AssetId, U256)>,
 }
 
 impl BlockBuilder {
@@ -111,6 +112,13 @@ impl BlockBuilder {
     ) -> &mut Self {
         self.prices
             .push((asset, answer, decimals, Some(round), None));
+        self
+    }
+
+    /// A vault rate of `asset` read at this block (`convertToAssets` of one whole share;
+    /// the asset must be priced `PriceSource::Derived`).
+    pub fn rate(&mut self, asset: AssetId, rate: U256) -> &mut Self {
+        self.rates.push((asset, rate));
         self
     }
 
@@ -203,6 +211,15 @@ impl SimulatedChain {
             header,
             events,
             prices,
+            rates: builder
+                .rates
+                .into_iter()
+                .map(|(asset, rate)| RateUpdate {
+                    asset,
+                    rate,
+                    block: number,
+                })
+                .collect(),
         };
         inner.blocks.insert(hash, block.clone());
         inner.canonical.push(hash);

@@ -10,7 +10,7 @@ use alloy_primitives::{Address, I256, U256};
 
 use crate::model::{
     AssetId, BalanceChange, BalanceKey, BalanceView, Block, BlockNumber, MAX_PRICE_DECIMALS, Price,
-    PriceView,
+    PriceView, RateUpdate, RateView,
 };
 
 /// The state a canonical chain implies.
@@ -24,6 +24,10 @@ pub struct Expected {
     pub confirmed_prices: BTreeMap<AssetId, Price>,
     /// Prices accepted on the whole chain.
     pub pending_prices: BTreeMap<AssetId, Price>,
+    /// Vault rates accepted at or below the finalized height (the latest per asset).
+    pub confirmed_rates: BTreeMap<AssetId, RateUpdate>,
+    /// Vault rates accepted on the whole chain (the latest per asset).
+    pub pending_rates: BTreeMap<AssetId, RateUpdate>,
 }
 
 impl Expected {
@@ -42,12 +46,21 @@ impl Expected {
             pending: self.pending_prices.get(asset).copied(),
         }
     }
+
+    /// The expected view of one vault's rate.
+    pub fn rate(&self, asset: &AssetId) -> RateView {
+        RateView {
+            confirmed: self.confirmed_rates.get(asset).copied(),
+            pending: self.pending_rates.get(asset).copied(),
+        }
+    }
 }
 
 #[derive(Default)]
 struct Fold {
     balances: BTreeMap<BalanceKey, U256>,
     prices: BTreeMap<AssetId, Price>,
+    rates: BTreeMap<AssetId, RateUpdate>,
 }
 
 impl Fold {
@@ -118,6 +131,17 @@ impl Fold {
                 );
             }
         }
+        // A rate read at a block replaces the one before it, unless it is zero.
+        for r in &block.rates {
+            if r.rate > U256::ZERO {
+                let rate = RateUpdate {
+                    asset: r.asset,
+                    rate: r.rate,
+                    block: block.header.number,
+                };
+                self.rates.insert(r.asset, rate);
+            }
+        }
     }
 }
 
@@ -131,11 +155,15 @@ impl Fold {
 /// order.
 pub fn replay(canonical: &[Block], finalized: Option<BlockNumber>) -> Expected {
     let mut fold = Fold::default();
-    let mut confirmed = (BTreeMap::new(), BTreeMap::new());
+    let mut confirmed = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
     for block in canonical {
         fold.block(block);
         if finalized.is_some_and(|f| block.header.number <= f) {
-            confirmed = (fold.balances.clone(), fold.prices.clone());
+            confirmed = (
+                fold.balances.clone(),
+                fold.prices.clone(),
+                fold.rates.clone(),
+            );
         }
     }
     let nonzero =
@@ -145,5 +173,7 @@ pub fn replay(canonical: &[Block], finalized: Option<BlockNumber>) -> Expected {
         pending: nonzero(fold.balances),
         confirmed_prices: confirmed.1,
         pending_prices: fold.prices,
+        confirmed_rates: confirmed.2,
+        pending_rates: fold.rates,
     }
 }

@@ -12,11 +12,11 @@ use async_trait::async_trait;
 
 use crate::error::StoreError;
 use crate::model::{
-    AssetId, BalanceKey, BalanceView, Block, BlockNumber, Changeset, Price, PriceView, StateRef,
-    StoreIdentity, UserId, Window,
+    AssetId, BalanceKey, BalanceView, Block, BlockNumber, Changeset, Price, PriceView, RateView,
+    StateRef, StoreIdentity, UserId, Window,
 };
 use crate::traits::{
-    BalanceReader, BalanceStore, LogReader, LogRecord, PriceFeed, StoreWriter, Touched,
+    BalanceReader, BalanceStore, LogReader, LogRecord, PriceFeed, RateFeed, StoreWriter, Touched,
 };
 
 /// One committed state: what it names, and the canonical chain and finalized height the
@@ -175,5 +175,13 @@ impl PriceFeed for RecordingStore {
     async fn prices(&self, assets: &[AssetId]) -> Result<Vec<PriceView>, StoreError> {
         tokio::task::yield_now().await;
         self.inner.prices(assets).await
+    }
+}
+
+#[async_trait]
+impl RateFeed for RecordingStore {
+    async fn rates(&self, assets: &[AssetId]) -> Result<Vec<RateView>, StoreError> {
+        tokio::task::yield_now().await;
+        self.inner.rates(assets).await
     }
 }

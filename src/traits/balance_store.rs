@@ -5,7 +5,7 @@ use std::ops::RangeInclusive;
 use alloy_primitives::U256;
 use async_trait::async_trait;
 
-use super::{BalanceReader, LogReader, PriceFeed};
+use super::{BalanceReader, LogReader, PriceFeed, RateFeed};
 use crate::error::StoreError;
 use crate::model::{
     AssetId, BalanceKey, BlockHeader, BlockNumber, Changeset, Price, StateRef, StoreIdentity,
@@ -17,7 +17,7 @@ use crate::model::{
 pub struct Touched {
     /// Users with a pending balance row in the range.
     pub users: BTreeSet<UserId>,
-    /// Assets with a pending price in the range.
+    /// Assets with a pending price or vault rate in the range.
     pub price_assets: BTreeSet<AssetId>,
 }
 
@@ -116,9 +116,12 @@ pub trait StoreWriter: Send + Sync + Debug {
 }
 
 /// Everything the [`Watcher`](crate::watcher::Watcher) needs, as one handle: the writer's
-/// side, the readers' side, the audit log and the prices the store ingests. Implemented
-/// for every type that implements the four role traits; pass it once as
+/// side, the readers' side, the audit log and the prices and rates the store ingests. Implemented
+/// for every type that implements the five role traits; pass it once as
 /// `Arc<dyn BalanceStore>` (it upcasts to any of them).
-pub trait BalanceStore: StoreWriter + BalanceReader + LogReader + PriceFeed {}
+pub trait BalanceStore: StoreWriter + BalanceReader + LogReader + PriceFeed + RateFeed {}
 
-impl<T: StoreWriter + BalanceReader + LogReader + PriceFeed + ?Sized> BalanceStore for T {}
+impl<T: StoreWriter + BalanceReader + LogReader + PriceFeed + RateFeed + ?Sized> BalanceStore
+    for T
+{
+}

@@ -12,6 +12,7 @@ mod block_source;
 mod collateral_cache;
 mod log_reader;
 mod price_feed;
+mod rate_feed;
 
 pub use balance_reader::BalanceReader;
 pub use balance_store::{BalanceStore, StoreWriter, Touched};
@@ -19,3 +20,4 @@ pub use block_source::BlockSource;
 pub use collateral_cache::CollateralCache;
 pub use log_reader::{LogReader, LogRecord, LogStatus};
 pub use price_feed::PriceFeed;
+pub use rate_feed::RateFeed;

@@ -115,6 +115,7 @@ mod tests {
                 .collect(),
             prices: Vec::new(),
             rejected_prices: Vec::new(),
+            rates: Vec::new(),
         }
     }
 

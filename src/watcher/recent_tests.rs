@@ -40,6 +40,7 @@ fn block(number: u64, fork: u8, user: u8, value: u64, priced: bool) -> BlockChan
             header: header(number, fork),
             events: Vec::new(),
             prices: Vec::new(),
+            rates: Vec::new(),
         },
         balances: vec![(
             BalanceKey {
@@ -54,6 +55,7 @@ fn block(number: u64, fork: u8, user: u8, value: u64, priced: bool) -> BlockChan
             Vec::new()
         },
         rejected_prices: Vec::new(),
+        rates: Vec::new(),
     }
 }
 

@@ -165,6 +165,7 @@ async fn malformed_events_are_refused_without_change() {
         header,
         events: vec![event(0, deposit), event(0, deposit)],
         prices: vec![],
+        rates: Vec::new(),
     };
     let err = s.watcher.ingest(dup).await.unwrap_err();
     assert!(
@@ -180,6 +181,7 @@ async fn malformed_events_are_refused_without_change() {
             header,
             events: vec![unknown],
             prices: vec![],
+            rates: Vec::new(),
         })
         .await
         .unwrap_err();
@@ -209,6 +211,7 @@ async fn logs_out_of_log_order_are_refused_without_change() {
         header,
         events: vec![event(1, deposit), event(0, set)],
         prices: vec![],
+        rates: Vec::new(),
     };
     let err = s.watcher.ingest(swapped).await.unwrap_err();
     match &err {
@@ -238,6 +241,7 @@ async fn logs_out_of_log_order_are_refused_without_change() {
             header,
             events: vec![],
             prices: vec![update(3, 2), update(2, 1)],
+            rates: Vec::new(),
         })
         .await
         .unwrap_err();
@@ -252,6 +256,7 @@ async fn logs_out_of_log_order_are_refused_without_change() {
             header,
             events: vec![event(0, set), event(1, deposit)],
             prices: vec![],
+            rates: Vec::new(),
         })
         .await
         .expect("in log order");
@@ -290,6 +295,7 @@ async fn overflow_and_underflow_are_refused_without_change() {
             header,
             events,
             prices: vec![],
+            rates: Vec::new(),
         })
         .await
         .unwrap_err();
@@ -321,6 +327,7 @@ async fn overflow_and_underflow_are_refused_without_change() {
             header,
             events,
             prices: vec![],
+            rates: Vec::new(),
         })
         .await
         .unwrap_err();

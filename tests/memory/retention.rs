@@ -83,6 +83,7 @@ async fn a_million_blocks_keep_the_retained_sizes_bounded() {
                 balances,
                 prices,
                 rejected_prices: Vec::new(),
+                rates: Vec::new(),
             }],
             finalize: n.checked_sub(CONFIRMATIONS).map(header),
         };

@@ -65,6 +65,7 @@ impl Inner {
                 state.pending.retain(|p| p.block != header.number);
             }
         }
+        self.revert_rates(header.number, &block.rate_assets);
         if let Some(entry) = self.log.get_mut(block.log) {
             entry.status = LogStatus::Reverted;
         }
@@ -125,12 +126,14 @@ impl Inner {
                 .push(*price);
             price_assets.push(price.asset);
         }
+        let rate_assets = self.append_rates(changes);
         self.pending.insert(
             header.number,
             PendingBlock {
                 header,
                 keys,
                 price_assets,
+                rate_assets,
                 log,
             },
         );
@@ -150,6 +153,7 @@ impl Inner {
                     }
                 }
             }
+            self.finalize_rates(tip.number, &block.rate_assets);
             if let Some(entry) = self.log.get_mut(block.log) {
                 entry.status = LogStatus::Confirmed;
             }

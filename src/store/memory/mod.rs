@@ -18,6 +18,7 @@ use crate::traits::{StoreWriter, Touched};
 
 mod apply;
 mod log;
+mod rates;
 mod read;
 mod retention;
 mod state;
@@ -57,6 +58,8 @@ struct Inner {
     users: HashMap<UserId, UserState>,
     holders: HashMap<AssetId, HashSet<UserId>>,
     prices: HashMap<AssetId, PriceState>,
+    /// Vault rates, per asset (see `rates`).
+    rates: HashMap<AssetId, rates::RateState>,
     pending: BTreeMap<BlockNumber, PendingBlock>,
     /// The append-only event log, one entry per block hash ever applied (rows are expanded
     /// on read); a block that comes back reuses its entry.
@@ -169,6 +172,9 @@ impl StoreWriter for MemoryStore {
             touched
                 .price_assets
                 .extend(block.price_assets.iter().copied());
+            touched
+                .price_assets
+                .extend(block.rate_assets.iter().copied());
         }
         Ok(touched)
     }

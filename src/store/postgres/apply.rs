@@ -45,8 +45,10 @@ impl PostgresStore {
                 revert(&mut tx, changes, bigint(first.number, "block_number")?).await?;
             }
             let direct = append(&mut tx, changes, &returning).await?;
+            super::rates::append(&mut tx, changes).await?;
             if let Some(tip) = changes.finalize {
                 finalize(&mut tx, &tip, &direct).await?;
+                super::rates::finalize(&mut tx, &tip).await?;
             }
             checkpoint(&mut tx, changes, epoch, &what).await?;
             if let Some(hook) = &self.hook {
@@ -286,5 +288,6 @@ async fn revert(
         .execute(&mut **tx)
         .await
         .map_err(db(format!("revert pending prices from #{from}")))?;
+    super::rates::revert(tx, from).await?;
     Ok(())
 }

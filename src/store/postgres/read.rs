@@ -288,6 +288,9 @@ impl StoreWriter for PostgresStore {
         for a in assets {
             touched.price_assets.insert(address(&a, "asset")?);
         }
+        touched
+            .price_assets
+            .extend(super::rates::touched(self, f, t).await?);
         Ok(touched)
     }
 }

@@ -50,10 +50,12 @@ pub async fn log_of_a_block_that_comes_back(backends: Backends) {
                 },
             }],
             prices: vec![],
+            rates: Vec::new(),
         },
         balances: vec![(key, U256::from(amount))],
         prices: vec![],
         rejected_prices: vec![],
+        rates: Vec::new(),
     };
     let apply = |revert: Vec<BlockHeader>, block: BlockChanges| {
         let store = store.clone();
@@ -87,6 +89,7 @@ pub async fn log_of_a_block_that_comes_back(backends: Backends) {
             balances: vec![],
             prices: vec![],
             rejected_prices: vec![],
+            rates: Vec::new(),
         },
     )
     .await;
@@ -115,6 +118,7 @@ pub async fn log_of_a_block_that_comes_back(backends: Backends) {
                 balances: vec![],
                 prices: vec![],
                 rejected_prices: vec![],
+                rates: Vec::new(),
             }],
             finalize: Some(b),
         })

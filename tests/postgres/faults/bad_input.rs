@@ -50,6 +50,7 @@ async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
             event(0, h.assets[0].id, credit),
         ],
         prices: vec![],
+        rates: Vec::new(),
     };
     assert!(matches!(
         h.watcher.ingest(dup).await,
@@ -59,6 +60,7 @@ async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
         header: next,
         events: vec![event(0, Address::repeat_byte(0xEE), credit)],
         prices: vec![],
+        rates: Vec::new(),
     };
     assert!(matches!(
         h.watcher.ingest(unknown).await,
@@ -83,6 +85,7 @@ async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
             },
         )],
         prices: vec![],
+        rates: Vec::new(),
     };
     assert!(matches!(
         h.watcher.ingest(too_much).await,
@@ -106,6 +109,7 @@ async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
             )],
             prices: vec![],
             rejected_prices: vec![],
+            rates: Vec::new(),
         }],
         finalize: None,
     };
@@ -123,6 +127,7 @@ async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
             balances: vec![],
             prices: vec![],
             rejected_prices: vec![],
+            rates: Vec::new(),
         }],
         ..Default::default()
     };
@@ -142,6 +147,7 @@ async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
                     event(0, h.assets[0].id, credit),
                 ],
                 prices: vec![],
+                rates: Vec::new(),
             },
             balances: vec![(
                 BalanceKey {
@@ -152,6 +158,7 @@ async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
             )],
             prices: vec![],
             rejected_prices: vec![],
+            rates: Vec::new(),
         }],
         ..Default::default()
     };
@@ -187,6 +194,7 @@ async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
             },
         )],
         prices: vec![],
+        rates: Vec::new(),
     };
     assert!(matches!(
         h.watcher.ingest(overflow).await,
