@@ -10,7 +10,7 @@
 use alloy_network::Network;
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_provider::Provider;
-use alloy_rpc_types_eth::{BlockId, Log, TransactionRequest};
+use alloy_rpc_types_eth::{BlockId, Log, RpcBlockHash, TransactionRequest};
 use alloy_sol_types::{SolCall, SolEvent, sol};
 use alloy_transport::RpcError;
 
@@ -67,6 +67,16 @@ impl VaultRate {
     }
 }
 
+/// What one rate read found.
+enum Read {
+    /// The vault's answer.
+    Rate(U256),
+    /// The vault has no code at that block (a block below its deployment): no rate.
+    NoCode,
+    /// The node no longer knows the block.
+    UnknownBlock,
+}
+
 impl<N: Network> Fetch<'_, N> {
     /// The vaults whose rate is due in the block at `number` with `logs`.
     pub(crate) fn rates_due(&self, number: u64, logs: &[Log]) -> Vec<VaultRate> {
@@ -89,35 +99,46 @@ impl<N: Network> Fetch<'_, N> {
         let hash = block.header.hash;
         for v in due {
             match self.rate_at(v, hash).await? {
-                Some(rate) => block.rates.push(RateUpdate {
+                Read::Rate(rate) => block.rates.push(RateUpdate {
                     asset: v.asset,
                     rate,
                     block: block.header.number,
                 }),
-                None => return Ok(false),
+                Read::NoCode => {}
+                Read::UnknownBlock => return Ok(false),
             }
         }
         Ok(true)
     }
 
-    async fn rate_at(&self, v: &VaultRate, hash: B256) -> Result<Option<U256>, SourceError> {
+    async fn rate_at(&self, v: &VaultRate, hash: B256) -> Result<Read, SourceError> {
         let one = U256::from(10u64).pow(U256::from(v.share_decimals));
         let call = TransactionRequest::default().to(v.vault).input(
             Bytes::from(IErc4626Rate::convertToAssetsCall { shares: one }.abi_encode()).into(),
         );
+        // The EIP-1898 object form (`{"blockHash": …}`): some nodes (Hardhat) read a bare
+        // hash as a block number. The state at that block, canonical or not: the rate is
+        // carried by that block and goes with it.
+        let at = BlockId::Hash(RpcBlockHash::from_hash(hash, Some(false)));
         let operation = format!("convertToAssets of vault {} at block {hash}", v.vault);
         let out: Bytes = match self
             .ep
             .provider
-            .raw_request("eth_call".into(), (call, BlockId::hash(hash)))
+            .raw_request("eth_call".into(), (call, at))
             .await
         {
             Ok(out) => out,
-            Err(RpcError::ErrorResp(e)) if is_unknown_block(&e.message) => return Ok(None),
+            Err(RpcError::ErrorResp(e)) if is_unknown_block(&e.message) => {
+                return Ok(Read::UnknownBlock);
+            }
             Err(e) => return Err(transport(self.label(), &operation)(e)),
         };
+        if out.is_empty() {
+            // No code at the vault's address in this block: not deployed yet.
+            return Ok(Read::NoCode);
+        }
         IErc4626Rate::convertToAssetsCall::abi_decode_returns(&out)
-            .map(Some)
+            .map(Read::Rate)
             .map_err(|e| SourceError::Transport {
                 operation: format!(
                     "{operation} at {} (answer {out}: is it an ERC-4626 vault?)",
