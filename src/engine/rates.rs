@@ -48,3 +48,76 @@ pub(super) fn accept(block: &Block) -> Vec<RateUpdate> {
     accepted.sort_unstable_by_key(|r| r.asset);
     accepted
 }
+
+#[cfg(test)]
+mod tests {
+    use alloy_primitives::{Address, B256, U256};
+
+    use super::*;
+    use crate::engine::{BaseState, Engine, EngineConfig, Plan};
+    use crate::model::{Asset, BlockHeader, PriceSource, Window};
+
+    const TOKEN: Address = Address::repeat_byte(1);
+    const VAULT: Address = Address::repeat_byte(2);
+
+    fn engine() -> Engine {
+        let assets = AssetRegistry::new([
+            Asset::new(TOKEN, "T", 6, 10_000),
+            Asset::new(VAULT, "vT", 6, 10_000),
+        ])
+        .and_then(|r| r.with_price_source(VAULT, PriceSource::Derived { underlying: TOKEN }))
+        .unwrap();
+        Engine::new(EngineConfig::new(assets, 2), Window::default())
+    }
+
+    fn block(rates: &[(Address, u64)]) -> Block {
+        let header = BlockHeader {
+            number: 7,
+            hash: B256::repeat_byte(7),
+            parent_hash: B256::repeat_byte(6),
+            timestamp: 84,
+        };
+        let mut b = Block::empty(header);
+        b.rates = rates
+            .iter()
+            .map(|(asset, rate)| RateUpdate {
+                asset: *asset,
+                rate: U256::from(*rate),
+                block: 0,
+            })
+            .collect();
+        b
+    }
+
+    #[test]
+    fn rates_of_non_derived_assets_or_twice_are_refused_and_zero_is_dropped() {
+        let e = engine();
+        for bad in [
+            vec![(TOKEN, 5)],
+            vec![(VAULT, 5), (VAULT, 6)],
+            vec![(Address::ZERO, 1)],
+        ] {
+            assert!(
+                matches!(e.plan(vec![block(&bad)]), Err(EngineError::BadRate { .. })),
+                "{bad:?}"
+            );
+        }
+        for (rate, kept) in [(0u64, None), (9, Some(9u64))] {
+            let Plan::Apply(t) = e.plan(vec![block(&[(VAULT, rate)])]).unwrap() else {
+                panic!("a first block applies");
+            };
+            let changes = e.build(t, BaseState::default(), None).unwrap();
+            let got: Vec<_> = changes.blocks[0]
+                .rates
+                .iter()
+                .map(|r| (r.rate, r.block))
+                .collect();
+            assert_eq!(
+                got,
+                kept.map(|r| (U256::from(r), 7))
+                    .into_iter()
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
+}
