@@ -115,6 +115,7 @@ impl Generator {
             header,
             events,
             prices: Vec::new(),
+            rates: Vec::new(),
         }
     }
 }

@@ -73,6 +73,7 @@ fn changeset(n: u64) -> Changeset {
             rejected_prices: Vec::new(),
             indexes: Vec::new(),
             asset_states: Vec::new(),
+            rates: Vec::new(),
         }],
         finalize: n.checked_sub(CONFIRMATIONS).map(header),
     }

@@ -98,6 +98,17 @@ pub enum EngineError {
         /// The asset.
         asset: AssetId,
     },
+    /// A block carries a rate for an asset that is not registered as priced through a
+    /// vault rate (`PriceSource::Derived`), or two rates for one asset. Nothing was applied.
+    #[error("block {block}: rate of {asset} refused: {reason}")]
+    BadRate {
+        /// The refused block.
+        block: BlockRef,
+        /// The asset the rate is for.
+        asset: AssetId,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 /// The event and balance behind a [`EngineError::BalanceOverflow`] or

@@ -25,10 +25,14 @@ use rust_decimal::Decimal;
 use crate::error::ValuationError;
 use crate::model::{
     Asset, AssetId, AssetRegistry, AssetState, AssetStateView, AssetValuation, BalanceView,
-    BlockNumber, Collateral, Price, PriceStatus, PriceView, Quarantine, UserId, Valuation,
+    BlockNumber, Collateral, Price, PriceStatus, PriceView, Quarantine, RateUpdate, RateView,
+    UserId, Valuation,
 };
 
+mod derived;
 mod exact;
+
+pub use derived::shares_to_units;
 
 /// Decimal places kept in each per-asset value.
 pub const VALUE_DECIMALS: u32 = 18;
@@ -91,7 +95,9 @@ impl Valuator {
 
     /// A user's collateral from their balances (`(asset, view)` pairs) and the matching
     /// prices (same order), at time `now` (seconds; the head block's timestamp).
-    /// Zero balances contribute nothing and are left out of the breakdown.
+    /// Zero balances contribute nothing and are left out of the breakdown. With no rates,
+    /// an asset priced through a vault rate is [`PriceStatus::Missing`]: see
+    /// [`collateral_with_rates`](Self::collateral_with_rates).
     ///
     /// Total over values: an asset whose value cannot be represented (see the
     /// [module](self) docs) is flagged [`PriceStatus::Unrepresentable`] and the others are
@@ -105,7 +111,7 @@ impl Valuator {
         balances: &[(AssetId, BalanceView)],
         prices: &[PriceView],
     ) -> Result<Collateral, ValuationError> {
-        self.collateral_with_states(user, block, now, balances, prices, &[])
+        self.collateral_full(user, block, now, balances, prices, &[], &[])
     }
 
     /// [`collateral`](Self::collateral) with the quarantined assets of `states`: on the
@@ -120,9 +126,44 @@ impl Valuator {
         prices: &[PriceView],
         states: &[AssetStateView],
     ) -> Result<Collateral, ValuationError> {
+        self.collateral_full(user, block, now, balances, prices, &[], states)
+    }
+
+    /// [`collateral`](Self::collateral) with vault rates: `prices[i]` is the price of the
+    /// asset's price key ([`AssetRegistry::price_key`]: its own, its `SameAs` feed's, or its
+    /// underlying's) and `rates[i]` its rate (read for assets priced
+    /// [`PriceSource::Derived`](crate::model::PriceSource::Derived), ignored for the others;
+    /// a missing entry is no rate). The confirmed side uses the confirmed price and rate,
+    /// the pending side the pending ones.
+    pub fn collateral_with_rates(
+        &self,
+        user: UserId,
+        block: BlockNumber,
+        now: u64,
+        balances: &[(AssetId, BalanceView)],
+        prices: &[PriceView],
+        rates: &[RateView],
+    ) -> Result<Collateral, ValuationError> {
+        self.collateral_full(user, block, now, balances, prices, rates, &[])
+    }
+
+    /// [`collateral`](Self::collateral) with both vault rates (as in
+    /// [`collateral_with_rates`](Self::collateral_with_rates)) and quarantined assets (as in
+    /// [`collateral_with_states`](Self::collateral_with_states)): what the readers value with.
+    #[allow(clippy::too_many_arguments)]
+    pub fn collateral_full(
+        &self,
+        user: UserId,
+        block: BlockNumber,
+        now: u64,
+        balances: &[(AssetId, BalanceView)],
+        prices: &[PriceView],
+        rates: &[RateView],
+        states: &[AssetStateView],
+    ) -> Result<Collateral, ValuationError> {
         let mut confirmed = Side::default();
         let mut pending = Side::default();
-        for ((asset_id, view), price) in balances.iter().zip(prices) {
+        for (i, ((asset_id, view), price)) in balances.iter().zip(prices).enumerate() {
             let asset = self
                 .assets
                 .get(asset_id)
@@ -130,6 +171,7 @@ impl Valuator {
                     user,
                     asset: *asset_id,
                 })?;
+            let rate = rates.get(i).copied().unwrap_or_default();
             let state = states.iter().find(|s| s.asset == *asset_id);
             let quarantine =
                 |side: fn(&AssetStateView) -> &AssetState| state.and_then(|s| side(s).quarantine());
@@ -140,14 +182,8 @@ impl Valuator {
                 price.confirmed,
                 quarantine(|s| &s.confirmed),
             ) {
-                self.add(
-                    &mut confirmed,
-                    user,
-                    asset,
-                    view.confirmed,
-                    price.confirmed,
-                    now,
-                );
+                let c = (price.confirmed, rate.confirmed);
+                self.add(&mut confirmed, user, asset, view.confirmed, c, now);
             }
             if !quarantined(
                 &mut pending,
@@ -156,7 +192,8 @@ impl Valuator {
                 price.pending,
                 quarantine(|s| &s.pending),
             ) {
-                self.add(&mut pending, user, asset, view.pending, price.pending, now);
+                let p = (price.pending, rate.pending);
+                self.add(&mut pending, user, asset, view.pending, p, now);
             }
         }
         Ok(Collateral {
@@ -173,16 +210,22 @@ impl Valuator {
         user: UserId,
         asset: &Asset,
         balance: U256,
-        price: Option<Price>,
+        (price, rate): (Option<Price>, Option<RateUpdate>),
         now: u64,
     ) {
         if balance.is_zero() {
             return;
         }
-        let (value, status) = match &price {
-            None => (None, PriceStatus::Missing),
-            Some(p) => match self
-                .value(user, asset, balance, p)
+        let derived = self.assets.is_derived(&asset.id);
+        let rate = rate.filter(|_| derived);
+        let (value, status) = match (&price, derived, &rate) {
+            (None, _, _) | (_, true, None) => (None, PriceStatus::Missing),
+            (Some(p), _, _) => match rate
+                .as_ref()
+                .map_or_else(
+                    || self.value(user, asset, balance, p),
+                    |r| self.value_derived(user, asset, balance, r, p),
+                )
                 .ok()
                 .filter(|v| side.try_add(*v))
             {
@@ -207,6 +250,7 @@ impl Valuator {
             price,
             value,
             status,
+            rate,
         });
     }
 }
@@ -231,6 +275,7 @@ fn quarantined(
                 block: q.block,
                 log: q.log,
             },
+            rate: None,
         });
     }
     true

@@ -168,6 +168,7 @@ impl Fold {
                 }
             }
         }
+        let rates = super::rates::accept(&block);
         Ok(BlockChanges {
             block,
             balances,
@@ -175,6 +176,7 @@ impl Fold {
             rejected_prices,
             indexes: indexed.updates(&self.indexes),
             asset_states: asset_states.into_iter().collect(),
+            rates,
         })
     }
 }

@@ -287,6 +287,7 @@ impl Engine {
                 log: pair[1].1,
             });
         }
+        super::rates::check(&self.config.assets, block)?;
         // Correction rows (synthetic ids) come first and apply before the block's own
         // events; each part ascends by (log index, part).
         let corrections = block

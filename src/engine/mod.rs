@@ -13,6 +13,7 @@ mod fold;
 mod machine;
 mod plan;
 mod quarantine;
+mod rates;
 mod rebase;
 mod transition;
 

@@ -39,6 +39,7 @@ fn block(events: Vec<BalanceEvent>) -> Block {
         },
         events,
         prices: Vec::new(),
+        rates: Vec::new(),
     }
 }
 

@@ -16,10 +16,12 @@ use super::{History, MigrationError};
 use crate::error::StoreError;
 use crate::model::{
     AssetId, AssetIndex, BalanceKey, BalanceView, BlockHeader, BlockNumber, Changeset, Price,
-    PriceView, StateRef, StoreIdentity, UserId, Window,
+    PriceView, RateView, StateRef, StoreIdentity, UserId, Window,
 };
 use crate::store::PostgresStore;
-use crate::traits::{BalanceReader, LogReader, LogRecord, PriceFeed, StoreWriter, Touched};
+use crate::traits::{
+    BalanceReader, LogReader, LogRecord, PriceFeed, RateFeed, StoreWriter, Touched,
+};
 
 /// How often the migration phase is re-read.
 const PHASE_REFRESH: Duration = Duration::from_secs(1);
@@ -357,6 +359,13 @@ impl PriceFeed for MigratingStore {
 
     async fn prices(&self, assets: &[AssetId]) -> Result<Vec<PriceView>, StoreError> {
         self.inner.prices(assets).await
+    }
+}
+
+#[async_trait]
+impl RateFeed for MigratingStore {
+    async fn rates(&self, assets: &[AssetId]) -> Result<Vec<RateView>, StoreError> {
+        self.inner.rates(assets).await
     }
 }
 

@@ -50,6 +50,9 @@ impl Asset {
 #[derive(Clone, Debug, Default)]
 pub struct AssetRegistry {
     assets: HashMap<AssetId, Asset>,
+    /// Price sources other than [`PriceSource::Own`](super::PriceSource::Own), by asset
+    /// (see `price_source.rs`).
+    pub(super) sources: HashMap<AssetId, super::PriceSource>,
 }
 
 /// Why an asset could not be registered.
@@ -71,6 +74,23 @@ pub enum AssetError {
         /// The asset.
         id: AssetId,
     },
+    /// A price source names an asset that is not registered (nothing was changed).
+    #[error("asset {asset}: price source names {named}, which is not registered")]
+    UnknownPriceSource {
+        /// The asset whose source was set.
+        asset: AssetId,
+        /// The asset the source names.
+        named: AssetId,
+    },
+    /// A price source names an asset whose own price is not its own feed's (`SameAs` of a
+    /// `SameAs`, or of / under a derived asset): one level only (nothing was changed).
+    #[error("asset {asset}: price source names {named}, whose price is itself derived or borrowed")]
+    NestedPriceSource {
+        /// The asset whose source was set (or whose source would become nested).
+        asset: AssetId,
+        /// The asset the source names.
+        named: AssetId,
+    },
 }
 
 impl AssetRegistry {
@@ -90,7 +110,10 @@ impl AssetRegistry {
                 return Err(AssetError::Duplicate { id });
             }
         }
-        Ok(Self { assets: map })
+        Ok(Self {
+            assets: map,
+            sources: HashMap::new(),
+        })
     }
 
     /// The asset with this id, if tracked.

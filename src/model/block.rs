@@ -2,7 +2,7 @@ use std::fmt;
 
 use alloy_primitives::B256;
 
-use super::{BalanceEvent, PriceUpdate};
+use super::{BalanceEvent, PriceUpdate, RateUpdate};
 
 /// A block height.
 pub type BlockNumber = u64;
@@ -56,6 +56,9 @@ pub struct Block {
     pub events: Vec<BalanceEvent>,
     /// Oracle price updates of tracked feeds, in log order.
     pub prices: Vec<PriceUpdate>,
+    /// Vault rates read at this block (at most one per asset), for assets priced
+    /// [`PriceSource::Derived`](super::PriceSource::Derived).
+    pub rates: Vec<RateUpdate>,
 }
 
 impl Block {
@@ -65,6 +68,7 @@ impl Block {
             header,
             events: Vec::new(),
             prices: Vec::new(),
+            rates: Vec::new(),
         }
     }
 

@@ -6,7 +6,7 @@ use alloy_primitives::U256;
 
 use super::{
     AssetId, AssetState, BalanceKey, Block, BlockHeader, BlockNumber, IndexUpdate, LogId, Price,
-    PriceRejection, UserId,
+    PriceRejection, RateUpdate, UserId,
 };
 
 /// What one new block writes.
@@ -27,6 +27,8 @@ pub struct BlockChanges {
     /// [`AssetState::Active`]), ordered by asset, each at most once: its state after the
     /// block.
     pub asset_states: Vec<(AssetId, AssetState)>,
+    /// The accepted vault rates of this block, ordered by asset (one per asset).
+    pub rates: Vec<RateUpdate>,
 }
 
 /// Everything one step writes, applied by [`StoreWriter::apply`](crate::traits::StoreWriter::apply)
@@ -65,11 +67,14 @@ impl Changeset {
             .collect()
     }
 
-    /// Assets the new blocks carry accepted prices for.
+    /// Assets the new blocks carry accepted prices or rates for.
     pub fn new_price_assets(&self) -> BTreeSet<AssetId> {
         self.blocks
             .iter()
-            .flat_map(|b| b.prices.iter().map(|p| p.asset))
+            .flat_map(|b| {
+                let rates = b.rates.iter().map(|r| r.asset);
+                b.prices.iter().map(|p| p.asset).chain(rates)
+            })
             .collect()
     }
 

@@ -57,6 +57,10 @@ pub struct AssetValuation {
     pub value: Option<Decimal>,
     /// Whether the price was fresh, stale or missing, or the value unrepresentable.
     pub status: PriceStatus,
+    /// The vault rate used, for an asset priced through one
+    /// ([`PriceSource::Derived`](super::PriceSource::Derived)); `None` otherwise. `price`
+    /// is then the underlying's price.
+    pub rate: Option<super::RateUpdate>,
 }
 
 /// A user's collateral on one side (confirmed or pending).

@@ -29,8 +29,10 @@ impl StoreIdentity {
     }
 
     /// keccak256 over the assets in address order, each as its 20-byte address, its
-    /// decimals (1 byte) and its collateral factor in bps (2 bytes, big-endian): what
-    /// changes a fold or a valuation. Symbols are labels and do not count.
+    /// decimals (1 byte) and its collateral factor in bps (2 bytes, big-endian), followed,
+    /// for an asset whose price source is not its own, by the source's tag (1 byte) and the
+    /// asset it names (20 bytes): what changes a fold or a valuation. Symbols are labels
+    /// and do not count.
     pub fn fingerprint(assets: &AssetRegistry) -> B256 {
         let mut sorted: Vec<_> = assets.iter().collect();
         sorted.sort_by_key(|a| a.id);
@@ -39,6 +41,11 @@ impl StoreIdentity {
             bytes.extend_from_slice(a.id.as_slice());
             bytes.push(a.decimals);
             bytes.extend_from_slice(&a.collateral_factor_bps.to_be_bytes());
+            let source = assets.price_source(&a.id);
+            if let Some(named) = source.target() {
+                bytes.push(source.tag());
+                bytes.extend_from_slice(named.as_slice());
+            }
         }
         keccak256(bytes)
     }
@@ -86,6 +93,14 @@ mod tests {
                 StoreIdentity::fingerprint(&reg(vec![changed, b.clone()]))
             );
         }
+        let sourced = |s: crate::model::PriceSource| {
+            let r = reg(vec![a.clone(), b.clone()]).with_price_source(b.id, s);
+            StoreIdentity::fingerprint(&r.unwrap())
+        };
+        assert_eq!(base, sourced(crate::model::PriceSource::Own));
+        let same = sourced(crate::model::PriceSource::SameAs(a.id));
+        let derived = sourced(crate::model::PriceSource::Derived { underlying: a.id });
+        assert!(same != base && derived != base && same != derived);
         assert_ne!(base, StoreIdentity::fingerprint(&reg(vec![a])));
         let id = StoreIdentity::new(Some(1), &reg(vec![b]));
         assert!(id.to_string().starts_with("chain id 1, asset registry 0x"));

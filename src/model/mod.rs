@@ -15,7 +15,9 @@ mod identity;
 mod index;
 mod lag;
 mod price;
+mod price_source;
 mod quarantine;
+mod rate;
 mod window;
 
 pub use asset::{Asset, AssetError, AssetRegistry, BPS_DENOMINATOR};
@@ -33,7 +35,9 @@ pub use identity::StoreIdentity;
 pub use index::{AssetIndex, IndexFormula, IndexUpdate};
 pub use lag::Lag;
 pub use price::{Answer, MAX_PRICE_DECIMALS, Price, PriceRejection, PriceUpdate, PriceView};
+pub use price_source::PriceSource;
 pub use quarantine::{
     AssetState, AssetStateView, FaultPolicy, FaultReason, Quarantine, RESUME_LOG_INDEX, resume_log,
 };
+pub use rate::{RateRejection, RateUpdate, RateView};
 pub use window::{StateRef, Window};

@@ -30,7 +30,7 @@ pub use cached::{CachedRead, FallbackReason, ReadSource};
 use crate::error::{Error, StoreError, ValuationError};
 use crate::model::{
     AssetId, AssetStateView, BalanceView, BlockHeader, BlockNumber, Collateral, PriceView,
-    StateRef, UserId,
+    RateView, StateRef, UserId,
 };
 use crate::traits::{BalanceStore, CollateralCache};
 use crate::valuation::Valuator;
@@ -173,45 +173,86 @@ impl CollateralReader {
         }
         let balances = self.store.user_balances_many(users).await?;
         let assets: Vec<AssetId> = assets_of(balances.iter().map(Vec::as_slice));
-        let views = self.store.prices(&assets).await?;
+        let keys = self.price_keys(&assets);
+        let views = self.store.prices(&keys).await?;
         let states = self.store.asset_states().await?;
-        let prices: HashMap<AssetId, PriceView> = assets.into_iter().zip(views).collect();
+        let prices: HashMap<AssetId, PriceView> = keys.into_iter().zip(views).collect();
+        let rates = self.rates_of(&assets).await?;
         Ok(self.value_many(
             users,
             balances.iter().map(Vec::as_slice),
             &prices,
+            &rates,
             &states,
             at,
         ))
     }
 
+    /// The price keys ([`AssetRegistry::price_key`](crate::model::AssetRegistry::price_key))
+    /// of `assets`, ascending and distinct: the prices their valuation reads.
+    pub(crate) fn price_keys(&self, assets: &[AssetId]) -> Vec<AssetId> {
+        let registry = self.valuator.assets();
+        let keys: BTreeSet<AssetId> = assets.iter().map(|a| registry.price_key(a)).collect();
+        keys.into_iter().collect()
+    }
+
+    /// The rate views of those of `assets` priced through a vault rate (one read, none when
+    /// there is no such asset).
+    pub(crate) async fn rates_of(
+        &self,
+        assets: &[AssetId],
+    ) -> Result<HashMap<AssetId, RateView>, StoreError> {
+        let registry = self.valuator.assets();
+        let derived: Vec<AssetId> = assets
+            .iter()
+            .filter(|a| registry.is_derived(a))
+            .copied()
+            .collect();
+        if derived.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let views = self.store.rates(&derived).await?;
+        Ok(derived.into_iter().zip(views).collect())
+    }
+
     /// Values `users` in memory from their balance views (`held`, in the same order), the
-    /// price views of every asset they hold and the quarantined assets (`states`: their
-    /// values are left out of the side they are quarantined on).
+    /// price views of the price keys of every asset they hold, the rate views of those
+    /// priced through a vault rate and the quarantined assets (`states`: their values are
+    /// left out of the side they are quarantined on).
     pub(crate) fn value_many<'a>(
         &self,
         users: &[UserId],
         held: impl IntoIterator<Item = &'a [(AssetId, BalanceView)]>,
         prices: &HashMap<AssetId, PriceView>,
+        rates: &HashMap<AssetId, RateView>,
         states: &[AssetStateView],
         at: ValuationPoint,
     ) -> Vec<Result<Collateral, ValuationError>> {
-        let mut user_prices = Vec::new();
+        let registry = self.valuator.assets();
+        let (mut user_prices, mut user_rates) = (Vec::new(), Vec::new());
         users
             .iter()
             .zip(held)
             .map(|(user, held)| {
                 user_prices.clear();
-                user_prices.extend(
+                user_prices.extend(held.iter().map(|(a, _)| {
+                    prices
+                        .get(&registry.price_key(a))
+                        .copied()
+                        .unwrap_or_default()
+                }));
+                user_rates.clear();
+                user_rates.extend(
                     held.iter()
-                        .map(|(a, _)| prices.get(a).copied().unwrap_or_default()),
+                        .map(|(a, _)| rates.get(a).copied().unwrap_or_default()),
                 );
-                self.valuator.collateral_with_states(
+                self.valuator.collateral_full(
                     *user,
                     at.block,
                     at.now,
                     held,
                     &user_prices,
+                    &user_rates,
                     states,
                 )
             })

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use crate::error::SourceError;
 use crate::model::{
     AssetId, BalanceChange, BalanceEvent, Block, BlockHeader, BlockNumber, Correction,
-    CorrectionOrigin, LogId, PriceUpdate, UserId,
+    CorrectionOrigin, LogId, PriceUpdate, RateUpdate, UserId,
 };
 use crate::traits::BlockSource;
 
@@ -46,6 +46,7 @@ pub struct BlockBuilder {
     prices: Vec<PriceDraft>,
     /// Positions in `events` of events that are further parts of the previous one's log.
     joined: Vec<usize>,
+    rates: Vec<(AssetId, U256)>,
 }
 
 impl BlockBuilder {
@@ -133,6 +134,13 @@ impl BlockBuilder {
                 origin,
             },
         ));
+        self
+    }
+
+    /// A vault rate of `asset` read at this block (`convertToAssets` of one whole share;
+    /// the asset must be priced `PriceSource::Derived`).
+    pub fn rate(&mut self, asset: AssetId, rate: U256) -> &mut Self {
+        self.rates.push((asset, rate));
         self
     }
 
@@ -264,6 +272,15 @@ impl SimulatedChain {
             header,
             events,
             prices,
+            rates: builder
+                .rates
+                .into_iter()
+                .map(|(asset, rate)| RateUpdate {
+                    asset,
+                    rate,
+                    block: number,
+                })
+                .collect(),
         };
         inner.blocks.insert(hash, block.clone());
         inner.canonical.push(hash);

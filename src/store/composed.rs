@@ -10,12 +10,14 @@ use async_trait::async_trait;
 use crate::error::StoreError;
 use crate::model::{
     AssetId, AssetIndex, BalanceKey, BalanceView, BlockHeader, BlockNumber, Changeset, Price,
-    PriceView, StateRef, StoreIdentity, UserId, Window,
+    PriceView, RateView, StateRef, StoreIdentity, UserId, Window,
 };
-use crate::traits::{BalanceReader, LogReader, LogRecord, PriceFeed, StoreWriter, Touched};
+use crate::traits::{
+    BalanceReader, LogReader, LogRecord, PriceFeed, RateFeed, StoreWriter, Touched,
+};
 
 /// A store whose [`StoreWriter`] side is `W` and whose reader sides ([`BalanceReader`],
-/// [`LogReader`], [`PriceFeed`]) are `R`'s.
+/// [`LogReader`], [`PriceFeed`], [`RateFeed`]) are `R`'s.
 ///
 /// Every method, provided ones included, is forwarded to the side that owns it, so an
 /// override in `W` or `R` (a batched `user_balances_many`, a `claim_writer` that takes a
@@ -175,5 +177,16 @@ where
 {
     async fn asset_states(&self) -> Result<Vec<crate::model::AssetStateView>, StoreError> {
         self.readers.asset_states().await
+    }
+}
+
+#[async_trait]
+impl<W, R> RateFeed for ComposedStore<W, R>
+where
+    W: std::fmt::Debug + Send + Sync,
+    R: RateFeed + ?Sized,
+{
+    async fn rates(&self, assets: &[AssetId]) -> Result<Vec<RateView>, StoreError> {
+        self.readers.rates(assets).await
     }
 }

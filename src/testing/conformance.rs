@@ -25,7 +25,7 @@ use alloy_primitives::U256;
 
 pub use super::backends::Backends;
 use super::harness::{Harness, START};
-use super::strategy::{BlockSpec, EventSpec, Op, PriceSpec};
+use super::strategy::{BlockSpec, EventSpec, Op, PriceSpec, RateSpec};
 pub use edges::{claim_writer_identity, log_of_a_block_that_comes_back, one_unrepresentable_user};
 
 mod cache_states;
@@ -58,6 +58,7 @@ fn mine(events: Vec<EventSpec>) -> Op {
     Op::Mine(BlockSpec {
         events,
         prices: vec![],
+        rates: vec![],
     })
 }
 
@@ -69,6 +70,7 @@ fn priced(asset: u8, answer: i64) -> Op {
             answer,
             old_round: false,
         }],
+        rates: vec![],
     })
 }
 
@@ -161,7 +163,8 @@ pub async fn reorgs_of_every_depth(backends: Backends) {
             blocks: vec![
                 BlockSpec {
                     events: vec![deposit(1, 1, 3)],
-                    prices: vec![]
+                    prices: vec![],
+                    rates: vec![],
                 };
                 depth as usize % 3 + 1
             ],
@@ -191,6 +194,7 @@ pub async fn prices_roll_back_and_reject(backends: Backends) {
                 answer: 1,
                 old_round: true,
             }],
+            rates: vec![],
         }),
     ])
     .await;
@@ -247,21 +251,21 @@ impl Rng {
     fn block(&mut self) -> BlockSpec {
         let events = (0..self.below(5))
             .map(|_| match self.below(4) {
-                0 => deposit(self.small(5), self.small(3), self.below(1_000_000) + 1),
+                0 => deposit(self.small(5), self.small(5), self.below(1_000_000) + 1),
                 1 => EventSpec::Withdraw {
                     user: self.small(5),
-                    asset: self.small(3),
+                    asset: self.small(5),
                     percent: self.small(101),
                 },
                 2 => EventSpec::Transfer {
                     from: self.small(5),
                     to: self.small(5),
-                    asset: self.small(3),
+                    asset: self.small(5),
                     percent: self.small(101),
                 },
                 _ => EventSpec::Set {
                     user: self.small(5),
-                    asset: self.small(3),
+                    asset: self.small(5),
                     amount: self.below(1_000_000),
                 },
             })
@@ -273,7 +277,20 @@ impl Rng {
                 old_round: self.below(10) == 0,
             })
             .collect();
-        BlockSpec { events, prices }
+        let rates = (0..self.below(2))
+            .map(|_| RateSpec {
+                asset: self.small(2),
+                rate: match self.below(10) {
+                    0 => 0,
+                    _ => self.below(2_000_000) + 1,
+                },
+            })
+            .collect();
+        BlockSpec {
+            events,
+            prices,
+            rates,
+        }
     }
 }
 

@@ -18,7 +18,8 @@ use alloy_primitives::{Address, I256, U256, U512};
 
 use crate::model::{
     AssetId, AssetIndex, AssetState, AssetStateView, BalanceChange, BalanceKey, BalanceView, Block,
-    BlockNumber, FaultReason, MAX_PRICE_DECIMALS, Price, PriceView, Quarantine,
+    BlockNumber, FaultReason, MAX_PRICE_DECIMALS, Price, PriceView, Quarantine, RateUpdate,
+    RateView,
 };
 
 /// The state a canonical chain implies.
@@ -41,6 +42,10 @@ pub struct Expected {
     pub confirmed_quarantined: BTreeMap<AssetId, Quarantine>,
     /// Assets quarantined after the last canonical block.
     pub pending_quarantined: BTreeMap<AssetId, Quarantine>,
+    /// Vault rates accepted at or below the finalized height (the latest per asset).
+    pub confirmed_rates: BTreeMap<AssetId, RateUpdate>,
+    /// Vault rates accepted on the whole chain (the latest per asset).
+    pub pending_rates: BTreeMap<AssetId, RateUpdate>,
 }
 
 impl Expected {
@@ -83,6 +88,14 @@ impl Expected {
             })
             .collect()
     }
+
+    /// The expected view of one vault's rate.
+    pub fn rate(&self, asset: &AssetId) -> RateView {
+        RateView {
+            confirmed: self.confirmed_rates.get(asset).copied(),
+            pending: self.pending_rates.get(asset).copied(),
+        }
+    }
 }
 
 #[derive(Default, Clone)]
@@ -92,6 +105,7 @@ struct Fold {
     prices: BTreeMap<AssetId, Price>,
     indexes: BTreeMap<AssetId, AssetIndex>,
     quarantined: BTreeMap<AssetId, Quarantine>,
+    rates: BTreeMap<AssetId, RateUpdate>,
 }
 
 /// `floor(a × b ÷ c)`, the oracle's own arithmetic (in `U512`, panicking past `U256`).
@@ -298,6 +312,17 @@ impl Fold {
                 );
             }
         }
+        // A rate read at a block replaces the one before it, unless it is zero.
+        for r in &block.rates {
+            if r.rate > U256::ZERO {
+                let rate = RateUpdate {
+                    asset: r.asset,
+                    rate: r.rate,
+                    block: block.header.number,
+                };
+                self.rates.insert(r.asset, rate);
+            }
+        }
     }
 }
 
@@ -340,5 +365,7 @@ pub fn replay(canonical: &[Block], finalized: Option<BlockNumber>) -> Expected {
         pending_indexes: fold.indexes,
         confirmed_quarantined: confirmed.quarantined,
         pending_quarantined: fold.quarantined,
+        confirmed_rates: confirmed.rates,
+        pending_rates: fold.rates,
     }
 }

@@ -13,10 +13,10 @@ use async_trait::async_trait;
 use crate::error::StoreError;
 use crate::model::{
     AssetId, AssetIndex, BalanceKey, BalanceView, Block, BlockNumber, Changeset, Price, PriceView,
-    StateRef, StoreIdentity, UserId, Window,
+    RateView, StateRef, StoreIdentity, UserId, Window,
 };
 use crate::traits::{
-    BalanceReader, BalanceStore, LogReader, LogRecord, PriceFeed, StoreWriter, Touched,
+    BalanceReader, BalanceStore, LogReader, LogRecord, PriceFeed, RateFeed, StoreWriter, Touched,
 };
 
 /// One committed state: what it names, and the canonical chain and finalized height the
@@ -201,5 +201,13 @@ impl crate::traits::AssetStateReader for RecordingStore {
     async fn asset_states(&self) -> Result<Vec<crate::model::AssetStateView>, StoreError> {
         tokio::task::yield_now().await;
         self.inner.asset_states().await
+    }
+}
+
+#[async_trait]
+impl RateFeed for RecordingStore {
+    async fn rates(&self, assets: &[AssetId]) -> Result<Vec<RateView>, StoreError> {
+        tokio::task::yield_now().await;
+        self.inner.rates(assets).await
     }
 }

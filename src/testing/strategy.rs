@@ -1,7 +1,7 @@
 //! Abstract operations on a simulated chain, and proptest strategies that generate them.
 //!
 //! Amounts of debits are percentages of the current balance, so every generated chain is
-//! valid; the small universe (5 users × 3 assets) makes consecutive blocks touch the same
+//! valid; the small universe (5 users × 5 assets) makes consecutive blocks touch the same
 //! balances all the time, which is where a wrong rollback shows.
 
 use proptest::collection::vec;
@@ -91,6 +91,15 @@ pub struct PriceSpec {
     pub old_round: bool,
 }
 
+/// One vault rate read at a block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateSpec {
+    /// Index into the harness's assets priced through a vault rate.
+    pub asset: u8,
+    /// Underlying units per whole share; zero must be rejected.
+    pub rate: u64,
+}
+
 /// The contents of one block.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BlockSpec {
@@ -98,6 +107,8 @@ pub struct BlockSpec {
     pub events: Vec<EventSpec>,
     /// Oracle updates.
     pub prices: Vec<PriceSpec>,
+    /// Vault rates read at the block (at most one per vault is kept).
+    pub rates: Vec<RateSpec>,
 }
 
 /// One step of a scenario.
@@ -168,13 +179,27 @@ pub fn price(assets: u8) -> impl Strategy<Value = PriceSpec> {
         })
 }
 
-/// A block with up to `max_events` events and a few price updates.
+/// A vault rate; about one in ten is zero (rejected).
+pub fn rate() -> impl Strategy<Value = RateSpec> {
+    (
+        0u8..4,
+        prop_oneof![9 => 1u64..10_000_000_000, 1 => Just(0u64)],
+    )
+        .prop_map(|(asset, rate)| RateSpec { asset, rate })
+}
+
+/// A block with up to `max_events` events, a few price updates and maybe a vault rate.
 pub fn block(users: u8, assets: u8, max_events: usize) -> impl Strategy<Value = BlockSpec> {
     (
         vec(event(users, assets), 0..=max_events),
         vec(price(assets), 0..=2),
+        vec(rate(), 0..=1),
     )
-        .prop_map(|(events, prices)| BlockSpec { events, prices })
+        .prop_map(|(events, prices, rates)| BlockSpec {
+            events,
+            prices,
+            rates,
+        })
 }
 
 /// A scenario step; reorgs of depth `1..=max_depth`.
@@ -190,9 +215,9 @@ pub fn op(users: u8, assets: u8, max_depth: u64) -> impl Strategy<Value = Op> {
     ]
 }
 
-/// A scenario of up to `len` steps over 5 users and 3 assets.
+/// A scenario of up to `len` steps over 5 users and the harness's 5 assets.
 pub fn scenario(len: usize, max_depth: u64) -> impl Strategy<Value = Vec<Op>> {
-    vec(op(5, 3, max_depth), 1..=len)
+    vec(op(5, 5, max_depth), 1..=len)
 }
 
 /// A balance event that, about one time in twelve, cannot apply (an [`EventSpec::Overdraw`]).
@@ -212,8 +237,13 @@ pub fn block_with_faults(
     (
         vec(event_with_faults(users, assets), 0..=max_events),
         vec(price(assets), 0..=2),
+        vec(rate(), 0..=1),
     )
-        .prop_map(|(events, prices)| BlockSpec { events, prices })
+        .prop_map(|(events, prices, rates)| BlockSpec {
+            events,
+            prices,
+            rates,
+        })
 }
 
 /// A scenario like [`scenario`] with underflowing events ([`EventSpec::Overdraw`]) and

@@ -5,7 +5,7 @@ use std::ops::RangeInclusive;
 use alloy_primitives::U256;
 use async_trait::async_trait;
 
-use super::{AssetStateReader, BalanceReader, LogReader, PriceFeed};
+use super::{AssetStateReader, BalanceReader, LogReader, PriceFeed, RateFeed};
 use crate::error::StoreError;
 use crate::model::{
     AssetId, AssetIndex, AssetState, BalanceKey, BlockHeader, BlockNumber, Changeset, Price,
@@ -17,7 +17,7 @@ use crate::model::{
 pub struct Touched {
     /// Users with a pending balance row in the range.
     pub users: BTreeSet<UserId>,
-    /// Assets with a pending price in the range.
+    /// Assets with a pending price or vault rate in the range.
     pub price_assets: BTreeSet<AssetId>,
 }
 
@@ -135,16 +135,15 @@ pub trait StoreWriter: Send + Sync + Debug {
 }
 
 /// Everything the [`Watcher`](crate::watcher::Watcher) needs, as one handle: the writer's
-/// side, the readers' side, the audit log, the prices the store ingests and the assets'
-/// quarantines. Implemented
-/// for every type that implements the four role traits; pass it once as
-/// `Arc<dyn BalanceStore>` (it upcasts to any of them).
+/// side, the readers' side, the audit log, the prices and rates the store ingests and the
+/// assets' quarantines. Implemented for every type that implements the six role traits;
+/// pass it once as `Arc<dyn BalanceStore>` (it upcasts to any of them).
 pub trait BalanceStore:
-    StoreWriter + BalanceReader + LogReader + PriceFeed + AssetStateReader
+    StoreWriter + BalanceReader + LogReader + PriceFeed + RateFeed + AssetStateReader
 {
 }
 
-impl<T: StoreWriter + BalanceReader + LogReader + PriceFeed + AssetStateReader + ?Sized>
+impl<T: StoreWriter + BalanceReader + LogReader + PriceFeed + RateFeed + AssetStateReader + ?Sized>
     BalanceStore for T
 {
 }

@@ -14,6 +14,7 @@ mod chain_balances;
 mod collateral_cache;
 mod log_reader;
 mod price_feed;
+mod rate_feed;
 
 pub use asset_state_reader::AssetStateReader;
 pub use balance_reader::BalanceReader;
@@ -23,3 +24,4 @@ pub use chain_balances::ChainBalances;
 pub use collateral_cache::CollateralCache;
 pub use log_reader::{LogReader, LogRecord, LogStatus};
 pub use price_feed::PriceFeed;
+pub use rate_feed::RateFeed;

@@ -117,6 +117,7 @@ mod tests {
             rejected_prices: Vec::new(),
             indexes: Vec::new(),
             asset_states: Vec::new(),
+            rates: Vec::new(),
         }
     }
 

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use alloy_primitives::{B256, U256};
 
 use super::refresh::ViewDelta;
-use crate::model::{BalanceKey, BlockNumber, Changeset, Price, Window};
+use crate::model::{AssetId, BalanceKey, BlockNumber, Changeset, Price, Window};
 use crate::traits::Touched;
 
 /// Most unconfirmed blocks remembered: a chain whose finality stalls must not grow the
@@ -26,6 +26,8 @@ struct Written {
     hash: B256,
     balances: Vec<(BalanceKey, U256)>,
     prices: Vec<Price>,
+    /// Assets whose vault rate the block wrote.
+    rate_assets: Vec<AssetId>,
 }
 
 /// Per unconfirmed block this watcher applied, what it wrote.
@@ -93,6 +95,7 @@ impl RecentBlocks {
                     hash: b.block.header.hash,
                     balances: b.balances.clone(),
                     prices: b.prices.clone(),
+                    rate_assets: b.rates.iter().map(|r| r.asset).collect(),
                 },
             );
         }
@@ -130,7 +133,12 @@ impl Written {
     fn touched(&self) -> Touched {
         Touched {
             users: self.balances.iter().map(|(k, _)| k.user).collect(),
-            price_assets: self.prices.iter().map(|p| p.asset).collect(),
+            price_assets: self
+                .prices
+                .iter()
+                .map(|p| p.asset)
+                .chain(self.rate_assets.iter().copied())
+                .collect(),
         }
     }
 }

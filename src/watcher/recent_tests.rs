@@ -40,6 +40,7 @@ fn block(number: u64, fork: u8, user: u8, value: u64, priced: bool) -> BlockChan
             header: header(number, fork),
             events: Vec::new(),
             prices: Vec::new(),
+            rates: Vec::new(),
         },
         balances: vec![(
             BalanceKey {
@@ -56,6 +57,7 @@ fn block(number: u64, fork: u8, user: u8, value: u64, priced: bool) -> BlockChan
         rejected_prices: Vec::new(),
         indexes: Vec::new(),
         asset_states: Vec::new(),
+        rates: Vec::new(),
     }
 }
 

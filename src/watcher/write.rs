@@ -255,11 +255,15 @@ impl Watcher {
             .map(|a| a.id)
             .collect();
         let prices = self.store.prices(&assets).await?;
-        for (asset, view) in assets.into_iter().zip(prices) {
-            if view
-                .confirmed
-                .is_some_and(|p| mark.finalized.is_none_or(|f| p.block > f))
-            {
+        let confirmed_since = |block: BlockNumber| mark.finalized.is_none_or(|f| block > f);
+        for (asset, view) in assets.iter().zip(prices) {
+            if view.confirmed.is_some_and(|p| confirmed_since(p.block)) {
+                touched.price_assets.insert(*asset);
+            }
+        }
+        let rates = self.reader.rates_of(&assets).await?;
+        for (asset, view) in rates {
+            if view.confirmed.is_some_and(|r| confirmed_since(r.block)) {
                 touched.price_assets.insert(asset);
             }
         }

@@ -170,6 +170,7 @@ async fn malformed_events_are_refused_without_change() {
         header,
         events: vec![event(0, deposit), event(0, deposit)],
         prices: vec![],
+        rates: Vec::new(),
     };
     let err = s.watcher.ingest(dup).await.unwrap_err();
     assert!(
@@ -185,6 +186,7 @@ async fn malformed_events_are_refused_without_change() {
             header,
             events: vec![unknown],
             prices: vec![],
+            rates: Vec::new(),
         })
         .await
         .unwrap_err();
@@ -214,6 +216,7 @@ async fn logs_out_of_log_order_are_refused_without_change() {
         header,
         events: vec![event(1, deposit), event(0, set)],
         prices: vec![],
+        rates: Vec::new(),
     };
     let err = s.watcher.ingest(swapped).await.unwrap_err();
     match &err {
@@ -243,6 +246,7 @@ async fn logs_out_of_log_order_are_refused_without_change() {
             header,
             events: vec![],
             prices: vec![update(3, 2), update(2, 1)],
+            rates: Vec::new(),
         })
         .await
         .unwrap_err();
@@ -257,6 +261,7 @@ async fn logs_out_of_log_order_are_refused_without_change() {
             header,
             events: vec![event(0, set), event(1, deposit)],
             prices: vec![],
+            rates: Vec::new(),
         })
         .await
         .expect("in log order");
@@ -295,6 +300,7 @@ async fn overflow_and_underflow_are_refused_without_change() {
             header,
             events,
             prices: vec![],
+            rates: Vec::new(),
         })
         .await
         .unwrap_err();
@@ -326,6 +332,7 @@ async fn overflow_and_underflow_are_refused_without_change() {
             header,
             events,
             prices: vec![],
+            rates: Vec::new(),
         })
         .await
         .unwrap_err();

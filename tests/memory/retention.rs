@@ -86,6 +86,7 @@ async fn a_million_blocks_keep_the_retained_sizes_bounded() {
                 rejected_prices: Vec::new(),
                 indexes: Vec::new(),
                 asset_states: Vec::new(),
+                rates: Vec::new(),
             }],
             finalize: n.checked_sub(CONFIRMATIONS).map(header),
         };

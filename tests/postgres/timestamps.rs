@@ -71,6 +71,7 @@ async fn run(store: Arc<dyn BalanceStore>) -> String {
                 round_id: U256::from(i),
                 updated_at,
             }],
+            rates: Vec::new(),
         }
     };
     for (i, updated_at) in [(1, u64::MAX), (2, 1 << 63), (3, u64::MAX - 1)] {

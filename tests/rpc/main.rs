@@ -10,6 +10,7 @@ mod support;
 
 mod dev_node;
 mod erc4626;
+mod erc4626_value;
 mod fallback;
 mod node;
 mod published;

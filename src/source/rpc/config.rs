@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::policy::TransportConfig;
+use super::rates::VaultRate;
 use crate::decode::Decoders;
 
 /// How blocks become final. This is the one place finality is configured: the watcher
@@ -65,12 +66,19 @@ pub struct RpcConfig {
     pub endpoint_cooldown: Duration,
     /// Retries and timeouts of the transports the URL constructors build.
     pub transport: TransportConfig,
+    /// ERC-4626 vaults whose rate ([`RateUpdate`](crate::model::RateUpdate)) each block
+    /// carries when the vault logged or its underlying moved to or from it, and at every
+    /// height divisible by [`rate_interval`](Self::rate_interval) (see [`VaultRate`]).
+    pub vault_rates: Vec<VaultRate>,
+    /// Blocks at most between two rate reads of a vault with no activity (default 32;
+    /// the rate of a yield-bearing vault moves every block without any log).
+    pub rate_interval: u64,
 }
 
 impl RpcConfig {
     /// Defaults: the `finalized` tag, ranges of up to 2,000 blocks, batches of 200 headers,
     /// 2 bloom re-fetches 100 ms apart, a 30 s endpoint cooldown,
-    /// [`TransportConfig::default`].
+    /// [`TransportConfig::default`], no vault rates (read every 32 blocks once added).
     pub fn new(decoders: Decoders) -> Self {
         Self {
             decoders,
@@ -81,6 +89,14 @@ impl RpcConfig {
             bloom_refetch_delay: Duration::from_millis(100),
             endpoint_cooldown: Duration::from_secs(30),
             transport: TransportConfig::default(),
+            vault_rates: Vec::new(),
+            rate_interval: 32,
         }
+    }
+
+    /// Also reads the rate of `vault` (see [`vault_rates`](Self::vault_rates)).
+    pub fn with_vault_rate(mut self, vault: VaultRate) -> Self {
+        self.vault_rates.push(vault);
+        self
     }
 }

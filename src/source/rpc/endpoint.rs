@@ -263,10 +263,12 @@ impl<N: Network> Fetch<'_, N> {
         &self,
         header: N::HeaderResponse,
     ) -> Result<Option<Block>, SourceError> {
-        match self.checked_logs(&header).await? {
-            Some(logs) => self.decode(&header, logs).map(Some),
-            None => Ok(None),
-        }
+        let Some(logs) = self.checked_logs(&header).await? else {
+            return Ok(None);
+        };
+        let due = self.rates_due(header.number(), &logs);
+        let mut block = self.decode(&header, logs)?;
+        Ok(self.read_rates(&mut block, &due).await?.then_some(block))
     }
 
     pub(crate) fn decode(

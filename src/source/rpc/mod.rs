@@ -34,6 +34,10 @@
 //!   depth. A node that does not know the tag yields `None` (depth). On a development chain
 //!   whose tag is its latest block the source refuses to start
 //!   ([`SourceError::DevChainFinality`]).
+//! - **Vault rates** ([`RpcConfig::vault_rates`], [`VaultRate`]): `convertToAssets` of each
+//!   ERC-4626 vault by `eth_call` at the block's hash, when the vault logged or its
+//!   underlying moved to or from it, and every [`RpcConfig::rate_interval`] blocks; carried
+//!   in [`Block::rates`](crate::model::Block::rates).
 //! - **Start-up checks** ([`RpcBlockSource::check`], run before the first fetch): every
 //!   feed's configured decimals against its aggregator's `decimals()`.
 //! - **Where to start**: [`RpcBlockSource::deployment_block`] finds the block a token was
@@ -58,6 +62,7 @@ mod fallback;
 mod policy;
 mod preflight;
 mod range;
+mod rates;
 mod redact;
 #[cfg(feature = "rpc-ws")]
 mod ws;
@@ -78,6 +83,7 @@ pub use alloy_network::{AnyNetwork, Ethereum};
 pub use balance_of::BALANCE_BATCH;
 pub use config::{DEV_CHAIN_IDS, FinalityTag, RpcConfig};
 pub use policy::{NodeErrorPolicy, TransportConfig, is_too_many_results, is_transient};
+pub use rates::VaultRate;
 
 use self::endpoint::Endpoint;
 use crate::error::SourceError;
@@ -183,8 +189,16 @@ impl<N: Network> RpcBlockSource<N> {
     }
 
     fn labelled(providers: Vec<(DynProvider<N>, String)>, config: RpcConfig) -> Self {
-        let mut addresses: Vec<Address> = config.decoders.addresses().copied().collect();
+        // Vaults and their underlyings are fetched too: their logs trigger rate reads
+        // (logs of a contract no decoder tracks decode to nothing).
+        let rated = config
+            .vault_rates
+            .iter()
+            .flat_map(|v| [v.vault, v.underlying]);
+        let mut addresses: Vec<Address> =
+            config.decoders.addresses().copied().chain(rated).collect();
         addresses.sort();
+        addresses.dedup();
         Self {
             endpoints: providers
                 .into_iter()

@@ -138,8 +138,15 @@ impl<N: Network> Fetch<'_, N> {
             if consistent && !missing.is_empty() {
                 tracing::debug!(endpoint = %self.label(), block = id.number, hash = %id.hash, ?missing, "logsBloom names tracked contracts without logs, and the ranged answer holds their later logs: a bloom false positive");
             }
-            let block = if consistent {
-                self.decode(&header, logs)?
+            let read = if consistent {
+                let due = self.rates_due(id.number, &logs);
+                let mut block = self.decode(&header, logs)?;
+                self.read_rates(&mut block, &due).await?.then_some(block)
+            } else {
+                None
+            };
+            let block = if let Some(block) = read {
+                block
             } else {
                 tracing::debug!(endpoint = %self.label(), block = id.number, hash = %id.hash, "range logs do not match the header; fetching by hash");
                 match self.complete(header).await? {

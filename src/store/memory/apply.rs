@@ -66,6 +66,7 @@ impl Inner {
             }
         }
         self.revert_indexes(header.number, &block.index_assets);
+        self.revert_rates(header.number, &block.rate_assets);
         if let Some(entry) = self.log.get_mut(block.log) {
             entry.status = LogStatus::Reverted;
         }
@@ -135,12 +136,14 @@ impl Inner {
             .map(|u| u.asset)
             .collect();
         self.asset_states.append(changes);
+        let rate_assets = self.append_rates(changes);
         self.pending.insert(
             header.number,
             PendingBlock {
                 header,
                 keys,
                 price_assets,
+                rate_assets,
                 log,
                 index_assets,
                 rebased,
@@ -163,6 +166,7 @@ impl Inner {
                 }
             }
             self.finalize_indexes(tip.number, &block.index_assets);
+            self.finalize_rates(tip.number, &block.rate_assets);
             if let Some(entry) = self.log.get_mut(block.log) {
                 entry.status = LogStatus::Confirmed;
             }

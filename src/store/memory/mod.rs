@@ -21,6 +21,7 @@ mod apply;
 mod asset_state;
 mod indexes;
 mod log;
+mod rates;
 mod read;
 mod retention;
 mod state;
@@ -62,6 +63,8 @@ struct Inner {
     prices: HashMap<AssetId, PriceState>,
     /// Rebasing assets' indexes.
     indexes: HashMap<AssetId, indexes::IndexState>,
+    /// Vault rates, per asset (see `rates`).
+    rates: HashMap<AssetId, rates::RateState>,
     pending: BTreeMap<BlockNumber, PendingBlock>,
     /// The append-only event log, one entry per block hash ever applied (rows are expanded
     /// on read); a block that comes back reuses its entry.
@@ -198,6 +201,9 @@ impl StoreWriter for MemoryStore {
                 .extend(block.price_assets.iter().copied());
             // A rebase changes every holder's balance, as a price changes their value.
             touched.price_assets.extend(block.rebased.iter().copied());
+            touched
+                .price_assets
+                .extend(block.rate_assets.iter().copied());
         }
         Ok(touched)
     }

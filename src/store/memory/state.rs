@@ -77,6 +77,8 @@ pub(super) struct PendingBlock {
     pub(super) header: BlockHeader,
     pub(super) keys: Vec<BalanceKey>,
     pub(super) price_assets: Vec<AssetId>,
+    /// Assets whose rate the block wrote.
+    pub(super) rate_assets: Vec<AssetId>,
     /// Index of the block's entry in the log.
     pub(super) log: usize,
     /// Rebasing assets the block wrote an index row for.

@@ -47,10 +47,12 @@ impl PostgresStore {
             let direct = append(&mut tx, changes, &returning).await?;
             super::indexes::append(&mut tx, changes).await?;
             super::asset_state::append(&mut tx, changes).await?;
+            super::rates::append(&mut tx, changes).await?;
             if let Some(tip) = changes.finalize {
                 finalize(&mut tx, &tip, &direct).await?;
                 super::indexes::finalize(&mut tx, &tip).await?;
                 super::asset_state::finalize(&mut tx, bigint(tip.number, "block_number")?).await?;
+                super::rates::finalize(&mut tx, &tip).await?;
             }
             checkpoint(&mut tx, changes, epoch, &what).await?;
             if let Some(hook) = &self.hook {
@@ -291,5 +293,6 @@ async fn revert(
         .await
         .map_err(db(format!("revert pending prices from #{from}")))?;
     super::indexes::revert(tx, from).await?;
+    super::rates::revert(tx, from).await?;
     super::asset_state::revert(tx, from).await
 }

@@ -13,6 +13,7 @@ mod hook;
 pub(crate) mod ident;
 mod indexes;
 mod open;
+mod rates;
 mod read;
 mod replica;
 mod standby;
@@ -114,7 +115,7 @@ pub(crate) async fn take_writer_lock(
 
 /// The Postgres store: the `balance_updates` event log, `user_current_balances`
 /// (confirmed + per-block pending rows, partitioned by status into
-/// `user_confirmed_balances` and `user_pending_balances`), `oracle_prices`, `blocks` and
+/// `user_confirmed_balances` and `user_pending_balances`), `oracle_prices`, `rates`, `blocks` and
 /// `checkpoint`.
 ///
 /// Each [`apply`](crate::StoreWriter::apply) is one transaction with one batched write per

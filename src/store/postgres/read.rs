@@ -290,6 +290,9 @@ impl StoreWriter for PostgresStore {
         for a in rebased {
             touched.price_assets.insert(address(&a, "asset")?);
         }
+        touched
+            .price_assets
+            .extend(super::rates::touched(self, f, t).await?);
         Ok(touched)
     }
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{Backends, Rng};
-use crate::model::{BalanceKey, CachedCollateral, StateRef, UserId};
+use crate::model::{CachedCollateral, StateRef, UserId};
 use crate::reader::{CachedRead, CollateralReader};
 use crate::testing::harness::Harness;
 use crate::testing::oracle::{Expected, replay};
@@ -102,18 +102,13 @@ fn expected(h: &Harness, state: &Recorded, oracle: &Expected, user: UserId) -> C
             None,
         );
     };
-    let balances: Vec<_> = h
-        .assets
-        .iter()
-        .map(|a| (a.id, oracle.balance(&BalanceKey { user, asset: a.id })))
-        .filter(|(_, v)| !v.confirmed.is_zero() || !v.pending.is_zero())
-        .collect();
-    let prices: Vec<_> = balances.iter().map(|(a, _)| oracle.price(a)).collect();
-    let c = h
-        .watcher
-        .valuator()
-        .collateral(user, head.number, head.timestamp, &balances, &prices)
-        .expect("oracle valuation");
+    let c = crate::testing::harness::expected_collateral(
+        h.watcher.valuator(),
+        oracle,
+        user,
+        &h.assets,
+        &head,
+    );
     CachedCollateral::new(&c, state.state.as_ref())
 }
 

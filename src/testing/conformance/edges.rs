@@ -51,12 +51,14 @@ pub async fn log_of_a_block_that_comes_back(backends: Backends) {
                 },
             }],
             prices: vec![],
+            rates: Vec::new(),
         },
         balances: vec![(key, U256::from(amount))],
         prices: vec![],
         rejected_prices: vec![],
         indexes: Vec::new(),
         asset_states: Vec::new(),
+        rates: Vec::new(),
     };
     let apply = |revert: Vec<BlockHeader>, block: BlockChanges| {
         let store = store.clone();
@@ -92,6 +94,7 @@ pub async fn log_of_a_block_that_comes_back(backends: Backends) {
             rejected_prices: vec![],
             indexes: Vec::new(),
             asset_states: Vec::new(),
+            rates: Vec::new(),
         },
     )
     .await;
@@ -122,6 +125,7 @@ pub async fn log_of_a_block_that_comes_back(backends: Backends) {
                 rejected_prices: vec![],
                 indexes: Vec::new(),
                 asset_states: Vec::new(),
+                rates: Vec::new(),
             }],
             finalize: Some(b),
         })

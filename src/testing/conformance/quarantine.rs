@@ -127,6 +127,7 @@ pub async fn strict_asset_stalls(backends: Backends) {
     h.mine_spec(&crate::testing::strategy::BlockSpec {
         events: vec![deposit(0, 1, 1), overdraw(0, 0)],
         prices: vec![],
+        rates: vec![],
     });
     for _ in 0..2 {
         let err = h.watcher.sync().await.unwrap_err();
@@ -201,6 +202,7 @@ impl Walk {
         crate::testing::strategy::BlockSpec {
             events,
             prices: vec![],
+            rates: vec![],
         }
     }
 }

@@ -2,9 +2,12 @@
 //! compared with the replay oracle.
 
 use super::{Harness, START};
-use crate::model::{BalanceKey, Block, BlockHeader, BlockNumber, CachedCollateral};
+use crate::model::{
+    Asset, BalanceKey, Block, BlockHeader, BlockNumber, CachedCollateral, Collateral, UserId,
+};
 use crate::testing::oracle::{Expected, replay};
 use crate::traits::LogStatus;
+use crate::valuation::Valuator;
 
 impl Harness {
     /// Asserts that store, price feed, log, collateral and cache all equal the oracle.
@@ -66,6 +69,8 @@ impl Harness {
         for asset in &self.assets {
             let got = self.backends.store.price(asset.id).await.expect("price");
             assert_eq!(got, expected.price(&asset.id), "price of {}", asset.symbol);
+            let got = self.backends.store.rates(&[asset.id]).await.expect("rate");
+            assert_eq!(got, [expected.rate(&asset.id)], "rate of {}", asset.symbol);
         }
 
         assert_eq!(
@@ -107,31 +112,7 @@ impl Harness {
     async fn check_collateral(&self, expected: &Expected, head: &BlockHeader) {
         let valuator = self.watcher.valuator();
         for user in &self.users {
-            let balances: Vec<_> = self
-                .assets
-                .iter()
-                .map(|a| {
-                    (
-                        a.id,
-                        expected.balance(&BalanceKey {
-                            user: *user,
-                            asset: a.id,
-                        }),
-                    )
-                })
-                .filter(|(_, v)| !v.confirmed.is_zero() || !v.pending.is_zero())
-                .collect();
-            let prices: Vec<_> = balances.iter().map(|(a, _)| expected.price(a)).collect();
-            let want = valuator
-                .collateral_with_states(
-                    *user,
-                    head.number,
-                    head.timestamp,
-                    &balances,
-                    &prices,
-                    &expected.asset_states(),
-                )
-                .expect("oracle valuation");
+            let want = expected_collateral(valuator, expected, *user, &self.assets, head);
             let got = self.watcher.collateral(*user).await.expect("collateral");
             assert_eq!(got, want, "collateral of {user}");
             if let Some(cache) = &self.backends.cache {
@@ -151,4 +132,37 @@ impl Harness {
             }
         }
     }
+}
+
+/// The collateral `expected` implies for `user` over `assets` at `head`, valued with
+/// `valuator` (prices of each asset's price key, rates of derived assets).
+pub(crate) fn expected_collateral(
+    valuator: &Valuator,
+    expected: &Expected,
+    user: UserId,
+    assets: &[Asset],
+    head: &BlockHeader,
+) -> Collateral {
+    let balances: Vec<_> = assets
+        .iter()
+        .map(|a| (a.id, expected.balance(&BalanceKey { user, asset: a.id })))
+        .filter(|(_, v)| !v.confirmed.is_zero() || !v.pending.is_zero())
+        .collect();
+    let registry = valuator.assets();
+    let prices: Vec<_> = balances
+        .iter()
+        .map(|(a, _)| expected.price(&registry.price_key(a)))
+        .collect();
+    let rates: Vec<_> = balances.iter().map(|(a, _)| expected.rate(a)).collect();
+    valuator
+        .collateral_full(
+            user,
+            head.number,
+            head.timestamp,
+            &balances,
+            &prices,
+            &rates,
+            &expected.asset_states(),
+        )
+        .expect("oracle valuation")
 }

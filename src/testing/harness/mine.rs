@@ -103,8 +103,10 @@ impl Harness {
                     b.deposit(key.asset, key.user, amount);
                 }
             }
+            // A price for an asset priced from another key goes to that key (its feed).
+            let registry = &self.config.engine.assets;
             for p in &spec.prices {
-                let asset = assets[p.asset as usize % assets.len()].id;
+                let asset = registry.price_key(&assets[p.asset as usize % assets.len()].id);
                 let answer = I256::try_from(p.answer).unwrap_or_default();
                 if p.old_round {
                     let current = state
@@ -115,6 +117,21 @@ impl Harness {
                     b.price_at_round(asset, answer, 8, current);
                 } else {
                     b.price(asset, answer, 8);
+                }
+            }
+            let vaults: Vec<_> = assets
+                .iter()
+                .filter(|a| registry.is_derived(&a.id))
+                .collect();
+            let mut rated = Vec::new();
+            for r in &spec.rates {
+                let Some(vault) = vaults.get(r.asset as usize % vaults.len().max(1)) else {
+                    continue;
+                };
+                // A source reads one rate per vault and block.
+                if !rated.contains(&vault.id) {
+                    rated.push(vault.id);
+                    b.rate(vault.id, U256::from(r.rate));
                 }
             }
         })

@@ -11,12 +11,14 @@ use std::sync::Arc;
 
 use alloy_primitives::{Address, B256};
 
+pub(crate) use check::expected_collateral;
+
 use super::backends::Backends;
 use super::oracle::{Expected, replay};
 use super::strategy::{BlockSpec, Op};
 use crate::engine::EngineConfig;
 use crate::error::{EngineError, Error};
-use crate::model::{Asset, AssetRegistry, Block, BlockHeader, BlockNumber};
+use crate::model::{Asset, AssetRegistry, Block, BlockHeader, BlockNumber, PriceSource};
 use crate::source::SimulatedChain;
 use crate::traits::BlockSource;
 use crate::watcher::{StepReport, Watcher, WatcherConfig};
@@ -46,13 +48,34 @@ pub struct Harness {
     resumes: Vec<(B256, crate::model::AssetId)>,
 }
 
-/// The assets every harness tracks: 6, 18 and 8 decimals, various collateral factors.
+/// The assets every harness tracks: 6, 18 and 8 decimals, various collateral factors,
+/// then an ERC-4626 vault of USDC with 8-decimal shares and an ETH-like token priced by the
+/// WETH feed (their price sources are set by [`default_registry`]).
 pub fn default_assets() -> Vec<Asset> {
     vec![
         Asset::new(Address::repeat_byte(0xA1), "USDC", 6, 9_000),
         Asset::new(Address::repeat_byte(0xA2), "WETH", 18, 8_000),
         Asset::new(Address::repeat_byte(0xA3), "WBTC", 8, 7_500),
+        Asset::new(Address::repeat_byte(0xA4), "vUSDC", 8, 8_500),
+        Asset::new(Address::repeat_byte(0xA5), "stETH", 18, 7_000),
     ]
+}
+
+/// [`default_assets`] with their price sources: `vUSDC` derived from USDC through its vault
+/// rate, `stETH` priced by WETH's feed.
+pub fn default_registry() -> AssetRegistry {
+    let a = default_assets();
+    AssetRegistry::new(a.clone())
+        .and_then(|r| {
+            r.with_price_source(
+                a[3].id,
+                PriceSource::Derived {
+                    underlying: a[0].id,
+                },
+            )
+        })
+        .and_then(|r| r.with_price_source(a[4].id, PriceSource::SameAs(a[1].id)))
+        .expect("valid assets")
 }
 
 /// Deterministic user addresses `0x..01`, `0x..02`, ….
@@ -81,7 +104,7 @@ impl Harness {
         tweak: impl FnOnce(&mut WatcherConfig),
     ) -> Self {
         let assets = default_assets();
-        let registry = AssetRegistry::new(assets.clone()).expect("valid assets");
+        let registry = default_registry();
         let mut config = WatcherConfig::new(EngineConfig::new(registry, confirmations));
         config.start_block = START;
         config.max_price_age = 600;

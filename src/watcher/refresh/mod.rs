@@ -254,7 +254,13 @@ async fn batch(
         }
     };
     let mut listed = Vec::new();
-    for asset in &repriced {
+    // A new price or rate of a key revalues the holders of every asset priced from it.
+    let registry = reader.valuator().assets();
+    let priced: BTreeSet<AssetId> = repriced
+        .iter()
+        .flat_map(|key| registry.dependents(key))
+        .collect();
+    for asset in &priced {
         match reader.store().holders(*asset).await {
             Ok(holders) => listed.extend(holders),
             Err(error) => {
@@ -419,12 +425,15 @@ async fn value(
         })
         .collect();
     let assets = assets_of(held.iter().copied());
-    let unknown: Vec<AssetId> = assets
+    // Prices are memoized by price key (a feed's key, see `AssetRegistry::price_key`);
+    // vault rates are read on every refresh.
+    let keys = reader.price_keys(&assets);
+    let unknown: Vec<AssetId> = keys
         .iter()
         .filter(|a| memo.price(a).is_none())
         .copied()
         .collect();
-    let mut prices: HashMap<AssetId, PriceView> = assets
+    let mut prices: HashMap<AssetId, PriceView> = keys
         .iter()
         .filter_map(|a| memo.price(a).map(|p| (*a, p)))
         .collect();
@@ -435,7 +444,8 @@ async fn value(
     };
     prices.extend(unknown.iter().copied().zip(read_prices.iter().copied()));
     let states = reader.store().asset_states().await?;
-    let valued = reader.value_many(users, held, &prices, &states, at);
+    let rates = reader.rates_of(&assets).await?;
+    let valued = reader.value_many(users, held, &prices, &rates, &states, at);
     for (asset, view) in unknown.into_iter().zip(read_prices) {
         memo.insert_price(asset, view);
     }

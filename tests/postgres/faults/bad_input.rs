@@ -58,6 +58,7 @@ async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
             event(0, h.assets[0].id, credit),
         ],
         prices: vec![],
+        rates: Vec::new(),
     };
     assert!(matches!(
         h.watcher.ingest(dup).await,
@@ -67,6 +68,7 @@ async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
         header: next,
         events: vec![event(0, Address::repeat_byte(0xEE), credit)],
         prices: vec![],
+        rates: Vec::new(),
     };
     assert!(matches!(
         h.watcher.ingest(unknown).await,
@@ -91,6 +93,7 @@ async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
             },
         )],
         prices: vec![],
+        rates: Vec::new(),
     };
     assert!(matches!(
         h.watcher.ingest(too_much).await,
@@ -116,6 +119,7 @@ async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
             rejected_prices: vec![],
             indexes: Vec::new(),
             asset_states: Vec::new(),
+            rates: Vec::new(),
         }],
         finalize: None,
     };
@@ -135,6 +139,7 @@ async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
             rejected_prices: vec![],
             indexes: Vec::new(),
             asset_states: Vec::new(),
+            rates: Vec::new(),
         }],
         ..Default::default()
     };
@@ -154,6 +159,7 @@ async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
                     event(0, h.assets[0].id, credit),
                 ],
                 prices: vec![],
+                rates: Vec::new(),
             },
             balances: vec![(
                 BalanceKey {
@@ -166,6 +172,7 @@ async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
             rejected_prices: vec![],
             indexes: Vec::new(),
             asset_states: Vec::new(),
+            rates: Vec::new(),
         }],
         ..Default::default()
     };
@@ -201,6 +208,7 @@ async fn bad_input_is_typed_and_leaves_postgres_unchanged() {
             },
         )],
         prices: vec![],
+        rates: Vec::new(),
     };
     assert!(matches!(
         h.watcher.ingest(overflow).await,
