@@ -489,4 +489,7 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+    /// A read of a past block was refused or failed (nothing was written).
+    #[error(transparent)]
+    History(#[from] crate::traits::HistoryError),
 }

@@ -28,7 +28,10 @@ use crate::model::{
     PriceStatus, PriceView, UserId, Valuation,
 };
 
+mod arithmetic;
 mod exact;
+
+pub use arithmetic::{Arithmetic, Rounding};
 
 /// Decimal places kept in each per-asset value.
 pub const VALUE_DECIMALS: u32 = 18;

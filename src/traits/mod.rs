@@ -10,6 +10,7 @@ mod balance_reader;
 mod balance_store;
 mod block_source;
 mod collateral_cache;
+mod history;
 mod log_reader;
 mod price_feed;
 
@@ -17,5 +18,6 @@ pub use balance_reader::BalanceReader;
 pub use balance_store::{BalanceStore, StoreWriter, Touched};
 pub use block_source::BlockSource;
 pub use collateral_cache::CollateralCache;
+pub use history::{HistoryAt, HistoryError, LogSide, UserLog};
 pub use log_reader::{LogReader, LogRecord, LogStatus};
 pub use price_feed::PriceFeed;

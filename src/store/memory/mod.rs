@@ -17,6 +17,7 @@ use crate::model::{
 use crate::traits::{StoreWriter, Touched};
 
 mod apply;
+mod history;
 mod log;
 mod read;
 mod retention;
@@ -67,6 +68,8 @@ struct Inner {
     log_by_block: BTreeMap<BlockNumber, Vec<usize>>,
     /// How much of the confirmed log is kept.
     retention: Retention,
+    /// Per-user log positions and finalized balance and price points (`history_at`).
+    history: history::History,
 }
 
 impl MemoryStore {
