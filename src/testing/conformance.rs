@@ -30,12 +30,14 @@ pub use edges::{claim_writer_identity, log_of_a_block_that_comes_back, one_unrep
 
 mod cache_states;
 mod edges;
+mod history;
 mod load;
 mod realtime;
 
 pub use cache_states::{
     cached_reads_during_syncs, finality_by_tag_alone, restarts_with_unflushed_refreshes,
 };
+pub use history::{collateral_at_block_matches_replay, explain_equals_collateral};
 pub use load::watermark_advances_under_sustained_load;
 pub use realtime::{
     cache_behind_after_a_killed_writer, finality_advances_without_writes,
@@ -379,6 +381,8 @@ macro_rules! conformance_tests {
             cached_reads_during_syncs,
             finality_by_tag_alone,
             restarts_with_unflushed_refreshes,
+            explain_equals_collateral,
+            collateral_at_block_matches_replay,
         );
     };
     (@seeded $new_backends:expr; $seeds:expr; $steps:expr; $($scenario:ident),* $(,)?) => {
@@ -428,5 +432,7 @@ where
         cached_reads_during_syncs(new_backends().await, seed, 40).await;
         finality_by_tag_alone(new_backends().await, seed, 40).await;
         restarts_with_unflushed_refreshes(new_backends().await, seed, 40).await;
+        explain_equals_collateral(new_backends().await, seed, 30).await;
+        collateral_at_block_matches_replay(new_backends().await, seed, 30).await;
     }
 }

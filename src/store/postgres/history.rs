@@ -22,7 +22,8 @@ pub const HISTORY_INDEX: &str = "balance_updates_user";
 
 impl PostgresStore {
     /// Builds the history index `balance_updates_user (user_address, asset, block_number)`
-    /// with `CREATE INDEX CONCURRENTLY` (writes go on while it builds), replacing an
+    /// with `CREATE INDEX CONCURRENTLY` (writes go on while it builds; on an empty log a
+    /// plain `CREATE INDEX`, which is instant), replacing an
     /// invalid one a failed build left. Idempotent. Without it
     /// [`collateral_at_block`](crate::reader::CollateralReader::collateral_at_block) is
     /// refused as `Unsupported` and `explain` scans the log. Runs without the pool's
@@ -44,16 +45,25 @@ impl PostgresStore {
         .fetch_one(&mut *conn)
         .await
         .map_err(db("look up the history index"))?;
+        // On an empty log a plain build is instant and waits for no other transaction
+        // (CONCURRENTLY waits for every older snapshot in the database).
+        let empty: bool = sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM balance_updates)")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db("look at the log"))?;
         if invalid {
             conn.execute("DROP INDEX CONCURRENTLY IF EXISTS balance_updates_user")
                 .await
                 .map_err(db("drop the invalid history index"))?;
         }
         let result = conn
-            .execute(
+            .execute(if empty && !invalid {
+                "CREATE INDEX IF NOT EXISTS balance_updates_user
+                 ON balance_updates (user_address, asset, block_number)"
+            } else {
                 "CREATE INDEX CONCURRENTLY IF NOT EXISTS balance_updates_user
-                 ON balance_updates (user_address, asset, block_number)",
-            )
+                 ON balance_updates (user_address, asset, block_number)"
+            })
             .await
             .map_err(db("create the history index"));
         if conn.execute("RESET statement_timeout").await.is_err() {
