@@ -9,6 +9,9 @@
 //! reorg-collateral cutover [--rollback]         switch the shared read-path flag
 //! reorg-collateral rebuild-cache                repopulate the Redis collateral cache
 //! reorg-collateral follow --stream <key>        print the durable notification stream
+//! reorg-collateral explain 0x… [--json]         why a user's collateral is what it is
+//! reorg-collateral explain 0x… --block N        the collateral after a past finalized block
+//! reorg-collateral history-indexes              build the log index of the history reads
 //! ```
 //!
 //! `backfill`, `verify` and `cutover` fold the crate's own `balance_updates`, or a legacy
@@ -27,6 +30,7 @@
 // the `history` flags they share, `cache` (rebuild-cache, verify-cache).
 
 mod cache;
+mod explain;
 mod follow;
 mod history;
 mod migration;
@@ -46,6 +50,7 @@ use reorg_collateral::store::{PostgresConfig, PostgresStore, cancel_sessions, pi
 use tokio_util::sync::CancellationToken;
 
 use cache::CacheArgs;
+use explain::ExplainArgs;
 use follow::FollowArgs;
 use migration::{BackfillArgs, CutoverArgs, VerifyArgs};
 use run::RunArgs;
@@ -139,6 +144,13 @@ enum Command {
     /// Print the durable collateral notifications of a Redis stream, one line per event,
     /// resuming after a restart (a state file, or a consumer group). Needs no database.
     Follow(FollowArgs),
+    /// Why a user's collateral is what it is: per asset the confirmed and pending balance
+    /// with the latest log rows, the price used, the factor and the arithmetic; with
+    /// --block, the collateral after a past finalized block, folded from the log.
+    Explain(ExplainArgs),
+    /// Build the log's history index (CREATE INDEX CONCURRENTLY), which `explain --block`
+    /// needs and which costs ingest.
+    HistoryIndexes,
 }
 
 impl Command {
@@ -199,6 +211,8 @@ async fn run(
         Command::Cutover(args) => args.run(&store).await,
         Command::RebuildCache(args) => args.rebuild(&store).await,
         Command::VerifyCache(args) => args.verify(&store).await,
+        Command::Explain(args) => args.run(&store).await,
+        Command::HistoryIndexes => explain::history_indexes(&store).await,
         Command::Run(_) => unreachable!("`run` connects by itself"),
         Command::Follow(_) => unreachable!("`follow` needs no store"),
     }
