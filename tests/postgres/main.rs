@@ -8,6 +8,7 @@ mod support;
 mod conformance;
 mod faults;
 mod first_start;
+mod history;
 mod injection;
 mod lock_keys;
 mod migrations;
