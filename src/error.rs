@@ -556,4 +556,7 @@ pub enum Error {
         /// The asset asked for.
         asset: AssetId,
     },
+    /// A read of a past block was refused or failed (nothing was written).
+    #[error(transparent)]
+    History(#[from] crate::traits::HistoryError),
 }

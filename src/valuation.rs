@@ -29,9 +29,11 @@ use crate::model::{
     UserId, Valuation,
 };
 
+mod arithmetic;
 mod derived;
 mod exact;
 
+pub use arithmetic::{Arithmetic, Rounding};
 pub use derived::shares_to_units;
 
 /// Decimal places kept in each per-asset value.

@@ -121,13 +121,23 @@ pub(crate) fn ingest(c: &mut Criterion) {
     // here all 10,000 users fit, and the funding block fills it, so the timed sync reads no
     // balance from the store. `batched_watcher_no_memo` reads every base balance from
     // Postgres (`balances_at`), the bound for a working set larger than the memo.
-    for (name, memo) in [("batched_watcher", 262_144), ("batched_watcher_no_memo", 0)] {
+    // `batched_watcher_history_index`: the same with the history index of
+    // `collateral_at_block` (`PostgresStore::create_history_indexes`), its cost on ingest.
+    for (name, memo, history) in [
+        ("batched_watcher", 262_144, false),
+        ("batched_watcher_no_memo", 0, false),
+        ("batched_watcher_history_index", 262_144, true),
+    ] {
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 rt.block_on(async {
                     let mut total = Duration::ZERO;
                     for _ in 0..iters {
-                        let store = Arc::new(fresh("ingest").await);
+                        let store = fresh("ingest").await;
+                        if history {
+                            store.create_history_indexes().await.unwrap();
+                        }
+                        let store = Arc::new(store);
                         let mut c = config();
                         c.head_memo = memo;
                         let mut w = Watcher::new(c, chain.clone(), store.clone()).await.unwrap();

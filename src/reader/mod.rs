@@ -20,12 +20,16 @@
 
 mod cache_ops;
 mod cached;
+mod explain;
+mod history;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 pub use cache_ops::CacheMismatch;
 pub use cached::{CachedRead, FallbackReason, ReadSource};
+pub use explain::{AssetExplanation, Explanation, PriceOrigin, PriceUsed, SideExplanation};
+pub use history::DEFAULT_EXPLAIN_ROWS;
 
 use crate::error::{Error, StoreError, ValuationError};
 use crate::model::{

@@ -152,6 +152,23 @@ where
     async fn log(&self, blocks: RangeInclusive<BlockNumber>) -> Result<Vec<LogRecord>, StoreError> {
         self.readers.log(blocks).await
     }
+
+    async fn user_log(
+        &self,
+        key: BalanceKey,
+        side: crate::traits::LogSide,
+        limit: usize,
+    ) -> Result<crate::traits::UserLog, crate::traits::HistoryError> {
+        self.readers.user_log(key, side, limit).await
+    }
+
+    async fn history_at(
+        &self,
+        user: UserId,
+        block: BlockNumber,
+    ) -> Result<crate::traits::HistoryAt, crate::traits::HistoryError> {
+        self.readers.history_at(user, block).await
+    }
 }
 
 #[async_trait]

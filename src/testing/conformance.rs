@@ -30,6 +30,7 @@ pub use edges::{claim_writer_identity, log_of_a_block_that_comes_back, one_unrep
 
 mod cache_states;
 mod edges;
+mod history;
 mod load;
 mod quarantine;
 mod realtime;
@@ -38,6 +39,7 @@ mod rebasing;
 pub use cache_states::{
     cached_reads_during_syncs, finality_by_tag_alone, restarts_with_unflushed_refreshes,
 };
+pub use history::{collateral_at_block_matches_replay, explain_equals_collateral};
 pub use load::watermark_advances_under_sustained_load;
 pub use quarantine::{quarantine_one_asset, random_walk_with_faults, strict_asset_stalls};
 pub use realtime::{
@@ -405,6 +407,8 @@ macro_rules! conformance_tests {
             restarts_with_unflushed_refreshes,
             rebasing_walk,
             random_walk_with_faults,
+            explain_equals_collateral,
+            collateral_at_block_matches_replay,
         );
     };
     (@seeded $new_backends:expr; $seeds:expr; $steps:expr; $($scenario:ident),* $(,)?) => {
@@ -459,5 +463,7 @@ where
         restarts_with_unflushed_refreshes(new_backends().await, seed, 40).await;
         rebasing_walk(new_backends().await, seed, 40).await;
         random_walk_with_faults(new_backends().await, seed, 40).await;
+        explain_equals_collateral(new_backends().await, seed, 30).await;
+        collateral_at_block_matches_replay(new_backends().await, seed, 30).await;
     }
 }

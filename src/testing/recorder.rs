@@ -181,6 +181,23 @@ impl LogReader for RecordingStore {
         tokio::task::yield_now().await;
         self.inner.log(blocks).await
     }
+
+    async fn user_log(
+        &self,
+        key: BalanceKey,
+        side: crate::traits::LogSide,
+        limit: usize,
+    ) -> Result<crate::traits::UserLog, crate::traits::HistoryError> {
+        self.inner.user_log(key, side, limit).await
+    }
+
+    async fn history_at(
+        &self,
+        user: UserId,
+        block: BlockNumber,
+    ) -> Result<crate::traits::HistoryAt, crate::traits::HistoryError> {
+        self.inner.history_at(user, block).await
+    }
 }
 
 #[async_trait]

@@ -3,8 +3,9 @@ use std::ops::RangeInclusive;
 
 use async_trait::async_trait;
 
+use super::history::{HistoryAt, HistoryError, LogSide, UserLog};
 use crate::error::StoreError;
-use crate::model::{BalanceKey, BlockNumber, BlockRef, Effect, LogId};
+use crate::model::{BalanceKey, BlockNumber, BlockRef, Effect, LogId, UserId};
 
 /// Status of a row of the event log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -53,4 +54,41 @@ pub trait LogReader: Send + Sync + Debug {
     /// of appending duplicates. After A → B → A the height holds B's rows (reverted) and A's
     /// (pending), nothing else.
     async fn log(&self, blocks: RangeInclusive<BlockNumber>) -> Result<Vec<LogRecord>, StoreError>;
+
+    /// The latest `limit` rows of one balance on `side`, latest first, and whether older
+    /// ones exist: the rows `explain` shows. Cost: O(rows of the user) with the store's
+    /// per-user index. A store without one answers [`HistoryError::Unsupported`] (the
+    /// default; a decorator forwards it).
+    async fn user_log(
+        &self,
+        key: BalanceKey,
+        side: LogSide,
+        limit: usize,
+    ) -> Result<UserLog, HistoryError> {
+        let _ = (key, side, limit);
+        Err(HistoryError::Unsupported {
+            backend: "this",
+            what: "user_log",
+        })
+    }
+
+    /// `user`'s confirmed state after the finalized block `block`, from the log: each
+    /// balance the fold of the user's rows at or below it, each price the latest accepted
+    /// at or below it. Cost: O(rows of the user) with the store's history index.
+    ///
+    /// Refused with a typed [`HistoryError`] for a block above the finalized height, below
+    /// the store's first block, below a memory store's retained horizon, or below a
+    /// migration backfill's high-water. A store without history answers
+    /// [`HistoryError::Unsupported`] (the default; a decorator forwards it).
+    async fn history_at(
+        &self,
+        user: UserId,
+        block: BlockNumber,
+    ) -> Result<HistoryAt, HistoryError> {
+        let _ = (user, block);
+        Err(HistoryError::Unsupported {
+            backend: "this",
+            what: "history_at",
+        })
+    }
 }

@@ -5,6 +5,7 @@
 mod support;
 
 mod docs;
+mod explain;
 mod migration;
 mod promises;
 mod quarantine;

@@ -4,6 +4,7 @@
 mod conformance;
 mod flaky;
 mod health;
+mod history;
 mod metrics;
 mod openings;
 mod property;

@@ -17,7 +17,10 @@ use reorg_collateral::testing::{Backends, Harness, conformance_tests, strategy};
 use support::pg::{database_url, fresh_pool_named, fresh_store, schema_of};
 
 async fn backends() -> Backends {
-    let store = Arc::new(fresh_store().await);
+    let store = fresh_store().await;
+    // The history reads (explain, collateral_at_block) need the history index.
+    store.create_history_indexes().await.expect("history index");
+    let store = Arc::new(store);
     Backends::new(store).with_cache(Arc::new(MemoryCache::new()))
 }
 

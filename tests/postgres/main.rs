@@ -9,6 +9,7 @@ mod conformance;
 mod corrections;
 mod faults;
 mod first_start;
+mod history;
 mod injection;
 mod lock_keys;
 mod migrations;

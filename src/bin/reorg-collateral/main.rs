@@ -11,6 +11,9 @@
 //! reorg-collateral follow --stream <key>        print the durable notification stream
 //! reorg-collateral reconcile --rpc-url URL      compare confirmed balances with balanceOf
 //! reorg-collateral quarantine list              the quarantined assets and why
+//! reorg-collateral explain 0x… [--json]         why a user's collateral is what it is
+//! reorg-collateral explain 0x… --block N        the collateral after a past finalized block
+//! reorg-collateral history-indexes              build the log index of the history reads
 //! ```
 //!
 //! `backfill`, `verify` and `cutover` fold the crate's own `balance_updates`, or a legacy
@@ -30,6 +33,7 @@
 // the `history` flags they share, `cache` (rebuild-cache, verify-cache).
 
 mod cache;
+mod explain;
 mod follow;
 mod history;
 mod migration;
@@ -51,6 +55,7 @@ use reorg_collateral::store::{PostgresConfig, PostgresStore, cancel_sessions, pi
 use tokio_util::sync::CancellationToken;
 
 use cache::CacheArgs;
+use explain::ExplainArgs;
 use follow::FollowArgs;
 use migration::{BackfillArgs, CutoverArgs, VerifyArgs};
 use quarantine::QuarantineArgs;
@@ -153,6 +158,13 @@ enum Command {
     /// The assets whose log could not be applied and that stopped folding there while the
     /// rest went on (`quarantine list`). Reads only.
     Quarantine(QuarantineArgs),
+    /// Why a user's collateral is what it is: per asset the confirmed and pending balance
+    /// with the latest log rows, the price used, the factor and the arithmetic; with
+    /// --block, the collateral after a past finalized block, folded from the log.
+    Explain(ExplainArgs),
+    /// Build the log's history index (CREATE INDEX CONCURRENTLY), which `explain --block`
+    /// needs and which costs ingest.
+    HistoryIndexes,
 }
 
 impl Command {
@@ -215,6 +227,8 @@ async fn run(
         Command::VerifyCache(args) => args.verify(&store).await,
         Command::Reconcile(args) => args.run(&store).await,
         Command::Quarantine(args) => args.run(&store).await,
+        Command::Explain(args) => args.run(&store).await,
+        Command::HistoryIndexes => explain::history_indexes(&store).await,
         Command::Run(_) => unreachable!("`run` connects by itself"),
         Command::Follow(_) => unreachable!("`follow` needs no store"),
     }

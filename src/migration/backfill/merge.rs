@@ -82,6 +82,15 @@ impl Backfill {
             .await
             .map_err(db("advance the merge cursor"))?;
             if done {
+                // The base of past blocks above the high-water (migration 0012).
+                sqlx::query(
+                    "INSERT INTO history_base (user_address, asset, balance)
+                     SELECT user_address, asset, balance::numeric(78,0) FROM migration_backfill WHERE balance >= 0
+                     ON CONFLICT (user_address, asset) DO UPDATE SET balance = EXCLUDED.balance",
+                )
+                .execute(&mut *tx)
+                .await
+                .map_err(db("keep the backfilled balances as the history's base"))?;
                 sqlx::query("TRUNCATE migration_backfill")
                     .execute(&mut *tx)
                     .await

@@ -103,6 +103,7 @@ impl Inner {
                 log
             }
         };
+        self.history.note_entry(log, &changes.block.events);
         let mut keys = Vec::with_capacity(changes.balances.len());
         for (key, balance) in &changes.balances {
             let user = self.users.entry(key.user).or_default();
@@ -155,6 +156,9 @@ impl Inner {
     pub(super) fn finalize(&mut self, tip: BlockHeader) {
         let rest = self.pending.split_off(&(tip.number + 1));
         let done = std::mem::replace(&mut self.pending, rest);
+        for block in done.values() {
+            self.record_history(block);
+        }
         for block in done.into_values() {
             for asset in &block.price_assets {
                 if let Some(state) = self.prices.get_mut(asset) {
@@ -175,5 +179,24 @@ impl Inner {
         self.window.finalized = Some(tip);
         self.asset_states.finalize(tip.number);
         self.prune(tip.number);
+    }
+
+    /// Records a block being finalized in the history (before its prices are promoted).
+    fn record_history(&mut self, block: &PendingBlock) {
+        let n = block.header.number;
+        let balances: Vec<_> = block
+            .keys
+            .iter()
+            .filter_map(|k| self.key(k).map(|s| (*k, s.at(n))))
+            .collect();
+        let mut assets = block.price_assets.clone();
+        assets.sort_unstable();
+        assets.dedup();
+        let prices: Vec<_> = assets
+            .iter()
+            .filter_map(|a| self.prices.get(a))
+            .flat_map(|s| s.pending.iter().filter(|p| p.block == n).copied())
+            .collect();
+        self.history.finalized(block.header, balances, prices);
     }
 }

@@ -19,6 +19,7 @@ use crate::traits::{AssetStateReader, StoreWriter, Touched};
 
 mod apply;
 mod asset_state;
+mod history;
 mod indexes;
 mod log;
 mod rates;
@@ -77,6 +78,8 @@ struct Inner {
     retention: Retention,
     /// The assets' quarantines.
     asset_states: asset_state::AssetStates,
+    /// Per-user log positions and finalized balance and price points (`history_at`).
+    history: history::History,
 }
 
 impl MemoryStore {

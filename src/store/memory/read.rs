@@ -10,7 +10,10 @@ use super::MemoryStore;
 use super::state::KeyState;
 use crate::error::StoreError;
 use crate::model::{AssetId, BalanceKey, BalanceView, BlockNumber, PriceView, UserId};
-use crate::traits::{BalanceReader, LogReader, LogRecord, LogStatus, PriceFeed};
+use crate::traits::{
+    BalanceReader, HistoryAt, HistoryError, LogReader, LogRecord, LogSide, LogStatus, PriceFeed,
+    UserLog,
+};
 
 impl Inner {
     pub(super) fn key(&self, key: &BalanceKey) -> Option<&KeyState> {
@@ -103,6 +106,23 @@ impl LogReader for MemoryStore {
             )
         });
         Ok(rows)
+    }
+
+    async fn user_log(
+        &self,
+        key: BalanceKey,
+        side: LogSide,
+        limit: usize,
+    ) -> Result<UserLog, HistoryError> {
+        Ok(self.read().user_log(key, side, limit))
+    }
+
+    async fn history_at(
+        &self,
+        user: UserId,
+        block: BlockNumber,
+    ) -> Result<HistoryAt, HistoryError> {
+        self.read().history_at(user, block)
     }
 }
 

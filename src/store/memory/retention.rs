@@ -88,11 +88,21 @@ impl Inner {
             return;
         };
         let kept = self.log_by_block.split_off(&(cutoff + 1));
+        let mut users = std::collections::HashSet::new();
         for id in std::mem::replace(&mut self.log_by_block, kept)
             .into_values()
             .flatten()
         {
+            if let Some(entry) = self.log.get(id) {
+                users.extend(
+                    entry
+                        .events
+                        .iter()
+                        .flat_map(|e| e.effects().map(|(k, _)| k.user)),
+                );
+            }
             self.log.remove(id);
         }
+        self.history.prune(cutoff, users, &self.log);
     }
 }

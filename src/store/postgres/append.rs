@@ -47,6 +47,7 @@ pub(super) async fn append(
     // repeated within a block is refused here, and a block's log rows are written only by
     // the changeset that inserts the block (`stored_blocks`, and the insert below).
     let mut seen = HashSet::new();
+    let mut p_hash: Vec<Vec<u8>> = Vec::new();
     let (mut p_asset, mut p_answer, mut p_dec, mut p_round, mut p_time, mut p_block) = (
         Vec::new(),
         Vec::new(),
@@ -128,6 +129,7 @@ pub(super) async fn append(
             p_round.push(p.round_id.to_string());
             p_time.push(timestamp_bits(p.updated_at));
             p_block.push(bn);
+            p_hash.push(h.hash.to_vec());
         }
     }
     let range = format!("#{}..=#{}", num[0], num[n - 1]);
@@ -188,6 +190,24 @@ pub(super) async fn append(
         .execute(&mut **tx)
         .await
         .map_err(db(format!("insert pending prices of {range}")))?;
+        // The price history (migration 0012): a block that comes back keeps its rows.
+        sqlx::query(
+            "INSERT INTO price_log (block_hash, block_number, asset, answer, decimals, round_id, updated_at)
+             SELECT h, n, a, v::numeric, d, r::numeric, t
+             FROM UNNEST($1::bytea[], $2::bytea[], $3::text[], $4::smallint[], $5::text[], $6::bigint[], $7::bigint[])
+                  AS x(h, a, v, d, r, t, n)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&p_hash)
+        .bind(&p_asset)
+        .bind(&p_answer)
+        .bind(&p_dec)
+        .bind(&p_round)
+        .bind(&p_time)
+        .bind(&p_block)
+        .execute(&mut **tx)
+        .await
+        .map_err(db(format!("insert the price history of {range}")))?;
     }
     let mut direct = Direct::default();
     for (key, (value, block)) in latest_final {

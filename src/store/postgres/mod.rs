@@ -9,6 +9,7 @@ mod codec;
 mod connect;
 mod deadline;
 mod finalize;
+mod history;
 mod hook;
 pub(crate) mod ident;
 mod indexes;

@@ -20,7 +20,7 @@ use crate::traits::{
     BalanceReader, LogReader, LogRecord, LogStatus, PriceFeed, StoreWriter, Touched,
 };
 
-fn header(row: &PgRow) -> Result<BlockHeader, StoreError> {
+pub(super) fn header(row: &PgRow) -> Result<BlockHeader, StoreError> {
     Ok(BlockHeader {
         number: number(
             row.try_get("number").map_err(db("read block number"))?,
@@ -53,7 +53,7 @@ pub(super) fn numeric(row: &PgRow, index: usize, column: &'static str) -> Result
     }
 }
 
-fn price(row: &PgRow, asset: AssetId) -> Result<Price, StoreError> {
+pub(super) fn price(row: &PgRow, asset: AssetId) -> Result<Price, StoreError> {
     let get_text = |c: &'static str| {
         row.try_get::<String, _>(c)
             .map_err(db(format!("read price {c}")))
@@ -358,9 +358,26 @@ impl LogReader for PostgresStore {
         .await?;
         rows.iter().map(log_record).collect()
     }
+
+    async fn user_log(
+        &self,
+        key: BalanceKey,
+        side: crate::traits::LogSide,
+        limit: usize,
+    ) -> Result<crate::traits::UserLog, crate::traits::HistoryError> {
+        self.user_log_rows(key, side, limit).await
+    }
+
+    async fn history_at(
+        &self,
+        user: UserId,
+        block: BlockNumber,
+    ) -> Result<crate::traits::HistoryAt, crate::traits::HistoryError> {
+        self.history_state(user, block).await
+    }
 }
 
-fn log_record(r: &PgRow) -> Result<LogRecord, StoreError> {
+pub(super) fn log_record(r: &PgRow) -> Result<LogRecord, StoreError> {
     let bytes = |c: &'static str| {
         r.try_get::<Vec<u8>, _>(c)
             .map_err(db(format!("read log {c}")))

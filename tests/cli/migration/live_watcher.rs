@@ -44,7 +44,7 @@ async fn check(
 
 /// A legacy table shaped differently from the original design: raw-byte addresses, kind
 /// codes with absolute "set" events, its own column names.
-fn kind_mapped(table: &str) -> LegacyLog {
+pub(super) fn kind_mapped(table: &str) -> LegacyLog {
     LegacyLog {
         table: table.to_owned(),
         block_number: "blk".into(),

@@ -14,6 +14,7 @@ use sqlx::PgPool;
 use support::legacy::{self, address};
 
 mod backfill;
+mod history;
 mod live_watcher;
 mod resume;
 
