@@ -62,6 +62,7 @@ fn entry(i: u64) -> CachedCollateral {
                         confirmed: Some(Decimal::from(i)),
                         pending: Some(Decimal::from(i)),
                         unrepresentable: Default::default(),
+                        quarantined: Default::default(),
                     },
                 )
             })

@@ -43,8 +43,7 @@ use async_trait::async_trait;
 use reorg_collateral::decode::{Contract, Decoders};
 use reorg_collateral::model::{Asset, AssetRegistry, Block, BlockNumber};
 use reorg_collateral::source::rpc::{FinalityTag, RpcBlockSource, RpcConfig, TransportConfig};
-use reorg_collateral::watcher::{Notification, Openings};
-use reorg_collateral::watcher::{Notification, SyncProgress};
+use reorg_collateral::watcher::{Notification, Openings, SyncProgress};
 use reorg_collateral::{
     BalanceStore, BlockSource, EngineConfig, SourceError, Watcher, WatcherConfig,
 };
