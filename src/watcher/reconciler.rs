@@ -124,7 +124,10 @@ pub enum ReconcileError {
     },
 }
 
-/// Compares confirmed balances with the chain (see the [module docs](self)).
+/// Compares the store's confirmed balances with the chain's `balanceOf` at the finalized block
+/// and reports each difference as a [`Drift`]. It writes nothing; for the assets whose chain
+/// is the truth ([`ReconcilerConfig::chain_is_truth`]) it also returns the corrections to
+/// write, which [`Watcher::reconcile_with`] queues for the next block.
 #[derive(Debug)]
 pub struct Reconciler {
     chain: Arc<dyn ChainBalances>,
