@@ -146,6 +146,9 @@ async fn a_misdecoded_token_is_quarantined_and_the_other_follows_balance_of() {
     .expect("assets");
     let mut config = WatcherConfig::new(EngineConfig::new(assets, CONFIRMATIONS));
     config.max_price_age = u64::MAX;
+    // From the deployment block without openings: lazy openings would read the wrapped
+    // balance WETH9's undecoded `Deposit` made, and nothing would fault.
+    config.openings = reorg_collateral::watcher::Openings::Off;
     let store = Arc::new(MemoryStore::new());
     let mut watcher = Watcher::new(config, source, store.clone())
         .await
