@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 
 pub mod cache;
+pub mod chains;
 pub mod decode;
 pub mod engine;
 pub mod error;
