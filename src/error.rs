@@ -338,7 +338,7 @@ pub enum StoreError {
         source: BoxError,
     },
     /// The client gave up on an operation after its deadline
-    /// ([`PostgresConfig::operation_deadline`](crate::store::PostgresConfig::operation_deadline)):
+    /// (`PostgresConfig::operation_deadline`):
     /// the server did not answer in time (frozen, partitioned, overloaded past its own
     /// timeouts). The connection was discarded, not returned to the pool. A wait for a
     /// pooled connection past `acquire_timeout` is one too, naming the acquire (no

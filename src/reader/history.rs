@@ -167,7 +167,7 @@ impl CollateralReader {
     /// [`Error::History`] (a typed [`HistoryError`](crate::traits::HistoryError)) for a
     /// block that is not final, below the store's first block, below a memory store's
     /// retained horizon, or below a migration backfill's high-water; a Postgres store
-    /// without [`create_history_indexes`](crate::store::PostgresStore::create_history_indexes)
+    /// without `PostgresStore::create_history_indexes`
     /// answers `Unsupported`.
     pub async fn collateral_at_block(
         &self,

@@ -8,7 +8,7 @@ use crate::model::{AssetId, BalanceKey, BlockRef};
 
 /// Balances read from the chain itself (`balanceOf`), for opening balances and the
 /// [`Reconciler`](crate::watcher::Reconciler).
-/// [`RpcBlockSource`](crate::source::rpc::RpcBlockSource) implements it with batched
+/// `RpcBlockSource` (feature `rpc`) implements it with batched
 /// `eth_call`s by block hash.
 ///
 /// # Contract

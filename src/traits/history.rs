@@ -96,7 +96,7 @@ pub enum HistoryError {
     },
     /// The store cannot answer history reads (`what` names the missing piece, e.g.
     /// `history index` on Postgres before
-    /// [`create_history_indexes`](crate::store::PostgresStore::create_history_indexes)).
+    /// `PostgresStore::create_history_indexes`).
     #[error("{backend} store: {what} unsupported; nothing was written")]
     Unsupported {
         /// Which backend.

@@ -3,7 +3,7 @@
 //! [`LogReader`], [`PriceFeed`]), and the collateral cache. [`BalanceStore`] names a store
 //! that has every role, so the watcher takes one handle. Each trait is object-safe and
 //! `Send + Sync`, so users hold `Arc<dyn Trait>` and can plug their own implementation;
-//! the [`testing`](crate::testing) conformance suite checks any implementation against
+//! the `testing` (feature `testing`) conformance suite checks any implementation against
 //! the replay oracle.
 
 mod asset_state_reader;

@@ -144,7 +144,7 @@ const ATTEMPTS: u32 = 3;
 
 impl Reconciler {
     /// A reconciler reading the chain through `chain` (e.g. an
-    /// [`RpcBlockSource`](crate::source::rpc::RpcBlockSource)).
+    /// `RpcBlockSource` (feature `rpc`)).
     pub fn new(chain: Arc<dyn ChainBalances>, config: ReconcilerConfig) -> Self {
         Self {
             chain,

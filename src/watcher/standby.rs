@@ -13,7 +13,7 @@ impl Watcher {
     /// ([`StoreError::WriterTaken`]) is tried again every `retry` until it succeeds. Run
     /// it in a second process next to the active writer: when that one dies (its session
     /// and lock go at once) or hangs past its lease (see
-    /// [`PostgresStore::set_writer_lease`](crate::store::PostgresStore::set_writer_lease)),
+    /// `PostgresStore::set_writer_lease`),
     /// the standby claims the store, bumping the fencing epoch so the old writer's next
     /// changeset is refused ([`StoreError::WriterFenced`]), and resumes from the store's
     /// checkpoint: nothing is lost (every committed block is in the store) and nothing is
