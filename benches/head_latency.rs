@@ -1,12 +1,14 @@
-//! Head latency of the configurations users run, in one run: Postgres store + Redis cache
-//! + a subscriber (production), Postgres alone, and memory store + memory cache.
+//! Head latency of the configurations users run, in one run: Postgres store, Redis cache and
+//! a subscriber (production); the same on a 3 + 3 Redis Cluster (private servers, with
+//! feature `redis-cluster`); Postgres alone; memory store and memory cache.
 //!
 //! For every 200-transfer block arriving at the head: "block available → store committed →
 //! cache refreshed → notification received" (p50 / p99 / max). For a price update of an
 //! asset with `PRICE_HOLDERS` holders: the time until every holder's entry is refreshed,
 //! and the commit latency of the next block while that fan-out runs.
 //!
-//! `cargo bench --bench head_latency --features postgres,redis`
+//! `cargo bench --bench head_latency --features postgres,redis` (add `redis-cluster` for the
+//! cluster configuration)
 //! (`USERS`: comma-separated user counts, default `10000,1000000`; `PRICE_HOLDERS` and
 //! `BLOCKS` override the other sizes.)
 
@@ -23,6 +25,15 @@ use reorg_collateral::traits::{BalanceStore, CollateralCache};
 use reorg_collateral::watcher::{Notification, Subscription};
 use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
 use sqlx::PgPool;
+
+// The test support's private Redis Cluster (only the modules it needs; `super::process` in
+// it is this crate root's).
+#[cfg(feature = "redis-cluster")]
+#[path = "../tests/support/process.rs"]
+mod process;
+#[cfg(feature = "redis-cluster")]
+#[path = "../tests/support/redis_cluster.rs"]
+mod redis_cluster;
 
 const TOKEN: Address = Address::repeat_byte(0xA1);
 const PRICED: Address = Address::repeat_byte(0xA2);
@@ -44,6 +55,9 @@ fn user(i: u64) -> Address {
 #[derive(Clone, Copy, Debug)]
 enum Setup {
     PostgresRedis,
+    /// Postgres + a Redis Cluster cache (the cluster's node URLs) + a subscriber.
+    #[cfg_attr(not(feature = "redis-cluster"), allow(dead_code))]
+    PostgresCluster(&'static [String]),
     Postgres,
     Memory,
 }
@@ -52,6 +66,7 @@ impl Setup {
     fn name(self) -> &'static str {
         match self {
             Setup::PostgresRedis => "Postgres + Redis + subscriber",
+            Setup::PostgresCluster(_) => "Postgres + Redis Cluster (3 + 3) + subscriber",
             Setup::Postgres => "Postgres alone",
             Setup::Memory => "memory + memory cache",
         }
@@ -92,6 +107,11 @@ impl Setup {
                 let (store, pool) = pg().await;
                 (store, Some(Arc::new(cache)), Some(pool))
             }
+            Setup::PostgresCluster(nodes) => {
+                let cache = cluster_cache(nodes).await;
+                let (store, pool) = pg().await;
+                (store, Some(cache), Some(pool))
+            }
             Setup::Postgres => {
                 let (store, pool) = pg().await;
                 (store, None, Some(pool))
@@ -103,6 +123,21 @@ impl Setup {
             ),
         }
     }
+}
+
+#[cfg(feature = "redis-cluster")]
+async fn cluster_cache(nodes: &[String]) -> Arc<dyn CollateralCache> {
+    let prefix = format!("bench_head_cluster_{}", std::process::id());
+    let cache = reorg_collateral::cache::RedisClusterCache::connect(nodes, &prefix)
+        .await
+        .expect("the private cluster is reachable");
+    cache.clear().await.expect("clear");
+    Arc::new(cache)
+}
+
+#[cfg(not(feature = "redis-cluster"))]
+async fn cluster_cache(_: &[String]) -> Arc<dyn CollateralCache> {
+    unreachable!("the cluster configuration is only built with feature `redis-cluster`")
 }
 
 struct Run {
@@ -150,8 +185,11 @@ async fn start(setup: Setup, users: u64, price_holders: u64) -> Run {
     if let Some(cache) = cache {
         watcher = watcher.with_cache(cache);
     }
-    let updates =
-        matches!(setup, Setup::PostgresRedis | Setup::Memory).then(|| watcher.subscribe());
+    let updates = matches!(
+        setup,
+        Setup::PostgresRedis | Setup::PostgresCluster(_) | Setup::Memory
+    )
+    .then(|| watcher.subscribe());
     let one = U256::from(10u64).pow(U256::from(18));
     // Funded in blocks of at most 100,000 users (one changeset each).
     chain.mine(|b| {
@@ -298,9 +336,18 @@ fn main() {
         "| users | configuration | block p50 ms | block p99 ms | block max ms | fan-out to {holders} ms | next block during fan-out ms |"
     );
     println!("|---|---|---|---|---|---|---|");
+    // The cluster lives as long as the run (stopped when dropped at the end of `main`).
+    #[cfg(feature = "redis-cluster")]
+    let cluster = redis_cluster::PrivateRedisCluster::start();
+    #[cfg(feature = "redis-cluster")]
+    let nodes: &'static [String] = Box::leak(cluster.urls().into_boxed_slice());
+    let mut setups = vec![Setup::PostgresRedis];
+    #[cfg(feature = "redis-cluster")]
+    setups.push(Setup::PostgresCluster(nodes));
+    setups.extend([Setup::Postgres, Setup::Memory]);
     rt.block_on(async {
         for users in sizes {
-            for setup in [Setup::PostgresRedis, Setup::Postgres, Setup::Memory] {
+            for &setup in &setups {
                 let mut run = start(setup, users, holders).await;
                 let (p50, p99, max) = blocks(&mut run, users, count).await;
                 let (fan_out, next) = price_update(&mut run, users).await;
