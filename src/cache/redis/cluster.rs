@@ -2,12 +2,14 @@
 //! The contract it keeps and the one it weakens are in `docs/redis.md` in the repository.
 
 mod error;
+mod fan_out;
 mod link;
+mod owners;
 mod slot;
 mod snapshot;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -16,7 +18,9 @@ use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 
 pub use self::error::ClusterError;
+use self::fan_out::Block;
 use self::link::Link;
+use self::owners::SlotOwners;
 use self::slot::{GENERATION, slot};
 pub use self::snapshot::ClusterSnapshot;
 use super::BACKEND;
@@ -45,7 +49,9 @@ const SNAPSHOT_ATTEMPTS: usize = 3;
 /// - **Per user, atomic**: a user's entry is one key, replaced by one `MULTI`/`EXEC`
 ///   (`UNLINK` + `HSET`) in its slot; a reader never sees half of a user's entry.
 /// - **Across users, not atomic**: a [`write`](CollateralCache::write) groups its users per
-///   hash slot, one transaction per slot, sent concurrently (pipelined per node); another
+///   hash slot, one transaction per slot; the transactions of the slots a master serves
+///   go to it as one pipeline of `MULTI`…`EXEC` blocks, the masters in parallel, and a
+///   block refused with a redirection is retried alone; another
 ///   reader may see some slots of a write before others. Each write first takes a number,
 ///   its *generation* (`INCR {<prefix>}:~gen`), and stamps every entry it writes with it.
 /// - **Watermark after the entries**: the watermark key `{<prefix>}:~watermark` is
@@ -69,6 +75,9 @@ const SNAPSHOT_ATTEMPTS: usize = 3;
 pub struct RedisClusterCache {
     link: Arc<Link>,
     prefix: String,
+    /// The slot owners a write groups its transactions by, with the number of the
+    /// connection they were read on (read again on a new connection or after a `MOVED`).
+    owners: Arc<Mutex<Option<(u64, Arc<SlotOwners>)>>>,
 }
 
 impl std::fmt::Debug for RedisClusterCache {
@@ -121,6 +130,7 @@ impl RedisClusterCache {
         Ok(Self {
             link: Arc::new(link),
             prefix: prefix.to_owned(),
+            owners: Arc::default(),
         })
     }
 
@@ -303,28 +313,19 @@ impl CollateralCache for RedisClusterCache {
             })
             .await?;
         let stamp = generation.to_string();
-        let transactions: Vec<(redis::Pipeline, String)> =
-            by_slot(entries.iter(), |e| self.key(&e.user))
-                .iter()
-                .map(|group| {
-                    (
-                        self.slot_transaction(group, &stamp),
-                        self.key(&group[0].user),
-                    )
-                })
-                .collect();
-        let slots = transactions.len();
-        let results: Vec<Result<(), ClusterError>> = futures::stream::iter(transactions)
-            .map(|(pipe, key)| {
-                let link = &self.link;
-                async move {
-                    let what = || format!("the transaction of slot {}", slot(key.as_bytes()));
-                    transact::<()>(link, &pipe, &key, &what).await
+        let blocks: Vec<Block> = by_slot(entries.iter(), |e| self.key(&e.user))
+            .iter()
+            .map(|group| {
+                let key = self.key(&group[0].user);
+                Block {
+                    slot: slot(key.as_bytes()),
+                    transaction: self.slot_transaction(group, &stamp),
+                    key,
                 }
             })
-            .buffer_unordered(IN_FLIGHT)
-            .collect()
-            .await;
+            .collect();
+        let slots = blocks.len();
+        let results = self.write_blocks(blocks).await;
         let failed = results.iter().filter(|r| r.is_err()).count();
         if let Some(error) = results.into_iter().find_map(Result::err) {
             return Err(cluster(format!(
