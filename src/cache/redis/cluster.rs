@@ -6,6 +6,7 @@ mod fan_out;
 mod link;
 mod owners;
 mod slot;
+mod slot_marks;
 mod snapshot;
 
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ use self::fan_out::Block;
 use self::link::Link;
 use self::owners::SlotOwners;
 use self::slot::{GENERATION, slot};
+use self::slot_marks::SlotMarks;
 pub use self::snapshot::ClusterSnapshot;
 use super::BACKEND;
 use super::config::{RedisCacheConfig, backend, check_prefix, redact_redis_url};
@@ -78,6 +80,8 @@ pub struct RedisClusterCache {
     /// The slot owners a write groups its transactions by, with the number of the
     /// connection they were read on (read again on a new connection or after a `MOVED`).
     owners: Arc<Mutex<Option<(u64, Arc<SlotOwners>)>>>,
+    /// The key of each slot's mark (the watermark per slot).
+    marks: Arc<SlotMarks>,
 }
 
 impl std::fmt::Debug for RedisClusterCache {
@@ -131,6 +135,7 @@ impl RedisClusterCache {
             link: Arc::new(link),
             prefix: prefix.to_owned(),
             owners: Arc::default(),
+            marks: Arc::new(SlotMarks::new(prefix)),
         })
     }
 
@@ -155,6 +160,20 @@ impl RedisClusterCache {
     /// `number|0x<hash>|finalized|<generation>` (finalized `-` for none).
     pub fn watermark_key(&self) -> String {
         format!("{{{}}}:~watermark", self.prefix)
+    }
+
+    /// The key of `slot`'s mark, `{<prefix>:~s<n>}` (`n` chosen so that the key is in
+    /// `slot`): the generation of the last write of that slot, set in the slot's own
+    /// transaction, so a write the slot's master lost takes its mark with it.
+    pub fn slot_mark_key(&self, slot: u16) -> String {
+        self.marks.key(&self.prefix, slot)
+    }
+
+    /// The key of the expected slot marks, `{<prefix>}:~slots` (the watermark's slot): a
+    /// hash `slot → generation` of the last write of each slot, set after every slot of
+    /// the write succeeded, with the watermark. A slot whose mark is below it lost a write.
+    pub fn expected_marks_key(&self) -> String {
+        format!("{{{}}}:~slots", self.prefix)
     }
 
     /// The key of the write counter: `{<prefix>}:~gen` (the watermark's slot).
@@ -196,29 +215,7 @@ impl RedisClusterCache {
                 async move { c.get(&key).await }
             })
             .await?;
-        let Some(raw) = raw else { return Ok(None) };
-        let mut parts = raw.split('|');
-        let parsed = (|| {
-            let number = parts.next()?.parse().ok()?;
-            let hash = parts.next()?.parse().ok()?;
-            let finalized = match parts.next()? {
-                "-" => None,
-                n => Some(n.parse().ok()?),
-            };
-            let generation = parts.next()?.parse().ok()?;
-            parts.next().is_none().then_some((
-                StateRef {
-                    head: BlockRef { number, hash },
-                    finalized,
-                },
-                generation,
-            ))
-        })();
-        parsed.map(Some).ok_or_else(|| CacheError::Backend {
-            backend: BACKEND,
-            operation: format!("decode {key}"),
-            source: format!("{raw:?} is not `number|0x<hash>|finalized|generation`").into(),
-        })
+        raw.map(|raw| parse_watermark(&key, &raw)).transpose()
     }
 
     /// The `MULTI`/`EXEC` replacing the entries of one slot's users, stamped `generation`.
@@ -227,6 +224,12 @@ impl RedisClusterCache {
         pipe.atomic();
         let keys: Vec<String> = entries.iter().map(|e| self.key(&e.user)).collect();
         pipe.cmd("UNLINK").arg(&keys).ignore();
+        if let Some(first) = keys.first() {
+            pipe.cmd("SET")
+                .arg(self.slot_mark_key(slot(first.as_bytes())))
+                .arg(generation)
+                .ignore();
+        }
         let mut text = String::with_capacity(MAX_TOTAL_LEN);
         for (e, key) in entries.iter().zip(&keys) {
             let size = key.len() + TOTAL.len() + MAX_TOTAL_LEN + 32;
@@ -253,6 +256,32 @@ impl RedisClusterCache {
         }
         pipe
     }
+}
+
+/// The watermark as the cluster cache stores it: `number|0x<hash>|finalized|generation`.
+fn parse_watermark(key: &str, raw: &str) -> Result<(StateRef, u64), CacheError> {
+    let mut parts = raw.split('|');
+    let parsed = (|| {
+        let number = parts.next()?.parse().ok()?;
+        let hash = parts.next()?.parse().ok()?;
+        let finalized = match parts.next()? {
+            "-" => None,
+            n => Some(n.parse().ok()?),
+        };
+        let generation = parts.next()?.parse().ok()?;
+        parts.next().is_none().then_some((
+            StateRef {
+                head: BlockRef { number, hash },
+                finalized,
+            },
+            generation,
+        ))
+    })();
+    parsed.ok_or_else(|| CacheError::Backend {
+        backend: BACKEND,
+        operation: format!("decode {key}"),
+        source: format!("{raw:?} is not `number|0x<hash>|finalized|generation`").into(),
+    })
 }
 
 /// Runs the single-slot transaction `pipe`, whose keys include `key`, as [`Link::run`]
@@ -325,6 +354,7 @@ impl CollateralCache for RedisClusterCache {
             })
             .collect();
         let slots = blocks.len();
+        let written: Vec<u16> = blocks.iter().map(|b| b.slot).collect();
         let results = self.write_blocks(blocks).await;
         let failed = results.iter().filter(|r| r.is_err()).count();
         if let Some(error) = results.into_iter().find_map(Result::err) {
@@ -333,17 +363,30 @@ impl CollateralCache for RedisClusterCache {
                 entries.len()
             ))(error));
         }
+        // The watermark and the expected mark of every slot written, in one transaction.
+        let mut last = redis::Pipeline::new();
+        last.atomic();
         if let Some(w) = watermark {
-            let key = self.watermark_key();
             let finalized = w
                 .finalized
                 .map_or_else(|| "-".to_owned(), |f| f.to_string());
             let value = format!("{}|{}|{finalized}|{generation}", w.head.number, w.head.hash);
-            self.command("set", &key, |mut c| {
-                let (key, value) = (key.clone(), value.clone());
-                async move { c.set::<_, _, ()>(&key, &value).await }
-            })
-            .await?;
+            last.set(self.watermark_key(), value).ignore();
+        }
+        if !written.is_empty() {
+            let mut hset = redis::cmd("HSET");
+            hset.arg(self.expected_marks_key());
+            for s in &written {
+                hset.arg(*s).arg(generation);
+            }
+            last.add_command(hset).ignore();
+        }
+        if !last.is_empty() {
+            let key = self.watermark_key();
+            let what = || format!("set {key} and the expected slot marks");
+            transact::<()>(&self.link, &last, &key, &what)
+                .await
+                .map_err(cluster(what()))?;
         }
         Ok(())
     }
@@ -374,19 +417,34 @@ impl CollateralCache for RedisClusterCache {
         Ok(last.unwrap_or_default())
     }
 
+    /// The entry and the watermark from one [`snapshot`](RedisClusterCache::snapshot):
+    /// the watermark is `None` unless the snapshot is consistent, so an entry whose slot
+    /// lost a write ([`ClusterSnapshot::behind`]), or one written after the watermark, is
+    /// never current as of it (a [`CollateralReader`](crate::reader::CollateralReader)
+    /// reads the store instead).
+    async fn get_with_watermark(
+        &self,
+        user: UserId,
+    ) -> Result<(Option<CachedCollateral>, Option<StateRef>), CacheError> {
+        let snapshot = self.snapshot(&[user]).await?;
+        let watermark = snapshot.watermark.filter(|_| snapshot.consistent);
+        Ok((snapshot.entries.into_iter().next().flatten(), watermark))
+    }
+
     async fn watermark(&self) -> Result<Option<StateRef>, CacheError> {
         Ok(self.read_watermark().await?.map(|(block, _)| block))
     }
 
-    /// Deletes the watermark, then every entry: `KEYS` on each master (it blocks that
+    /// Deletes the watermark and the expected slot marks, then every entry: `KEYS` on each master (it blocks that
     /// master for a scan of its key space: an operator's action, not a hot path), then one
     /// `UNLINK` per slot. The generation counter stays, so generations keep increasing.
     async fn clear(&self) -> Result<(), CacheError> {
         use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo};
         let key = self.watermark_key();
+        let expected = self.expected_marks_key();
         self.command("delete", &key, |mut c| {
-            let key = key.clone();
-            async move { c.del::<_, ()>(&key).await }
+            let keys = [key.clone(), expected.clone()];
+            async move { c.del::<_, ()>(&keys).await }
         })
         .await?;
         let pattern = format!("{{{}:0x{}}}", self.prefix, "?".repeat(40));
