@@ -100,6 +100,13 @@ impl RedisClusterCache {
         if redirected {
             self.forget_slot_owners();
         }
+        if !alone.is_empty() {
+            tracing::debug!(
+                blocks = alone.len(),
+                redirected,
+                "slot transactions sent again alone"
+            );
+        }
         let retried: Vec<Result<(), ClusterError>> = futures::stream::iter(alone)
             .map(|block| async move {
                 let what = || format!("the transaction of slot {}", block.slot);
@@ -212,8 +219,14 @@ fn outcome(replies: &[Value]) -> Outcome {
             },
         };
     }
-    // Discarded: why is in the queued commands' errors, else in `EXEC`'s own.
-    let errors: Vec<RedisError> = queued.iter().chain([exec]).filter_map(error).collect();
+    // Discarded: why is in the queued commands' errors, else in `EXEC`'s own. A bare
+    // `EXECABORT` reply carries no inner errors (and `cause` of it would look for them).
+    let errors: Vec<RedisError> = queued
+        .iter()
+        .chain([exec])
+        .filter_map(error)
+        .filter(|e| e.code() != Some("EXECABORT"))
+        .collect();
     let causes: Vec<Option<Cause>> = errors.iter().map(cause).collect();
     if causes
         .iter()
@@ -224,8 +237,9 @@ fn outcome(replies: &[Value]) -> Outcome {
     if causes.iter().any(Option::is_some) {
         return Outcome::Retry { redirected: false };
     }
-    match errors.into_iter().find(|e| e.code() != Some("EXECABORT")) {
+    match errors.into_iter().next() {
         Some(e) => Outcome::Refused(e),
+        // Discarded without a reason given: sent again alone, which reports one.
         None => Outcome::Retry { redirected: false },
     }
 }
