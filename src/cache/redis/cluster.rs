@@ -59,6 +59,15 @@ const SNAPSHOT_ATTEMPTS: usize = 3;
 /// - **Watermark after the entries**: the watermark key `{<prefix>}:~watermark` is
 ///   `number|0x<hash>|finalized|<generation>` (finalized `-` for none), set only once every slot of the write succeeded, so
 ///   every entry with a generation at or below it is complete as of that block.
+/// - **And one per slot**: each slot transaction also sets its slot's mark
+///   ([`slot_mark_key`](Self::slot_mark_key)) to the generation, and the watermark's
+///   transaction records the generation of every slot written
+///   ([`expected_marks_key`](Self::expected_marks_key)). A write a master acknowledged and
+///   lost with its death (before its replica received it) leaves its slot's mark below the
+///   recorded one: [`snapshot`](Self::snapshot) names the users of such a slot
+///   ([`ClusterSnapshot::behind`]) and
+///   [`get_with_watermark`](CollateralCache::get_with_watermark) gives their entries no
+///   watermark, so a reader reads the store for them, and only for them.
 /// - **Consistent reads are checked, not assumed**: [`snapshot`](Self::snapshot) reads the
 ///   watermark, the entries, and the watermark again; it is consistent (one state of the
 ///   cache, as of the watermark) when the watermark did not move and no entry is newer than
