@@ -446,7 +446,9 @@ impl CollateralCache for RedisClusterCache {
 
     /// Deletes the watermark and the expected slot marks, then every entry: `KEYS` on each master (it blocks that
     /// master for a scan of its key space: an operator's action, not a hot path), then one
-    /// `UNLINK` per slot. The generation counter stays, so generations keep increasing.
+    /// `UNLINK` per slot. The generation counter and the slot marks stay (one short key
+    /// per slot ever written), so generations keep increasing and no mark is ever above
+    /// a later write's.
     async fn clear(&self) -> Result<(), CacheError> {
         use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo};
         let key = self.watermark_key();

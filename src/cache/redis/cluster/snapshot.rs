@@ -101,7 +101,7 @@ impl RedisClusterCache {
         slots.sort_unstable();
         slots.dedup();
         let (before, expected) = self.read_watermark_and_expected(&slots).await?;
-        let read = self.read_marked(users).await?;
+        let read = self.read_marked(users, true).await?;
         let after = self.read_watermark().await?;
         let moved = before != after;
         let lost: Vec<u16> = read
@@ -181,12 +181,12 @@ impl RedisClusterCache {
         &self,
         users: &[UserId],
     ) -> Result<Vec<Option<(CachedCollateral, Option<u64>)>>, CacheError> {
-        Ok(self.read_marked(users).await?.entries)
+        Ok(self.read_marked(users, false).await?.entries)
     }
 
-    /// The entries of `users` and the marks of their slots, each slot's read in one
-    /// transaction.
-    async fn read_marked(&self, users: &[UserId]) -> Result<Read, CacheError> {
+    /// The entries of `users` and, if `with_marks`, the marks of their slots, each slot's
+    /// read in one transaction.
+    async fn read_marked(&self, users: &[UserId], with_marks: bool) -> Result<Read, CacheError> {
         let indexed = by_slot(users.iter().copied().enumerate(), |(_, u)| self.key(u));
         let replies: Vec<Result<(u16, u64, Vec<Reply>), CacheError>> =
             futures::stream::iter(indexed)
@@ -199,21 +199,28 @@ impl RedisClusterCache {
                     let link = &self.link;
                     let key = self.key(&group[0].1);
                     let slot = slot(key.as_bytes());
-                    pipe.get(self.slot_mark_key(slot));
+                    if with_marks {
+                        pipe.get(self.slot_mark_key(slot));
+                    }
+                    let replies = group.len() + usize::from(with_marks);
                     async move {
                         let operation = format!("get {} entries of one slot", group.len());
                         let what = || operation.clone();
                         let mut values = read_transaction(link, &pipe, &key, &what)
                             .await
                             .map_err(cluster(operation.clone()))?;
-                        if values.len() != group.len() + 1 {
+                        if values.len() != replies {
                             return Err(CacheError::Backend {
                                 backend: BACKEND,
                                 operation,
                                 source: format!("{} replies", values.len()).into(),
                             });
                         }
-                        let mark = values.pop().map_or(0, |v| number(&v));
+                        let mark = if with_marks {
+                            values.pop().map_or(0, |v| number(&v))
+                        } else {
+                            0
+                        };
                         Ok((
                             slot,
                             mark,
@@ -232,7 +239,9 @@ impl RedisClusterCache {
         let mut marks = Vec::new();
         for group in replies {
             let (slot, mark, group) = group?;
-            marks.push((slot, mark));
+            if with_marks {
+                marks.push((slot, mark));
+            }
             for (i, user, value) in group {
                 entries[i] = self.decode(user, &value)?;
             }
