@@ -64,16 +64,29 @@ async fn a_slot_that_lost_a_write_reads_as_behind_and_only_it() {
     }
 
     let lost = cache.snapshot(&[a, b]).await.unwrap();
-    assert_eq!(lost.behind, vec![a], "only the slot that lost the write: {lost:?}");
-    assert!(!lost.consistent, "a snapshot with a slot behind is not consistent");
+    assert_eq!(
+        lost.behind,
+        vec![a],
+        "only the slot that lost the write: {lost:?}"
+    );
+    assert!(
+        !lost.consistent,
+        "a snapshot with a slot behind is not consistent"
+    );
     assert_eq!(lost.watermark, Some(block(2)));
     assert_eq!(lost.entries[0].as_ref().map(|e| e.block), Some(1));
     assert_eq!(lost.entries[1].as_ref().map(|e| e.block), Some(2));
-    assert!(cache.snapshot(&[b]).await.unwrap().consistent, "b's slot alone is whole");
+    assert!(
+        cache.snapshot(&[b]).await.unwrap().consistent,
+        "b's slot alone is whole"
+    );
 
     let (entry_a, mark) = cache.get_with_watermark(a).await.unwrap();
     assert_eq!(entry_a.map(|e| e.block), Some(1));
-    assert_eq!(mark, None, "the entry of a slot behind is current as of no watermark");
+    assert_eq!(
+        mark, None,
+        "the entry of a slot behind is current as of no watermark"
+    );
     let (entry_b, mark) = cache.get_with_watermark(b).await.unwrap();
     assert_eq!(entry_b.map(|e| e.block), Some(2));
     assert_eq!(mark, Some(block(2)));

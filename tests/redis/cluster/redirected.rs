@@ -55,7 +55,11 @@ async fn a_write_after_a_resharding_retries_the_moved_slots_and_is_whole() {
 
     write(2).await.expect("block 2, after the resharding");
     let read = cache.snapshot(&users).await.unwrap();
-    assert!(read.consistent && read.behind.is_empty(), "{:?}", read.behind);
+    assert!(
+        read.consistent && read.behind.is_empty(),
+        "{:?}",
+        read.behind
+    );
     assert_eq!(read.watermark, Some(block(2)));
     for (user, e) in users.iter().zip(&read.entries) {
         assert_eq!(e.as_ref().map(|e| e.block), Some(2), "{user}");

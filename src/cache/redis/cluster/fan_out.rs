@@ -154,9 +154,8 @@ impl RedisClusterCache {
 /// Sends `blocks` (slots of one master, as last known) as one pipeline to the master of
 /// the first block's slot, and says what became of each.
 async fn node_pipeline(link: &Link, blocks: Vec<Block>) -> Vec<(Block, Outcome)> {
-    let mut pipe = redis::Pipeline::with_capacity(
-        blocks.iter().map(|b| b.transaction.len() + 2).sum(),
-    );
+    let mut pipe =
+        redis::Pipeline::with_capacity(blocks.iter().map(|b| b.transaction.len() + 2).sum());
     for block in &blocks {
         pipe.cmd("MULTI");
         for cmd in block.transaction.cmd_iter() {
@@ -172,9 +171,7 @@ async fn node_pipeline(link: &Link, blocks: Vec<Block>) -> Vec<(Block, Outcome)>
         Ok(_) => return retry_all(blocks, false),
         Err(error) => {
             return match cause(&error) {
-                Some(cause) => {
-                    retry_all(blocks, matches!(cause, Cause::Redirected { .. }))
-                }
+                Some(cause) => retry_all(blocks, matches!(cause, Cause::Redirected { .. })),
                 None => blocks
                     .into_iter()
                     .map(|b| (b, Outcome::Refused(error.clone())))
@@ -258,7 +255,12 @@ mod tests {
 
     #[test]
     fn a_block_is_written_redirected_or_refused_from_its_replies() {
-        let applied = [ok("OK"), ok("QUEUED"), ok("QUEUED"), Value::Array(vec![Value::Int(1), Value::Int(2)])];
+        let applied = [
+            ok("OK"),
+            ok("QUEUED"),
+            ok("QUEUED"),
+            Value::Array(vec![Value::Int(1), Value::Int(2)]),
+        ];
         assert!(matches!(outcome(&applied), Outcome::Written));
         let moved = [
             ok("OK"),
@@ -266,13 +268,19 @@ mod tests {
             error("MOVED 42 127.0.0.1:7001"),
             error("EXECABORT Transaction discarded because of previous errors."),
         ];
-        assert!(matches!(outcome(&moved), Outcome::Retry { redirected: true }));
+        assert!(matches!(
+            outcome(&moved),
+            Outcome::Retry { redirected: true }
+        ));
         let down = [
             ok("OK"),
             error("CLUSTERDOWN The cluster is down"),
             error("EXECABORT Transaction discarded because of previous errors."),
         ];
-        assert!(matches!(outcome(&down), Outcome::Retry { redirected: false }));
+        assert!(matches!(
+            outcome(&down),
+            Outcome::Retry { redirected: false }
+        ));
         let wrong = [
             ok("OK"),
             ok("QUEUED"),

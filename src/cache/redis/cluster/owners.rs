@@ -95,7 +95,12 @@ mod tests {
         let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
         let node = |port: i64| Value::Array(vec![bulk("127.0.0.1"), Value::Int(port), bulk("id")]);
         let reply = Value::Array(vec![
-            Value::Array(vec![Value::Int(0), Value::Int(5460), node(7000), node(7003)]),
+            Value::Array(vec![
+                Value::Int(0),
+                Value::Int(5460),
+                node(7000),
+                node(7003),
+            ]),
             Value::Array(vec![Value::Int(5461), Value::Int(10922), node(7001)]),
             Value::Array(vec![Value::Int(10923), Value::Int(16383), node(7000)]),
         ]);

@@ -94,10 +94,7 @@ impl RedisClusterCache {
     /// cache (see [`ClusterSnapshot::consistent`]) and which are behind their slot's
     /// expected mark (see [`ClusterSnapshot::behind`]).
     pub async fn snapshot(&self, users: &[UserId]) -> Result<ClusterSnapshot, CacheError> {
-        let mut slots: Vec<u16> = users
-            .iter()
-            .map(|u| slot(self.key(u).as_bytes()))
-            .collect();
+        let mut slots: Vec<u16> = users.iter().map(|u| slot(self.key(u).as_bytes())).collect();
         slots.sort_unstable();
         slots.dedup();
         let (before, expected) = self.read_watermark_and_expected(&slots).await?;
@@ -107,11 +104,7 @@ impl RedisClusterCache {
         let lost: Vec<u16> = read
             .marks
             .iter()
-            .filter(|(s, mark)| {
-                slots
-                    .binary_search(s)
-                    .is_ok_and(|i| expected[i] > *mark)
-            })
+            .filter(|(s, mark)| slots.binary_search(s).is_ok_and(|i| expected[i] > *mark))
             .map(|(s, _)| *s)
             .collect();
         let behind: Vec<UserId> = users
@@ -129,7 +122,11 @@ impl RedisClusterCache {
                     .all(|(_, generation)| generation.unwrap_or(0) <= covered)
             });
         Ok(ClusterSnapshot {
-            entries: read.entries.into_iter().map(|r| r.map(|(e, _)| e)).collect(),
+            entries: read
+                .entries
+                .into_iter()
+                .map(|r| r.map(|(e, _)| e))
+                .collect(),
             watermark: (!moved).then_some(before.map(|(block, _)| block)).flatten(),
             consistent,
             behind,
@@ -154,9 +151,7 @@ impl RedisClusterCache {
             .map_err(cluster(what()))?;
         let watermark = match values.first() {
             Some(Value::Nil) | None => None,
-            Some(Value::BulkString(b)) => {
-                Some(parse_watermark(&key, &String::from_utf8_lossy(b))?)
-            }
+            Some(Value::BulkString(b)) => Some(parse_watermark(&key, &String::from_utf8_lossy(b))?),
             Some(Value::SimpleString(s)) => Some(parse_watermark(&key, s)?),
             Some(other) => {
                 return Err(CacheError::Backend {
