@@ -2,12 +2,15 @@
 //! The contract it keeps and the one it weakens are in `docs/redis.md` in the repository.
 
 mod error;
+mod fan_out;
 mod link;
+mod owners;
 mod slot;
+mod slot_marks;
 mod snapshot;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -16,8 +19,11 @@ use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 
 pub use self::error::ClusterError;
+use self::fan_out::Block;
 use self::link::Link;
+use self::owners::SlotOwners;
 use self::slot::{GENERATION, slot};
+use self::slot_marks::SlotMarks;
 pub use self::snapshot::ClusterSnapshot;
 use super::BACKEND;
 use super::config::{RedisCacheConfig, backend, check_prefix, redact_redis_url};
@@ -45,12 +51,23 @@ const SNAPSHOT_ATTEMPTS: usize = 3;
 /// - **Per user, atomic**: a user's entry is one key, replaced by one `MULTI`/`EXEC`
 ///   (`UNLINK` + `HSET`) in its slot; a reader never sees half of a user's entry.
 /// - **Across users, not atomic**: a [`write`](CollateralCache::write) groups its users per
-///   hash slot, one transaction per slot, sent concurrently (pipelined per node); another
+///   hash slot, one transaction per slot; the transactions of the slots a master serves
+///   go to it as one pipeline of `MULTI`…`EXEC` blocks, the masters in parallel, and a
+///   block refused with a redirection is retried alone; another
 ///   reader may see some slots of a write before others. Each write first takes a number,
 ///   its *generation* (`INCR {<prefix>}:~gen`), and stamps every entry it writes with it.
 /// - **Watermark after the entries**: the watermark key `{<prefix>}:~watermark` is
 ///   `number|0x<hash>|finalized|<generation>` (finalized `-` for none), set only once every slot of the write succeeded, so
 ///   every entry with a generation at or below it is complete as of that block.
+/// - **And one per slot**: each slot transaction also sets its slot's mark
+///   ([`slot_mark_key`](Self::slot_mark_key)) to the generation, and the watermark's
+///   transaction records the generation of every slot written
+///   ([`expected_marks_key`](Self::expected_marks_key)). A write a master acknowledged and
+///   lost with its death (before its replica received it) leaves its slot's mark below the
+///   recorded one: [`snapshot`](Self::snapshot) names the users of such a slot
+///   ([`ClusterSnapshot::behind`]) and
+///   [`get_with_watermark`](CollateralCache::get_with_watermark) gives their entries no
+///   watermark, so a reader reads the store for them, and only for them.
 /// - **Consistent reads are checked, not assumed**: [`snapshot`](Self::snapshot) reads the
 ///   watermark, the entries, and the watermark again; it is consistent (one state of the
 ///   cache, as of the watermark) when the watermark did not move and no entry is newer than
@@ -69,6 +86,11 @@ const SNAPSHOT_ATTEMPTS: usize = 3;
 pub struct RedisClusterCache {
     link: Arc<Link>,
     prefix: String,
+    /// The slot owners a write groups its transactions by, with the number of the
+    /// connection they were read on (read again on a new connection or after a `MOVED`).
+    owners: Arc<Mutex<Option<(u64, Arc<SlotOwners>)>>>,
+    /// The key of each slot's mark (the watermark per slot).
+    marks: Arc<SlotMarks>,
 }
 
 impl std::fmt::Debug for RedisClusterCache {
@@ -121,6 +143,8 @@ impl RedisClusterCache {
         Ok(Self {
             link: Arc::new(link),
             prefix: prefix.to_owned(),
+            owners: Arc::default(),
+            marks: Arc::new(SlotMarks::new(prefix)),
         })
     }
 
@@ -145,6 +169,20 @@ impl RedisClusterCache {
     /// `number|0x<hash>|finalized|<generation>` (finalized `-` for none).
     pub fn watermark_key(&self) -> String {
         format!("{{{}}}:~watermark", self.prefix)
+    }
+
+    /// The key of `slot`'s mark, `{<prefix>:~s<n>}` (`n` chosen so that the key is in
+    /// `slot`): the generation of the last write of that slot, set in the slot's own
+    /// transaction, so a write the slot's master lost takes its mark with it.
+    pub fn slot_mark_key(&self, slot: u16) -> String {
+        self.marks.key(&self.prefix, slot)
+    }
+
+    /// The key of the expected slot marks, `{<prefix>}:~slots` (the watermark's slot): a
+    /// hash `slot → generation` of the last write of each slot, set after every slot of
+    /// the write succeeded, with the watermark. A slot whose mark is below it lost a write.
+    pub fn expected_marks_key(&self) -> String {
+        format!("{{{}}}:~slots", self.prefix)
     }
 
     /// The key of the write counter: `{<prefix>}:~gen` (the watermark's slot).
@@ -186,29 +224,7 @@ impl RedisClusterCache {
                 async move { c.get(&key).await }
             })
             .await?;
-        let Some(raw) = raw else { return Ok(None) };
-        let mut parts = raw.split('|');
-        let parsed = (|| {
-            let number = parts.next()?.parse().ok()?;
-            let hash = parts.next()?.parse().ok()?;
-            let finalized = match parts.next()? {
-                "-" => None,
-                n => Some(n.parse().ok()?),
-            };
-            let generation = parts.next()?.parse().ok()?;
-            parts.next().is_none().then_some((
-                StateRef {
-                    head: BlockRef { number, hash },
-                    finalized,
-                },
-                generation,
-            ))
-        })();
-        parsed.map(Some).ok_or_else(|| CacheError::Backend {
-            backend: BACKEND,
-            operation: format!("decode {key}"),
-            source: format!("{raw:?} is not `number|0x<hash>|finalized|generation`").into(),
-        })
+        raw.map(|raw| parse_watermark(&key, &raw)).transpose()
     }
 
     /// The `MULTI`/`EXEC` replacing the entries of one slot's users, stamped `generation`.
@@ -217,6 +233,12 @@ impl RedisClusterCache {
         pipe.atomic();
         let keys: Vec<String> = entries.iter().map(|e| self.key(&e.user)).collect();
         pipe.cmd("UNLINK").arg(&keys).ignore();
+        if let Some(first) = keys.first() {
+            pipe.cmd("SET")
+                .arg(self.slot_mark_key(slot(first.as_bytes())))
+                .arg(generation)
+                .ignore();
+        }
         let mut text = String::with_capacity(MAX_TOTAL_LEN);
         for (e, key) in entries.iter().zip(&keys) {
             let size = key.len() + TOTAL.len() + MAX_TOTAL_LEN + 32;
@@ -243,6 +265,32 @@ impl RedisClusterCache {
         }
         pipe
     }
+}
+
+/// The watermark as the cluster cache stores it: `number|0x<hash>|finalized|generation`.
+fn parse_watermark(key: &str, raw: &str) -> Result<(StateRef, u64), CacheError> {
+    let mut parts = raw.split('|');
+    let parsed = (|| {
+        let number = parts.next()?.parse().ok()?;
+        let hash = parts.next()?.parse().ok()?;
+        let finalized = match parts.next()? {
+            "-" => None,
+            n => Some(n.parse().ok()?),
+        };
+        let generation = parts.next()?.parse().ok()?;
+        parts.next().is_none().then_some((
+            StateRef {
+                head: BlockRef { number, hash },
+                finalized,
+            },
+            generation,
+        ))
+    })();
+    parsed.ok_or_else(|| CacheError::Backend {
+        backend: BACKEND,
+        operation: format!("decode {key}"),
+        source: format!("{raw:?} is not `number|0x<hash>|finalized|generation`").into(),
+    })
 }
 
 /// Runs the single-slot transaction `pipe`, whose keys include `key`, as [`Link::run`]
@@ -303,28 +351,20 @@ impl CollateralCache for RedisClusterCache {
             })
             .await?;
         let stamp = generation.to_string();
-        let transactions: Vec<(redis::Pipeline, String)> =
-            by_slot(entries.iter(), |e| self.key(&e.user))
-                .iter()
-                .map(|group| {
-                    (
-                        self.slot_transaction(group, &stamp),
-                        self.key(&group[0].user),
-                    )
-                })
-                .collect();
-        let slots = transactions.len();
-        let results: Vec<Result<(), ClusterError>> = futures::stream::iter(transactions)
-            .map(|(pipe, key)| {
-                let link = &self.link;
-                async move {
-                    let what = || format!("the transaction of slot {}", slot(key.as_bytes()));
-                    transact::<()>(link, &pipe, &key, &what).await
+        let blocks: Vec<Block> = by_slot(entries.iter(), |e| self.key(&e.user))
+            .iter()
+            .map(|group| {
+                let key = self.key(&group[0].user);
+                Block {
+                    slot: slot(key.as_bytes()),
+                    transaction: self.slot_transaction(group, &stamp),
+                    key,
                 }
             })
-            .buffer_unordered(IN_FLIGHT)
-            .collect()
-            .await;
+            .collect();
+        let slots = blocks.len();
+        let written: Vec<u16> = blocks.iter().map(|b| b.slot).collect();
+        let results = self.write_blocks(blocks).await;
         let failed = results.iter().filter(|r| r.is_err()).count();
         if let Some(error) = results.into_iter().find_map(Result::err) {
             return Err(cluster(format!(
@@ -332,17 +372,30 @@ impl CollateralCache for RedisClusterCache {
                 entries.len()
             ))(error));
         }
+        // The watermark and the expected mark of every slot written, in one transaction.
+        let mut last = redis::Pipeline::new();
+        last.atomic();
         if let Some(w) = watermark {
-            let key = self.watermark_key();
             let finalized = w
                 .finalized
                 .map_or_else(|| "-".to_owned(), |f| f.to_string());
             let value = format!("{}|{}|{finalized}|{generation}", w.head.number, w.head.hash);
-            self.command("set", &key, |mut c| {
-                let (key, value) = (key.clone(), value.clone());
-                async move { c.set::<_, _, ()>(&key, &value).await }
-            })
-            .await?;
+            last.set(self.watermark_key(), value).ignore();
+        }
+        if !written.is_empty() {
+            let mut hset = redis::cmd("HSET");
+            hset.arg(self.expected_marks_key());
+            for s in &written {
+                hset.arg(*s).arg(generation);
+            }
+            last.add_command(hset).ignore();
+        }
+        if !last.is_empty() {
+            let key = self.watermark_key();
+            let what = || format!("set {key} and the expected slot marks");
+            transact::<()>(&self.link, &last, &key, &what)
+                .await
+                .map_err(cluster(what()))?;
         }
         Ok(())
     }
@@ -373,19 +426,36 @@ impl CollateralCache for RedisClusterCache {
         Ok(last.unwrap_or_default())
     }
 
+    /// The entry and the watermark from one [`snapshot`](RedisClusterCache::snapshot):
+    /// the watermark is `None` unless the snapshot is consistent, so an entry whose slot
+    /// lost a write ([`ClusterSnapshot::behind`]), or one written after the watermark, is
+    /// never current as of it (a [`CollateralReader`](crate::reader::CollateralReader)
+    /// reads the store instead).
+    async fn get_with_watermark(
+        &self,
+        user: UserId,
+    ) -> Result<(Option<CachedCollateral>, Option<StateRef>), CacheError> {
+        let snapshot = self.snapshot(&[user]).await?;
+        let watermark = snapshot.watermark.filter(|_| snapshot.consistent);
+        Ok((snapshot.entries.into_iter().next().flatten(), watermark))
+    }
+
     async fn watermark(&self) -> Result<Option<StateRef>, CacheError> {
         Ok(self.read_watermark().await?.map(|(block, _)| block))
     }
 
-    /// Deletes the watermark, then every entry: `KEYS` on each master (it blocks that
+    /// Deletes the watermark and the expected slot marks, then every entry: `KEYS` on each master (it blocks that
     /// master for a scan of its key space: an operator's action, not a hot path), then one
-    /// `UNLINK` per slot. The generation counter stays, so generations keep increasing.
+    /// `UNLINK` per slot. The generation counter and the slot marks stay (one short key
+    /// per slot ever written), so generations keep increasing and no mark is ever above
+    /// a later write's.
     async fn clear(&self) -> Result<(), CacheError> {
         use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo};
         let key = self.watermark_key();
+        let expected = self.expected_marks_key();
         self.command("delete", &key, |mut c| {
-            let key = key.clone();
-            async move { c.del::<_, ()>(&key).await }
+            let keys = [key.clone(), expected.clone()];
+            async move { c.del::<_, ()>(&keys).await }
         })
         .await?;
         let pattern = format!("{{{}:0x{}}}", self.prefix, "?".repeat(40));

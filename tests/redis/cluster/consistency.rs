@@ -14,7 +14,7 @@ use rust_decimal::Decimal;
 use super::cluster_cache;
 use crate::support::redis_cluster::PrivateRedisCluster;
 
-fn entry(user: Address, n: u64) -> CachedCollateral {
+pub(super) fn entry(user: Address, n: u64) -> CachedCollateral {
     let value = Decimal::from(n);
     let assets: BTreeMap<_, _> = (1..=2u8)
         .map(|a| {
@@ -39,7 +39,7 @@ fn entry(user: Address, n: u64) -> CachedCollateral {
     }
 }
 
-fn block(n: u64) -> StateRef {
+pub(super) fn block(n: u64) -> StateRef {
     StateRef {
         head: BlockRef {
             number: n,

@@ -14,6 +14,8 @@ use support::redis_cluster::PrivateRedisCluster;
 
 mod consistency;
 mod failover;
+mod lost_write;
+mod redirected;
 
 /// One private cluster at a time in this process: each is six `redis-server`s and a
 /// failover, whose timing a second cluster on the same two cores would decide.
