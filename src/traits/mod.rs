@@ -22,6 +22,7 @@ pub use balance_reader::BalanceReader;
 pub use balance_store::{BalanceStore, StoreWriter, Touched};
 pub use block_source::BlockSource;
 pub use chain_balances::ChainBalances;
+pub use chain_balances::BalanceReadError;
 pub use collateral_cache::CollateralCache;
 pub use history::{HistoryAt, HistoryError, LogSide, UserLog};
 pub use log_reader::{LogReader, LogRecord, LogStatus};
