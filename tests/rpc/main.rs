@@ -21,3 +21,5 @@ mod reconcile_cli;
 #[cfg(feature = "cli")]
 mod service;
 mod weth9;
+mod multicall3;
+mod usdc;

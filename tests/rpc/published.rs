@@ -1,5 +1,7 @@
 //! Contracts compiled from their published npm sources by `tests/chain/compile-published.js`
-//! (canonical-weth's WETH9 with solc 0.5.17, OpenZeppelin 5.1's ERC4626 with solc 0.8.24; the
+//! (canonical-weth's WETH9 with solc 0.5.17, OpenZeppelin 5.1's ERC4626 with solc 0.8.24,
+//! Circle's FiatTokenV2_2 and its proxy as Stargate publishes them with solc 0.8.22, and
+//! Multicall3's runtime code as OP's contracts-bedrock publishes it; the
 //! sources and compilers are npm packages in `tests/chain`'s lockfile, installed on first
 //! use), once per contract and process.
 
@@ -12,11 +14,36 @@ use alloy_primitives::{Address, Bytes};
 
 use crate::dev_node::{DevNode, chain_dir, ensure_chain_deps};
 
-/// The creation bytecode of `name` (`WETH9` or `TestVault`).
+/// The creation bytecode of `name` (`WETH9`, `TestVault`, `OzToken`, `FiatTokenV2_2`,
+/// `FiatTokenProxy`).
 pub fn bytecode(name: &str) -> Bytes {
+    artifact_field(name, "bytecode")
+}
+
+/// The runtime code of `name` (`Multicall3`).
+pub fn runtime_code(name: &str) -> Bytes {
+    artifact_field(name, "deployedBytecode")
+}
+
+/// Writes Multicall3's published runtime code at its canonical address
+/// (`hardhat_setCode`), as on every chain it is deployed to.
+pub async fn install_multicall3(node: &DevNode) {
+    let code = runtime_code("Multicall3");
+    let _: bool = node
+        .client
+        .request(
+            "hardhat_setCode",
+            (reorg_collateral::source::rpc::MULTICALL3, code),
+        )
+        .await
+        .expect("hardhat_setCode");
+}
+
+fn artifact_field(name: &str, field: &str) -> Bytes {
     static CODE: Mutex<Option<HashMap<String, Bytes>>> = Mutex::new(None);
     let mut code = CODE.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(c) = code.get_or_insert_with(HashMap::new).get(name) {
+    let id = format!("{name}.{field}");
+    if let Some(c) = code.get_or_insert_with(HashMap::new).get(&id) {
         return c.clone();
     }
     ensure_chain_deps();
@@ -41,13 +68,13 @@ pub fn bytecode(name: &str) -> Bytes {
         serde_json::from_str(&std::fs::read_to_string(&out).expect("artifact"))
             .expect("artifact json");
     let _ = std::fs::remove_file(&out);
-    let bytes: Bytes = artifact["bytecode"]
+    let bytes: Bytes = artifact[field]
         .as_str()
-        .expect("bytecode")
+        .unwrap_or_else(|| panic!("{field} of {name}"))
         .parse()
         .expect("hex bytecode");
     code.get_or_insert_with(HashMap::new)
-        .insert(name.to_owned(), bytes.clone());
+        .insert(id, bytes.clone());
     bytes
 }
 
