@@ -7,8 +7,9 @@
 //              changes to its logic, with solc 0.8.24
 //   OzToken    OpenZeppelin 5.1's ERC20, its constructor minting `amount` to each holder
 //              given, with solc 0.8.24
-//   FiatTokenV2_2, FiatTokenProxy
-//              Circle's USDC implementation and its proxy as Stargate publishes them
+//   FiatTokenV2_2, FiatTokenProxy, SignatureChecker
+//              Circle's USDC implementation, its proxy and the library FiatTokenV2_2 links
+//              (its bytecode keeps solc's `__$…$__` placeholder) as Stargate publishes them
 //              (`@stargatefinance/stg-evm-v2` 2.0.6, `src/usdc/impl`: Circle's sources moved to
 //              `pragma ^0.8.0`), with the compiler and settings of Stargate's own build
 //              (solc 0.8.22, paris, 5,000 runs) and the OpenZeppelin 4.9 files that build
@@ -76,6 +77,7 @@ const stargateSource = (p) => {
 for (const [name, file] of [
   ["FiatTokenV2_2", "src/usdc/impl/v2/FiatTokenV2_2.sol"],
   ["FiatTokenProxy", "src/usdc/impl/v1/FiatTokenProxy.sol"],
+  ["SignatureChecker", "src/usdc/impl/util/SignatureChecker.sol"],
 ]) {
   targets[name] = {
     solc: "solc-0.8.22",

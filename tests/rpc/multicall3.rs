@@ -224,7 +224,8 @@ async fn aggregate3_reads_equal_the_batch_path_and_balance_of() {
     // Openings after the upgrade: the OZ holders are opened, the USDC ones cannot be and
     // do not stop them.
     let mut config = c.watcher_config();
-    config.start_block = c.node.head().await - 2;
+    // The parent of the start block is the upgrade's block: its state has no balanceOf.
+    config.start_block = c.node.head().await - CONFIRMATIONS;
     config.opening_holders = keys.clone();
     let store = Arc::new(MemoryStore::new());
     let mut watcher = Watcher::new(config, multi.clone(), store.clone())

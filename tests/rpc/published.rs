@@ -14,8 +14,8 @@ use alloy_primitives::{Address, Bytes};
 
 use crate::dev_node::{DevNode, chain_dir, ensure_chain_deps};
 
-/// The creation bytecode of `name` (`WETH9`, `TestVault`, `OzToken`, `FiatTokenV2_2`,
-/// `FiatTokenProxy`).
+/// The creation bytecode of `name` (`WETH9`, `TestVault`, `OzToken`, `FiatTokenProxy`,
+/// `SignatureChecker`; `FiatTokenV2_2` needs [`linked_bytecode`]).
 pub fn bytecode(name: &str) -> Bytes {
     artifact_field(name, "bytecode")
 }
@@ -40,7 +40,50 @@ pub async fn install_multicall3(node: &DevNode) {
 }
 
 fn artifact_field(name: &str, field: &str) -> Bytes {
-    static CODE: Mutex<Option<HashMap<String, Bytes>>> = Mutex::new(None);
+    artifact_str(name, field)
+        .parse()
+        .unwrap_or_else(|e| panic!("hex {field} of {name} (unlinked library?): {e}"))
+}
+
+/// The creation bytecode of `name` with every library placeholder (`__$…$__`) linked to
+/// `library` (`FiatTokenV2_2`, whose one library is `SignatureChecker`).
+pub fn linked_bytecode(name: &str, library: Address) -> Bytes {
+    let mut hex = artifact_str(name, "bytecode");
+    let address = alloy_primitives::hex::encode(library);
+    while let Some(start) = hex.find("__$") {
+        hex.replace_range(start..start + 40, &address);
+    }
+    hex.parse().expect("linked bytecode")
+}
+
+/// Deploys `name` linked to `library` (see [`linked_bytecode`]).
+pub async fn deploy_linked(node: &DevNode, name: &str, library: Address, args: &[u8]) -> Address {
+    let mut data = linked_bytecode(name, library).to_vec();
+    data.extend_from_slice(args);
+    // Larger than `DevNode::send`'s gas: FiatTokenV2_2 is close to the 24 KiB limit.
+    let tx = serde_json::json!({
+        "from": node.accounts[0], "data": Bytes::from(data), "gas": "0x1000000",
+    });
+    let hash: alloy_primitives::B256 = node
+        .client
+        .request("eth_sendTransaction", (tx,))
+        .await
+        .expect("eth_sendTransaction");
+    let receipt: serde_json::Value = node
+        .client
+        .request("eth_getTransactionReceipt", (hash,))
+        .await
+        .expect("receipt");
+    assert_eq!(receipt["status"], "0x1", "deployment of {name} reverted: {receipt}");
+    receipt["contractAddress"]
+        .as_str()
+        .expect("contract address")
+        .parse()
+        .expect("address")
+}
+
+fn artifact_str(name: &str, field: &str) -> String {
+    static CODE: Mutex<Option<HashMap<String, String>>> = Mutex::new(None);
     let mut code = CODE.lock().unwrap_or_else(|p| p.into_inner());
     let id = format!("{name}.{field}");
     if let Some(c) = code.get_or_insert_with(HashMap::new).get(&id) {
@@ -68,14 +111,13 @@ fn artifact_field(name: &str, field: &str) -> Bytes {
         serde_json::from_str(&std::fs::read_to_string(&out).expect("artifact"))
             .expect("artifact json");
     let _ = std::fs::remove_file(&out);
-    let bytes: Bytes = artifact[field]
+    let text = artifact[field]
         .as_str()
         .unwrap_or_else(|| panic!("{field} of {name}"))
-        .parse()
-        .expect("hex bytecode");
+        .to_owned();
     code.get_or_insert_with(HashMap::new)
-        .insert(id, bytes.clone());
-    bytes
+        .insert(id, text.clone());
+    text
 }
 
 /// Deploys `name` from the node's first account with ABI-encoded constructor `args`.

@@ -20,7 +20,7 @@ use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
 use crate::dev_node::DevNode;
 use crate::published;
 
-const CONFIRMATIONS: u64 = 4;
+const CONFIRMATIONS: u64 = 6;
 
 sol! {
     interface IFiatToken {
@@ -36,11 +36,13 @@ sol! {
         function transferFrom(address from, address to, uint256 value) external returns (bool);
         function totalSupply() external view returns (uint256);
         function upgradeTo(address newImplementation) external;
+        function changeAdmin(address newAdmin) external;
     }
 }
 
 /// A USDC deployment: the proxy (the token users hold), its admin (who cannot call the
-/// token through it) and the operator (owner, master minter and minter).
+/// token through it: account 9, not account 0, which Hardhat's `eth_call` sends from by
+/// default) and the operator (owner, master minter and minter).
 pub(crate) struct Usdc {
     pub proxy: Address,
     pub admin: Address,
@@ -48,13 +50,20 @@ pub(crate) struct Usdc {
 }
 
 impl Usdc {
-    /// Deploys `FiatTokenV2_2` and a `FiatTokenProxy` to it from account 0 (the proxy's
-    /// admin), initializes it through V2_2 with account 7 as every role, and lets it mint.
+    /// Deploys the `SignatureChecker` library, `FiatTokenV2_2` linked to it and a
+    /// `FiatTokenProxy` to it from account 0, hands the proxy's admin to account 9,
+    /// initializes it through
+    /// V2_2 with account 7 as every role, and lets it mint.
     pub(crate) async fn deploy(node: &DevNode) -> Usdc {
-        let implementation = published::deploy(node, "FiatTokenV2_2", &[]).await;
+        let checker = published::deploy(node, "SignatureChecker", &[]).await;
+        let implementation =
+            published::deploy_linked(node, "FiatTokenV2_2", checker, &[]).await;
         let proxy =
             published::deploy(node, "FiatTokenProxy", &implementation.abi_encode()).await;
-        let (admin, op) = (node.accounts[0], node.accounts[7]);
+        let (admin, op) = (node.accounts[9], node.accounts[7]);
+        let change = IFiatToken::changeAdminCall { newAdmin: admin };
+        node.send(node.accounts[0], Some(proxy), change.abi_encode())
+            .await;
         let usdc = Usdc {
             proxy,
             admin,
@@ -264,7 +273,8 @@ async fn usdc_fiat_token_v2_2_balances_equal_balance_of_through_reorgs() {
     }
     for reorg in 0..2 {
         let snap = node.snapshot().await;
-        random_ops(&node, &usdc, &holders, &mut x, 5).await;
+        // At most 3 blocks each: the fork stays above the finalized height.
+        random_ops(&node, &usdc, &holders, &mut x, 2).await;
         sync_and_check(&node, &usdc, &holders, &mut watcher, s, &format!("fork {reorg}")).await;
         node.revert(snap).await;
         random_ops(&node, &usdc, &holders, &mut x, 6).await;

@@ -196,7 +196,15 @@ impl<N: Network> Fetch<'_, N> {
                     .map_err(transport(&self.ep.label, &op))?,
             );
         }
-        batch.send().await.map_err(transport(&self.ep.label, &op))?;
+        match batch.send().await {
+            Ok(()) => {}
+            // Some nodes (Hardhat) answer a whole batch with the error of one reverting
+            // call: ask each call alone to tell which.
+            Err(RpcError::ErrorResp(e)) if is_revert(e.code, &e.message) => {
+                return self.one_by_one(calls, at, block).await;
+            }
+            Err(e) => return Err(transport(&self.ep.label, &op)(e)),
+        }
         let mut out = Vec::with_capacity(calls.len());
         for ((key, _), waiter) in calls.iter().zip(waiters) {
             let what = format!("balanceOf({}) of {} at {at}", key.user, key.asset);
@@ -210,6 +218,37 @@ impl<N: Network> Fetch<'_, N> {
                     }))
                 }
                 Err(e) => return Err(transport(&self.ep.label, &what)(e)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// One `eth_call` per key, for a batch the node refused as a whole.
+    async fn one_by_one(
+        &self,
+        calls: &[(BalanceKey, Address)],
+        at: BlockRef,
+        block: BlockId,
+    ) -> Result<Vec<Result<U256, BalanceReadError>>, SourceError> {
+        let client = self.ep.provider.client();
+        let mut out = Vec::with_capacity(calls.len());
+        for (key, token) in calls {
+            let call = TransactionRequest::default()
+                .to(*token)
+                .input(balance_call(key.user).into());
+            match client.request::<_, Bytes>("eth_call", (call, block)).await {
+                Ok(answer) => out.push(decode_balance(*key, at, &answer)),
+                Err(RpcError::ErrorResp(e)) if is_revert(e.code, &e.message) => {
+                    out.push(Err(BalanceReadError::Reverted {
+                        key: *key,
+                        at,
+                        reason: e.message.to_string(),
+                    }))
+                }
+                Err(e) => {
+                    let what = format!("balanceOf({}) of {} at {at}", key.user, key.asset);
+                    return Err(transport(&self.ep.label, &what)(e));
+                }
             }
         }
         Ok(out)
