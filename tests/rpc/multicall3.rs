@@ -48,7 +48,12 @@ impl Chain {
     fn source(&self, multicall3: bool) -> Arc<RpcBlockSource> {
         let decoders = Decoders::new()
             .with(self.oz, Contract::Token { asset: self.oz })
-            .with(self.usdc.proxy, Contract::Token { asset: self.usdc.proxy });
+            .with(
+                self.usdc.proxy,
+                Contract::Token {
+                    asset: self.usdc.proxy,
+                },
+            );
         let mut config = RpcConfig::new(decoders);
         config.finality = FinalityTag::Depth;
         config.multicall3 = multicall3;
@@ -88,8 +93,12 @@ impl Chain {
 async fn chain() -> Chain {
     let node = DevNode::start().await;
     let users = node.accounts[1..7].to_vec();
-    let oz = published::deploy(&node, "OzToken", &(users.clone(), units(1_000)).abi_encode_params())
-        .await;
+    let oz = published::deploy(
+        &node,
+        "OzToken",
+        &(users.clone(), units(1_000)).abi_encode_params(),
+    )
+    .await;
     let usdc = Usdc::deploy(&node).await;
     for &u in &users {
         usdc.mint(&node, u, units(1_000)).await;
@@ -99,7 +108,10 @@ async fn chain() -> Chain {
     for _ in 0..40 {
         for token in [oz, usdc.proxy] {
             x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            let (a, b) = ((x >> 33) as usize % users.len(), (x >> 17) as usize % users.len());
+            let (a, b) = (
+                (x >> 33) as usize % users.len(),
+                (x >> 17) as usize % users.len(),
+            );
             let call = IErc20::transferCall {
                 to: users[b],
                 value: units((x >> 40) % 90 + 1),
@@ -152,7 +164,10 @@ async fn aggregate3_reads_equal_the_batch_path_and_balance_of() {
         }
         assert_eq!(
             multi.balances_of(&keys, at).await.expect("balances_of"),
-            batched.into_iter().map(|r| r.expect("read")).collect::<Vec<_>>()
+            batched
+                .into_iter()
+                .map(|r| r.expect("read"))
+                .collect::<Vec<_>>()
         );
     }
 
@@ -192,7 +207,10 @@ async fn aggregate3_reads_equal_the_batch_path_and_balance_of() {
     c.node.mine(CONFIRMATIONS + 1).await;
     let at = c.at(c.node.head().await).await;
     for (source, through_multicall) in [(&multi, true), (&batch, false)] {
-        let reads = source.balances_each(&keys, at).await.expect("per-key reads");
+        let reads = source
+            .balances_each(&keys, at)
+            .await
+            .expect("per-key reads");
         for (key, read) in keys.iter().zip(reads) {
             if key.asset == c.oz {
                 let want = c.node.balance_at(key.asset, key.user, at.number).await;
@@ -204,7 +222,11 @@ async fn aggregate3_reads_equal_the_batch_path_and_balance_of() {
                 };
                 // aggregate3 reports the sub-call's revert data; a node's `eth_call`, its
                 // message: the path each source took.
-                assert_eq!(reason.starts_with("revert data"), through_multicall, "{err}");
+                assert_eq!(
+                    reason.starts_with("revert data"),
+                    through_multicall,
+                    "{err}"
+                );
                 assert_eq!(err.key(), *key);
             }
         }
@@ -221,7 +243,11 @@ async fn aggregate3_reads_equal_the_batch_path_and_balance_of() {
         let report = reconciler.run(store.as_ref()).await.expect("reconcile");
         assert_eq!(report.compared, c.users.len(), "the OZ keys: {report:?}");
         assert!(report.drifts.is_empty(), "{report:?}");
-        assert_eq!(report.unread.len(), c.users.len(), "the USDC keys: {report:?}");
+        assert_eq!(
+            report.unread.len(),
+            c.users.len(),
+            "the USDC keys: {report:?}"
+        );
         assert!(report.unread.iter().all(|e| e.key().asset == c.usdc.proxy));
         assert!(!report.is_clean());
     }

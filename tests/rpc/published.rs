@@ -74,7 +74,10 @@ pub async fn deploy_linked(node: &DevNode, name: &str, library: Address, args: &
         .request("eth_getTransactionReceipt", (hash,))
         .await
         .expect("receipt");
-    assert_eq!(receipt["status"], "0x1", "deployment of {name} reverted: {receipt}");
+    assert_eq!(
+        receipt["status"], "0x1",
+        "deployment of {name} reverted: {receipt}"
+    );
     receipt["contractAddress"]
         .as_str()
         .expect("contract address")

@@ -56,10 +56,8 @@ impl Usdc {
     /// V2_2 with account 7 as every role, and lets it mint.
     pub(crate) async fn deploy(node: &DevNode) -> Usdc {
         let checker = published::deploy(node, "SignatureChecker", &[]).await;
-        let implementation =
-            published::deploy_linked(node, "FiatTokenV2_2", checker, &[]).await;
-        let proxy =
-            published::deploy(node, "FiatTokenProxy", &implementation.abi_encode()).await;
+        let implementation = published::deploy_linked(node, "FiatTokenV2_2", checker, &[]).await;
+        let proxy = published::deploy(node, "FiatTokenProxy", &implementation.abi_encode()).await;
         let (admin, op) = (node.accounts[9], node.accounts[7]);
         let change = IFiatToken::changeAdminCall { newAdmin: admin };
         node.send(node.accounts[0], Some(proxy), change.abi_encode())
@@ -200,7 +198,10 @@ async fn sync_and_check(
 async fn random_ops(node: &DevNode, usdc: &Usdc, holders: &[Address], x: &mut u64, n: usize) {
     for _ in 0..n {
         *x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-        let (a, b) = ((*x >> 33) as usize % holders.len(), (*x >> 17) as usize % holders.len());
+        let (a, b) = (
+            (*x >> 33) as usize % holders.len(),
+            (*x >> 17) as usize % holders.len(),
+        );
         let amount = usdc_units((*x >> 40) % 500 + 1);
         let head = node.head().await;
         match (*x >> 29) % 5 {
@@ -245,15 +246,12 @@ async fn usdc_fiat_token_v2_2_balances_equal_balance_of_through_reorgs() {
     let mut holders = node.accounts[1..7].to_vec();
     holders.push(usdc.operator);
 
-    let mut config = RpcConfig::new(Decoders::new().with(
-        usdc.proxy,
-        Contract::Token { asset: usdc.proxy },
-    ));
+    let mut config =
+        RpcConfig::new(Decoders::new().with(usdc.proxy, Contract::Token { asset: usdc.proxy }));
     config.finality = FinalityTag::Depth;
     config.max_log_range = 8;
     let source = Arc::new(RpcBlockSource::http(&node.url, config).expect("source"));
-    let assets =
-        AssetRegistry::new([Asset::new(usdc.proxy, "USDC", 6, 9_000)]).expect("assets");
+    let assets = AssetRegistry::new([Asset::new(usdc.proxy, "USDC", 6, 9_000)]).expect("assets");
     let mut wconfig = WatcherConfig::new(EngineConfig::new(assets, CONFIRMATIONS));
     wconfig.max_price_age = u64::MAX;
     let store = Arc::new(MemoryStore::new());
@@ -263,24 +261,49 @@ async fn usdc_fiat_token_v2_2_balances_equal_balance_of_through_reorgs() {
     let s = &*store;
 
     for (i, &h) in holders.iter().enumerate() {
-        usdc.mint(&node, h, usdc_units(1_000 * (i as u64 + 1))).await;
+        usdc.mint(&node, h, usdc_units(1_000 * (i as u64 + 1)))
+            .await;
     }
     sync_and_check(&node, &usdc, &holders, &mut watcher, s, "minted").await;
     let mut x: u64 = 0x5DEE_CE66;
     for round in 0..3 {
         random_ops(&node, &usdc, &holders, &mut x, 6).await;
-        sync_and_check(&node, &usdc, &holders, &mut watcher, s, &format!("round {round}")).await;
+        sync_and_check(
+            &node,
+            &usdc,
+            &holders,
+            &mut watcher,
+            s,
+            &format!("round {round}"),
+        )
+        .await;
     }
     for reorg in 0..2 {
         let snap = node.snapshot().await;
         // At most 3 blocks each: the fork stays above the finalized height.
         random_ops(&node, &usdc, &holders, &mut x, 2).await;
-        sync_and_check(&node, &usdc, &holders, &mut watcher, s, &format!("fork {reorg}")).await;
+        sync_and_check(
+            &node,
+            &usdc,
+            &holders,
+            &mut watcher,
+            s,
+            &format!("fork {reorg}"),
+        )
+        .await;
         node.revert(snap).await;
         random_ops(&node, &usdc, &holders, &mut x, 6).await;
         // Longer than the fork it replaces, whatever the operations were.
         node.mine(12).await;
-        sync_and_check(&node, &usdc, &holders, &mut watcher, s, &format!("reorg {reorg}")).await;
+        sync_and_check(
+            &node,
+            &usdc,
+            &holders,
+            &mut watcher,
+            s,
+            &format!("reorg {reorg}"),
+        )
+        .await;
     }
     assert_eq!(watcher.stats().reorgs, 2, "two reorgs");
     node.mine(CONFIRMATIONS + 1).await;

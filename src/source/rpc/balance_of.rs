@@ -4,10 +4,10 @@
 //! `eth_call`s. An empty answer (no code at that block: before the token's deployment) is a
 //! zero balance; a token that reverts is that key's [`BalanceReadError`].
 
+use alloy_json_rpc::RpcError;
 use alloy_network::Network;
 use alloy_primitives::{Address, Bytes, U256};
 use alloy_provider::Provider;
-use alloy_json_rpc::RpcError;
 use alloy_rpc_client::BatchRequest;
 use alloy_rpc_types_eth::{BlockId, RpcBlockHash, TransactionRequest};
 use alloy_sol_types::{SolCall, sol};
@@ -148,7 +148,11 @@ impl<N: Network> Fetch<'_, N> {
         for key in keys {
             let token = token_of(&self.config.decoders, key.asset).ok_or_else(|| {
                 SourceError::Transport {
-                    operation: format!("balanceOf of {} keys at {at} at {}", keys.len(), self.ep.label),
+                    operation: format!(
+                        "balanceOf of {} keys at {at} at {}",
+                        keys.len(),
+                        self.ep.label
+                    ),
                     source: format!(
                         "asset {} is not a tracked ERC-20 contract: no balanceOf to call",
                         key.asset

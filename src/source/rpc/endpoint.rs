@@ -3,8 +3,8 @@
 //! operation of the source runs against one endpoint from start to end, so a block's
 //! header and logs always come from the same node.
 
-use std::sync::{Mutex, OnceLock};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use alloy_consensus::BlockHeader;

@@ -82,8 +82,8 @@ use tokio::sync::OnceCell;
 /// The networks the source is usually used with (re-exported from `alloy-network`).
 pub use alloy_network::{AnyNetwork, Ethereum};
 pub use balance_of::BALANCE_BATCH;
-pub use multicall::{MULTICALL_CHUNK, MULTICALL3};
 pub use config::{DEV_CHAIN_IDS, FinalityTag, RpcConfig};
+pub use multicall::{MULTICALL_CHUNK, MULTICALL3};
 pub use policy::{NodeErrorPolicy, TransportConfig, is_too_many_results, is_transient};
 pub use rates::VaultRate;
 
