@@ -1,6 +1,6 @@
 use std::fmt::Debug;
 
-use alloy_primitives::U256;
+use alloy_primitives::{Bytes, U256};
 use async_trait::async_trait;
 
 use crate::error::SourceError;
@@ -17,6 +17,10 @@ use crate::model::{AssetId, BalanceKey, BlockRef};
 ///   by its **hash** (EIP-1898), so a reorg between the read and its use cannot mix two
 ///   forks. A block the node no longer knows (reorged away, pruned) is an error.
 /// - A failed read changes nothing; the caller may retry.
+/// - [`balances_each`](Self::balances_each) answers the same keys one result each: a key
+///   whose own `balanceOf` failed (the token reverted, or answered something that is not a
+///   `uint256`) is that key's [`BalanceReadError`] and the others are still read; its outer
+///   error is a failure of the whole read (transport, unknown block).
 #[async_trait]
 pub trait ChainBalances: Send + Sync + Debug {
     /// Whether `asset` has a `balanceOf` this reader can call (an ERC-20 token, not a
@@ -33,4 +37,55 @@ pub trait ChainBalances: Send + Sync + Debug {
         keys: &[BalanceKey],
         at: BlockRef,
     ) -> Result<Vec<U256>, SourceError>;
+
+    /// `balanceOf(user)` of each key at block `at` (by hash), in the order asked, each
+    /// key's own result. Default: [`balances_of`](Self::balances_of), every key `Ok`.
+    async fn balances_each(
+        &self,
+        keys: &[BalanceKey],
+        at: BlockRef,
+    ) -> Result<Vec<Result<U256, BalanceReadError>>, SourceError> {
+        Ok(self
+            .balances_of(keys, at)
+            .await?
+            .into_iter()
+            .map(Ok)
+            .collect())
+    }
+}
+
+/// Why the `balanceOf` of one key could not be read while the others were (see
+/// [`ChainBalances::balances_each`]). Nothing was written.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BalanceReadError {
+    /// The token's `balanceOf` reverted.
+    #[error("balanceOf({}) of {} at {at} reverted: {reason}", key.user, key.asset)]
+    Reverted {
+        /// The key read.
+        key: BalanceKey,
+        /// The block read at.
+        at: BlockRef,
+        /// The node's message or the revert data (hex).
+        reason: String,
+    },
+    /// The token answered something that is not one `uint256`: not an ERC-20.
+    #[error("balanceOf({}) of {} at {at} answered {answer}: is it an ERC-20?", key.user, key.asset)]
+    NotErc20 {
+        /// The key read.
+        key: BalanceKey,
+        /// The block read at.
+        at: BlockRef,
+        /// The answer.
+        answer: Bytes,
+    },
+}
+
+impl BalanceReadError {
+    /// The key whose read failed.
+    pub fn key(&self) -> BalanceKey {
+        match self {
+            Self::Reverted { key, .. } | Self::NotErc20 { key, .. } => *key,
+        }
+    }
 }

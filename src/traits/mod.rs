@@ -21,6 +21,7 @@ pub use asset_state_reader::AssetStateReader;
 pub use balance_reader::BalanceReader;
 pub use balance_store::{BalanceStore, StoreWriter, Touched};
 pub use block_source::BlockSource;
+pub use chain_balances::BalanceReadError;
 pub use chain_balances::ChainBalances;
 pub use collateral_cache::CollateralCache;
 pub use history::{HistoryAt, HistoryError, LogSide, UserLog};

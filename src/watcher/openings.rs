@@ -27,7 +27,8 @@ pub enum Openings {
     /// For each (user, asset) a block's events touch whose balance at the block's parent
     /// is zero in the store (never seen, or emptied), `balanceOf(user)` at the parent,
     /// one batched read per block; a value other than zero becomes a
-    /// `Reconciled { origin: Opening }` row before the block's events. The default: a
+    /// `Reconciled { origin: Opening }` row before the block's events (a key whose own
+    /// `balanceOf` fails gets none, the others do). The default: a
     /// watcher that starts below the head needs it, one that starts at deployment pays
     /// one read per new key and writes nothing more.
     #[default]
@@ -152,7 +153,7 @@ impl Watcher {
             return Ok(());
         }
         let reads = futures::stream::iter(asks.iter())
-            .map(|(_, parent, ask)| chain.balances_of(ask, *parent))
+            .map(|(_, parent, ask)| chain.balances_each(ask, *parent))
             .buffered(OPENING_READS_IN_FLIGHT)
             .try_collect::<Vec<_>>()
             .await?;
@@ -161,6 +162,15 @@ impl Watcher {
             let rows: Vec<Correction> = ask
                 .into_iter()
                 .zip(values)
+                .filter_map(|(key, read)| match read {
+                    Ok(balance) => Some((key, balance)),
+                    // That token's `balanceOf` failed: no opening for it (a debit it
+                    // misses faults its asset alone); the others are written.
+                    Err(e) => {
+                        tracing::warn!(asset = %key.asset, user = %key.user, read_at = %parent, error = %e, "opening balance not read");
+                        None
+                    }
+                })
                 .filter(|(_, balance)| !balance.is_zero())
                 .map(|(key, balance)| Correction {
                     asset: key.asset,

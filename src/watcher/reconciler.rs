@@ -16,7 +16,7 @@ use crate::error::{SourceError, StoreError};
 use crate::model::{
     AssetId, BalanceKey, BlockNumber, BlockRef, Correction, CorrectionOrigin, UserId, difference,
 };
-use crate::traits::{BalanceStore, ChainBalances};
+use crate::traits::{BalanceReadError, BalanceStore, ChainBalances};
 
 /// Which keys one [`Reconciler::run`] compares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,21 +86,24 @@ impl fmt::Display for Drift {
 pub struct ReconcileReport {
     /// The finalized block compared at (`None`: nothing is finalized yet, nothing compared).
     pub at: Option<BlockRef>,
-    /// Keys compared.
+    /// Keys compared (read from the chain).
     pub compared: usize,
     /// Keys left out because a correction of theirs is not final yet.
     pub skipped: usize,
     /// Every difference found.
     pub drifts: Vec<Drift>,
+    /// Keys whose `balanceOf` failed on its own (the token reverted, or is not an
+    /// ERC-20): not compared, the others were.
+    pub unread: Vec<BalanceReadError>,
     /// Corrections for the drifts of assets whose chain is the truth, read at the store's
     /// head; nothing is written until the watcher applies them.
     pub corrections: Vec<Correction>,
 }
 
 impl ReconcileReport {
-    /// Whether the confirmed balances equal the chain's.
+    /// Whether the confirmed balances equal the chain's (no drift, and no key left unread).
     pub fn is_clean(&self) -> bool {
-        self.drifts.is_empty()
+        self.drifts.is_empty() && self.unread.is_empty()
     }
 }
 
@@ -199,9 +202,17 @@ impl Reconciler {
                 !skip
             })
             .unzip();
-        let chain = self.chain.balances_of(&keys, fin).await?;
-        report.compared = keys.len();
-        for ((key, ours), chain_value) in keys.iter().zip(ours).zip(chain) {
+        let chain = self.chain.balances_each(&keys, fin).await?;
+        for ((key, ours), read) in keys.iter().zip(ours).zip(chain) {
+            let chain_value = match read {
+                Ok(value) => value,
+                Err(e) => {
+                    tracing::warn!(asset = %key.asset, user = %key.user, block = %fin, error = %e, "balance not read");
+                    report.unread.push(e);
+                    continue;
+                }
+            };
+            report.compared += 1;
             if ours != chain_value {
                 let drift = Drift {
                     asset: key.asset,
@@ -227,8 +238,16 @@ impl Reconciler {
         if !truth.is_empty()
             && let Some(head) = store.head().await?
         {
-            let values = self.chain.balances_of(&truth, head.id()).await?;
-            for (key, balance) in truth.into_iter().zip(values) {
+            let values = self.chain.balances_each(&truth, head.id()).await?;
+            for (key, read) in truth.into_iter().zip(values) {
+                let balance = match read {
+                    Ok(balance) => balance,
+                    Err(e) => {
+                        tracing::warn!(asset = %key.asset, user = %key.user, error = %e, "correction not read");
+                        report.unread.push(e);
+                        continue;
+                    }
+                };
                 self.outstanding.insert(key, head.number);
                 report.corrections.push(Correction {
                     asset: key.asset,

@@ -7,6 +7,18 @@
 //              changes to its logic, with solc 0.8.24
 //   OzToken    OpenZeppelin 5.1's ERC20, its constructor minting `amount` to each holder
 //              given, with solc 0.8.24
+//   FiatTokenV2_2, FiatTokenProxy, SignatureChecker
+//              Circle's USDC implementation, its proxy and the library FiatTokenV2_2 links
+//              (its bytecode keeps solc's `__$…$__` placeholder) as Stargate publishes them
+//              (`@stargatefinance/stg-evm-v2` 2.0.6, `src/usdc/impl`: Circle's sources moved to
+//              `pragma ^0.8.0`), with the compiler and settings of Stargate's own build
+//              (solc 0.8.22, paris, 5,000 runs) and the OpenZeppelin 4.9 files that build
+//              used (from the package's `artifacts/build-info`)
+//   Multicall3 not compiled: the runtime code OP-stack chains preinstall at
+//              0xcA11bde05977b3631167028862bE2a173976CA11 (`MultiCall3Code` in
+//              `@eth-optimism/contracts-bedrock` 0.17.3's `src/libraries/Preinstalls.sol`),
+//              written as `deployedBytecode` for `hardhat_setCode`; no Multicall3 source is
+//              published on npm
 const fs = require("fs");
 const path = require("path");
 
@@ -51,7 +63,48 @@ const targets = {
   },
 };
 
+const stargate = path.join(modules, "@stargatefinance/stg-evm-v2");
+let stargateBuild;
+// The sources of Stargate's own build, for the imports its package does not ship.
+const stargateSource = (p) => {
+  if (!stargateBuild) {
+    const dir = path.join(stargate, "artifacts/build-info");
+    const file = fs.readdirSync(dir).find((f) => f.endsWith(".json"));
+    stargateBuild = JSON.parse(fs.readFileSync(path.join(dir, file), "utf8")).input.sources;
+  }
+  return stargateBuild[p] && stargateBuild[p].content;
+};
+for (const [name, file] of [
+  ["FiatTokenV2_2", "src/usdc/impl/v2/FiatTokenV2_2.sol"],
+  ["FiatTokenProxy", "src/usdc/impl/v1/FiatTokenProxy.sol"],
+  ["SignatureChecker", "src/usdc/impl/util/SignatureChecker.sol"],
+]) {
+  targets[name] = {
+    solc: "solc-0.8.22",
+    evmVersion: "paris",
+    runs: 5000,
+    sources: { [file]: fs.readFileSync(path.join(stargate, file), "utf8") },
+    // Stargate's package files first, then its build's (OpenZeppelin 4.9).
+    resolve: (p) => {
+      const local = path.join(stargate, p);
+      if (fs.existsSync(local)) return fs.readFileSync(local, "utf8");
+      return stargateSource(p);
+    },
+  };
+}
+
 const [name, out] = process.argv.slice(2);
+if (name === "Multicall3" && out) {
+  const file = path.join(modules, "@eth-optimism/contracts-bedrock/src/libraries/Preinstalls.sol");
+  const m = fs.readFileSync(file, "utf8").match(/MultiCall3Code\s*=\s*hex"([0-9a-fA-F]+)"/);
+  if (!m) {
+    console.error(`no MultiCall3Code in ${file}`);
+    process.exit(1);
+  }
+  fs.writeFileSync(out, JSON.stringify({ contractName: name, deployedBytecode: "0x" + m[1] }) + "\n");
+  console.log(`${out}: Multicall3 runtime code (${m[1].length / 2} bytes)`);
+  process.exit(0);
+}
 const target = targets[name];
 if (!target || !out) {
   console.error(`usage: node compile-published.js <${Object.keys(targets).join("|")}> <out.json>`);
@@ -64,13 +117,17 @@ const input = {
   language: "Solidity",
   sources,
   settings: {
-    optimizer: { enabled: true, runs: 200 },
+    optimizer: { enabled: true, runs: target.runs || 200 },
     evmVersion: target.evmVersion,
     outputSelection: { "*": { [name]: ["abi", "evm.bytecode.object"] } },
   },
 };
 // Imports resolve inside node_modules only.
 const findImports = (p) => {
+  if (target.resolve) {
+    const contents = target.resolve(p);
+    return contents ? { contents } : { error: `not found: ${p}` };
+  }
   const file = path.join(modules, p);
   return fs.existsSync(file) ? { contents: fs.readFileSync(file, "utf8") } : { error: `not found: ${p}` };
 };

@@ -12,6 +12,7 @@ mod dev_node;
 mod erc4626;
 mod erc4626_value;
 mod fallback;
+mod multicall3;
 mod node;
 mod published;
 mod quarantine;
@@ -20,4 +21,5 @@ mod reconcile;
 mod reconcile_cli;
 #[cfg(feature = "cli")]
 mod service;
+mod usdc;
 mod weth9;

@@ -1,5 +1,7 @@
 //! Contracts compiled from their published npm sources by `tests/chain/compile-published.js`
-//! (canonical-weth's WETH9 with solc 0.5.17, OpenZeppelin 5.1's ERC4626 with solc 0.8.24; the
+//! (canonical-weth's WETH9 with solc 0.5.17, OpenZeppelin 5.1's ERC4626 with solc 0.8.24,
+//! Circle's FiatTokenV2_2 and its proxy as Stargate publishes them with solc 0.8.22, and
+//! Multicall3's runtime code as OP's contracts-bedrock publishes it; the
 //! sources and compilers are npm packages in `tests/chain`'s lockfile, installed on first
 //! use), once per contract and process.
 
@@ -12,11 +14,82 @@ use alloy_primitives::{Address, Bytes};
 
 use crate::dev_node::{DevNode, chain_dir, ensure_chain_deps};
 
-/// The creation bytecode of `name` (`WETH9` or `TestVault`).
+/// The creation bytecode of `name` (`WETH9`, `TestVault`, `OzToken`, `FiatTokenProxy`,
+/// `SignatureChecker`; `FiatTokenV2_2` needs [`linked_bytecode`]).
 pub fn bytecode(name: &str) -> Bytes {
-    static CODE: Mutex<Option<HashMap<String, Bytes>>> = Mutex::new(None);
+    artifact_field(name, "bytecode")
+}
+
+/// The runtime code of `name` (`Multicall3`).
+pub fn runtime_code(name: &str) -> Bytes {
+    artifact_field(name, "deployedBytecode")
+}
+
+/// Writes Multicall3's published runtime code at its canonical address
+/// (`hardhat_setCode`), as on every chain it is deployed to.
+pub async fn install_multicall3(node: &DevNode) {
+    let code = runtime_code("Multicall3");
+    let _: bool = node
+        .client
+        .request(
+            "hardhat_setCode",
+            (reorg_collateral::source::rpc::MULTICALL3, code),
+        )
+        .await
+        .expect("hardhat_setCode");
+}
+
+fn artifact_field(name: &str, field: &str) -> Bytes {
+    artifact_str(name, field)
+        .parse()
+        .unwrap_or_else(|e| panic!("hex {field} of {name} (unlinked library?): {e}"))
+}
+
+/// The creation bytecode of `name` with every library placeholder (`__$…$__`) linked to
+/// `library` (`FiatTokenV2_2`, whose one library is `SignatureChecker`).
+pub fn linked_bytecode(name: &str, library: Address) -> Bytes {
+    let mut hex = artifact_str(name, "bytecode");
+    let address = alloy_primitives::hex::encode(library);
+    while let Some(start) = hex.find("__$") {
+        hex.replace_range(start..start + 40, &address);
+    }
+    hex.parse().expect("linked bytecode")
+}
+
+/// Deploys `name` linked to `library` (see [`linked_bytecode`]).
+pub async fn deploy_linked(node: &DevNode, name: &str, library: Address, args: &[u8]) -> Address {
+    let mut data = linked_bytecode(name, library).to_vec();
+    data.extend_from_slice(args);
+    // Larger than `DevNode::send`'s gas: FiatTokenV2_2 is close to the 24 KiB limit.
+    let tx = serde_json::json!({
+        "from": node.accounts[0], "data": Bytes::from(data), "gas": "0x1000000",
+    });
+    let hash: alloy_primitives::B256 = node
+        .client
+        .request("eth_sendTransaction", (tx,))
+        .await
+        .expect("eth_sendTransaction");
+    let receipt: serde_json::Value = node
+        .client
+        .request("eth_getTransactionReceipt", (hash,))
+        .await
+        .expect("receipt");
+    assert_eq!(
+        receipt["status"], "0x1",
+        "deployment of {name} reverted: {receipt}"
+    );
+    receipt["contractAddress"]
+        .as_str()
+        .expect("contract address")
+        .parse()
+        .expect("address")
+}
+
+fn artifact_str(name: &str, field: &str) -> String {
+    static CODE: Mutex<Option<HashMap<String, String>>> = Mutex::new(None);
     let mut code = CODE.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(c) = code.get_or_insert_with(HashMap::new).get(name) {
+    let id = format!("{name}.{field}");
+    if let Some(c) = code.get_or_insert_with(HashMap::new).get(&id) {
         return c.clone();
     }
     ensure_chain_deps();
@@ -41,14 +114,13 @@ pub fn bytecode(name: &str) -> Bytes {
         serde_json::from_str(&std::fs::read_to_string(&out).expect("artifact"))
             .expect("artifact json");
     let _ = std::fs::remove_file(&out);
-    let bytes: Bytes = artifact["bytecode"]
+    let text = artifact[field]
         .as_str()
-        .expect("bytecode")
-        .parse()
-        .expect("hex bytecode");
+        .unwrap_or_else(|| panic!("{field} of {name}"))
+        .to_owned();
     code.get_or_insert_with(HashMap::new)
-        .insert(name.to_owned(), bytes.clone());
-    bytes
+        .insert(id, text.clone());
+    text
 }
 
 /// Deploys `name` from the node's first account with ABI-encoded constructor `args`.

@@ -73,12 +73,18 @@ pub struct RpcConfig {
     /// Blocks at most between two rate reads of a vault with no activity (default 32;
     /// the rate of a yield-bearing vault moves every block without any log).
     pub rate_interval: u64,
+    /// Read balances ([`ChainBalances`](crate::traits::ChainBalances)) with one `eth_call` to
+    /// Multicall3's `aggregate3` per [`MULTICALL_CHUNK`](super::MULTICALL_CHUNK) keys where
+    /// Multicall3 is deployed at its canonical address (checked once per endpoint); else,
+    /// or when `false`, with JSON-RPC batches of `eth_call`s. Default `true`.
+    pub multicall3: bool,
 }
 
 impl RpcConfig {
     /// Defaults: the `finalized` tag, ranges of up to 2,000 blocks, batches of 200 headers,
     /// 2 bloom re-fetches 100 ms apart, a 30 s endpoint cooldown,
-    /// [`TransportConfig::default`], no vault rates (read every 32 blocks once added).
+    /// [`TransportConfig::default`], no vault rates (read every 32 blocks once added), balances
+    /// through Multicall3 where deployed.
     pub fn new(decoders: Decoders) -> Self {
         Self {
             decoders,
@@ -91,6 +97,7 @@ impl RpcConfig {
             transport: TransportConfig::default(),
             vault_rates: Vec::new(),
             rate_interval: 32,
+            multicall3: true,
         }
     }
 

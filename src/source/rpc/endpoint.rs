@@ -3,8 +3,8 @@
 //! operation of the source runs against one endpoint from start to end, so a block's
 //! header and logs always come from the same node.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use alloy_consensus::BlockHeader;
@@ -47,6 +47,8 @@ pub(crate) struct Endpoint<N: Network> {
     pub reported_head: AtomicU64,
     /// Asked after the others until then.
     pub demoted_until: Mutex<Option<Instant>>,
+    /// Whether Multicall3 has code at its canonical address there (asked once).
+    pub multicall3: OnceLock<bool>,
 }
 
 impl<N: Network> std::fmt::Debug for Endpoint<N> {
@@ -94,6 +96,7 @@ impl<N: Network> Endpoint<N> {
             no_finality_tag: AtomicBool::new(false),
             reported_head: AtomicU64::new(u64::MAX),
             demoted_until: Mutex::new(None),
+            multicall3: OnceLock::new(),
         }
     }
 

@@ -59,6 +59,7 @@ mod config;
 mod deployment;
 mod endpoint;
 mod fallback;
+mod multicall;
 mod policy;
 mod preflight;
 mod range;
@@ -82,6 +83,7 @@ use tokio::sync::OnceCell;
 pub use alloy_network::{AnyNetwork, Ethereum};
 pub use balance_of::BALANCE_BATCH;
 pub use config::{DEV_CHAIN_IDS, FinalityTag, RpcConfig};
+pub use multicall::{MULTICALL_CHUNK, MULTICALL3};
 pub use policy::{NodeErrorPolicy, TransportConfig, is_too_many_results, is_transient};
 pub use rates::VaultRate;
 
