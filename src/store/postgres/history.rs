@@ -252,7 +252,7 @@ impl PostgresStore {
               FROM balance_updates u JOIN blocks b ON b.hash = u.block_hash AND b.status = 1
               WHERE u.user_address = $1 AND u.block_number <= $2 AND u.block_number > $3)";
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT h.a AS asset, h.k AS kind, h.v::text AS amount FROM {} h ORDER BY h.a, h.n, h.i, h.o",
+            "SELECT h.a AS asset, h.k AS kind, h.v::text AS amount, h.n, h.i FROM {} h ORDER BY h.a, h.n, h.i, h.o",
             in_shares(&corrections_first(relation))
         )))
         .bind(user.as_slice())
@@ -261,11 +261,21 @@ impl PostgresStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(db(what.clone()))?;
+        let quarantines = quarantines(&mut tx, at, &what).await?;
         for r in &rows {
             let asset = address(
                 &r.try_get::<Vec<u8>, _>("asset").map_err(db("read asset"))?,
                 "asset",
             )?;
+            let n: i64 = r.try_get("n").map_err(db("read block_number"))?;
+            let i: i64 = r.try_get("i").map_err(db("read log_index"))?;
+            if quarantines
+                .get(&asset)
+                .is_some_and(|spans| spans.iter().any(|(from, to)| *from <= (n, i) && (n, i) < *to))
+            {
+                // A row of a quarantined asset: the engine skipped it.
+                continue;
+            }
             let amount = u256(
                 &r.try_get::<String, _>("amount")
                     .map_err(db("read amount"))?,
@@ -452,6 +462,55 @@ pub(crate) fn in_shares(relation: &str) -> String {
           ) x ON TRUE
           WHERE EXISTS (SELECT 1 FROM rebase_log r WHERE r.asset = h.a))"
     )
+}
+
+/// `(block, log index)` positions: from a faulting log (included) to a resume (excluded).
+type Span = ((i64, i64), (i64, i64));
+
+/// Per asset, the spans of the finalized blocks at or below `at` in which the asset was
+/// quarantined (from its faulting log to its resume, which sorts after every real log of
+/// its block; open-ended if not resumed by `at`): the engine folded none of its log rows
+/// there. Quarantines are rare, so every one is read.
+async fn quarantines(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    at: i64,
+    what: &str,
+) -> Result<BTreeMap<AssetId, Vec<Span>>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT s.asset, s.block_number, s.state, s.log_index
+         FROM asset_state_log s JOIN blocks b ON b.hash = s.block_hash AND b.status = 1
+         WHERE s.block_number <= $1
+         ORDER BY s.asset, s.block_number",
+    )
+    .bind(at)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db(what.to_owned()))?;
+    let resume = i64::try_from(RESUME_LOG_INDEX).unwrap_or(i64::MAX);
+    let mut out: BTreeMap<AssetId, Vec<Span>> = BTreeMap::new();
+    for r in &rows {
+        let asset = address(
+            &r.try_get::<Vec<u8>, _>("asset").map_err(db("read asset"))?,
+            "asset",
+        )?;
+        let n: i64 = r.try_get("block_number").map_err(db("read block_number"))?;
+        let state: i16 = r.try_get("state").map_err(db("read state"))?;
+        let spans = out.entry(asset).or_default();
+        let open = spans.last().is_some_and(|(_, to)| *to == (i64::MAX, i64::MAX));
+        match (state, open) {
+            (1, false) => {
+                let log: Option<i64> = r.try_get("log_index").map_err(db("read log_index"))?;
+                spans.push(((n, log.unwrap_or_default()), (i64::MAX, i64::MAX)));
+            }
+            (0, true) => {
+                if let Some(last) = spans.last_mut() {
+                    last.1 = (n, resume);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
 }
 
 /// The latest price of each of `assets` accepted in a finalized block at or below `at`.
