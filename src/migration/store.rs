@@ -366,6 +366,14 @@ impl LogReader for MigratingStore {
     ) -> Result<crate::traits::HistoryAt, crate::traits::HistoryError> {
         self.inner.history_at(user, block).await
     }
+
+    async fn history_prices(
+        &self,
+        assets: &[crate::model::AssetId],
+        block: BlockNumber,
+    ) -> Result<Vec<Option<crate::model::Price>>, crate::traits::HistoryError> {
+        self.inner.history_prices(assets, block).await
+    }
 }
 
 #[async_trait]

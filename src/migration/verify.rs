@@ -81,6 +81,12 @@ pub(crate) fn log_relation(
 /// the store's confirmed height, in one `REPEATABLE READ` snapshot (so a live watcher does
 /// not make it report torn state).
 ///
+/// A rebasing asset is compared like with like: the table holds its shares, the log the
+/// token amounts its events named, so each of its log rows is converted to shares with the
+/// index in force at that row (the latest rebase before it, from `rebase_log`, migration
+/// 0016) before the fold; rows before its first rebase (the backfilled history included)
+/// are taken as they are, as the engine took them.
+///
 /// "The log" is `history` at or below the migration's high-water mark `H` plus the crate's
 /// `balance_updates` above it (what the watcher wrote); without a migration it is
 /// `balance_updates`. The comparison height is the store's finalized height, or `H` if
@@ -116,7 +122,9 @@ pub async fn verify(
         VerifyMode::Sample(_) => 5,
     };
     let older = history.relation(status_param);
-    let log = log_relation(history, "$1", "$2", status_param);
+    // A rebasing asset's balances are shares; its log rows name token amounts: they are
+    // compared as shares, each row converted with the index in force at it.
+    let log = crate::store::in_shares(&log_relation(history, "$1", "$2", status_param));
     let (fold, table_keys) = match mode {
         VerifyMode::Full => (
             fold_over(&log, "TRUE"),

@@ -8,7 +8,7 @@ use super::{CollateralReader, SNAPSHOT_ATTEMPTS, ValuationPoint};
 use crate::error::{Error, StoreError, ValuationError};
 use crate::model::{
     Asset, AssetId, BalanceKey, BalanceView, BlockNumber, Collateral, Price, PriceView, RateUpdate,
-    UserId, Valuation,
+    RateView, UserId, Valuation,
 };
 use crate::traits::{LogSide, UserLog};
 use crate::valuation::shares_to_units;
@@ -157,8 +157,10 @@ impl CollateralReader {
     }
 
     /// `user`'s collateral after the finalized block `block`, from the log: each balance
-    /// the fold of the user's rows at or below it, each price the latest accepted at or
-    /// below it, valued at the block's timestamp. Both sides of the result are that one
+    /// the fold of the user's rows at or below it (a rebasing asset's shares converted
+    /// with its index after the block), each price (of the asset's price key) and vault
+    /// rate the latest accepted at or below it, an asset quarantined after the block left
+    /// out as the live read leaves it out, valued at the block's timestamp. Both sides of the result are that one
     /// confirmed state; `block` is stamped on it. (The existing
     /// [`collateral_at`](Self::collateral_at) values the *current* balances at a given
     /// point; this one reads the past.)
@@ -175,6 +177,25 @@ impl CollateralReader {
         block: BlockNumber,
     ) -> Result<Collateral, Error> {
         let h = self.store.history_at(user, block).await?;
+        let registry = self.valuator.assets();
+        let own: HashMap<AssetId, Option<Price>> = h
+            .balances
+            .iter()
+            .map(|(a, _)| *a)
+            .zip(h.prices.iter().copied())
+            .collect();
+        // Price keys the history does not name (a `SameAs` feed, a vault's underlying the
+        // user does not hold): read at the same finalized block.
+        let missing: Vec<AssetId> = self
+            .price_keys(&own.keys().copied().collect::<Vec<_>>())
+            .into_iter()
+            .filter(|k| !own.contains_key(k))
+            .collect();
+        let mut keyed = own;
+        if !missing.is_empty() {
+            let extra = self.store.history_prices(&missing, block).await?;
+            keyed.extend(missing.into_iter().zip(extra));
+        }
         let views: Vec<(AssetId, BalanceView)> = h
             .balances
             .iter()
@@ -189,15 +210,32 @@ impl CollateralReader {
             })
             .collect();
         let prices: Vec<PriceView> = h
-            .prices
+            .balances
             .iter()
-            .map(|p| PriceView {
-                confirmed: *p,
-                pending: *p,
+            .map(|(a, _)| {
+                let p = keyed.get(&registry.price_key(a)).copied().flatten();
+                PriceView {
+                    confirmed: p,
+                    pending: p,
+                }
             })
             .collect();
-        Ok(self
-            .valuator
-            .collateral(user, block, h.header.timestamp, &views, &prices)?)
+        let rates: Vec<RateView> = h
+            .rates
+            .iter()
+            .map(|r| RateView {
+                confirmed: *r,
+                pending: *r,
+            })
+            .collect();
+        Ok(self.valuator.collateral_full(
+            user,
+            block,
+            h.header.timestamp,
+            &views,
+            &prices,
+            &rates,
+            &h.states,
+        )?)
     }
 }

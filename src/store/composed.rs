@@ -169,6 +169,14 @@ where
     ) -> Result<crate::traits::HistoryAt, crate::traits::HistoryError> {
         self.readers.history_at(user, block).await
     }
+
+    async fn history_prices(
+        &self,
+        assets: &[crate::model::AssetId],
+        block: BlockNumber,
+    ) -> Result<Vec<Option<crate::model::Price>>, crate::traits::HistoryError> {
+        self.readers.history_prices(assets, block).await
+    }
 }
 
 #[async_trait]

@@ -6,7 +6,7 @@ use alloy_primitives::U256;
 
 use super::LogRecord;
 use crate::error::StoreError;
-use crate::model::{AssetId, BlockHeader, BlockNumber, Price};
+use crate::model::{AssetId, AssetStateView, BlockHeader, BlockNumber, Price, RateUpdate};
 
 /// Which rows of a balance's log [`LogReader::user_log`](super::LogReader::user_log) reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -35,11 +35,18 @@ pub struct HistoryAt {
     /// The block (canonical and finalized); its timestamp is the valuation time.
     pub header: BlockHeader,
     /// The user's balance of every asset with a log row at or below the block (zeros
-    /// included), ascending by asset.
+    /// included), ascending by asset. A rebasing asset's balance is its shares after the
+    /// block converted with its index after the block, as the live read converts them.
     pub balances: Vec<(AssetId, U256)>,
     /// For each asset of `balances` (same order), the latest price accepted at or below
     /// the block.
     pub prices: Vec<Option<Price>>,
+    /// For each asset of `balances` (same order), the latest vault rate accepted at or
+    /// below the block (`None` for an asset no block carried a rate of).
+    pub rates: Vec<Option<RateUpdate>>,
+    /// The assets of `balances` quarantined after the block (quarantined at or before it
+    /// and not resumed by it), ascending by asset, both sides that one state.
+    pub states: Vec<AssetStateView>,
 }
 
 /// Why a store cannot answer a past block. Every variant is a read: nothing was written.
@@ -92,6 +99,18 @@ pub enum HistoryError {
         /// The block asked for.
         block: BlockNumber,
         /// The first block with a price history.
+        from: BlockNumber,
+    },
+    /// The store keeps vault rates, rebasing indexes and quarantines by block only from
+    /// `from` on (that history was added by an upgrade at that height, migration 0016):
+    /// an asset with such state is unknown below it.
+    #[error(
+        "block #{block} is below #{from}, where the store's rate, index and quarantine history starts; nothing was written"
+    )]
+    StateNotInLog {
+        /// The block asked for.
+        block: BlockNumber,
+        /// The first block with that history.
         from: BlockNumber,
     },
     /// The store cannot answer history reads (`what` names the missing piece, e.g.

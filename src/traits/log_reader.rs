@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::history::{HistoryAt, HistoryError, LogSide, UserLog};
 use crate::error::StoreError;
-use crate::model::{BalanceKey, BlockNumber, BlockRef, Effect, LogId, UserId};
+use crate::model::{AssetId, BalanceKey, BlockNumber, BlockRef, Effect, LogId, Price, UserId};
 
 /// Status of a row of the event log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -89,6 +89,23 @@ pub trait LogReader: Send + Sync + Debug {
         Err(HistoryError::Unsupported {
             backend: "this",
             what: "history_at",
+        })
+    }
+
+    /// The latest price of each of `assets` accepted at or below the finalized block
+    /// `block` (same order): the prices of price keys (a `SameAs` feed, a vault's
+    /// underlying) that [`history_at`](Self::history_at) does not name. Refused like
+    /// `history_at`; a store without history answers [`HistoryError::Unsupported`] (the
+    /// default; a decorator forwards it).
+    async fn history_prices(
+        &self,
+        assets: &[AssetId],
+        block: BlockNumber,
+    ) -> Result<Vec<Option<Price>>, HistoryError> {
+        let _ = (assets, block);
+        Err(HistoryError::Unsupported {
+            backend: "this",
+            what: "history_prices",
         })
     }
 }

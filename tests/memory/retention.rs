@@ -100,6 +100,7 @@ async fn a_million_blocks_keep_the_retained_sizes_bounded() {
                 pending_balances: largest.pending_balances.max(r.pending_balances),
                 prices: largest.prices.max(r.prices),
                 users: largest.users.max(r.users),
+                history: largest.history.max(r.history),
             };
             if n == 10 * KEPT {
                 early = largest;
@@ -126,6 +127,14 @@ async fn a_million_blocks_keep_the_retained_sizes_bounded() {
     // folded until its next write).
     assert_eq!(largest.users, USERS as usize);
     assert!(largest.pending_balances <= window, "{largest:?}");
+    // The history (per-user log positions, balance points, prices, headers) is bounded by
+    // the same retention: a position per kept block, a balance point per kept block and
+    // user, a price per tenth block, a header per kept confirmed block.
+    assert!(largest.history > window, "{largest:?}");
+    assert!(
+        largest.history <= window + 2 * KEPT as usize + KEPT as usize / 10 + USERS as usize + 2,
+        "{largest:?}"
+    );
     // Nothing grew after the first 10,000 blocks.
     assert_eq!(
         largest, early,
@@ -173,6 +182,15 @@ async fn the_default_store_is_bounded_and_unbounded_keeps_everything() {
     // Head 51, finalized 49: blocks 45..=49 confirmed and kept, 50..=51 pending.
     assert_eq!(bounded.retained().log_blocks, 7);
     assert_eq!(unbounded.retained().log_blocks, 51);
+    // The history behind explain and collateral_at_block is counted, and bounded with the
+    // log: the unbounded store keeps a log position and a balance point per block.
+    assert!(
+        bounded.retained().history < unbounded.retained().history,
+        "{:?} vs {:?}",
+        bounded.retained(),
+        unbounded.retained()
+    );
+    assert!(unbounded.retained().history >= 51 + 49, "{:?}", unbounded.retained());
     // Balances are the same: retention drops only the log.
     let key = Address::repeat_byte(1);
     assert_eq!(

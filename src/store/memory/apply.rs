@@ -197,6 +197,29 @@ impl Inner {
             .filter_map(|a| self.prices.get(a))
             .flat_map(|s| s.pending.iter().filter(|p| p.block == n).copied())
             .collect();
-        self.history.finalized(block.header, balances, prices);
+        let indexes: Vec<_> = block
+            .index_assets
+            .iter()
+            .filter_map(|a| {
+                let i = self.indexes.get(a)?.written_at(n)?;
+                Some((*a, i))
+            })
+            .collect();
+        let rates: Vec<_> = block
+            .rate_assets
+            .iter()
+            .filter_map(|a| self.rates.get(a)?.written_at(n))
+            .collect();
+        let states = self.asset_states.changed_at(n);
+        self.history.finalized(
+            block.header,
+            balances,
+            prices,
+            super::history::BlockState {
+                indexes,
+                rates,
+                states,
+            },
+        );
     }
 }

@@ -44,6 +44,22 @@ impl AssetStates {
         }
     }
 
+    /// The states pending block `number` changed, ordered by asset.
+    pub(super) fn changed_at(&self, number: BlockNumber) -> Vec<(AssetId, AssetState)> {
+        let mut out: Vec<_> = self
+            .0
+            .iter()
+            .filter_map(|(a, log)| {
+                log.pending
+                    .iter()
+                    .find(|(n, _)| *n == number)
+                    .map(|(_, s)| (*a, s.clone()))
+            })
+            .collect();
+        out.sort_unstable_by_key(|(a, _)| *a);
+        out
+    }
+
     /// Drops what pending block `number` changed.
     pub(super) fn revert(&mut self, number: BlockNumber) {
         for log in self.0.values_mut() {

@@ -1,10 +1,11 @@
 //! The [`MemoryStore`](super::MemoryStore)'s history: which log entries touch each user
-//! (for `user_log`), and each user's balances and each asset's prices after every finalized
+//! (for `user_log`), and each user's balances (shares for a rebasing asset) and each
+//! asset's prices, vault rates, rebasing indexes and quarantines after every finalized
 //! block (for `history_at`), bounded by the store's [`Retention`](super::Retention).
 //!
 //! When retention drops the log at or below a cutoff, each user's balance points at or
 //! below it are compacted to the last one per asset (the balance at the cutoff), likewise
-//! prices, so every block at or above the cutoff (the *retained horizon*) is still
+//! prices, rates, indexes and states, so every block at or above the cutoff (the *retained horizon*) is still
 //! answered exactly and older blocks are refused with [`HistoryError::NotRetained`].
 
 use std::collections::{BTreeMap, HashSet};
@@ -14,8 +15,36 @@ use alloy_primitives::map::HashMap;
 
 use super::Inner;
 use super::log::Log;
-use crate::model::{AssetId, BalanceEvent, BalanceKey, BlockHeader, BlockNumber, Price, UserId};
+use crate::model::{
+    AssetId, AssetIndex, AssetState, AssetStateView, BalanceEvent, BalanceKey, BlockHeader,
+    BlockNumber, Price, RateUpdate, UserId,
+};
 use crate::traits::{HistoryAt, HistoryError, LogSide, LogStatus, UserLog};
+
+/// What a finalized block wrote besides balances and prices: its rebasing indexes, vault
+/// rates and asset states.
+#[derive(Debug, Default)]
+pub(super) struct BlockState {
+    /// The index after the block of each rebasing asset it wrote one for.
+    pub(super) indexes: Vec<(AssetId, AssetIndex)>,
+    /// The rates it carried.
+    pub(super) rates: Vec<RateUpdate>,
+    /// The asset states it changed.
+    pub(super) states: Vec<(AssetId, AssetState)>,
+}
+
+/// Keeps the last of the leading points at or below `cutoff` (the value at the cutoff).
+fn compact<T>(points: &mut Vec<T>, cutoff: BlockNumber, block: impl Fn(&T) -> BlockNumber) {
+    let split = points.partition_point(|p| block(p) <= cutoff);
+    if split > 1 {
+        points.drain(..split - 1);
+    }
+}
+
+/// The last of `points` (ascending by block) at or below `at`.
+fn last_at<T>(points: &[T], at: BlockNumber, block: impl Fn(&T) -> BlockNumber) -> Option<&T> {
+    points[..points.partition_point(|p| block(p) <= at)].last()
+}
 
 /// Per-user and per-asset history of the memory store.
 #[derive(Debug, Default)]
@@ -26,6 +55,12 @@ pub(super) struct History {
     balances: HashMap<UserId, Vec<(BlockNumber, AssetId, U256)>>,
     /// Per asset, the prices accepted in finalized blocks, ascending by block.
     prices: HashMap<AssetId, Vec<Price>>,
+    /// Per rebasing asset, `(block, index after it)` of finalized blocks, ascending.
+    indexes: HashMap<AssetId, Vec<(BlockNumber, AssetIndex)>>,
+    /// Per vault, the rates accepted in finalized blocks, ascending by block.
+    rates: HashMap<AssetId, Vec<RateUpdate>>,
+    /// Per asset, `(block, state after it)` of finalized blocks that changed it, ascending.
+    states: HashMap<AssetId, Vec<(BlockNumber, AssetState)>>,
     /// Finalized canonical headers at or above the horizon.
     headers: BTreeMap<BlockNumber, BlockHeader>,
     /// The lowest block answered since retention dropped older log.
@@ -45,14 +80,30 @@ impl History {
         }
     }
 
-    /// Records a finalized block: its header, each balance it wrote (the value after it)
-    /// and each price it carried.
+    /// Records a finalized block: its header, each balance it wrote (the value after it),
+    /// each price it carried and its other asset state.
     pub(super) fn finalized(
         &mut self,
         header: BlockHeader,
         balances: impl IntoIterator<Item = (BalanceKey, U256)>,
         prices: impl IntoIterator<Item = Price>,
+        state: BlockState,
     ) {
+        for (asset, index) in state.indexes {
+            self.indexes
+                .entry(asset)
+                .or_default()
+                .push((header.number, index));
+        }
+        for rate in state.rates {
+            self.rates.entry(rate.asset).or_default().push(rate);
+        }
+        for (asset, s) in state.states {
+            self.states
+                .entry(asset)
+                .or_default()
+                .push((header.number, s));
+        }
         self.headers.insert(header.number, header);
         for (key, value) in balances {
             self.balances
@@ -89,13 +140,39 @@ impl History {
             }
         }
         for prices in self.prices.values_mut() {
-            let split = prices.partition_point(|p| p.block <= cutoff);
-            if split > 1 {
-                prices.drain(..split - 1);
-            }
+            compact(prices, cutoff, |p| p.block);
+        }
+        for indexes in self.indexes.values_mut() {
+            compact(indexes, cutoff, |(b, _)| *b);
+        }
+        for rates in self.rates.values_mut() {
+            compact(rates, cutoff, |r| r.block);
+        }
+        for states in self.states.values_mut() {
+            compact(states, cutoff, |(b, _)| *b);
         }
         self.headers = self.headers.split_off(&cutoff);
         self.horizon = self.horizon.max(Some(cutoff));
+    }
+
+    /// The entries the history holds: log positions per user, balance points, prices,
+    /// rates, indexes, states and headers (what [`Retained::history`](super::Retained)
+    /// counts).
+    pub(super) fn entries(&self) -> usize {
+        self.by_user.values().map(Vec::len).sum::<usize>()
+            + self.balances.values().map(Vec::len).sum::<usize>()
+            + self.prices.values().map(Vec::len).sum::<usize>()
+            + self.indexes.values().map(Vec::len).sum::<usize>()
+            + self.rates.values().map(Vec::len).sum::<usize>()
+            + self.states.values().map(Vec::len).sum::<usize>()
+            + self.headers.len()
+    }
+
+    /// The latest price of `asset` accepted at or below `block`.
+    fn price_at(&self, asset: &AssetId, block: BlockNumber) -> Option<Price> {
+        self.prices
+            .get(asset)
+            .and_then(|ps| last_at(ps, block, |p| p.block).copied())
     }
 }
 
@@ -127,12 +204,8 @@ impl Inner {
         UserLog { rows, truncated }
     }
 
-    /// See [`LogReader::history_at`](crate::traits::LogReader::history_at).
-    pub(super) fn history_at(
-        &self,
-        user: UserId,
-        block: BlockNumber,
-    ) -> Result<HistoryAt, HistoryError> {
+    /// The header of the finalized block `block`, or why its history is not answered.
+    fn history_bounds(&self, block: BlockNumber) -> Result<BlockHeader, HistoryError> {
         let finalized = self.window.finalized_number();
         if finalized.is_none_or(|f| block > f) {
             return Err(HistoryError::NotFinal { block, finalized });
@@ -142,7 +215,7 @@ impl Inner {
         {
             return Err(HistoryError::NotRetained { block, horizon });
         }
-        let header = self
+        self
             .history
             .headers
             .get(&block)
@@ -151,7 +224,16 @@ impl Inner {
             .ok_or(HistoryError::BeforeLog {
                 block,
                 first: self.history.headers.keys().next().copied(),
-            })?;
+            })
+    }
+
+    /// See [`LogReader::history_at`](crate::traits::LogReader::history_at).
+    pub(super) fn history_at(
+        &self,
+        user: UserId,
+        block: BlockNumber,
+    ) -> Result<HistoryAt, HistoryError> {
+        let header = self.history_bounds(block)?;
         let mut last: BTreeMap<AssetId, U256> = BTreeMap::new();
         for (b, asset, value) in self.history.balances.get(&user).into_iter().flatten() {
             if *b > block {
@@ -159,19 +241,60 @@ impl Inner {
             }
             last.insert(*asset, *value);
         }
+        // A rebasing asset's points are shares: converted with its index after the block.
+        for (asset, value) in last.iter_mut() {
+            if let Some((_, index)) = self
+                .history
+                .indexes
+                .get(asset)
+                .and_then(|is| last_at(is, block, |(b, _)| *b))
+            {
+                *value = index.balance(*value).unwrap_or(U256::MAX);
+            }
+        }
         let prices = last
+            .keys()
+            .map(|asset| self.history.price_at(asset, block))
+            .collect();
+        let rates = last
             .keys()
             .map(|asset| {
                 self.history
-                    .prices
+                    .rates
                     .get(asset)
-                    .and_then(|ps| ps.iter().rev().find(|p| p.block <= block).copied())
+                    .and_then(|rs| last_at(rs, block, |r| r.block).copied())
+            })
+            .collect();
+        let states = last
+            .keys()
+            .filter_map(|asset| {
+                let (_, state) = last_at(self.history.states.get(asset)?, block, |(b, _)| *b)?;
+                state.is_quarantined().then(|| AssetStateView {
+                    asset: *asset,
+                    confirmed: state.clone(),
+                    pending: state.clone(),
+                })
             })
             .collect();
         Ok(HistoryAt {
             header,
             balances: last.into_iter().collect(),
             prices,
+            rates,
+            states,
         })
+    }
+
+    /// See [`LogReader::history_prices`](crate::traits::LogReader::history_prices).
+    pub(super) fn history_prices(
+        &self,
+        assets: &[AssetId],
+        block: BlockNumber,
+    ) -> Result<Vec<Option<Price>>, HistoryError> {
+        self.history_bounds(block)?;
+        Ok(assets
+            .iter()
+            .map(|a| self.history.price_at(a, block))
+            .collect())
     }
 }

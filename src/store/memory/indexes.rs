@@ -26,6 +26,14 @@ impl IndexState {
             .or(self.confirmed)
     }
 
+    /// The index pending block `number` wrote, if any.
+    pub(super) fn written_at(&self, number: BlockNumber) -> Option<AssetIndex> {
+        self.pending
+            .iter()
+            .find(|(n, _)| *n == number)
+            .map(|(_, i)| *i)
+    }
+
     fn pending(&self) -> Option<AssetIndex> {
         self.pending.last().map(|(_, i)| *i).or(self.confirmed)
     }

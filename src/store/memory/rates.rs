@@ -17,6 +17,11 @@ pub(super) struct RateState {
 }
 
 impl RateState {
+    /// The rate pending block `number` carried, if any.
+    pub(super) fn written_at(&self, number: BlockNumber) -> Option<RateUpdate> {
+        self.pending.iter().find(|r| r.block == number).copied()
+    }
+
     fn view(&self) -> RateView {
         RateView {
             confirmed: self.confirmed,

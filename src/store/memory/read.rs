@@ -9,7 +9,7 @@ use super::Inner;
 use super::MemoryStore;
 use super::state::KeyState;
 use crate::error::StoreError;
-use crate::model::{AssetId, BalanceKey, BalanceView, BlockNumber, PriceView, UserId};
+use crate::model::{AssetId, BalanceKey, BalanceView, BlockNumber, Price, PriceView, UserId};
 use crate::traits::{
     BalanceReader, HistoryAt, HistoryError, LogReader, LogRecord, LogSide, LogStatus, PriceFeed,
     UserLog,
@@ -123,6 +123,14 @@ impl LogReader for MemoryStore {
         block: BlockNumber,
     ) -> Result<HistoryAt, HistoryError> {
         self.read().history_at(user, block)
+    }
+
+    async fn history_prices(
+        &self,
+        assets: &[AssetId],
+        block: BlockNumber,
+    ) -> Result<Vec<Option<Price>>, HistoryError> {
+        self.read().history_prices(assets, block)
     }
 }
 

@@ -55,6 +55,10 @@ pub struct Retained {
     pub prices: usize,
     /// Users with a balance state.
     pub users: usize,
+    /// History entries behind `explain` and `collateral_at_block`: per-user log positions
+    /// and balance points, finalized prices, rates, indexes, asset states and headers,
+    /// bounded by the same [`Retention`].
+    pub history: usize,
 }
 
 impl MemoryStore {
@@ -77,6 +81,7 @@ impl MemoryStore {
                 .map(|p| p.pending.len() + usize::from(p.confirmed.is_some()))
                 .sum(),
             users: inner.users.len(),
+            history: inner.history.entries(),
         }
     }
 }

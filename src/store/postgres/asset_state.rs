@@ -32,17 +32,21 @@ pub(super) async fn append(
 ) -> Result<(), StoreError> {
     for block in &changes.blocks {
         let n = bigint(block.block.header.number, "block_number")?;
+        let hash = block.block.header.hash;
         for (asset, state) in &block.asset_states {
-            insert(tx, *asset, n, state).await?;
+            insert(tx, *asset, n, hash.as_slice(), state).await?;
         }
     }
     Ok(())
 }
 
+/// Inserts one pending state row, and its row in the state history (`asset_state_log`,
+/// migration 0016; a block that comes back keeps its row).
 async fn insert(
     tx: &mut Transaction<'_, Postgres>,
     asset: AssetId,
     n: i64,
+    hash: &[u8],
     state: &AssetState,
 ) -> Result<(), StoreError> {
     let q = state.quarantine();
@@ -67,32 +71,38 @@ async fn insert(
         Some(FaultReason::Undecodable { detail }) => (None, None, None, Some(detail.clone())),
         None => (None, None, None, None),
     };
-    sqlx::query(
-        "INSERT INTO asset_state (asset, block_number, block_status, state, since_number,
+    let log = "INSERT INTO asset_state_log (asset, block_number, state, since_number,
+             since_hash, tx_hash, log_index, reason, user_address, balance, amount, detail, block_hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::numeric, $11::numeric, $12, $13)
+         ON CONFLICT DO NOTHING";
+    let current = "INSERT INTO asset_state (asset, block_number, block_status, state, since_number,
              since_hash, tx_hash, log_index, reason, user_address, balance, amount, detail)
-         VALUES ($1, $2, 0, $3, $4, $5, $6, $7, $8, $9, $10::numeric, $11::numeric, $12)",
-    )
-    .bind(asset.to_vec())
-    .bind(n)
-    .bind(i16::from(q.is_some()))
-    .bind(
-        q.map(|q| bigint(q.block.number, "since_number"))
-            .transpose()?,
-    )
-    .bind(q.map(|q| q.block.hash.to_vec()))
-    .bind(q.map(|q| q.log.tx_hash.to_vec()))
-    .bind(
-        q.map(|q| bigint(q.log.log_index, "log_index"))
-            .transpose()?,
-    )
-    .bind(q.map(|q| q.reason.code()))
-    .bind(user)
-    .bind(balance)
-    .bind(amount)
-    .bind(detail)
-    .execute(&mut **tx)
-    .await
-    .map_err(db(format!("insert the state of asset {asset} at #{n}")))?;
+         VALUES ($1, $2, 0, $3, $4, $5, $6, $7, $8, $9, $10::numeric, $11::numeric, $12)";
+    for (sql, history) in [(current, false), (log, true)] {
+        let q_ = sqlx::query(sql)
+            .bind(asset.to_vec())
+            .bind(n)
+            .bind(i16::from(q.is_some()))
+            .bind(
+                q.map(|q| bigint(q.block.number, "since_number"))
+                    .transpose()?,
+            )
+            .bind(q.map(|q| q.block.hash.to_vec()))
+            .bind(q.map(|q| q.log.tx_hash.to_vec()))
+            .bind(
+                q.map(|q| bigint(q.log.log_index, "log_index"))
+                    .transpose()?,
+            )
+            .bind(q.map(|q| q.reason.code()))
+            .bind(user.clone())
+            .bind(balance.clone())
+            .bind(amount.clone())
+            .bind(detail.clone());
+        let q_ = if history { q_.bind(hash) } else { q_ };
+        q_.execute(&mut **tx)
+            .await
+            .map_err(db(format!("insert the state of asset {asset} at #{n}")))?;
+    }
     Ok(())
 }
 
@@ -145,7 +155,7 @@ pub(super) async fn finalize(
     Ok(())
 }
 
-fn state(row: &PgRow) -> Result<(AssetId, AssetState), StoreError> {
+pub(super) fn state(row: &PgRow) -> Result<(AssetId, AssetState), StoreError> {
     let get = |c: &'static str| db(format!("read asset state {c}"));
     let asset = address(
         &row.try_get::<Vec<u8>, _>("asset").map_err(get("asset"))?,

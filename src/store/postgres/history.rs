@@ -7,14 +7,17 @@
 use std::collections::BTreeMap;
 
 use alloy_primitives::U256;
-use sqlx::{Connection, Executor, Row};
+use sqlx::{AssertSqlSafe, Connection, Executor, Row};
 
 use super::PostgresStore;
 use super::codec::{BACKEND, address, bigint, db, number, u256};
 use super::deadline::FetchBounded;
 use super::read::{header, log_record, price};
 use crate::error::StoreError;
-use crate::model::{AssetId, BalanceKey, BlockNumber, UserId};
+use crate::model::{
+    AssetId, AssetIndex, AssetStateView, BalanceKey, BlockNumber, CORRECTION_LOG_INDEX, Price,
+    RESUME_LOG_INDEX, RateUpdate, UserId,
+};
 use crate::traits::{HistoryAt, HistoryError, LogSide, UserLog};
 
 /// The name of the log's history index.
@@ -139,6 +142,7 @@ impl PostgresStore {
         let meta = sqlx::query(
             "SELECT (SELECT b.number FROM checkpoint c JOIN blocks b ON b.hash = c.finalized_hash) AS finalized,
                     (SELECT prices_from FROM history_start) AS prices_from,
+                    (SELECT state_from FROM history_start) AS state_from,
                     (SELECT high_water FROM migration_state) AS high_water,
                     (SELECT phase FROM migration_state) AS phase",
         )
@@ -160,6 +164,14 @@ impl PostgresStore {
             return Err(HistoryError::PricesNotInLog {
                 block,
                 from: number(from, "prices_from")?,
+            });
+        }
+        if let Some(from) = get("state_from")?
+            && at < from
+        {
+            return Err(HistoryError::StateNotInLog {
+                block,
+                from: number(from, "state_from")?,
             });
         }
         let phase: Option<i16> = meta
@@ -221,23 +233,49 @@ impl PostgresStore {
                 balances.insert(asset, balance);
             }
         }
-        let rows = sqlx::query(
-            "SELECT u.asset, u.kind, u.amount::text AS amount
-             FROM balance_updates u JOIN blocks b ON b.hash = u.block_hash AND b.status = 1
-             WHERE u.user_address = $1 AND u.block_number <= $2 AND u.block_number > $3
-             ORDER BY u.asset, u.block_number, u.log_index, u.ordinal",
+        let unindexed: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM history_unindexed x JOIN balance_updates u
+                            ON u.asset = x.asset AND u.user_address = $1)",
         )
+        .bind(user.as_slice())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db(what.clone()))?;
+        if unindexed {
+            return Err(HistoryError::Unsupported {
+                backend: BACKEND,
+                what: "history of a rebasing asset indexed before migration 0016",
+            });
+        }
+        let relation = "(SELECT u.user_address AS u, u.asset AS a, u.kind AS k, u.amount AS v,
+                 u.block_number AS n, u.log_index AS i, u.ordinal::int AS o
+              FROM balance_updates u JOIN blocks b ON b.hash = u.block_hash AND b.status = 1
+              WHERE u.user_address = $1 AND u.block_number <= $2 AND u.block_number > $3)";
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT h.a AS asset, h.k AS kind, h.v::text AS amount, h.n, h.i FROM {} h ORDER BY h.a, h.n, h.i, h.o",
+            in_shares(&corrections_first(relation))
+        )))
         .bind(user.as_slice())
         .bind(at)
         .bind(high_water.unwrap_or(-1))
         .fetch_all(&mut *tx)
         .await
         .map_err(db(what.clone()))?;
+        let quarantines = quarantines(&mut tx, at, &what).await?;
         for r in &rows {
             let asset = address(
                 &r.try_get::<Vec<u8>, _>("asset").map_err(db("read asset"))?,
                 "asset",
             )?;
+            let n: i64 = r.try_get("n").map_err(db("read block_number"))?;
+            let i: i64 = r.try_get("i").map_err(db("read log_index"))?;
+            if quarantines
+                .get(&asset)
+                .is_some_and(|spans| spans.iter().any(|(from, to)| *from <= (n, i) && (n, i) < *to))
+            {
+                // A row of a quarantined asset: the engine skipped it.
+                continue;
+            }
             let amount = u256(
                 &r.try_get::<String, _>("amount")
                     .map_err(db("read amount"))?,
@@ -257,13 +295,12 @@ impl PostgresStore {
         }
         let assets: Vec<AssetId> = balances.keys().copied().collect();
         let asset_bytes: Vec<&[u8]> = assets.iter().map(|a| a.as_slice()).collect();
-        let mut prices = BTreeMap::new();
+        // A rebasing asset's fold is shares: converted with its index after the block.
         for r in sqlx::query(
-            "SELECT DISTINCT ON (p.asset) p.asset, p.answer::text AS answer, p.decimals,
-                    p.round_id::text AS round_id, p.updated_at, p.block_number
-             FROM price_log p JOIN blocks b ON b.hash = p.block_hash AND b.status = 1
-             WHERE p.asset = ANY($1) AND p.block_number <= $2
-             ORDER BY p.asset, p.block_number DESC",
+            "SELECT DISTINCT ON (r.asset) r.asset, r.num::text AS num, r.den::text AS den
+             FROM rebase_log r JOIN blocks b ON b.hash = r.block_hash AND b.status = 1
+             WHERE r.asset = ANY($1) AND r.block_number <= $2
+             ORDER BY r.asset, r.block_number DESC, r.log_index DESC, r.part DESC",
         )
         .bind(&asset_bytes)
         .bind(at)
@@ -275,13 +312,234 @@ impl PostgresStore {
                 &r.try_get::<Vec<u8>, _>("asset").map_err(db("read asset"))?,
                 "asset",
             )?;
-            prices.insert(asset, price(&r, asset)?);
+            let part = |c: &'static str| -> Result<U256, StoreError> {
+                u256(&r.try_get::<String, _>(c).map_err(db("read index"))?, c)
+            };
+            let index = AssetIndex {
+                num: part("num")?,
+                den: part("den")?,
+            };
+            if let Some(b) = balances.get_mut(&asset) {
+                *b = index.balance(*b).unwrap_or(U256::MAX);
+            }
+        }
+        let prices = prices_at(&mut tx, &assets, at, &what).await?;
+        let mut rates = BTreeMap::new();
+        for r in sqlx::query(
+            "SELECT DISTINCT ON (r.asset) r.asset, r.rate::text AS rate, r.block_number
+             FROM rate_log r JOIN blocks b ON b.hash = r.block_hash AND b.status = 1
+             WHERE r.asset = ANY($1) AND r.block_number <= $2
+             ORDER BY r.asset, r.block_number DESC",
+        )
+        .bind(&asset_bytes)
+        .bind(at)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db(what.clone()))?
+        {
+            let asset = address(
+                &r.try_get::<Vec<u8>, _>("asset").map_err(db("read asset"))?,
+                "asset",
+            )?;
+            let rate = u256(
+                &r.try_get::<String, _>("rate").map_err(db("read rate"))?,
+                "rate",
+            )?;
+            let n: i64 = r.try_get("block_number").map_err(db("read rate block"))?;
+            rates.insert(
+                asset,
+                RateUpdate {
+                    asset,
+                    rate,
+                    block: number(n, "block_number")?,
+                },
+            );
+        }
+        let mut states = Vec::new();
+        for r in sqlx::query(
+            "SELECT DISTINCT ON (s.asset) s.asset, s.state, s.since_number, s.since_hash, s.tx_hash,
+                    s.log_index, s.reason, s.user_address, s.balance::text AS balance,
+                    s.amount::text AS amount, s.detail
+             FROM asset_state_log s JOIN blocks b ON b.hash = s.block_hash AND b.status = 1
+             WHERE s.asset = ANY($1) AND s.block_number <= $2
+             ORDER BY s.asset, s.block_number DESC",
+        )
+        .bind(&asset_bytes)
+        .bind(at)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db(what.clone()))?
+        {
+            let (asset, state) = super::asset_state::state(&r)?;
+            if state.is_quarantined() {
+                states.push(AssetStateView {
+                    asset,
+                    confirmed: state.clone(),
+                    pending: state,
+                });
+            }
         }
         tx.commit().await.map_err(db(what))?;
         Ok(HistoryAt {
             header,
-            prices: assets.iter().map(|a| prices.get(a).copied()).collect(),
+            prices,
+            rates: assets.iter().map(|a| rates.get(a).copied()).collect(),
             balances: balances.into_iter().collect(),
+            states,
         })
     }
+
+    pub(super) async fn history_prices(
+        &self,
+        assets: &[AssetId],
+        block: BlockNumber,
+    ) -> Result<Vec<Option<Price>>, HistoryError> {
+        let what = format!("read the prices at #{block}");
+        let mut tx = self.pool().begin().await.map_err(db(what.clone()))?;
+        tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+            .map_err(db(what.clone()))?;
+        let meta = sqlx::query(
+            "SELECT (SELECT b.number FROM checkpoint c JOIN blocks b ON b.hash = c.finalized_hash) AS finalized,
+                    (SELECT prices_from FROM history_start) AS prices_from",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db(what.clone()))?;
+        let get = |c: &'static str| -> Result<Option<i64>, StoreError> {
+            meta.try_get::<Option<i64>, _>(c)
+                .map_err(db(format!("read {c}")))
+        };
+        let finalized = get("finalized")?.map(|n| number(n, "number")).transpose()?;
+        if finalized.is_none_or(|f| block > f) {
+            return Err(HistoryError::NotFinal { block, finalized });
+        }
+        let at = bigint(block, "block_number")?;
+        if let Some(from) = get("prices_from")?
+            && at < from
+        {
+            return Err(HistoryError::PricesNotInLog {
+                block,
+                from: number(from, "prices_from")?,
+            });
+        }
+        let prices = prices_at(&mut tx, assets, at, &what).await?;
+        tx.commit().await.map_err(db(what))?;
+        Ok(prices)
+    }
+}
+
+/// `relation` (columns `u, a, k, v, n, i, o` of the crate's log) with a block's correction
+/// rows (synthetic log indexes from 2^62, below the resumes' 2^62 + 2^61) shifted below
+/// zero: they apply before its events.
+fn corrections_first(relation: &str) -> String {
+    format!(
+        "(SELECT c.u, c.a, c.k, c.v, c.n,
+                 CASE WHEN c.i >= {CORRECTION_LOG_INDEX} AND c.i < {RESUME_LOG_INDEX}
+                      THEN c.i - 9223372036854775807 ELSE c.i END AS i, c.o
+          FROM {relation} c)"
+    )
+}
+
+/// `relation` (columns `u, a, k, v, n, i, o`: user, asset, kind, amount, block, log index,
+/// ordinal) with each amount of a rebasing asset converted to shares as the engine
+/// converted it: `floor(v × den ÷ num)` with the index of the latest rebase before the row
+/// (by block, log index, event part) in a finalized block of `rebase_log` (migration
+/// 0016); rows before an asset's first rebase, and of assets that never rebased, as they
+/// are.
+pub(crate) fn in_shares(relation: &str) -> String {
+    format!(
+        "(SELECT h.u, h.a, h.k, h.v, h.n, h.i, h.o FROM {relation} h
+          WHERE NOT EXISTS (SELECT 1 FROM rebase_log r WHERE r.asset = h.a)
+          UNION ALL
+          SELECT h.u, h.a, h.k, COALESCE(div(h.v * x.den, x.num), h.v) AS v, h.n, h.i, h.o
+          FROM {relation} h
+          LEFT JOIN LATERAL (
+              SELECT r.num, r.den FROM rebase_log r
+              JOIN blocks b ON b.hash = r.block_hash AND b.status = 1
+              WHERE r.asset = h.a AND (r.block_number, r.log_index, r.part) < (h.n, h.i, h.o >> 1)
+              ORDER BY r.block_number DESC, r.log_index DESC, r.part DESC LIMIT 1
+          ) x ON TRUE
+          WHERE EXISTS (SELECT 1 FROM rebase_log r WHERE r.asset = h.a))"
+    )
+}
+
+/// `(block, log index)` positions: from a faulting log (included) to a resume (excluded).
+type Span = ((i64, i64), (i64, i64));
+
+/// Per asset, the spans of the finalized blocks at or below `at` in which the asset was
+/// quarantined (from its faulting log to its resume, which sorts after every real log of
+/// its block; open-ended if not resumed by `at`): the engine folded none of its log rows
+/// there. Quarantines are rare, so every one is read.
+async fn quarantines(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    at: i64,
+    what: &str,
+) -> Result<BTreeMap<AssetId, Vec<Span>>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT s.asset, s.block_number, s.state, s.log_index
+         FROM asset_state_log s JOIN blocks b ON b.hash = s.block_hash AND b.status = 1
+         WHERE s.block_number <= $1
+         ORDER BY s.asset, s.block_number",
+    )
+    .bind(at)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db(what.to_owned()))?;
+    let resume = i64::try_from(RESUME_LOG_INDEX).unwrap_or(i64::MAX);
+    let mut out: BTreeMap<AssetId, Vec<Span>> = BTreeMap::new();
+    for r in &rows {
+        let asset = address(
+            &r.try_get::<Vec<u8>, _>("asset").map_err(db("read asset"))?,
+            "asset",
+        )?;
+        let n: i64 = r.try_get("block_number").map_err(db("read block_number"))?;
+        let state: i16 = r.try_get("state").map_err(db("read state"))?;
+        let spans = out.entry(asset).or_default();
+        let open = spans.last().is_some_and(|(_, to)| *to == (i64::MAX, i64::MAX));
+        match (state, open) {
+            (1, false) => {
+                let log: Option<i64> = r.try_get("log_index").map_err(db("read log_index"))?;
+                spans.push(((n, log.unwrap_or_default()), (i64::MAX, i64::MAX)));
+            }
+            (0, true) => {
+                if let Some(last) = spans.last_mut() {
+                    last.1 = (n, resume);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// The latest price of each of `assets` accepted in a finalized block at or below `at`.
+async fn prices_at(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    assets: &[AssetId],
+    at: i64,
+    what: &str,
+) -> Result<Vec<Option<Price>>, StoreError> {
+    let asset_bytes: Vec<&[u8]> = assets.iter().map(|a| a.as_slice()).collect();
+    let mut prices = BTreeMap::new();
+    for r in sqlx::query(
+        "SELECT DISTINCT ON (p.asset) p.asset, p.answer::text AS answer, p.decimals,
+                p.round_id::text AS round_id, p.updated_at, p.block_number
+         FROM price_log p JOIN blocks b ON b.hash = p.block_hash AND b.status = 1
+         WHERE p.asset = ANY($1) AND p.block_number <= $2
+         ORDER BY p.asset, p.block_number DESC",
+    )
+    .bind(&asset_bytes)
+    .bind(at)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db(what.to_owned()))?
+    {
+        let asset = address(
+            &r.try_get::<Vec<u8>, _>("asset").map_err(db("read asset"))?,
+            "asset",
+        )?;
+        prices.insert(asset, price(&r, asset)?);
+    }
+    Ok(assets.iter().map(|a| prices.get(a).copied()).collect())
 }

@@ -9,7 +9,7 @@ use super::codec::{Numeric, bigint, db};
 use super::deadline::FetchBounded;
 use super::read::numeric;
 use crate::error::StoreError;
-use crate::model::{AssetId, AssetIndex, BlockHeader, BlockNumber, Changeset};
+use crate::model::{AssetId, AssetIndex, BalanceChange, BlockHeader, BlockNumber, Changeset};
 
 /// Inserts the pending index rows of the changeset's blocks.
 pub(super) async fn append(
@@ -31,6 +31,7 @@ pub(super) async fn append(
     if asset.is_empty() {
         return Ok(());
     }
+    rebases(tx, changes).await?;
     sqlx::query(
         "INSERT INTO indexes (asset, num, den, rebased, block_number, block_status)
          SELECT a, x, y, r, n, 0
@@ -44,6 +45,66 @@ pub(super) async fn append(
     .execute(&mut **tx)
     .await
     .map_err(db("insert pending indexes"))?;
+    Ok(())
+}
+
+/// Inserts the rebases the engine applied (those of assets a block rebased) into
+/// `rebase_log` (migration 0016), at their logs: what a past block's fold of a rebasing
+/// asset converts its rows with. A block that comes back keeps its rows.
+async fn rebases(
+    tx: &mut Transaction<'_, Postgres>,
+    changes: &Changeset,
+) -> Result<(), StoreError> {
+    let (mut hash, mut block, mut log, mut part, mut asset, mut num, mut den) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for b in &changes.blocks {
+        let n = bigint(b.block.header.number, "block_number")?;
+        for e in &b.block.events {
+            let BalanceChange::Rebase { index } = e.change else {
+                continue;
+            };
+            if !b.indexes.iter().any(|u| u.asset == e.asset && u.rebased) {
+                continue;
+            }
+            hash.push(b.block.header.hash.to_vec());
+            block.push(n);
+            log.push(bigint(e.log.log_index, "log_index")?);
+            part.push(i16::try_from(e.part).map_err(|_| StoreError::OutOfRange {
+                backend: super::codec::BACKEND,
+                column: "part",
+                value: e.part.to_string(),
+            })?);
+            asset.push(e.asset.to_vec());
+            num.push(Numeric(index.num));
+            den.push(Numeric(index.den));
+        }
+    }
+    if hash.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO rebase_log (block_hash, block_number, log_index, part, asset, num, den)
+         SELECT * FROM UNNEST($1::bytea[], $2::bigint[], $3::bigint[], $4::smallint[], $5::bytea[],
+                              $6::numeric[], $7::numeric[])
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&hash)
+    .bind(&block)
+    .bind(&log)
+    .bind(&part)
+    .bind(&asset)
+    .bind(&num)
+    .bind(&den)
+    .execute(&mut **tx)
+    .await
+    .map_err(db("insert the rebase history"))?;
     Ok(())
 }
 

@@ -21,12 +21,14 @@ pub(super) async fn append(
     tx: &mut Transaction<'_, Postgres>,
     changes: &Changeset,
 ) -> Result<(), StoreError> {
-    let (mut asset, mut rate, mut block) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut asset, mut rate, mut block, mut hash) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for b in &changes.blocks {
         for r in &b.rates {
             asset.push(r.asset.to_vec());
             rate.push(Numeric(r.rate));
             block.push(bigint(r.block, "block_number")?);
+            hash.push(b.block.header.hash.to_vec());
         }
     }
     if asset.is_empty() {
@@ -43,6 +45,19 @@ pub(super) async fn append(
     .execute(&mut **tx)
     .await
     .map_err(db(format!("insert {} pending rates", asset.len())))?;
+    // The rate history (migration 0016): a block that comes back keeps its rows.
+    sqlx::query(
+        "INSERT INTO rate_log (block_hash, block_number, asset, rate)
+         SELECT h, n, a, r FROM UNNEST($1::bytea[], $2::bytea[], $3::numeric[], $4::bigint[]) AS x(h, a, r, n)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&hash)
+    .bind(&asset)
+    .bind(&rate)
+    .bind(&block)
+    .execute(&mut **tx)
+    .await
+    .map_err(db(format!("insert the history of {} rates", asset.len())))?;
     Ok(())
 }
 

@@ -375,6 +375,14 @@ impl LogReader for PostgresStore {
     ) -> Result<crate::traits::HistoryAt, crate::traits::HistoryError> {
         self.history_state(user, block).await
     }
+
+    async fn history_prices(
+        &self,
+        assets: &[AssetId],
+        block: BlockNumber,
+    ) -> Result<Vec<Option<crate::model::Price>>, crate::traits::HistoryError> {
+        self.history_prices(assets, block).await
+    }
 }
 
 pub(super) fn log_record(r: &PgRow) -> Result<LogRecord, StoreError> {

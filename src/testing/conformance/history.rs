@@ -1,6 +1,7 @@
 //! Conformance of the history reads: `explain(u)` equals `collateral(u)` and its rows fold
 //! to its balances, and `collateral_at_block(u, N)` equals the replay oracle's fold of the
-//! canonical chain cut at `N`, through reorgs, restarts and finalization.
+//! canonical chain cut at `N` (a vault priced through its rate, a rebasing asset, an asset
+//! quarantined and resumed included), through reorgs, restarts and finalization.
 
 use std::sync::Arc;
 
@@ -8,11 +9,11 @@ use alloy_primitives::U256;
 
 use super::{Backends, Rng};
 use crate::error::Error;
-use crate::model::{AssetRegistry, BalanceView, BlockNumber, PriceStatus, PriceView};
+use crate::model::{AssetRegistry, BalanceView, BlockNumber, PriceStatus};
 use crate::reader::{CollateralReader, SideExplanation};
 use crate::testing::harness::{Harness, START};
 use crate::testing::oracle::replay;
-use crate::testing::strategy::Op;
+use crate::testing::strategy::{BlockSpec, EventSpec, Op};
 use crate::traits::{HistoryError, LogStatus};
 use crate::valuation::Valuator;
 
@@ -117,23 +118,26 @@ pub async fn explain_equals_collateral(backends: Backends, seed: u64, steps: usi
 }
 
 /// The oracle's collateral of `user` after block `n`: the canonical chain cut at `n`,
-/// replayed with `n` final, valued at `n`'s timestamp.
+/// replayed with `n` final, valued at `n`'s timestamp with the prices of each asset's price
+/// key, the vault rates and the quarantines of that replay.
 fn oracle_at(
     h: &Harness,
     reader: &CollateralReader,
     user: crate::model::UserId,
     n: BlockNumber,
 ) -> crate::model::Collateral {
+    // The harness's canonical chain: the chain's blocks with the resumes the watcher wrote.
     let cut: Vec<_> = h
-        .chain
         .canonical()
         .into_iter()
         .take_while(|b| b.header.number <= n)
         .collect();
     let now = cut.last().expect("a block at or below n").header.timestamp;
     let expected = replay(&cut, Some(n));
+    let registry = reader.valuator().assets();
     let mut views = Vec::new();
     let mut prices = Vec::new();
+    let mut rates = Vec::new();
     for asset in &h.assets {
         let key = crate::model::BalanceKey {
             user,
@@ -147,28 +151,62 @@ fn oracle_at(
                 pending: b,
             },
         ));
-        let p = expected.confirmed_prices.get(&asset.id).copied();
-        prices.push(PriceView {
-            confirmed: p,
-            pending: p,
-        });
+        prices.push(expected.price(&registry.price_key(&asset.id)));
+        rates.push(expected.rate(&asset.id));
     }
     reader
         .valuator()
-        .collateral(user, n, now, &views, &prices)
+        .collateral_full(
+            user,
+            n,
+            now,
+            &views,
+            &prices,
+            &rates,
+            &expected.asset_states(),
+        )
         .expect("oracle valuation")
+}
+
+/// A block whose one event overdraws `user`'s balance of the third asset: it quarantines
+/// that asset (the harness's assets go on under the default fault policy).
+fn overdraw(user: u8) -> Op {
+    Op::Mine(BlockSpec {
+        events: vec![EventSpec::Overdraw {
+            user,
+            asset: 2,
+            extra: 1,
+        }],
+        ..BlockSpec::default()
+    })
 }
 
 /// After every step of a random walk: `collateral_at_block(u, N)` equals the oracle's
 /// replay of the canonical chain cut at `N` for every finalized `N` (a sample of them),
 /// equals `collateral(u)` at the finalized tip when nothing is pending, and a block above
 /// the finalized height is refused with `NotFinal`.
+///
+/// The walk mixes in the harness's vault (`vUSDC`, priced through its rate), a rebasing
+/// first asset (rebased first, then about every tenth step) and quarantines of the third
+/// asset (an overdraw) with resumes.
 pub async fn collateral_at_block_matches_replay(backends: Backends, seed: u64, steps: usize) {
     let mut h = Harness::new(backends, 4).await;
     let mut rng = Rng(seed.max(1));
+    let first = super::rebasing::supply(&mut rng);
+    super::rebasing::rebase(&mut h, first).await;
     for step in 0..steps {
-        let op = next_op(&mut rng);
-        h.step(&op).await;
+        match rng.below(20) {
+            0..=1 => {
+                let s = super::rebasing::supply(&mut rng);
+                super::rebasing::rebase(&mut h, s).await;
+            }
+            2 => h.step(&overdraw(rng.small(5))).await,
+            3 => h.step(&Op::Resume { asset: 2 }).await,
+            _ => {
+                let op = next_op(&mut rng);
+                h.step(&op).await;
+            }
+        }
         let reader = reader(&h);
         let head = h.chain.head_number();
         let Some(fin) = h.expected_finalized() else {

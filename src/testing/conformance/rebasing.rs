@@ -19,7 +19,7 @@ fn formula() -> IndexFormula {
 
 /// Mines a block rebasing the harness's first asset to `supply` (then, as a second part of
 /// the same log, a deposit of it converted at the new index), and syncs and checks.
-async fn rebase(h: &mut Harness, supply: U256) {
+pub(super) async fn rebase(h: &mut Harness, supply: U256) {
     let asset = h.assets[0].id;
     let index = formula().index(supply).expect("a positive supply");
     let user = h.users[0];
@@ -45,7 +45,7 @@ async fn rebase(h: &mut Harness, supply: U256) {
 }
 
 /// Supplies around `10^27` (gons per fragment around 1 000, floored).
-fn supply(rng: &mut Rng) -> U256 {
+pub(super) fn supply(rng: &mut Rng) -> U256 {
     U256::from(10u64).pow(U256::from(26)) * U256::from(rng.below(99) + 1) + U256::from(rng.below(7))
 }
 

@@ -16,6 +16,7 @@ use support::legacy::{self, address};
 mod backfill;
 mod history;
 mod live_watcher;
+mod rebasing;
 mod resume;
 
 /// Fills the original design's log shape with `rows` confirmed rows over 10,000 users and
