@@ -20,4 +20,5 @@ mod reconcile;
 mod reconcile_cli;
 #[cfg(feature = "cli")]
 mod service;
+mod undecodable;
 mod weth9;
