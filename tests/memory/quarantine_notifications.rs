@@ -51,6 +51,7 @@ async fn quarantines_and_resumes_are_notified_in_order_with_the_updates() {
         b.deposit(B, USER, U256::from(10));
     });
     watcher.sync().await.expect("sync");
+    let mut got = drain(&watcher, &mut subscription).await;
     // An underflow of A and, in the same block, an undecodable log of B.
     let faulting = chain
         .mine(|b| {
@@ -65,11 +66,11 @@ async fn quarantines_and_resumes_are_notified_in_order_with_the_updates() {
         .header
         .number;
     watcher.sync().await.expect("a quarantine is not a stall");
+    got.extend(drain(&watcher, &mut subscription).await);
     assert!(watcher.resume(A).await.expect("resume"));
     let resumed_at = chain.mine(|_| {}).header.number;
     watcher.sync().await.expect("sync");
-
-    let got = drain(&watcher, &mut subscription).await;
+    got.extend(drain(&watcher, &mut subscription).await);
     let quarantined: Vec<_> = got
         .iter()
         .filter_map(|n| match n {
