@@ -266,5 +266,8 @@ fn a_custom_decoder_names_its_asset_to_quarantine_it_or_fails_the_block() {
     let err = d
         .decode_or_undecodable(block(), &at(anonymous), id(3), &mut DecodedLog::new())
         .unwrap_err();
-    assert!(matches!(err, SourceError::Malformed { log_index: 3, .. }), "{err}");
+    assert!(
+        matches!(err, SourceError::Malformed { log_index: 3, .. }),
+        "{err}"
+    );
 }

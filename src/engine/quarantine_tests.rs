@@ -237,5 +237,8 @@ fn an_undecodable_log_of_a_strict_asset_refuses_the_step_naming_the_log() {
     };
     assert_eq!((block.number, log.log_index, *asset), (1, 1, A));
     assert_eq!(detail.as_str(), "Deposit: short data");
-    assert!(err.to_string().contains("could not be decoded: Deposit: short data"));
+    assert!(
+        err.to_string()
+            .contains("could not be decoded: Deposit: short data")
+    );
 }

@@ -38,9 +38,9 @@ pub use index::{AssetIndex, IndexFormula, IndexUpdate};
 pub use lag::Lag;
 pub use price::{Answer, MAX_PRICE_DECIMALS, Price, PriceRejection, PriceUpdate, PriceView};
 pub use price_source::PriceSource;
+pub use quarantine::ResumeRequest;
 pub use quarantine::{
     AssetState, AssetStateView, FaultPolicy, FaultReason, Quarantine, RESUME_LOG_INDEX, resume_log,
 };
-pub use quarantine::ResumeRequest;
 pub use rate::{RateRejection, RateUpdate, RateView};
 pub use window::{StateRef, Window};

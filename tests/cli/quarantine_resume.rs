@@ -64,7 +64,13 @@ async fn quarantine_resume_is_a_request_the_running_watcher_writes() {
     let at = chain.head_number() + 3;
     let out = cli::run(
         &schema,
-        &["quarantine", "resume", &A.to_string(), "--at-block", &at.to_string()],
+        &[
+            "quarantine",
+            "resume",
+            &A.to_string(),
+            "--at-block",
+            &at.to_string(),
+        ],
     );
     assert!(out.status.success(), "{}", cli::stderr(&out));
     assert!(
@@ -83,10 +89,17 @@ async fn quarantine_resume_is_a_request_the_running_watcher_writes() {
     chain.mine(|_| {});
     let report = watcher.sync().await.expect("sync");
     assert_eq!(
-        report.resumed.iter().map(|(a, b)| (*a, b.number)).collect::<Vec<_>>(),
+        report
+            .resumed
+            .iter()
+            .map(|(a, b)| (*a, b.number))
+            .collect::<Vec<_>>(),
         vec![(A, at)]
     );
-    assert!(quarantined_at_head(&store).await.is_empty(), "resumed at #{at}");
+    assert!(
+        quarantined_at_head(&store).await.is_empty(),
+        "resumed at #{at}"
+    );
     // Folds again from the block after it; the request was taken once.
     chain.mine(|blk| {
         blk.deposit(A, USER, U256::from(2));
@@ -95,5 +108,9 @@ async fn quarantine_resume_is_a_request_the_running_watcher_writes() {
     assert!(report.resumed.is_empty());
     let list = cli::run(&schema, &["quarantine", "list"]);
     assert!(list.status.success(), "{}", cli::stderr(&list));
-    assert!(list.stdout.is_empty(), "{}", String::from_utf8_lossy(&list.stdout));
+    assert!(
+        list.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&list.stdout)
+    );
 }

@@ -84,7 +84,10 @@ async fn quarantines_and_resumes_are_notified_in_order_with_the_updates() {
         vec![A, B]
     );
     assert!(quarantined.iter().all(|q| q.block.number == faulting));
-    assert!(matches!(quarantined[0].reason, FaultReason::Underflow { .. }));
+    assert!(matches!(
+        quarantined[0].reason,
+        FaultReason::Underflow { .. }
+    ));
     assert_eq!(
         quarantined[1].reason,
         FaultReason::Undecodable {

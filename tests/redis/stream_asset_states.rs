@@ -21,7 +21,9 @@ const USER: Address = Address::repeat_byte(0x01);
 
 async fn connection() -> ConnectionManager {
     let client = redis::Client::open(redis_url()).unwrap();
-    ConnectionManager::new(client).await.expect("the shared Redis")
+    ConnectionManager::new(client)
+        .await
+        .expect("the shared Redis")
 }
 
 /// The entries' kinds, in stream order.
@@ -35,7 +37,11 @@ async fn kinds(conn: &mut ConnectionManager, key: &str) -> Vec<String> {
         .unwrap();
     entries
         .into_iter()
-        .filter_map(|(_, f)| f.chunks(2).find(|kv| kv[0] == "kind").map(|kv| kv[1].clone()))
+        .filter_map(|(_, f)| {
+            f.chunks(2)
+                .find(|kv| kv[0] == "kind")
+                .map(|kv| kv[1].clone())
+        })
         .collect()
 }
 
@@ -51,7 +57,8 @@ async fn quarantines_and_resumes_are_stream_entries_and_unknown_kinds_are_skippe
     let mut watcher = Watcher::new(config, chain.clone(), Arc::new(MemoryStore::new()))
         .await
         .expect("watcher");
-    let publisher = RedisStreamPublisher::spawn(watcher.subscribe(), conn.clone(), key.clone(), 1_000);
+    let publisher =
+        RedisStreamPublisher::spawn(watcher.subscribe(), conn.clone(), key.clone(), 1_000);
     chain.mine(|b| {
         b.deposit(A, USER, U256::from(5));
     });
@@ -86,7 +93,11 @@ async fn quarantines_and_resumes_are_stream_entries_and_unknown_kinds_are_skippe
     let pos = |k: &str| stream_kinds.iter().position(|x| x == k).unwrap();
     assert!(pos("quarantined") < pos("resumed"), "{stream_kinds:?}");
     // The quarantine comes before the update of its block (which follows it).
-    assert_eq!(stream_kinds[pos("quarantined") + 1], "update", "{stream_kinds:?}");
+    assert_eq!(
+        stream_kinds[pos("quarantined") + 1],
+        "update",
+        "{stream_kinds:?}"
+    );
 
     let mut consumer = RedisStreamConsumer::after(conn.clone(), key.clone(), StreamId::ZERO);
     let events = consumer.next().await.expect("read");
@@ -94,7 +105,11 @@ async fn quarantines_and_resumes_are_stream_entries_and_unknown_kinds_are_skippe
         events.iter().all(|e| !matches!(e, StreamEvent::Resync(_))),
         "no gap: {events:?}"
     );
-    assert_eq!(events.len() as u64, appended, "the unknown entry is skipped: {events:?}");
+    assert_eq!(
+        events.len() as u64,
+        appended,
+        "the unknown entry is skipped: {events:?}"
+    );
     let states: Vec<_> = events
         .iter()
         .filter_map(|e| match e {
@@ -105,13 +120,25 @@ async fn quarantines_and_resumes_are_stream_entries_and_unknown_kinds_are_skippe
     assert_eq!(states.len(), 2, "{states:?}");
     assert_eq!(states[0].0, faulting);
     assert!(
-        states[0].1.starts_with(&format!("quarantined|{A:#x}|{faulting}|")),
+        states[0]
+            .1
+            .starts_with(&format!("quarantined|{A:#x}|{faulting}|")),
         "{}",
         states[0].1
     );
-    assert!(states[0].1.contains("exceeds its balance 5"), "{}", states[0].1);
+    assert!(
+        states[0].1.contains("exceeds its balance 5"),
+        "{}",
+        states[0].1
+    );
     assert_eq!(states[1].0, resumed);
-    assert!(states[1].1.starts_with(&format!("resumed|{A:#x}|{resumed}|")), "{}", states[1].1);
+    assert!(
+        states[1]
+            .1
+            .starts_with(&format!("resumed|{A:#x}|{resumed}|")),
+        "{}",
+        states[1].1
+    );
     // Past the skipped entry: nothing more, no error.
     assert!(consumer.next().await.expect("read again").is_empty());
     let _: () = redis::cmd("DEL")

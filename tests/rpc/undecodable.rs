@@ -86,7 +86,11 @@ impl Chain {
             .send(self.holders[1], Some(self.legacy), Vec::new())
             .await;
         assert_eq!(receipt["status"], "0x1", "{receipt}");
-        assert_eq!(receipt["logs"].as_array().map(Vec::len), Some(1), "{receipt}");
+        assert_eq!(
+            receipt["logs"].as_array().map(Vec::len),
+            Some(1),
+            "{receipt}"
+        );
     }
 
     async fn watcher(&self, legacy: FaultPolicy) -> (Watcher, Arc<MemoryStore>) {
@@ -190,10 +194,16 @@ async fn a_log_the_decoder_rejects_refuses_the_block_of_a_strict_token() {
     c.legacy_log().await;
     for _ in 0..2 {
         let err = watcher.sync().await.unwrap_err();
-        let Error::Engine(EngineError::Undecodable { block, log, asset, .. }) = &err else {
+        let Error::Engine(EngineError::Undecodable {
+            block, log, asset, ..
+        }) = &err
+        else {
             panic!("{err}")
         };
-        assert_eq!((block.number, *asset, log.log_index), (head + 1, c.legacy, 0));
+        assert_eq!(
+            (block.number, *asset, log.log_index),
+            (head + 1, c.legacy, 0)
+        );
         assert_ne!(log.tx_hash, B256::ZERO);
         assert_eq!(watcher.window().head().map(|b| b.number), Some(head));
         assert!(watcher.progress().borrow().stalled);

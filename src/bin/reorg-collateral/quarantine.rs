@@ -5,8 +5,8 @@
 
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand};
 use alloy_primitives::Address;
+use clap::{Args, Subcommand};
 use reorg_collateral::model::{AssetState, ResumeRequest};
 use reorg_collateral::store::PostgresStore;
 use reorg_collateral::traits::AssetStateReader;

@@ -38,8 +38,14 @@ pub async fn undecodable_log_quarantines_one_asset(backends: Backends) {
     let asset = h.assets[0].id;
     let states = h.backends.store.asset_states().await.expect("asset states");
     assert_eq!(states.len(), 1, "{states:?}");
-    let q = states[0].pending.quarantine().expect("quarantined at the head");
-    assert_eq!((q.asset, q.block.number, q.log.log_index), (asset, faulting, 1));
+    let q = states[0]
+        .pending
+        .quarantine()
+        .expect("quarantined at the head");
+    assert_eq!(
+        (q.asset, q.block.number, q.log.log_index),
+        (asset, faulting, 1)
+    );
     assert!(
         matches!(&q.reason, FaultReason::Undecodable { detail } if detail.starts_with("Transfer:")),
         "{q}"

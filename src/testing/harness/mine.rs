@@ -81,7 +81,8 @@ impl Harness {
                     EventSpec::Huge { .. } => {}
                     EventSpec::Undecodable { asset } => {
                         let asset = assets[asset as usize % assets.len()].id;
-                        let detail = DecodeDetail::new("Transfer: buffer overrun while deserializing");
+                        let detail =
+                            DecodeDetail::new("Transfer: buffer overrun while deserializing");
                         b.event(asset, BalanceChange::Undecodable { detail });
                     }
                     EventSpec::Overdraw { user, asset, extra } => {

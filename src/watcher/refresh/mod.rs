@@ -386,16 +386,18 @@ async fn batch(
         return ok;
     }
     // The values are the store's: subscribers get them even while the cache fails.
-    let _ = shared.updates.send(Notification::Update(Arc::new(CollateralUpdate {
-        block: head.id(),
-        cause: if fan_out {
-            UpdateCause::PriceFanOut
-        } else {
-            UpdateCause::Step
-        },
-        users: entries.iter().map(UserTotals::from).collect(),
-        complete_through,
-    })));
+    let _ = shared
+        .updates
+        .send(Notification::Update(Arc::new(CollateralUpdate {
+            block: head.id(),
+            cause: if fan_out {
+                UpdateCause::PriceFanOut
+            } else {
+                UpdateCause::Step
+            },
+            users: entries.iter().map(UserTotals::from).collect(),
+            complete_through,
+        })));
     ok
 }
 
