@@ -109,6 +109,20 @@ pub enum EngineError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A log of a [`FaultPolicy::Strict`](crate::model::FaultPolicy::Strict) asset could
+    /// not be decoded ([`BalanceChange::Undecodable`](crate::model::BalanceChange::Undecodable)).
+    /// Nothing was applied; every sync refuses the block the same way.
+    #[error("block {block}: log {log} of {asset} could not be decoded: {detail}")]
+    Undecodable {
+        /// The refused block.
+        block: BlockRef,
+        /// The undecodable log.
+        log: LogId,
+        /// The asset whose contract emitted it.
+        asset: AssetId,
+        /// What the decoder said.
+        detail: crate::model::DecodeDetail,
+    },
 }
 
 /// The event and balance behind a [`EngineError::BalanceOverflow`] or

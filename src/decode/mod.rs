@@ -9,7 +9,9 @@
 //! which kind well-known tokens are). Logs of other contracts, and events a contract emits
 //! that we do not track (e.g. `Approval`, `NewRound`), decode to `None`; a tracked event
 //! that does not decode (wrong topic count, short data) is a [`SourceError::Malformed`]
-//! naming the block, transaction and log index.
+//! naming the block, transaction and log index, or, through
+//! [`Decoders::decode_or_undecodable`] (what the RPC source calls), a
+//! [`BalanceChange::Undecodable`] event of the contract's asset that quarantines it.
 //!
 //! The registry, the ERC-20, feed and own balance events are here; each token kind with
 //! events of its own has a module; polled `latestRoundData` answers are checked in `round`.
@@ -38,7 +40,7 @@ use alloy_sol_types::{SolEvent, sol};
 
 use crate::error::SourceError;
 use crate::model::{
-    AssetId, BalanceChange, BalanceEvent, BlockRef, IndexFormula, LogId, PriceUpdate,
+    AssetId, BalanceChange, BalanceEvent, BlockRef, DecodeDetail, IndexFormula, LogId, PriceUpdate,
 };
 
 sol! {
@@ -99,6 +101,14 @@ pub trait LogDecoder: Send + Sync + fmt::Debug {
     fn decode_all(&self, log: &Log, id: LogId, out: &mut DecodedLog) -> Result<(), String> {
         out.extend(self.decode(log, id)?);
         Ok(())
+    }
+
+    /// The asset whose balances this contract's logs move, if it is one: a log the decoder
+    /// rejects then quarantines that asset ([`Decoders::decode_or_undecodable`]) instead of
+    /// failing the block. Default `None`: a rejected log stays a
+    /// [`SourceError::Malformed`] (the block cannot be read).
+    fn asset(&self) -> Option<AssetId> {
+        None
     }
 }
 
@@ -240,6 +250,61 @@ impl Decoders {
             }
         }
         Ok(())
+    }
+
+    /// Like [`decode_all`](Self::decode_all), but a log of a tracked asset that does not
+    /// decode becomes one [`BalanceChange::Undecodable`] event of that asset (with the
+    /// decoder's message; any event the log decoded before the error is dropped) instead of
+    /// an error, so the engine decides by the asset's
+    /// [`FaultPolicy`](crate::model::FaultPolicy): quarantine it, or refuse the block. What
+    /// a block source calls.
+    ///
+    /// # Errors
+    /// [`SourceError::Malformed`] for a rejected log of a contract that names no asset (a
+    /// [`Contract::Custom`] whose [`LogDecoder::asset`] is `None`).
+    pub fn decode_or_undecodable(
+        &self,
+        block: BlockRef,
+        log: &Log,
+        id: LogId,
+        out: &mut DecodedLog,
+    ) -> Result<(), SourceError> {
+        let start = out.len();
+        let error = match self.decode_all(block, log, id, out) {
+            Ok(()) => return Ok(()),
+            Err(error) => error,
+        };
+        let asset = self.contracts.get(&log.address).and_then(Self::asset_of);
+        let (Some(asset), SourceError::Malformed { reason, .. }) = (asset, &error) else {
+            return Err(error);
+        };
+        tracing::warn!(block = block.number, log = %id, %asset, %reason, "a log of a tracked asset does not decode");
+        out.truncate(start);
+        out.push(Decoded::Balance(BalanceEvent {
+            part: 0,
+            log: id,
+            asset,
+            change: BalanceChange::Undecodable {
+                detail: DecodeDetail::new(reason),
+            },
+        }));
+        Ok(())
+    }
+
+    /// The asset whose balances (or price) a contract's logs are about.
+    fn asset_of(contract: &Contract) -> Option<AssetId> {
+        #[allow(deprecated)] // `Vault` is decoded as `BalanceEvents` until it is removed.
+        match contract {
+            Contract::Token { asset }
+            | Contract::Weth9 { asset }
+            | Contract::Tether { asset, .. }
+            | Contract::Erc4626 { asset, .. }
+            | Contract::BalanceEvents { asset }
+            | Contract::Vault { asset }
+            | Contract::Rebasing { asset, .. }
+            | Contract::Feed { asset, .. } => Some(*asset),
+            Contract::Custom(decoder) => decoder.asset(),
+        }
     }
 
     /// Decodes one log of `block` (transaction `tx_hash`, index `log_index` in the block)

@@ -188,3 +188,86 @@ fn round_data_outcomes() {
         })
     );
 }
+
+/// A custom decoder that rejects every log, naming (or not) its asset.
+#[derive(Debug)]
+struct Rejecting(Option<AssetId>);
+
+impl LogDecoder for Rejecting {
+    fn decode(&self, _: &Log, _: LogId) -> Result<Option<Decoded>, String> {
+        Err("not my format".into())
+    }
+
+    fn asset(&self) -> Option<AssetId> {
+        self.0
+    }
+}
+
+#[test]
+fn a_rejected_log_of_a_tracked_asset_becomes_an_undecodable_event() {
+    let d = decoders();
+    let bad = Log {
+        address: TOKEN,
+        data: LogData::new_unchecked(
+            vec![Transfer::SIGNATURE_HASH, B256::ZERO],
+            Bytes::from(vec![1u8; 3]),
+        ),
+    };
+    let mut out = DecodedLog::new();
+    d.decode_or_undecodable(block(), &bad, id(9), &mut out)
+        .expect("not an error");
+    let [Decoded::Balance(event)] = out.as_slice() else {
+        panic!("{out:?}")
+    };
+    assert_eq!((event.asset, event.log, event.part), (TOKEN, id(9), 0));
+    let BalanceChange::Undecodable { detail } = event.change else {
+        panic!("{event:?}")
+    };
+    assert!(detail.as_str().starts_with("Transfer:"), "{detail}");
+    // A good log still decodes as usual.
+    out.clear();
+    let good = log(
+        TOKEN,
+        &Transfer {
+            from: Address::repeat_byte(1),
+            to: Address::repeat_byte(2),
+            value: U256::from(5),
+        },
+    );
+    d.decode_or_undecodable(block(), &good, id(1), &mut out)
+        .unwrap();
+    assert!(matches!(
+        out.as_slice(),
+        [Decoded::Balance(BalanceEvent {
+            change: BalanceChange::Transfer { .. },
+            ..
+        })]
+    ));
+}
+
+#[test]
+fn a_custom_decoder_names_its_asset_to_quarantine_it_or_fails_the_block() {
+    let (named, anonymous) = (Address::repeat_byte(0xC1), Address::repeat_byte(0xC2));
+    let d = Decoders::new()
+        .with(named, Contract::Custom(Arc::new(Rejecting(Some(TOKEN)))))
+        .with(anonymous, Contract::Custom(Arc::new(Rejecting(None))));
+    let at = |address| Log {
+        address,
+        data: LogData::new_unchecked(vec![B256::ZERO], Bytes::new()),
+    };
+    let mut out = DecodedLog::new();
+    d.decode_or_undecodable(block(), &at(named), id(2), &mut out)
+        .unwrap();
+    assert!(matches!(
+        out.as_slice(),
+        [Decoded::Balance(BalanceEvent { asset: TOKEN, change: BalanceChange::Undecodable { detail }, .. })]
+            if detail.as_str() == "not my format"
+    ));
+    let err = d
+        .decode_or_undecodable(block(), &at(anonymous), id(3), &mut DecodedLog::new())
+        .unwrap_err();
+    assert!(
+        matches!(err, SourceError::Malformed { log_index: 3, .. }),
+        "{err}"
+    );
+}

@@ -84,6 +84,15 @@ impl Fold {
                 // Quarantined: skipped (rebases too) until a resume.
                 continue;
             }
+            if let BalanceChange::Undecodable { detail } = event.change {
+                let policy = self.assets.policy(&event.asset);
+                let q = super::quarantine::on_undecodable(policy, id, event, detail)?;
+                tracing::warn!(block = id.number, log = %q.log, asset = %q.asset, reason = %q.reason, "asset quarantined");
+                let state = AssetState::Quarantined(q);
+                self.states.insert(event.asset, state.clone());
+                asset_states.insert(event.asset, state);
+                continue;
+            }
             if !indexed.event(&mut self.indexes, event, id)? {
                 continue;
             }

@@ -2,7 +2,7 @@
 //! step ([`FaultPolicy::Strict`]) or quarantines the asset ([`FaultPolicy::Quarantine`]).
 
 use crate::error::{BalanceFault, EngineError};
-use crate::model::{FaultPolicy, FaultReason, Quarantine};
+use crate::model::{BalanceEvent, BlockRef, DecodeDetail, FaultPolicy, FaultReason, Quarantine};
 
 /// What a fault of an asset with `policy` becomes: the step's error (strict), or the
 /// asset's quarantine (any other policy).
@@ -45,6 +45,32 @@ pub(super) fn on_fault(
         block,
         log,
         reason,
+    })
+}
+
+/// What an undecodable log (`event`, in block `block`) of an asset with `policy` becomes:
+/// [`EngineError::Undecodable`] (strict), or the asset's quarantine at that log.
+pub(super) fn on_undecodable(
+    policy: FaultPolicy,
+    block: BlockRef,
+    event: &BalanceEvent,
+    detail: DecodeDetail,
+) -> Result<Quarantine, EngineError> {
+    if policy == FaultPolicy::Strict {
+        return Err(EngineError::Undecodable {
+            block,
+            log: event.log,
+            asset: event.asset,
+            detail,
+        });
+    }
+    Ok(Quarantine {
+        asset: event.asset,
+        block,
+        log: event.log,
+        reason: FaultReason::Undecodable {
+            detail: detail.to_string(),
+        },
     })
 }
 

@@ -157,3 +157,88 @@ fn a_strict_asset_refuses_the_step() {
         Err(crate::error::EngineError::BalanceUnderflow(_))
     ));
 }
+
+fn undecodable(detail: &str) -> BalanceChange {
+    BalanceChange::Undecodable {
+        detail: crate::model::DecodeDetail::new(detail),
+    }
+}
+
+#[test]
+fn an_undecodable_log_quarantines_its_asset_at_that_log_and_the_rest_goes_on() {
+    let e = engine(FaultPolicy::Quarantine);
+    let b1 = block(
+        1,
+        vec![
+            (A, deposit(1, 10)),
+            (A, undecodable("Transfer: buffer overrun")),
+            (B, deposit(1, 5)),
+            (A, deposit(1, 7)),
+        ],
+    );
+    let c = build(&e, vec![b1], BaseState::default());
+    let changes = &c.blocks[0];
+    let key = |u: u8, asset| BalanceKey {
+        user: user(u),
+        asset,
+    };
+    assert_eq!(
+        changes.balances,
+        vec![(key(1, A), U256::from(10)), (key(1, B), U256::from(5))]
+    );
+    let [(asset, AssetState::Quarantined(q))] = changes.asset_states.as_slice() else {
+        panic!("{:?}", changes.asset_states)
+    };
+    assert_eq!((*asset, q.block.number, q.log.log_index), (A, 1, 1));
+    assert_eq!(
+        q.reason,
+        FaultReason::Undecodable {
+            detail: "Transfer: buffer overrun".into()
+        }
+    );
+}
+
+#[test]
+fn an_undecodable_log_of_a_quarantined_asset_is_skipped_like_its_other_events() {
+    let e = engine(FaultPolicy::Quarantine);
+    let b1 = block(
+        1,
+        vec![
+            (A, transfer(1, 2, U256::from(1))),
+            (A, undecodable("later")),
+        ],
+    );
+    let c = build(&e, vec![b1], BaseState::default());
+    let [(_, AssetState::Quarantined(q))] = c.blocks[0].asset_states.as_slice() else {
+        panic!("{:?}", c.blocks[0].asset_states)
+    };
+    // The first fault names the quarantine.
+    assert!(matches!(q.reason, FaultReason::Underflow { .. }), "{q}");
+}
+
+#[test]
+fn an_undecodable_log_of_a_strict_asset_refuses_the_step_naming_the_log() {
+    let e = engine(FaultPolicy::Strict);
+    let t = Transition::Commit {
+        new: vec![block(
+            1,
+            vec![(B, deposit(1, 5)), (A, undecodable("Deposit: short data"))],
+        )],
+    };
+    let err = e.build(t, BaseState::default(), None).unwrap_err();
+    let crate::error::EngineError::Undecodable {
+        block,
+        log,
+        asset,
+        detail,
+    } = &err
+    else {
+        panic!("{err}")
+    };
+    assert_eq!((block.number, log.log_index, *asset), (1, 1, A));
+    assert_eq!(detail.as_str(), "Deposit: short data");
+    assert!(
+        err.to_string()
+            .contains("could not be decoded: Deposit: short data")
+    );
+}

@@ -105,6 +105,16 @@ pub enum BalanceChange {
     /// that carries it (emitted by [`Watcher::resume`](crate::Watcher::resume) with a
     /// synthetic [`resume_log`](super::resume_log)). No balance changes.
     Resume,
+    /// Not a decoded event: a log of the event's asset's contract that its decoder rejected
+    /// (wrong topic count, short data, a custom decoder's error). Under
+    /// [`FaultPolicy::Quarantine`](super::FaultPolicy::Quarantine) it quarantines the asset
+    /// at this log ([`FaultReason::Undecodable`](super::FaultReason::Undecodable)); under
+    /// [`FaultPolicy::Strict`](super::FaultPolicy::Strict) the engine refuses the block
+    /// (`EngineError::Undecodable`). No balance changes.
+    Undecodable {
+        /// What the decoder said.
+        detail: super::DecodeDetail,
+    },
 }
 
 /// A decoded balance event from a tracked contract.
@@ -176,7 +186,7 @@ impl BalanceEvent {
             BalanceChange::Reconciled { user, balance, .. } => {
                 [Some((key(user), Effect::Reconcile(balance))), None]
             }
-            BalanceChange::Resume => [None, None],
+            BalanceChange::Resume | BalanceChange::Undecodable { .. } => [None, None],
         };
         pair.into_iter().flatten()
     }

@@ -10,6 +10,7 @@ mod block;
 mod changeset;
 mod collateral;
 mod correction;
+mod decode_detail;
 mod event;
 mod identity;
 mod index;
@@ -30,12 +31,14 @@ pub use collateral::{
 pub use correction::{
     CORRECTION_LOG_INDEX, Correction, CorrectionOrigin, corrections_first, difference,
 };
+pub use decode_detail::{DECODE_DETAIL_MAX, DecodeDetail};
 pub use event::{AssetId, BalanceChange, BalanceEvent, BalanceKey, Effect, LogId, UserId};
 pub use identity::StoreIdentity;
 pub use index::{AssetIndex, IndexFormula, IndexUpdate};
 pub use lag::Lag;
 pub use price::{Answer, MAX_PRICE_DECIMALS, Price, PriceRejection, PriceUpdate, PriceView};
 pub use price_source::PriceSource;
+pub use quarantine::ResumeRequest;
 pub use quarantine::{
     AssetState, AssetStateView, FaultPolicy, FaultReason, Quarantine, RESUME_LOG_INDEX, resume_log,
 };

@@ -62,8 +62,9 @@ pub enum FaultReason {
         /// The credit.
         amount: U256,
     },
-    /// A log of the asset's contract that could not be decoded (reserved: decoders report
-    /// these as source errors today).
+    /// A log of the asset's contract that its decoder rejected (a
+    /// [`BalanceChange::Undecodable`](super::BalanceChange::Undecodable) event; the block
+    /// and log are the quarantine's).
     Undecodable {
         /// What the decoder said.
         detail: String,
@@ -181,3 +182,14 @@ pub fn resume_log(asset: AssetId, number: BlockNumber, i: u64) -> LogId {
 /// index and above the range of correction rows,
 /// [`CORRECTION_LOG_INDEX`](super::CORRECTION_LOG_INDEX)`..` this).
 pub const RESUME_LOG_INDEX: u64 = (1 << 62) + (1 << 61);
+
+/// An operator's request, stored for the running watcher, to resume a quarantined asset
+/// (`reorg-collateral quarantine resume`): the watcher takes it at its next sync and writes
+/// the resume as [`Watcher::resume_at`](crate::Watcher::resume_at) does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ResumeRequest {
+    /// The asset to resume.
+    pub asset: AssetId,
+    /// The lowest block that may carry the resume (`None`: the next block applied).
+    pub at_block: Option<BlockNumber>,
+}

@@ -115,6 +115,10 @@ where
     async fn release_writer(&self) -> Result<(), StoreError> {
         self.writer.release_writer().await
     }
+
+    async fn take_resume_requests(&self) -> Result<Vec<crate::model::ResumeRequest>, StoreError> {
+        self.writer.take_resume_requests().await
+    }
 }
 
 #[async_trait]

@@ -35,6 +35,7 @@ mod load;
 mod quarantine;
 mod realtime;
 mod rebasing;
+mod undecodable;
 
 pub use cache_states::{
     cached_reads_during_syncs, finality_by_tag_alone, restarts_with_unflushed_refreshes,
@@ -47,6 +48,7 @@ pub use realtime::{
     head_moves_back_without_a_new_block, restart_refreshes_what_was_finalized_since_the_watermark,
 };
 pub use rebasing::{rebasing_through_reorgs, rebasing_walk};
+pub use undecodable::{strict_undecodable_stalls, undecodable_log_quarantines_one_asset};
 
 fn deposit(user: u8, asset: u8, amount: u64) -> EventSpec {
     EventSpec::Deposit {
@@ -391,6 +393,8 @@ macro_rules! conformance_tests {
             rebasing_through_reorgs,
             quarantine_one_asset,
             strict_asset_stalls,
+            undecodable_log_quarantines_one_asset,
+            strict_undecodable_stalls,
         );
 
         #[tokio::test]
@@ -456,6 +460,8 @@ where
     rebasing_through_reorgs(new_backends().await).await;
     quarantine_one_asset(new_backends().await).await;
     strict_asset_stalls(new_backends().await).await;
+    undecodable_log_quarantines_one_asset(new_backends().await).await;
+    strict_undecodable_stalls(new_backends().await).await;
     for seed in 1..=4 {
         random_walk(new_backends().await, seed, 60).await;
         cached_reads_during_syncs(new_backends().await, seed, 40).await;

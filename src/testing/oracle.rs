@@ -8,7 +8,8 @@
 //!
 //! Quarantine (design §6) is written again here: a debit larger than the balance or a
 //! credit past `U256::MAX` quarantines the event's asset (no effect of that event applies)
-//! and its later events are skipped until a `Resume` event of it. (A strict asset's fault
+//! and its later events are skipped until a `Resume` event of it; so does an `Undecodable`
+//! event (a log its decoder rejected), at its log. (A strict asset's fault
 //! never reaches a committed chain: the engine refuses the block, so every fault the
 //! oracle sees is a quarantine.)
 
@@ -158,9 +159,25 @@ impl Fold {
             if self.quarantined.contains_key(&e.asset) {
                 continue;
             }
+            // A log its decoder rejected quarantines its asset at that log.
+            if let BalanceChange::Undecodable { detail } = e.change {
+                let reason = FaultReason::Undecodable {
+                    detail: detail.as_str().to_owned(),
+                };
+                let q = Quarantine {
+                    asset: e.asset,
+                    block: block.id(),
+                    log: e.log,
+                    reason,
+                };
+                self.quarantined.insert(e.asset, q);
+                continue;
+            }
             // Token amounts in shares for a rebasing asset (a rebase sets its index).
             let change = match e.change {
-                BalanceChange::Resume => unreachable!("handled above"),
+                BalanceChange::Resume | BalanceChange::Undecodable { .. } => {
+                    unreachable!("handled above")
+                }
                 BalanceChange::Rebase { index } => {
                     self.indexes.insert(e.asset, index);
                     continue;
@@ -272,7 +289,9 @@ impl Fold {
                 | BalanceChange::Reconciled { user, balance, .. } => {
                     self.balances.insert(key(user), balance);
                 }
-                BalanceChange::Resume => unreachable!("handled above"),
+                BalanceChange::Resume | BalanceChange::Undecodable { .. } => {
+                    unreachable!("handled above")
+                }
             }
             if let Some(reason) = fault {
                 self.quarantined.insert(

@@ -78,6 +78,13 @@ pub enum EventSpec {
         /// Units above the balance, at least 1.
         extra: u64,
     },
+    /// A log of the asset's contract its decoder rejected
+    /// ([`BalanceChange::Undecodable`](crate::model::BalanceChange::Undecodable)): it
+    /// quarantines the asset at that log (every other asset must go on).
+    Undecodable {
+        /// Asset index.
+        asset: u8,
+    },
 }
 
 /// One oracle update.
@@ -220,11 +227,13 @@ pub fn scenario(len: usize, max_depth: u64) -> impl Strategy<Value = Vec<Op>> {
     vec(op(5, 5, max_depth), 1..=len)
 }
 
-/// A balance event that, about one time in twelve, cannot apply (an [`EventSpec::Overdraw`]).
+/// A balance event that, about one time in twelve, cannot apply (an [`EventSpec::Overdraw`]),
+/// and about one time in thirteen, cannot be decoded (an [`EventSpec::Undecodable`]).
 pub fn event_with_faults(users: u8, assets: u8) -> impl Strategy<Value = EventSpec> {
     prop_oneof![
         11 => event(users, assets),
         1 => (0..users, 0..assets, 1u64..1_000).prop_map(|(user, asset, extra)| EventSpec::Overdraw { user, asset, extra }),
+        1 => (0..assets).prop_map(|asset| EventSpec::Undecodable { asset }),
     ]
 }
 

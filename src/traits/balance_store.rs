@@ -132,6 +132,15 @@ pub trait StoreWriter: Send + Sync + Debug {
     async fn release_writer(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    /// Takes the resumes of quarantined assets that another process asked for
+    /// (`reorg-collateral quarantine resume`, through
+    /// [`PostgresStore::request_resume`](crate::store::PostgresStore)): each request is
+    /// returned once, and the watcher queues it. A store without such requests returns
+    /// none (the default); a decorator forwards it.
+    async fn take_resume_requests(&self) -> Result<Vec<crate::model::ResumeRequest>, StoreError> {
+        Ok(Vec::new())
+    }
 }
 
 /// Everything the [`Watcher`](crate::watcher::Watcher) needs, as one handle: the writer's

@@ -13,10 +13,11 @@ use crate::model::{
 /// The watcher's quarantine bookkeeping.
 #[derive(Debug, Default)]
 pub(super) struct Quarantines {
-    /// Resumes asked for by the operator and not yet written in a block.
-    resumes: Vec<AssetId>,
-    /// Resumes injected into the changeset being written.
-    injected: Vec<AssetId>,
+    /// Resumes asked for by the operator and not yet written in a block, each with the
+    /// lowest block that may carry it.
+    resumes: Vec<(AssetId, Option<BlockNumber>)>,
+    /// Resumes injected into the changeset being written, and the block of each.
+    injected: Vec<(AssetId, BlockRef)>,
     /// The store's quarantines after the last write (`None`: not read yet).
     known: Option<Vec<AssetStateView>>,
     /// The highest block that may hold an unfinalized state change (written by this
@@ -49,6 +50,20 @@ impl Watcher {
     /// [`Error::UnknownAsset`] for an asset that is not tracked; a store error if its
     /// state cannot be read (nothing is queued then).
     pub async fn resume(&mut self, asset: AssetId) -> Result<bool, Error> {
+        self.resume_at(asset, None).await
+    }
+
+    /// Like [`resume`](Self::resume), but the resume is written at the end of the first
+    /// block at or above `at` that the watcher applies (`None`, or a height it has passed:
+    /// the next block), e.g. the block from which a fixed decoder is deployed.
+    ///
+    /// # Errors
+    /// As [`resume`](Self::resume).
+    pub async fn resume_at(
+        &mut self,
+        asset: AssetId,
+        at: Option<BlockNumber>,
+    ) -> Result<bool, Error> {
         if !self.config.engine.assets.contains(&asset) {
             return Err(Error::UnknownAsset { asset });
         }
@@ -58,11 +73,31 @@ impl Watcher {
             .await?
             .iter()
             .any(|v| v.asset == asset && v.pending.is_quarantined());
-        if quarantined && !self.quarantines.resumes.contains(&asset) {
-            tracing::info!(%asset, "resume of a quarantined asset queued for the next block");
-            self.quarantines.resumes.push(asset);
+        if quarantined {
+            tracing::info!(%asset, at, "resume of a quarantined asset queued");
+            self.quarantines.resumes.retain(|(a, _)| *a != asset);
+            self.quarantines.resumes.push((asset, at));
         }
         Ok(quarantined)
+    }
+
+    /// Queues the resumes asked for in the store by another process (`reorg-collateral
+    /// quarantine resume`; see [`StoreWriter::take_resume_requests`](crate::traits::StoreWriter::take_resume_requests)).
+    /// A request for an asset this watcher does not track is logged and dropped.
+    pub(super) async fn take_resume_requests(&mut self) -> Result<(), Error> {
+        for request in self.store.take_resume_requests().await? {
+            match self.resume_at(request.asset, request.at_block).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(asset = %request.asset, "resume requested for an asset that is not quarantined; dropped")
+                }
+                Err(Error::UnknownAsset { asset }) => {
+                    tracing::warn!(%asset, "resume requested for an asset this watcher does not track; dropped")
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// Every asset quarantined at the head or at the finalized tip, as the store says.
@@ -108,17 +143,33 @@ impl Watcher {
             Transition::Commit { new } | Transition::Reorg { new, .. } => new,
             Transition::Revert { .. } => return,
         };
-        let Some(block) = new.first_mut() else { return };
-        let number = block.header.number;
-        for (i, asset) in self.quarantines.resumes.iter().enumerate() {
+        let mut count: Vec<(BlockNumber, u64)> = Vec::new();
+        for &(asset, at) in &self.quarantines.resumes {
+            let Some(block) = new
+                .iter_mut()
+                .find(|b| at.is_none_or(|at| b.header.number >= at))
+            else {
+                continue;
+            };
+            let number = block.header.number;
+            let i = match count.iter_mut().find(|(n, _)| *n == number) {
+                Some((_, i)) => {
+                    *i += 1;
+                    *i
+                }
+                None => {
+                    count.push((number, 0));
+                    0
+                }
+            };
             block.events.push(BalanceEvent {
                 part: 0,
-                log: resume_log(*asset, number, i as u64),
-                asset: *asset,
+                log: resume_log(asset, number, i),
+                asset,
                 change: BalanceChange::Resume,
             });
+            self.quarantines.injected.push((asset, block.id()));
         }
-        self.quarantines.injected = self.quarantines.resumes.clone();
     }
 
     /// After a committed write: forgets the resumes it carried, and returns the assets
@@ -128,12 +179,10 @@ impl Watcher {
         &mut self,
         changes: &Changeset,
     ) -> (Vec<AssetId>, Vec<Quarantine>, Vec<(AssetId, BlockRef)>) {
-        let injected = std::mem::take(&mut self.quarantines.injected);
-        self.quarantines.resumes.retain(|a| !injected.contains(a));
-        let resumed: Vec<(AssetId, BlockRef)> = match changes.blocks.first() {
-            Some(b) => injected.iter().map(|a| (*a, b.block.id())).collect(),
-            None => Vec::new(),
-        };
+        let resumed = std::mem::take(&mut self.quarantines.injected);
+        self.quarantines
+            .resumes
+            .retain(|(a, _)| !resumed.iter().any(|(r, _)| r == a));
         let new: Vec<Quarantine> = changes
             .blocks
             .iter()

@@ -65,6 +65,16 @@ impl Watcher {
             resumed: Vec::new(),
         };
         let (state_assets, quarantined, resumed) = self.after_write(&changes).await;
+        if refresh {
+            // Under the gate, like the touched users: sent before the updates they cause.
+            let mut q = self.shared.queue();
+            for quarantine in &quarantined {
+                q.add_notice(refresh::Notification::Quarantined(quarantine.clone()));
+            }
+            for &(asset, block) in &resumed {
+                q.add_notice(refresh::Notification::Resumed { asset, block });
+            }
+        }
         report.quarantined = quarantined;
         report.resumed = resumed;
         if refresh {

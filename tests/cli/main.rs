@@ -9,6 +9,7 @@ mod explain;
 mod migration;
 mod promises;
 mod quarantine;
+mod quarantine_resume;
 mod read_only;
 mod streams;
 mod subcommands;

@@ -8,6 +8,7 @@ mod history;
 mod metrics;
 mod openings;
 mod property;
+mod quarantine_notifications;
 mod rejections;
 mod retention;
 mod shutdown;

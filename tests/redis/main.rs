@@ -8,3 +8,4 @@ mod cache;
 #[cfg(feature = "redis-cluster")]
 mod cluster;
 mod realtime;
+mod stream_asset_states;

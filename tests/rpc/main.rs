@@ -22,4 +22,5 @@ mod reconcile_cli;
 #[cfg(feature = "cli")]
 mod service;
 mod usdc;
+mod undecodable;
 mod weth9;

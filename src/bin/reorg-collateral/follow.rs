@@ -81,6 +81,10 @@ impl FollowArgs {
             for event in &events {
                 match event {
                     StreamEvent::Update(u) => writeln!(out, "update {} {}", u.id, u.block)?,
+                    StreamEvent::AssetState(e) => {
+                        let kind = e.message.split('|').next().unwrap_or_default();
+                        writeln!(out, "{kind} {} {}", e.id, e.block)?;
+                    }
                     StreamEvent::Resync(Resync::Trimmed {
                         after,
                         next,

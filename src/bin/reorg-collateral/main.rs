@@ -11,6 +11,7 @@
 //! reorg-collateral follow --stream <key>        print the durable notification stream
 //! reorg-collateral reconcile --rpc-url URL      compare confirmed balances with balanceOf
 //! reorg-collateral quarantine list              the quarantined assets and why
+//! reorg-collateral quarantine resume 0x… [--at-block N]  ask the watcher to resume one
 //! reorg-collateral explain 0x… [--json]         why a user's collateral is what it is
 //! reorg-collateral explain 0x… --block N        the collateral after a past finalized block
 //! reorg-collateral history-indexes              build the log index of the history reads
@@ -156,7 +157,8 @@ enum Command {
     /// when any differs. Writes nothing.
     Reconcile(ReconcileArgs),
     /// The assets whose log could not be applied and that stopped folding there while the
-    /// rest went on (`quarantine list`). Reads only.
+    /// rest went on (`quarantine list`, reads only); `quarantine resume` asks the running
+    /// watcher to resume one.
     Quarantine(QuarantineArgs),
     /// Why a user's collateral is what it is: per asset the confirmed and pending balance
     /// with the latest log rows, the price used, the factor and the arithmetic; with

@@ -14,7 +14,10 @@ use crate::watcher::{Notification, Subscription, UpdateCause};
 /// (`cause` is `step` or `price`; `through` is the block up to which every change is in
 /// the cache, or `-`), then one line per user, `0x<user>|<confirmed>|<pending>|<complete>`.
 /// A lag of the publisher itself: one line `lagged|<missed>|<resync from block or ->`;
-/// subscribers then resync from the cache as [`Notification::Lagged`] says.
+/// subscribers then resync from the cache as [`Notification::Lagged`] says. A quarantine:
+/// one line `quarantined|0x<asset>|<block>|<hash>|<tx hash>:<log index>|<reason>` (the
+/// reason last, on one line); a resume: `resumed|0x<asset>|<block>|<hash>`. A subscriber
+/// that only reads `update` messages skips lines of other kinds.
 #[derive(Debug)]
 pub struct RedisPublisher;
 
@@ -67,6 +70,17 @@ pub fn encode(notification: &Notification) -> String {
                     u8::from(t.complete)
                 );
             }
+        }
+        Notification::Quarantined(q) => {
+            let reason = q.reason.to_string().replace(['\n', '\r'], " ");
+            let _ = write!(
+                out,
+                "quarantined|{:#x}|{}|{}|{}|{reason}",
+                q.asset, q.block.number, q.block.hash, q.log
+            );
+        }
+        Notification::Resumed { asset, block } => {
+            let _ = write!(out, "resumed|{asset:#x}|{}|{}", block.number, block.hash);
         }
         Notification::Lagged {
             missed,

@@ -59,6 +59,11 @@ pub enum StreamEvent {
     Update(StreamEntry),
     /// A gap: resync, then go on with the events that follow.
     Resync(Resync),
+    /// An asset's quarantine or resume (entry kind `quarantined` / `resumed`; the message
+    /// is [`RedisPublisher`](super::RedisPublisher)'s line, `block` the block of the
+    /// quarantine or resume). Entries of a kind this version does not know are skipped
+    /// (and acknowledged in a group), so a newer publisher never breaks an older consumer.
+    AssetState(StreamEntry),
 }
 
 /// A consumer of the collateral stream: alone, resuming after the last id it was given
@@ -350,7 +355,10 @@ impl RedisStreamConsumer {
             }
             expected = seq;
             after = id;
-            events.push(self.event(id, &fields)?);
+            match self.event(id, &fields)? {
+                Some(event) => events.push(event),
+                None => gone.push(id),
+            }
         }
         if self.group.is_none() || pending {
             self.last_seq = expected;
@@ -374,7 +382,12 @@ impl RedisStreamConsumer {
             .map_err(backend(format!("record a gap of {}", self.key)))
     }
 
-    fn event(&self, id: StreamId, fields: &[(String, String)]) -> Result<StreamEvent, CacheError> {
+    /// The event of one entry; `None` for an entry of a kind this version does not know.
+    fn event(
+        &self,
+        id: StreamId,
+        fields: &[(String, String)],
+    ) -> Result<Option<StreamEvent>, CacheError> {
         let get = |name: &str| {
             fields
                 .iter()
@@ -387,26 +400,32 @@ impl RedisStreamConsumer {
             source: what.to_owned().into(),
         };
         let message = get("message").ok_or_else(|| bad("no message field"))?;
+        let entry = || {
+            let block = get("block")
+                .and_then(|b| b.parse().ok())
+                .ok_or_else(|| bad("no block number"))?;
+            Ok(StreamEntry {
+                id,
+                block,
+                message: message.to_owned(),
+            })
+        };
         match get("kind") {
-            Some("update") => {
-                let block = get("block")
-                    .and_then(|b| b.parse().ok())
-                    .ok_or_else(|| bad("no block number"))?;
-                Ok(StreamEvent::Update(StreamEntry {
-                    id,
-                    block,
-                    message: message.to_owned(),
-                }))
-            }
+            Some("update") => Ok(Some(StreamEvent::Update(entry()?))),
+            Some("quarantined" | "resumed") => Ok(Some(StreamEvent::AssetState(entry()?))),
             Some("lagged") => {
                 let missed = message
                     .split('|')
                     .nth(1)
                     .and_then(|m| m.parse().ok())
                     .ok_or_else(|| bad("a lag without a count"))?;
-                Ok(StreamEvent::Resync(Resync::Publisher { id, missed }))
+                Ok(Some(StreamEvent::Resync(Resync::Publisher { id, missed })))
             }
-            other => Err(bad(&format!("kind {other:?}"))),
+            Some(kind) => {
+                tracing::debug!(stream = %self.key, %id, kind, "skipping an entry of a kind this version does not know");
+                Ok(None)
+            }
+            None => Err(bad("no kind field")),
         }
     }
 }
@@ -495,12 +514,13 @@ impl Gap {
     }
 }
 
-/// The ids of the entries among `events` (updates and publisher lags), to acknowledge.
+/// The ids of the entries among `events` (updates, asset states and publisher lags), to
+/// acknowledge.
 pub fn entry_ids(events: &[StreamEvent]) -> Vec<StreamId> {
     events
         .iter()
         .filter_map(|e| match e {
-            StreamEvent::Update(u) => Some(u.id),
+            StreamEvent::Update(u) | StreamEvent::AssetState(u) => Some(u.id),
             StreamEvent::Resync(Resync::Publisher { id, .. }) => Some(*id),
             StreamEvent::Resync(Resync::Trimmed { .. }) => None,
         })

@@ -9,11 +9,13 @@ use super::publisher::encode;
 use crate::watcher::{Notification, Subscription};
 
 /// Appends a watcher's notifications to a Redis stream, one entry per notification:
-/// `XADD <key> MAXLEN ~ <max_len> * seq <n> kind <update|lagged> block <number|-> message
-/// <text>`, where `seq` numbers the entries without a gap (a counter at `<key>:seq`, taken
+/// `XADD <key> MAXLEN ~ <max_len> * seq <n> kind <update|lagged|quarantined|resumed> block
+/// <number|-> message <text>`, where `seq` numbers the entries without a gap (a counter at `<key>:seq`, taken
 /// in the same script as the `XADD`, so a consumer can tell that entries were trimmed
 /// before it read them) and `message` is the text [`RedisPublisher`](super::RedisPublisher) publishes (the
-/// update's block, cause and users, or the lag). The stream keeps about the last `max_len`
+/// update's block, cause and users, the lag, or the asset's quarantine or resume: a
+/// consumer of an older version skips the kinds it does not know, see
+/// [`StreamEvent`](super::StreamEvent)). The stream keeps about the last `max_len`
 /// entries (`~`: Redis trims whole nodes, so a few more may stay); a consumer that falls
 /// further behind is told to resync ([`StreamEvent::Resync`](super::StreamEvent::Resync)).
 ///
@@ -84,6 +86,8 @@ async fn xadd(
 ) -> redis::RedisResult<()> {
     let (kind, block) = match notification {
         Notification::Update(u) => ("update", u.block.number.to_string()),
+        Notification::Quarantined(q) => ("quarantined", q.block.number.to_string()),
+        Notification::Resumed { block, .. } => ("resumed", block.number.to_string()),
         Notification::Lagged { resync_from, .. } => (
             "lagged",
             resync_from.map_or_else(|| "-".to_owned(), |b| b.number.to_string()),

@@ -293,7 +293,7 @@ impl<N: Network> Fetch<'_, N> {
                 });
             };
             decoded.clear();
-            self.config.decoders.decode_all(
+            self.config.decoders.decode_or_undecodable(
                 id,
                 &log.inner,
                 LogId { tx_hash, log_index },

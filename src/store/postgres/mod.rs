@@ -17,6 +17,7 @@ mod open;
 mod rates;
 mod read;
 mod replica;
+mod resume;
 mod standby;
 mod views;
 mod writer;

@@ -115,6 +115,10 @@ impl StoreWriter for PostgresStore {
         self.release().await
     }
 
+    async fn take_resume_requests(&self) -> Result<Vec<crate::model::ResumeRequest>, StoreError> {
+        self.take_resumes().await
+    }
+
     /// One statement: the finalized block (by the checkpoint's hash, a primary-key probe)
     /// and the pending blocks above its height, a range scan of `blocks_pending` that
     /// touches the window's entries only. Every block of a catch-up is inserted pending

@@ -182,8 +182,9 @@ impl Walk {
         let events = (0..self.below(5))
             .map(|_| {
                 let (user, asset) = (self.below(5) as u8, self.below(3) as u8);
-                match self.below(10) {
+                match self.below(11) {
                     0 => overdraw(user, asset),
+                    10 => EventSpec::Undecodable { asset },
                     1..=3 => EventSpec::Transfer {
                         from: user,
                         to: self.below(5) as u8,

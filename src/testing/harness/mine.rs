@@ -4,7 +4,7 @@
 use alloy_primitives::{I256, U256};
 
 use super::Harness;
-use crate::model::{BalanceKey, Block, CorrectionOrigin};
+use crate::model::{BalanceChange, BalanceKey, Block, CorrectionOrigin, DecodeDetail};
 use crate::source::BlockBuilder;
 use crate::testing::oracle::replay;
 use crate::testing::strategy::{BlockSpec, EventSpec};
@@ -79,6 +79,12 @@ impl Harness {
                         b.transfer(from.asset, from.user, to.user, amount);
                     }
                     EventSpec::Huge { .. } => {}
+                    EventSpec::Undecodable { asset } => {
+                        let asset = assets[asset as usize % assets.len()].id;
+                        let detail =
+                            DecodeDetail::new("Transfer: buffer overrun while deserializing");
+                        b.event(asset, BalanceChange::Undecodable { detail });
+                    }
                     EventSpec::Overdraw { user, asset, extra } => {
                         let key = key(user, asset);
                         let bal = balances.get(&key).copied().unwrap_or_default();

@@ -117,7 +117,7 @@ pub(super) struct Shared {
     queue: Mutex<Queue>,
     wake: Notify,
     pub status: watch::Sender<RefreshStatus>,
-    pub updates: broadcast::Sender<Arc<CollateralUpdate>>,
+    pub updates: broadcast::Sender<Notification>,
 }
 
 impl Shared {
@@ -288,6 +288,11 @@ async fn batch(
         shared.status.send_modify(|s| s.idle = true);
         return true;
     };
+    // Quarantines and resumes of the committed steps, queued under the writer's gate:
+    // every update sent before was of an earlier state, every update after is of this one.
+    for notice in shared.queue().take_notices() {
+        let _ = shared.updates.send(notice);
+    }
     let (head, state) = (tip.head, tip.state());
     let (users, fan_out) = {
         let mut q = shared.queue();
@@ -381,16 +386,18 @@ async fn batch(
         return ok;
     }
     // The values are the store's: subscribers get them even while the cache fails.
-    let _ = shared.updates.send(Arc::new(CollateralUpdate {
-        block: head.id(),
-        cause: if fan_out {
-            UpdateCause::PriceFanOut
-        } else {
-            UpdateCause::Step
-        },
-        users: entries.iter().map(UserTotals::from).collect(),
-        complete_through,
-    }));
+    let _ = shared
+        .updates
+        .send(Notification::Update(Arc::new(CollateralUpdate {
+            block: head.id(),
+            cause: if fan_out {
+                UpdateCause::PriceFanOut
+            } else {
+                UpdateCause::Step
+            },
+            users: entries.iter().map(UserTotals::from).collect(),
+            complete_through,
+        })));
     ok
 }
 

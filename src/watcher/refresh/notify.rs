@@ -1,5 +1,6 @@
-//! Notifications: one [`CollateralUpdate`] per refresh batch, delivered to every
-//! [`Subscription`]; a subscriber that falls behind is told so, with where to resync from.
+//! Notifications: one [`CollateralUpdate`] per refresh batch, and one per quarantine or
+//! resume of an asset, delivered to every [`Subscription`] in order; a subscriber that
+//! falls behind is told so, with where to resync from.
 
 use std::sync::Arc;
 
@@ -7,7 +8,7 @@ use rust_decimal::Decimal;
 use tokio::sync::{broadcast, watch};
 
 use super::RefreshStatus;
-use crate::model::{BlockRef, CachedCollateral, UserId};
+use crate::model::{AssetId, BlockRef, CachedCollateral, Quarantine, UserId};
 
 /// Why a batch of users was refreshed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -79,6 +80,20 @@ pub enum Notification {
         /// The block up to which the refresh had completed when the lag was noticed.
         resync_from: Option<BlockRef>,
     },
+    /// An asset was quarantined in a committed block (a log of it could not be applied or
+    /// decoded; its value is left out of every total until it is resumed). Delivered in
+    /// order with the updates: after every update of an earlier state, before the updates
+    /// that revalue its holders. A reorg that removes the block lifts the quarantine (the
+    /// holders' next updates say so); a fault mined again is a new notification.
+    Quarantined(Quarantine),
+    /// A quarantined asset was resumed in the committed block `block` (a
+    /// [`Watcher::resume`](crate::Watcher::resume)); delivered like [`Quarantined`](Self::Quarantined).
+    Resumed {
+        /// The resumed asset.
+        asset: AssetId,
+        /// The block that carries the resume.
+        block: BlockRef,
+    },
 }
 
 /// A subscriber's end of the watcher's notifications
@@ -89,13 +104,13 @@ pub enum Notification {
 /// instead of the updates it missed, never a silent gap.
 #[derive(Debug)]
 pub struct Subscription {
-    updates: broadcast::Receiver<Arc<CollateralUpdate>>,
+    updates: broadcast::Receiver<Notification>,
     status: watch::Receiver<RefreshStatus>,
 }
 
 impl Subscription {
     pub(in crate::watcher) fn new(
-        updates: broadcast::Receiver<Arc<CollateralUpdate>>,
+        updates: broadcast::Receiver<Notification>,
         status: watch::Receiver<RefreshStatus>,
     ) -> Self {
         Self { updates, status }
@@ -104,7 +119,7 @@ impl Subscription {
     /// The next notification; `None` once the watcher is gone and every update was read.
     pub async fn recv(&mut self) -> Option<Notification> {
         match self.updates.recv().await {
-            Ok(update) => Some(Notification::Update(update)),
+            Ok(notification) => Some(notification),
             Err(broadcast::error::RecvError::Lagged(missed)) => Some(Notification::Lagged {
                 missed,
                 resync_from: self.status.borrow().through,
@@ -116,7 +131,7 @@ impl Subscription {
     /// The next notification if one is ready (`None`: none ready, or the watcher is gone).
     pub fn try_recv(&mut self) -> Option<Notification> {
         match self.updates.try_recv() {
-            Ok(update) => Some(Notification::Update(update)),
+            Ok(notification) => Some(notification),
             Err(broadcast::error::TryRecvError::Lagged(missed)) => Some(Notification::Lagged {
                 missed,
                 resync_from: self.status.borrow().through,

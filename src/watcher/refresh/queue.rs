@@ -39,6 +39,9 @@ pub(crate) struct Queue {
     /// What must be written before the watermark may name an earlier state than the head
     /// while work keeps coming (see [`Barrier`]).
     pub barrier: Option<Barrier>,
+    /// Quarantine and resume notifications of committed steps, not sent yet (in commit
+    /// order; sent before the next update).
+    notices: Vec<super::Notification>,
 }
 
 /// A state the refresher has seen, and the work queued up to it that is not written yet:
@@ -64,6 +67,17 @@ impl Queue {
         self.advance = true;
         self.dirty.extend(touched.users);
         self.repriced.extend(touched.price_assets);
+    }
+
+    /// Takes in a committed step's quarantine or resume notification (in commit order).
+    pub fn add_notice(&mut self, notice: super::Notification) {
+        self.advance = true;
+        self.notices.push(notice);
+    }
+
+    /// The notifications not sent yet, in commit order.
+    pub fn take_notices(&mut self) -> Vec<super::Notification> {
+        std::mem::take(&mut self.notices)
     }
 
     /// Takes in a committed step's view delta (in commit order).

@@ -186,6 +186,20 @@ pub(crate) fn update_json(n: &Notification) -> String {
             })).collect::<Vec<_>>(),
         })
         .to_string(),
+        Notification::Quarantined(q) => json!({
+            "quarantined": q.asset.to_string(),
+            "block": q.block.number,
+            "hash": q.block.hash.to_string(),
+            "log": q.log.to_string(),
+            "reason": q.reason.to_string(),
+        })
+        .to_string(),
+        Notification::Resumed { asset, block } => json!({
+            "resumed": asset.to_string(),
+            "block": block.number,
+            "hash": block.hash.to_string(),
+        })
+        .to_string(),
         Notification::Lagged {
             missed,
             resync_from,

@@ -88,7 +88,10 @@ impl RedisStreamConsumer {
                     .map_err(backend(format!("move a gap of {}", self.key)))?;
                 events.push(StreamEvent::Resync(gap.resync()));
             }
-            events.push(self.event(id, &fields)?);
+            match self.event(id, &fields)? {
+                Some(event) => events.push(event),
+                None => gone.push(id),
+            }
         }
         self.ack(&gone).await?;
         Ok(events)
