@@ -80,7 +80,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Asset::new(BASE_USDC, "USDC", 6, 8_500),
         Asset::new(BASE_WETH, "WETH", 18, 7_500),
     ])?;
-    let (eth, base) = (Arc::new(SimulatedChain::new(1)), Arc::new(SimulatedChain::new(1)));
+    let (eth, base) = (
+        Arc::new(SimulatedChain::new(1)),
+        Arc::new(SimulatedChain::new(1)),
+    );
     let (eth_store, base_store) = (Arc::new(MemoryStore::new()), Arc::new(MemoryStore::new()));
     let mut eth_watcher = watcher(eth_assets.clone(), &eth, &eth_store).await?;
     let mut base_watcher = watcher(base_assets.clone(), &base, &base_store).await?;
@@ -102,14 +105,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     eth_watcher.sync().await?;
     base_watcher.sync().await?;
-    show("one block on each chain, nothing final", &reader.collateral(ALICE).await?);
+    show(
+        "one block on each chain, nothing final",
+        &reader.collateral(ALICE).await?,
+    );
 
     // Ethereum's price moves; Base's WETH is revalued with it (pending × pending).
     eth.mine(|b| {
         b.price(ETH_WETH, usd(3_200), 8);
     });
     eth_watcher.sync().await?;
-    show("a new ETH/USD price on Ethereum", &reader.collateral(ALICE).await?);
+    show(
+        "a new ETH/USD price on Ethereum",
+        &reader.collateral(ALICE).await?,
+    );
 
     // A reorg on Base replaces the WETH deposit with a smaller one; Ethereum is untouched.
     base.reorg(1);
@@ -119,7 +128,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         b.deposit(BASE_WETH, ALICE, units(1, 17));
     });
     base_watcher.sync().await?;
-    show("a reorg on Base replaced its block", &reader.collateral(ALICE).await?);
+    show(
+        "a reorg on Base replaced its block",
+        &reader.collateral(ALICE).await?,
+    );
 
     // Both chains finalize: confirmed balances × confirmed prices.
     for _ in 0..2 {
@@ -128,6 +140,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     eth_watcher.sync().await?;
     base_watcher.sync().await?;
-    show("both chains finalized their first blocks", &reader.collateral(ALICE).await?);
+    show(
+        "both chains finalized their first blocks",
+        &reader.collateral(ALICE).await?,
+    );
     Ok(())
 }
