@@ -8,6 +8,12 @@
 //! every value that crosses chains names the chain it came from ([`ChainId`],
 //! [`ChainBlock`], [`ChainHeads`]).
 
+mod cache;
+#[cfg(feature = "rpc")]
+mod defaults;
 mod id;
 
+pub use cache::{ChainCacheEntry, MultiCachedEntry, MultiChainCache, is_current};
+#[cfg(feature = "rpc")]
+pub use defaults::ChainDefaults;
 pub use id::{ChainBlock, ChainHeads, ChainId};

@@ -281,6 +281,7 @@ impl Watcher {
             catch_up_interval: self.config.catch_up_refresh_interval,
             memo: self.config.refresh_memo,
             metrics: self.metrics.clone(),
+            chain: crate::chains::ChainId(self.chain_id),
         };
         tokio::spawn(refresh::run(
             Arc::clone(&self.shared),

@@ -1,6 +1,8 @@
 //! Redis [`CollateralCache`] (feature `redis`). The key layout, atomicity, fallback and
 //! upgrade notes are in `docs/redis.md` in the repository.
 
+mod chain;
+mod chain_field;
 #[cfg(feature = "redis-cluster")]
 mod cluster;
 mod config;
@@ -26,6 +28,7 @@ pub use self::publisher::RedisPublisher;
 pub use self::stream_consumer::{RedisStreamConsumer, Resync, StreamEntry, StreamEvent, entry_ids};
 pub use self::stream_id::{BadStreamId, StreamId};
 pub use self::stream_publisher::RedisStreamPublisher;
+pub use self::chain::{ChainEntries, RedisChainCache};
 use crate::error::CacheError;
 use crate::model::{CachedCollateral, StateRef, UserId};
 use crate::traits::CollateralCache;

@@ -10,7 +10,8 @@ use crate::watcher::{Notification, Subscription};
 
 /// Appends a watcher's notifications to a Redis stream, one entry per notification:
 /// `XADD <key> MAXLEN ~ <max_len> * seq <n> kind <update|lagged> block <number|-> message
-/// <text>`, where `seq` numbers the entries without a gap (a counter at `<key>:seq`, taken
+/// <text> chain <chain id|->` (`chain`: the decimal chain id of the update's watcher, `-` for
+/// a lag; added last, so a consumer that does not know it reads the entry as before), where `seq` numbers the entries without a gap (a counter at `<key>:seq`, taken
 /// in the same script as the `XADD`, so a consumer can tell that entries were trimmed
 /// before it read them) and `message` is the text [`RedisPublisher`](super::RedisPublisher) publishes (the
 /// update's block, cause and users, or the lag). The stream keeps about the last `max_len`
@@ -68,7 +69,7 @@ impl RedisStreamPublisher {
 /// Numbers the entry (`INCR` of the sequence key, so the numbers go on across publisher
 /// restarts and are shared by two publishers) and appends it, atomically.
 const APPEND: &str = "local seq = redis.call('INCR', KEYS[2])
-return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'seq', seq, 'kind', ARGV[2], 'block', ARGV[3], 'message', ARGV[4])";
+return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'seq', seq, 'kind', ARGV[2], 'block', ARGV[3], 'message', ARGV[4], 'chain', ARGV[5])";
 
 /// The key of a stream's entry counter: `<key>:seq`.
 pub(super) fn sequence_key(key: &str) -> String {
@@ -82,11 +83,12 @@ async fn xadd(
     max_len: usize,
     notification: &Notification,
 ) -> redis::RedisResult<()> {
-    let (kind, block) = match notification {
-        Notification::Update(u) => ("update", u.block.number.to_string()),
+    let (kind, block, chain) = match notification {
+        Notification::Update(u) => ("update", u.block.number.to_string(), u.chain.0.to_string()),
         Notification::Lagged { resync_from, .. } => (
             "lagged",
             resync_from.map_or_else(|| "-".to_owned(), |b| b.number.to_string()),
+            "-".to_owned(),
         ),
     };
     redis::Script::new(APPEND)
@@ -96,6 +98,7 @@ async fn xadd(
         .arg(kind)
         .arg(block)
         .arg(encode(notification))
+        .arg(chain)
         .invoke_async::<redis::Value>(conn)
         .await
         .map(drop)

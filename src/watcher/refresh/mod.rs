@@ -51,6 +51,7 @@ pub(crate) use views::ViewDelta;
 
 use self::turns::{new_session, turn};
 use self::views::ViewMemo;
+use crate::chains::ChainId;
 use crate::error::{StoreError, ValuationError};
 use crate::metrics::ChainMetrics;
 use crate::model::{
@@ -161,6 +162,8 @@ pub(super) struct RefreshSettings {
     pub memo: usize,
     /// The metrics it records.
     pub metrics: ChainMetrics,
+    /// The watcher's chain, named by every update.
+    pub chain: ChainId,
 }
 
 /// The refresher task: runs until the watcher is dropped.
@@ -209,6 +212,7 @@ pub(super) async fn run(shared: Arc<Shared>, reader: CollateralReader, settings:
             &mut memo,
             settings.chunk,
             &settings.metrics,
+            settings.chain,
         )
         .await;
         let (queued, fanned_out) = {
@@ -241,6 +245,7 @@ async fn batch(
     memo: &mut ViewMemo,
     chunk: usize,
     metrics: &ChainMetrics,
+    chain: ChainId,
 ) -> bool {
     // Holders are listed outside the gate: a long read must not hold up the writer, and a
     // user who becomes a holder meanwhile is a touched user of that step anyway.
@@ -382,6 +387,7 @@ async fn batch(
     }
     // The values are the store's: subscribers get them even while the cache fails.
     let _ = shared.updates.send(Arc::new(CollateralUpdate {
+        chain,
         block: head.id(),
         cause: if fan_out {
             UpdateCause::PriceFanOut
