@@ -282,6 +282,7 @@ impl Watcher {
             memo: self.config.refresh_memo,
             metrics: self.metrics.clone(),
             chain: crate::chains::ChainId(self.chain_id),
+            remote_price_interval: self.config.remote_price_interval,
         };
         tokio::spawn(refresh::run(
             Arc::clone(&self.shared),
