@@ -217,3 +217,96 @@ async fn single_chain_layout_is_unchanged_and_not_misread() {
     assert!(err.to_string().contains("not c<chain id>"), "{err}");
     single.clear().await.unwrap();
 }
+
+/// A simulated chain that names its chain id.
+#[derive(Debug)]
+struct Named(reorg_collateral::source::SimulatedChain, u64);
+
+#[async_trait::async_trait]
+impl reorg_collateral::traits::BlockSource for Named {
+    async fn head(&self) -> Result<u64, reorg_collateral::error::SourceError> {
+        self.0.head().await
+    }
+    async fn block_by_number(
+        &self,
+        number: u64,
+    ) -> Result<Option<reorg_collateral::model::Block>, reorg_collateral::error::SourceError> {
+        self.0.block_by_number(number).await
+    }
+    async fn block_by_hash(
+        &self,
+        hash: B256,
+    ) -> Result<Option<reorg_collateral::model::Block>, reorg_collateral::error::SourceError> {
+        self.0.block_by_hash(hash).await
+    }
+    async fn chain_id(&self) -> Result<Option<u64>, reorg_collateral::error::SourceError> {
+        Ok(Some(self.1))
+    }
+    async fn finalized(&self) -> Result<Option<u64>, reorg_collateral::error::SourceError> {
+        self.0.finalized().await
+    }
+}
+
+/// Stream entries name the chain of the update (`chain <id>`, added after the fields a
+/// consumer knew), the consumer reads it, and an entry without it (an older publisher)
+/// still reads, as of no chain.
+#[tokio::test]
+async fn stream_entries_name_the_chain() {
+    use reorg_collateral::cache::{RedisStreamConsumer, RedisStreamPublisher, StreamEvent, StreamId};
+    use reorg_collateral::model::{Asset, AssetRegistry};
+    use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
+
+    let cache = fresh_cache("streamchain").await;
+    let key = format!("{}:stream", cache.prefix());
+    let token = Address::repeat_byte(0xa1);
+    let source = Arc::new(Named(reorg_collateral::source::SimulatedChain::new(0), 8453));
+    let assets = AssetRegistry::new([Asset::new(token, "TKN", 6, 10_000)]).unwrap();
+    let mut config = WatcherConfig::new(EngineConfig::new(assets, 3));
+    config.start_block = 1;
+    let mut watcher = Watcher::new(config, source.clone(), Arc::new(MemoryStore::new()))
+        .await
+        .unwrap();
+    let publisher =
+        RedisStreamPublisher::spawn(watcher.subscribe(), cache.connection(), key.clone(), 1_000);
+    source.0.mine(|b| {
+        b.deposit(token, Address::repeat_byte(1), alloy_primitives::U256::from(5));
+    });
+    watcher.sync().await.unwrap();
+    watcher.flush().await;
+    drop(watcher);
+    assert_eq!(publisher.await.unwrap(), 1, "one update appended");
+    // An entry of an older publisher: no `chain` field.
+    let mut conn = cache.connection();
+    redis::cmd("XADD")
+        .arg(&key)
+        .arg("*")
+        .arg("seq")
+        .arg(2)
+        .arg("kind")
+        .arg("update")
+        .arg("block")
+        .arg(7)
+        .arg("message")
+        .arg("update|7|0x00|step|-")
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    redis::cmd("INCR")
+        .arg(format!("{key}:seq"))
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    let mut consumer = RedisStreamConsumer::after(cache.connection(), key.clone(), StreamId::ZERO);
+    let events = consumer.next().await.unwrap();
+    let chains: Vec<_> = events
+        .iter()
+        .map(|e| match e {
+            StreamEvent::Update(u) => (u.block, u.chain),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(chains, vec![(1, Some(BASE)), (7, None)]);
+    redis::AsyncCommands::del::<_, ()>(&mut conn, &[key.clone(), format!("{key}:seq")])
+        .await
+        .unwrap();
+}
