@@ -210,8 +210,14 @@ mod tests {
         assert!(is_current(Some(&s), Some(&s)));
         assert!(is_current(Some(&state(11, 2, Some(5))), Some(&s)));
         assert!(!is_current(Some(&state(9, 1, Some(5))), Some(&s)));
-        assert!(!is_current(Some(&state(10, 2, Some(5))), Some(&s)), "another block at 10");
-        assert!(!is_current(Some(&state(10, 1, Some(4))), Some(&s)), "finalized behind");
+        assert!(
+            !is_current(Some(&state(10, 2, Some(5))), Some(&s)),
+            "another block at 10"
+        );
+        assert!(
+            !is_current(Some(&state(10, 1, Some(4))), Some(&s)),
+            "finalized behind"
+        );
     }
 
     #[tokio::test]
@@ -233,9 +239,15 @@ mod tests {
         let store: ChainHeads = [(ChainId(1), sa), (ChainId(8453), sb)].into();
         let got = multi.get(user, &store).await.unwrap();
         assert_eq!(got.current_chains(), vec![ChainId(1)]);
-        assert!(!got.is_current(), "chain 8453's watermark is behind its store");
+        assert!(
+            !got.is_current(),
+            "chain 8453's watermark is behind its store"
+        );
         assert_eq!(
-            got.chains[&ChainId(8453)].entry.as_ref().map(|e| e.confirmed),
+            got.chains[&ChainId(8453)]
+                .entry
+                .as_ref()
+                .map(|e| e.confirmed),
             Some(Decimal::from(5))
         );
         assert_eq!(got.watermarks()[&ChainId(1)], sa);

@@ -101,18 +101,27 @@ mod tests {
     #[test]
     fn well_known_chains_and_the_fallback() {
         let eth = ChainDefaults::for_chain(1);
-        assert_eq!((eth.finality, eth.confirmations), (FinalityTag::Finalized, 96));
+        assert_eq!(
+            (eth.finality, eth.confirmations),
+            (FinalityTag::Finalized, 96)
+        );
         for l2 in [10, 8453, 42_161] {
             let d = ChainDefaults::for_chain(l2);
             assert_eq!(d.finality, FinalityTag::Finalized, "{l2}");
             assert!(d.is_known());
         }
-        assert!(ChainDefaults::for_chain(137).confirmations >= 157, "deeper than 2023's reorg");
+        assert!(
+            ChainDefaults::for_chain(137).confirmations >= 157,
+            "deeper than 2023's reorg"
+        );
         for dev in crate::source::rpc::DEV_CHAIN_IDS {
             assert_eq!(ChainDefaults::for_chain(dev).finality, FinalityTag::Depth);
         }
         let unknown = ChainDefaults::for_chain(424_242);
-        assert_eq!((unknown.finality, unknown.confirmations), (FinalityTag::Depth, 64));
+        assert_eq!(
+            (unknown.finality, unknown.confirmations),
+            (FinalityTag::Depth, 64)
+        );
         assert!(!unknown.is_known());
     }
 

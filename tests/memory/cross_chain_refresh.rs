@@ -79,7 +79,9 @@ async fn update_with(
             .unwrap_or_else(|_| panic!("no refresh at {pending} within 20 s"))
             .expect("watcher gone");
         if let Notification::Update(u) = n
-            && u.users.iter().any(|t| t.user == USER && t.pending == pending)
+            && u.users
+                .iter()
+                .any(|t| t.user == USER && t.pending == pending)
         {
             return u;
         }
@@ -117,7 +119,11 @@ async fn a_price_moving_on_chain_a_refreshes_chain_b_without_a_block_on_b() {
     watcher_b.sync().await.unwrap();
     // The first poll of the remote price refreshes B's holders at A's price.
     let first = update_with(&mut sub, Decimal::from(2_000)).await;
-    assert_eq!(first.chain, ChainId(8453), "updates name the watcher's chain");
+    assert_eq!(
+        first.chain,
+        ChainId(8453),
+        "updates name the watcher's chain"
+    );
     let pending = |e: &reorg_collateral::model::CachedCollateral| e.pending;
     assert_eq!(
         cache.get(USER).await.unwrap().map(|e| pending(&e)),
@@ -131,11 +137,23 @@ async fn a_price_moving_on_chain_a_refreshes_chain_b_without_a_block_on_b() {
     });
     watcher_a.sync().await.unwrap();
     let update = update_with(&mut sub, Decimal::from(2_500)).await;
-    assert_eq!(update.cause, UpdateCause::PriceFanOut, "a price refresh, not a step");
+    assert_eq!(
+        update.cause,
+        UpdateCause::PriceFanOut,
+        "a price refresh, not a step"
+    );
     assert_eq!(update.chain, ChainId(8453));
-    assert_eq!(Some(update.block), b_head.map(|h| h.id()), "valued at B's unchanged head");
+    assert_eq!(
+        Some(update.block),
+        b_head.map(|h| h.id()),
+        "valued at B's unchanged head"
+    );
     let entry = cache.get(USER).await.unwrap().expect("entry");
-    assert_eq!(entry.pending, Decimal::from(2_500), "B's cache follows A's pending price");
+    assert_eq!(
+        entry.pending,
+        Decimal::from(2_500),
+        "B's cache follows A's pending price"
+    );
     assert_eq!(watcher_b.window().head().copied(), b_head, "no block on B");
     let read = watcher_b.collateral(USER).await.unwrap();
     assert_eq!(read.pending.total, Decimal::from(2_500));

@@ -176,7 +176,10 @@ fn hash_pairs(user: UserId, reply: &Value) -> Result<Vec<(&[u8], &[u8])>, CacheE
             .chunks_exact(2)
             .map(|p| Ok((text(&p[0])?, text(&p[1])?)))
             .collect(),
-        Value::Map(pairs) => pairs.iter().map(|(f, v)| Ok((text(f)?, text(v)?))).collect(),
+        Value::Map(pairs) => pairs
+            .iter()
+            .map(|(f, v)| Ok((text(f)?, text(v)?)))
+            .collect(),
         other => Err(corrupt(format!("HGETALL returned {other:?}"))),
     }
 }
@@ -281,11 +284,13 @@ impl CollateralCache for RedisChainCache {
                 .ignore();
         }
         let mut conn = self.base.conn.clone();
-        pipe.query_async::<()>(&mut conn).await.map_err(backend(format!(
-            "put {} entries of {}",
-            entries.len(),
-            self.chain
-        )))
+        pipe.query_async::<()>(&mut conn)
+            .await
+            .map_err(backend(format!(
+                "put {} entries of {}",
+                entries.len(),
+                self.chain
+            )))
     }
 
     async fn get(&self, user: UserId) -> Result<Option<CachedCollateral>, CacheError> {
@@ -312,10 +317,11 @@ impl CollateralCache for RedisChainCache {
             pipe.cmd("HGET").arg(self.key(user)).arg(&self.field);
         }
         let mut conn = self.base.conn.clone();
-        let replies: Vec<Value> = pipe
-            .query_async(&mut conn)
-            .await
-            .map_err(backend(format!("get {} entries of {}", users.len(), self.chain)))?;
+        let replies: Vec<Value> = pipe.query_async(&mut conn).await.map_err(backend(format!(
+            "get {} entries of {}",
+            users.len(),
+            self.chain
+        )))?;
         if replies.len() != users.len() {
             return Err(CacheError::Backend {
                 backend: BACKEND,
@@ -443,7 +449,11 @@ impl CollateralCache for RedisChainCache {
                 }
                 pipe.query_async::<()>(&mut conn)
                     .await
-                    .map_err(backend(format!("delete {} of {} keys", self.field, keys.len())))?;
+                    .map_err(backend(format!(
+                        "delete {} of {} keys",
+                        self.field,
+                        keys.len()
+                    )))?;
             }
             if next == 0 {
                 return Ok(());

@@ -71,9 +71,7 @@ pub(super) fn decode(
                 String::from_utf8_lossy(part)
             )));
         };
-        decoder
-            .field(&part[..at], &part[at + 1..])
-            .map_err(named)?;
+        decoder.field(&part[..at], &part[at + 1..]).map_err(named)?;
     }
     decoder.finish().map_err(named)
 }
@@ -157,7 +155,11 @@ mod tests {
     #[test]
     fn malformed_values_are_corrupt_naming_the_chain() {
         let user = Address::repeat_byte(0xb0);
-        for bad in [&b"garbage"[..], b"42|0x11", &encode(&entry(1)).replace('=', ":").into_bytes()] {
+        for bad in [
+            &b"garbage"[..],
+            b"42|0x11",
+            &encode(&entry(1)).replace('=', ":").into_bytes(),
+        ] {
             let err = decode(user, ChainId(10), bad).unwrap_err();
             assert!(
                 matches!(&err, CacheError::Corrupt { detail, .. } if detail.contains("c10 (chain 10)")),

@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Value};
 
+pub use self::chain::{ChainEntries, RedisChainCache};
 #[cfg(feature = "redis-cluster")]
 pub use self::cluster::{ClusterError, ClusterSnapshot, RedisClusterCache};
 use self::config::backend;
@@ -28,7 +29,6 @@ pub use self::publisher::RedisPublisher;
 pub use self::stream_consumer::{RedisStreamConsumer, Resync, StreamEntry, StreamEvent, entry_ids};
 pub use self::stream_id::{BadStreamId, StreamId};
 pub use self::stream_publisher::RedisStreamPublisher;
-pub use self::chain::{ChainEntries, RedisChainCache};
 use crate::error::CacheError;
 use crate::model::{CachedCollateral, StateRef, UserId};
 use crate::traits::CollateralCache;

@@ -186,7 +186,11 @@ pub(super) async fn run(shared: Arc<Shared>, reader: CollateralReader, settings:
         loop {
             // Before the first step there is nothing to refresh (nor a state to value at).
             let started = shared.gate.read().await.is_some();
-            if let Some(touched) = if started { remote.poll(&reader).await } else { None } {
+            if let Some(touched) = if started {
+                remote.poll(&reader).await
+            } else {
+                None
+            } {
                 shared.queue().add(touched);
                 shared.mark_busy();
             }

@@ -84,9 +84,12 @@ async fn chains_share_a_hash_and_write_only_their_field() {
     assert_eq!(eth.key(&Address::ZERO), base.key(&Address::ZERO));
     let (u1, u2) = (Address::repeat_byte(0xb1), Address::repeat_byte(0xb2));
     let (s1, s2) = (state(10, 1), state(500, 2));
-    eth.write(&[entry(u1, s1, 0xa1, 1_000), entry(u2, s1, 0xa1, 5)], Some(s1))
-        .await
-        .unwrap();
+    eth.write(
+        &[entry(u1, s1, 0xa1, 1_000), entry(u2, s1, 0xa1, 5)],
+        Some(s1),
+    )
+    .await
+    .unwrap();
     l2.write(&[entry(u1, s2, 0xa1, 250)], Some(s2))
         .await
         .unwrap();
@@ -103,7 +106,11 @@ async fn chains_share_a_hash_and_write_only_their_field() {
     );
     assert_eq!(eth.get(u1).await.unwrap(), Some(entry(u1, s1, 0xa1, 1_000)));
     assert_eq!(l2.get(u1).await.unwrap(), Some(entry(u1, s2, 0xa1, 250)));
-    assert_eq!(l2.get(u2).await.unwrap(), None, "u2 holds nothing on chain 8453");
+    assert_eq!(
+        l2.get(u2).await.unwrap(),
+        None,
+        "u2 holds nothing on chain 8453"
+    );
     assert_eq!(
         l2.get_many(&[u2, u1]).await.unwrap(),
         vec![None, Some(entry(u1, s2, 0xa1, 250))]
@@ -126,16 +133,32 @@ async fn chains_share_a_hash_and_write_only_their_field() {
     // Sessions are per chain: another session on chain 1 leaves chain 8453's intact.
     l2.begin_session(7).await.unwrap();
     eth.begin_session(8).await.unwrap();
-    assert!(l2.write_in_session(&[], Some(state(501, 4)), 7).await.unwrap());
-    assert!(!eth.write_in_session(&[], Some(state(12, 4)), 9).await.unwrap());
-    assert_eq!(eth.watermark().await.unwrap(), Some(s1b), "refused: not its session");
+    assert!(
+        l2.write_in_session(&[], Some(state(501, 4)), 7)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !eth.write_in_session(&[], Some(state(12, 4)), 9)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        eth.watermark().await.unwrap(),
+        Some(s1b),
+        "refused: not its session"
+    );
     assert_eq!(l2.watermark().await.unwrap(), Some(state(501, 4)));
 
     eth.clear().await.unwrap();
     assert_eq!(eth.get(u1).await.unwrap(), None);
     assert_eq!(eth.watermark().await.unwrap(), None);
     assert_eq!(l2.get(u1).await.unwrap(), Some(entry(u1, s2, 0xa1, 250)));
-    assert_eq!(hash_fields(&base, &u2).await, BTreeMap::new(), "u2's last field went");
+    assert_eq!(
+        hash_fields(&base, &u2).await,
+        BTreeMap::new(),
+        "u2's last field went"
+    );
     l2.clear().await.unwrap();
     assert_eq!(hash_fields(&base, &u1).await, BTreeMap::new());
 }
@@ -151,8 +174,12 @@ async fn multi_chain_reads_agree_with_per_chain_caches() {
     let user = Address::repeat_byte(0xb1);
     let (s1, s2) = (state(10, 1), state(500, 2));
     for (c, m, at, v) in [(&eth, &m_eth, s1, 100), (&l2, &m_l2, s2, 40)] {
-        c.write(&[entry(user, at, 0xa1, v)], Some(at)).await.unwrap();
-        m.write(&[entry(user, at, 0xa1, v)], Some(at)).await.unwrap();
+        c.write(&[entry(user, at, 0xa1, v)], Some(at))
+            .await
+            .unwrap();
+        m.write(&[entry(user, at, 0xa1, v)], Some(at))
+            .await
+            .unwrap();
     }
     let fast = MultiChainCache::redis(base.clone(), [BASE, ETH]);
     let generic = MultiChainCache::new(BTreeMap::from([
@@ -202,13 +229,19 @@ async fn single_chain_layout_is_unchanged_and_not_misread() {
     let single = fresh_cache("single").await;
     let user = Address::repeat_byte(0xb1);
     let s = state(10, 1);
-    single.write(&[entry(user, s, 0xa1, 100)], Some(s)).await.unwrap();
+    single
+        .write(&[entry(user, s, 0xa1, 100)], Some(s))
+        .await
+        .unwrap();
     let fields = hash_fields(&single, &user).await;
     assert_eq!(
         fields.keys().cloned().collect::<Vec<_>>(),
         vec![format!("0x{}", "a1".repeat(20)), "~total".to_owned()]
     );
-    assert_eq!(single.watermark_key(), format!("{{{}}}:~watermark", single.prefix()));
+    assert_eq!(
+        single.watermark_key(),
+        format!("{{{}}}:~watermark", single.prefix())
+    );
     assert_eq!(single.get_with_watermark(user).await.unwrap().1, Some(s));
     let err = MultiChainCache::redis(single.clone(), [ETH])
         .get(user, &ChainHeads::new())
@@ -252,14 +285,19 @@ impl reorg_collateral::traits::BlockSource for Named {
 /// still reads, as of no chain.
 #[tokio::test]
 async fn stream_entries_name_the_chain() {
-    use reorg_collateral::cache::{RedisStreamConsumer, RedisStreamPublisher, StreamEvent, StreamId};
+    use reorg_collateral::cache::{
+        RedisStreamConsumer, RedisStreamPublisher, StreamEvent, StreamId,
+    };
     use reorg_collateral::model::{Asset, AssetRegistry};
     use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
 
     let cache = fresh_cache("streamchain").await;
     let key = format!("{}:stream", cache.prefix());
     let token = Address::repeat_byte(0xa1);
-    let source = Arc::new(Named(reorg_collateral::source::SimulatedChain::new(0), 8453));
+    let source = Arc::new(Named(
+        reorg_collateral::source::SimulatedChain::new(0),
+        8453,
+    ));
     let assets = AssetRegistry::new([Asset::new(token, "TKN", 6, 10_000)]).unwrap();
     let mut config = WatcherConfig::new(EngineConfig::new(assets, 3));
     config.start_block = 1;
@@ -269,7 +307,11 @@ async fn stream_entries_name_the_chain() {
     let publisher =
         RedisStreamPublisher::spawn(watcher.subscribe(), cache.connection(), key.clone(), 1_000);
     source.0.mine(|b| {
-        b.deposit(token, Address::repeat_byte(1), alloy_primitives::U256::from(5));
+        b.deposit(
+            token,
+            Address::repeat_byte(1),
+            alloy_primitives::U256::from(5),
+        );
     });
     watcher.sync().await.unwrap();
     watcher.flush().await;
