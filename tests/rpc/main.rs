@@ -16,6 +16,7 @@ mod node;
 mod published;
 mod quarantine;
 mod reconcile;
+mod two_chains;
 #[cfg(feature = "cli")]
 mod reconcile_cli;
 #[cfg(feature = "cli")]
