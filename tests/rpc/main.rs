@@ -16,9 +16,9 @@ mod node;
 mod published;
 mod quarantine;
 mod reconcile;
-mod two_chains;
 #[cfg(feature = "cli")]
 mod reconcile_cli;
 #[cfg(feature = "cli")]
 mod service;
+mod two_chains;
 mod weth9;

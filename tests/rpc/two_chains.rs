@@ -68,7 +68,11 @@ impl Chain {
                 },
             );
         let defaults = ChainDefaults::for_chain(id);
-        assert_eq!(defaults.finality, FinalityTag::Depth, "a dev chain confirms by depth");
+        assert_eq!(
+            defaults.finality,
+            FinalityTag::Depth,
+            "a dev chain confirms by depth"
+        );
         let mut rpc = RpcConfig::new(decoders);
         defaults.apply(&mut rpc);
         // Small ranges so catch-up fetches several.
@@ -111,14 +115,16 @@ impl Chain {
             .sync()
             .await
             .unwrap_or_else(|e| panic!("{} {step}: sync: {e}", self.id));
+        let head = self.watcher.window().head().expect("head").number;
+        assert_eq!(head, self.node.head().await, "{} {step}: head", self.id);
         self.check(step).await;
     }
 
-    /// Every user's pending and confirmed balance equals `balanceOf` at the head and at the
-    /// finalized height, and the head is the node's.
+    /// Every user's pending and confirmed balance equals `balanceOf` at the store's head
+    /// and at its finalized height, and the store's head is a block of the node's chain
+    /// (the node may be ahead: blocks not synced yet).
     async fn check(&self, step: &str) {
         let head = *self.watcher.window().head().expect("head");
-        assert_eq!(head.number, self.node.head().await, "{} {step}: head", self.id);
         assert_eq!(
             head.hash,
             self.node.hash_at(head.number).await,
@@ -136,12 +142,20 @@ impl Chain {
                 .await
                 .expect("balance");
             let pending = self.node.balance_at(self.token, user, head.number).await;
-            assert_eq!(view.pending, pending, "{} {step}: pending of {user}", self.id);
+            assert_eq!(
+                view.pending, pending,
+                "{} {step}: pending of {user}",
+                self.id
+            );
             let confirmed = match finalized {
                 Some(f) => self.node.balance_at(self.token, user, f).await,
                 None => U256::ZERO,
             };
-            assert_eq!(view.confirmed, confirmed, "{} {step}: confirmed of {user}", self.id);
+            assert_eq!(
+                view.confirmed, confirmed,
+                "{} {step}: confirmed of {user}",
+                self.id
+            );
         }
     }
 
@@ -164,7 +178,10 @@ async fn check_multi(a: &Chain, b: &Chain, step: &str) {
     ])
     .expect("two chains");
     for &user in &a.users {
-        let m = multi.collateral(user).await.expect("multi-chain collateral");
+        let m = multi
+            .collateral(user)
+            .await
+            .expect("multi-chain collateral");
         let pending = a.pending_value(user).await + b.pending_value(user).await;
         assert_eq!(m.pending, pending, "{step}: pending of {user}");
         let (ca, cb) = (
@@ -181,7 +198,11 @@ async fn check_multi(a: &Chain, b: &Chain, step: &str) {
         assert_eq!(m.at.len(), 2, "{step}: a state of each chain");
         let by_symbol = m.by_symbol();
         assert_eq!(by_symbol.len(), 1, "one OZT line for both chains");
-        assert_eq!(by_symbol["OZT"].assets.len(), 2, "two assets, one per chain");
+        assert_eq!(
+            by_symbol["OZT"].assets.len(),
+            2,
+            "two assets, one per chain"
+        );
     }
 }
 
@@ -216,7 +237,10 @@ async fn two_hardhat_nodes_reorg_one_while_the_other_advances() {
     a.sync_and_check("a reorged").await;
     b.check("after a's reorg").await;
     b.sync_and_check("b finalized").await;
-    assert!(b.watcher.window().finalized_number().is_some(), "b finalized blocks");
+    assert!(
+        b.watcher.window().finalized_number().is_some(),
+        "b finalized blocks"
+    );
     check_multi(&a, &b, "a reorged").await;
 
     // A reorgs again while B moves on, then both finalize past the reorgs.
@@ -233,6 +257,9 @@ async fn two_hardhat_nodes_reorg_one_while_the_other_advances() {
     b.node.mine(CONFIRMATIONS + 1).await;
     a.sync_and_check("a finalized").await;
     b.sync_and_check("b finalized again").await;
-    assert!(a.watcher.window().finalized_number().is_some(), "a finalized blocks");
+    assert!(
+        a.watcher.window().finalized_number().is_some(),
+        "a finalized blocks"
+    );
     check_multi(&a, &b, "both finalized").await;
 }
