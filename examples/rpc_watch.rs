@@ -25,9 +25,10 @@
 //!   `balanceOf` at the parent of the first block that touches it (`Openings::Lazy`, the
 //!   default). Started at the deployment block, openings are switched off
 //!   (`Openings::Off`): every balance is in the events.
-//! - `CONFIRMATIONS` (default 12),
-//!   `POLL_MS` (default 1000), `FINALITY` = `finalized` | `safe` | `depth` (default
-//!   `finalized`; local dev chains such as Hardhat or Anvil need `depth`).
+//! - `CONFIRMATIONS`, `FINALITY` = `finalized` | `safe` | `depth`: default the node's
+//!   chain's (`ChainDefaults::for_chain`, docs/chain-defaults.md: Ethereum `finalized` and
+//!   96, Hardhat/Anvil `depth` and 12, an unknown chain `depth` and 64); `POLL_MS`
+//!   (default 1000).
 //! - With feature `postgres` and `DATABASE_URL` set, state lives in Postgres (schema
 //!   `reorg_collateral_watch`, resumed across restarts); with feature `redis` and
 //!   `REDIS_URL` set, collateral is also written to Redis (prefix `rc_watch`).
@@ -40,6 +41,7 @@ use alloy_primitives::{Address, B256};
 use alloy_provider::{DynProvider, Provider, ProviderBuilder};
 use alloy_rpc_client::ClientBuilder;
 use async_trait::async_trait;
+use reorg_collateral::chains::ChainDefaults;
 use reorg_collateral::decode::{Contract, Decoders};
 use reorg_collateral::model::{Asset, AssetRegistry, Block, BlockNumber};
 use reorg_collateral::source::rpc::{FinalityTag, RpcBlockSource, RpcConfig, TransportConfig};
@@ -208,18 +210,24 @@ async fn main() -> Result<(), Error> {
         .collect();
     let (assets, decoders) = parse_config()?;
     let registry = AssetRegistry::new(assets)?;
-    let mut rpc = RpcConfig::new(decoders);
-    rpc.finality = match env_or("FINALITY", "finalized").as_str() {
-        "safe" => FinalityTag::Safe,
-        "depth" | "none" => FinalityTag::Depth,
-        _ => FinalityTag::Finalized,
-    };
     let mut providers = Vec::new();
     for url in &urls {
         providers.push(provider(url)?);
     }
     let mut providers = providers.into_iter();
     let primary = providers.next().ok_or("RPC_URLS is empty")?;
+    // Finality and fetch sizes start from the chain's defaults (docs/chain-defaults.md);
+    // FINALITY and CONFIRMATIONS override them.
+    let defaults = ChainDefaults::for_chain(primary.get_chain_id().await?);
+    let mut rpc = RpcConfig::new(decoders);
+    defaults.apply(&mut rpc);
+    if let Ok(finality) = std::env::var("FINALITY") {
+        rpc.finality = match finality.as_str() {
+            "safe" => FinalityTag::Safe,
+            "depth" | "none" => FinalityTag::Depth,
+            _ => FinalityTag::Finalized,
+        };
+    }
     let rpc_source = Arc::new(RpcBlockSource::with_fallbacks(primary, providers, rpc));
     // Feed decimals and dev-chain finality are checked here, before anything is stored.
     if let Err(e) = rpc_source.check().await {
@@ -235,7 +243,7 @@ async fn main() -> Result<(), Error> {
 
     let mut config = WatcherConfig::new(EngineConfig::new(
         registry.clone(),
-        env_or("CONFIRMATIONS", "12").parse()?,
+        env_or("CONFIRMATIONS", &defaults.confirmations.to_string()).parse()?,
     ));
     // Balances are folded from Transfer events. From the tokens' deployment every balance
     // is in them (openings off); from a later START_BLOCK, lazy openings read each new

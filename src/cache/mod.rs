@@ -9,6 +9,8 @@ pub use self::redis::{
     BadStreamId, RedisCacheConfig, RedisCollateralCache, RedisPublisher, RedisStreamConsumer,
     RedisStreamPublisher, Resync, StreamEntry, StreamEvent, StreamId, entry_ids, redact_redis_url,
 };
+#[cfg(feature = "redis")]
+pub use self::redis::{ChainEntries, RedisChainCache};
 #[cfg(feature = "redis-cluster")]
 pub use self::redis::{ClusterError, ClusterSnapshot, RedisClusterCache};
 pub use memory::MemoryCache;

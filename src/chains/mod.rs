@@ -8,12 +8,18 @@
 //! every value that crosses chains names the chain it came from ([`ChainId`],
 //! [`ChainBlock`], [`ChainHeads`]).
 
+mod cache;
 mod collateral;
+#[cfg(feature = "rpc")]
+mod defaults;
 mod error;
 mod id;
 mod reader;
 
+pub use cache::{ChainCacheEntry, MultiCachedEntry, MultiChainCache, is_current};
 pub use collateral::{ChainAsset, LeftOut, MultiCollateral, SymbolTotal};
+#[cfg(feature = "rpc")]
+pub use defaults::ChainDefaults;
 pub use error::ChainsError;
 pub use id::{ChainBlock, ChainHeads, ChainId};
 pub use reader::MultiChainReader;

@@ -54,6 +54,10 @@ pub struct WatcherConfig {
     /// watcher starting after the token's deployment: balances that no event names
     /// before they move (a constructor supply) still count from the start.
     pub opening_holders: Vec<BalanceKey>,
+    /// How often the refresher reads the prices this chain takes from another chain's
+    /// store ([`Watcher::with_price_from`](crate::Watcher::with_price_from)); a change
+    /// refreshes the holders of the assets priced by it (default 1 s).
+    pub remote_price_interval: Duration,
 }
 
 impl WatcherConfig {
@@ -76,6 +80,7 @@ impl WatcherConfig {
             catch_up_refresh_interval: Duration::from_secs(1),
             openings: Openings::Lazy,
             opening_holders: Vec::new(),
+            remote_price_interval: Duration::from_secs(1),
         }
     }
 }

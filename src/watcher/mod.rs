@@ -168,6 +168,26 @@ impl Watcher {
         self
     }
 
+    /// Values `asset` with the prices another chain's store holds under `key_there`
+    /// ([`CollateralReader::with_price_from`]), in the watcher's reads and in its cache
+    /// refreshes: the refresher reads those prices every
+    /// [`remote_price_interval`](WatcherConfig::remote_price_interval) and refreshes the
+    /// holders of the assets they price when they changed, with no block of this chain.
+    /// Call before the first step. Refused as `with_price_from` refuses, nothing changed.
+    pub fn with_price_from(
+        mut self,
+        asset: crate::model::AssetId,
+        other: Arc<dyn BalanceStore>,
+        other_chain: crate::chains::ChainId,
+        key_there: crate::model::AssetId,
+    ) -> Result<Self, crate::chains::ChainsError> {
+        self.reader = self
+            .reader
+            .clone()
+            .with_price_from(asset, other, other_chain, key_there)?;
+        Ok(self)
+    }
+
     /// Subscribes to refresh notifications (one [`CollateralUpdate`] per refresh batch).
     pub fn subscribe(&self) -> Subscription {
         Subscription::new(

@@ -291,6 +291,8 @@ impl Watcher {
             catch_up_interval: self.config.catch_up_refresh_interval,
             memo: self.config.refresh_memo,
             metrics: self.metrics.clone(),
+            chain: crate::chains::ChainId(self.chain_id),
+            remote_price_interval: self.config.remote_price_interval,
         };
         tokio::spawn(refresh::run(
             Arc::clone(&self.shared),

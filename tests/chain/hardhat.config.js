@@ -4,7 +4,8 @@ module.exports = {
   solidity: "0.8.24",
   networks: {
     hardhat: {
-      chainId: 31337,
+      // Tests that run two chains at once give the second its own id (HARDHAT_CHAIN_ID).
+      chainId: Number(process.env.HARDHAT_CHAIN_ID || 31337),
       mining: { auto: true },
       hardfork: "cancun",
       // Tests that run two nodes as replicas of one chain start both at the same date

@@ -2,6 +2,7 @@
 //! tests against the replay oracle, and bad inputs through the watcher.
 
 mod conformance;
+mod cross_chain_refresh;
 mod flaky;
 mod health;
 mod history;

@@ -60,17 +60,23 @@ const REPLICA_EPOCH: u64 = 1_704_067_200;
 impl DevNode {
     /// Starts a node (installing Hardhat first if needed).
     pub async fn start() -> DevNode {
-        Self::spawn(false).await
+        Self::spawn(false, None).await
+    }
+
+    /// Starts a node whose chain id is `chain_id` (Hardhat's config reads
+    /// `HARDHAT_CHAIN_ID`), for tests that run several chains at once.
+    pub async fn start_on_chain(chain_id: u64) -> DevNode {
+        Self::spawn(false, Some(chain_id)).await
     }
 
     /// Starts a node whose chain is a pure function of the calls made to it: genesis at a
     /// fixed date, every block's timestamp set. Two replicas given the same calls serve
     /// the same blocks (same hashes).
     pub async fn replica() -> DevNode {
-        Self::spawn(true).await
+        Self::spawn(true, None).await
     }
 
-    async fn spawn(replica: bool) -> DevNode {
+    async fn spawn(replica: bool, chain_id: Option<u64>) -> DevNode {
         ensure_chain_deps();
         let cli = chain_dir().join("node_modules/hardhat/internal/cli/cli.js");
         let port = TcpListener::bind("127.0.0.1:0")
@@ -97,6 +103,9 @@ impl DevNode {
             .stderr(err);
         if replica {
             command.env("HARDHAT_INITIAL_DATE", REPLICA_DATE);
+        }
+        if let Some(id) = chain_id {
+            command.env("HARDHAT_CHAIN_ID", id.to_string());
         }
         let child = command.spawn().unwrap_or_else(|e| {
             panic!(

@@ -23,4 +23,5 @@ mod reconcile_cli;
 mod service;
 mod usdc;
 mod undecodable;
+mod two_chains;
 mod weth9;

@@ -247,8 +247,9 @@ fn bytes(user: UserId, value: &Value) -> Result<&[u8], CacheError> {
     }
 }
 
-/// Collects one hash's fields into an entry.
-struct Decoder {
+/// Collects one hash's fields into an entry (also the fields of a per-chain entry, see
+/// [`chain_field`](super::chain_field)).
+pub(super) struct Decoder {
     user: UserId,
     fields: usize,
     total: Option<(StateRef, Decimal, Decimal, bool)>,
@@ -256,7 +257,7 @@ struct Decoder {
 }
 
 impl Decoder {
-    fn new(user: UserId) -> Self {
+    pub(super) fn new(user: UserId) -> Self {
         Self {
             user,
             fields: 0,
@@ -277,7 +278,7 @@ impl Decoder {
         std::str::from_utf8(b).map_err(|_| self.corrupt(format!("{what} is not UTF-8: {b:?}")))
     }
 
-    fn field(&mut self, name: &[u8], value: &[u8]) -> Result<(), CacheError> {
+    pub(super) fn field(&mut self, name: &[u8], value: &[u8]) -> Result<(), CacheError> {
         self.fields += 1;
         let name = self.text("field name", name)?;
         let value = self.text(name, value)?;
@@ -378,7 +379,7 @@ impl Decoder {
             .map_err(|e| self.corrupt(format!("value {text:?}: {e}")))
     }
 
-    fn finish(self) -> Result<Option<CachedCollateral>, CacheError> {
+    pub(super) fn finish(self) -> Result<Option<CachedCollateral>, CacheError> {
         if self.fields == 0 {
             return Ok(None);
         }

@@ -1,6 +1,8 @@
 //! Redis [`CollateralCache`] (feature `redis`). The key layout, atomicity, fallback and
 //! upgrade notes are in `docs/redis.md` in the repository.
 
+mod chain;
+mod chain_field;
 #[cfg(feature = "redis-cluster")]
 mod cluster;
 mod config;
@@ -14,6 +16,7 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Value};
 
+pub use self::chain::{ChainEntries, RedisChainCache};
 #[cfg(feature = "redis-cluster")]
 pub use self::cluster::{ClusterError, ClusterSnapshot, RedisClusterCache};
 use self::config::backend;

@@ -22,6 +22,8 @@ pub struct StreamEntry {
     pub id: StreamId,
     /// The block of the update.
     pub block: u64,
+    /// The chain of the update (`None`: an entry of a publisher older than this field).
+    pub chain: Option<crate::chains::ChainId>,
     /// The update as [`RedisPublisher`](super::RedisPublisher) formats it.
     pub message: String,
 }
@@ -404,9 +406,14 @@ impl RedisStreamConsumer {
             let block = get("block")
                 .and_then(|b| b.parse().ok())
                 .ok_or_else(|| bad("no block number"))?;
+            let chain = match get("chain") {
+                None | Some("-") => None,
+                Some(c) => Some(c.parse().map_err(|_| bad("a chain that is not a number"))?),
+            };
             Ok(StreamEntry {
                 id,
                 block,
+                chain,
                 message: message.to_owned(),
             })
         };

@@ -10,7 +10,9 @@ use crate::watcher::{Notification, Subscription};
 
 /// Appends a watcher's notifications to a Redis stream, one entry per notification:
 /// `XADD <key> MAXLEN ~ <max_len> * seq <n> kind <update|lagged|quarantined|resumed> block
-/// <number|-> message <text>`, where `seq` numbers the entries without a gap (a counter at `<key>:seq`, taken
+/// <number|-> message <text> chain <chain id|->` (`chain`: the decimal chain id of the
+/// update's watcher, `-` for a lag, a quarantine or a resume; added last, so a consumer that
+/// does not know it reads the entry as before), where `seq` numbers the entries without a gap (a counter at `<key>:seq`, taken
 /// in the same script as the `XADD`, so a consumer can tell that entries were trimmed
 /// before it read them) and `message` is the text [`RedisPublisher`](super::RedisPublisher) publishes (the
 /// update's block, cause and users, the lag, or the asset's quarantine or resume: a
@@ -70,7 +72,7 @@ impl RedisStreamPublisher {
 /// Numbers the entry (`INCR` of the sequence key, so the numbers go on across publisher
 /// restarts and are shared by two publishers) and appends it, atomically.
 const APPEND: &str = "local seq = redis.call('INCR', KEYS[2])
-return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'seq', seq, 'kind', ARGV[2], 'block', ARGV[3], 'message', ARGV[4])";
+return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'seq', seq, 'kind', ARGV[2], 'block', ARGV[3], 'message', ARGV[4], 'chain', ARGV[5])";
 
 /// The key of a stream's entry counter: `<key>:seq`.
 pub(super) fn sequence_key(key: &str) -> String {
@@ -84,13 +86,14 @@ async fn xadd(
     max_len: usize,
     notification: &Notification,
 ) -> redis::RedisResult<()> {
-    let (kind, block) = match notification {
-        Notification::Update(u) => ("update", u.block.number.to_string()),
-        Notification::Quarantined(q) => ("quarantined", q.block.number.to_string()),
-        Notification::Resumed { block, .. } => ("resumed", block.number.to_string()),
+    let (kind, block, chain) = match notification {
+        Notification::Update(u) => ("update", u.block.number.to_string(), u.chain.0.to_string()),
+        Notification::Quarantined(q) => ("quarantined", q.block.number.to_string(), "-".to_owned()),
+        Notification::Resumed { block, .. } => ("resumed", block.number.to_string(), "-".to_owned()),
         Notification::Lagged { resync_from, .. } => (
             "lagged",
             resync_from.map_or_else(|| "-".to_owned(), |b| b.number.to_string()),
+            "-".to_owned(),
         ),
     };
     redis::Script::new(APPEND)
@@ -100,6 +103,7 @@ async fn xadd(
         .arg(kind)
         .arg(block)
         .arg(encode(notification))
+        .arg(chain)
         .invoke_async::<redis::Value>(conn)
         .await
         .map(drop)

@@ -35,6 +35,7 @@
 
 mod notify;
 mod queue;
+mod remote;
 mod turns;
 mod views;
 
@@ -51,6 +52,7 @@ pub(crate) use views::ViewDelta;
 
 use self::turns::{new_session, turn};
 use self::views::ViewMemo;
+use crate::chains::ChainId;
 use crate::error::{StoreError, ValuationError};
 use crate::metrics::ChainMetrics;
 use crate::model::{
@@ -161,6 +163,10 @@ pub(super) struct RefreshSettings {
     pub memo: usize,
     /// The metrics it records.
     pub metrics: ChainMetrics,
+    /// The watcher's chain, named by every update.
+    pub chain: ChainId,
+    /// How often remote prices are polled ([`remote::RemoteWatch`]).
+    pub remote_price_interval: Duration,
 }
 
 /// The refresher task: runs until the watcher is dropped.
@@ -174,9 +180,20 @@ pub(super) async fn run(shared: Arc<Shared>, reader: CollateralReader, settings:
     let mut memo = ViewMemo::new(settings.memo);
     let mut last = Instant::now() - settings.catch_up_interval;
     let mut fan_out_started: Option<Instant> = None;
+    let mut remote = remote::RemoteWatch::new(settings.remote_price_interval);
     loop {
         // Wait for work; during a catch-up, at most one refresh per interval.
         loop {
+            // Before the first step there is nothing to refresh (nor a state to value at).
+            let started = shared.gate.read().await.is_some();
+            if let Some(touched) = if started {
+                remote.poll(&reader).await
+            } else {
+                None
+            } {
+                shared.queue().add(touched);
+                shared.mark_busy();
+            }
             let (work, closed, catching_up) = {
                 let q = shared.queue();
                 (q.has_work(), q.closed, q.catching_up)
@@ -188,13 +205,17 @@ pub(super) async fn run(shared: Arc<Shared>, reader: CollateralReader, settings:
             if work && !(catching_up && Instant::now() < due) {
                 break;
             }
-            if work {
-                tokio::select! {
+            let due = match (work, remote.next_poll()) {
+                (true, Some(poll)) => Some(due.min(poll)),
+                (true, None) => Some(due),
+                (false, poll) => poll,
+            };
+            match due {
+                Some(due) => tokio::select! {
                     _ = tokio::time::sleep_until(due) => {}
                     _ = shared.wake.notified() => {}
-                }
-            } else {
-                shared.wake.notified().await;
+                },
+                None => shared.wake.notified().await,
             }
         }
         last = Instant::now();
@@ -209,6 +230,7 @@ pub(super) async fn run(shared: Arc<Shared>, reader: CollateralReader, settings:
             &mut memo,
             settings.chunk,
             &settings.metrics,
+            settings.chain,
         )
         .await;
         let (queued, fanned_out) = {
@@ -241,6 +263,7 @@ async fn batch(
     memo: &mut ViewMemo,
     chunk: usize,
     metrics: &ChainMetrics,
+    chain: ChainId,
 ) -> bool {
     // Holders are listed outside the gate: a long read must not hold up the writer, and a
     // user who becomes a holder meanwhile is a touched user of that step anyway.
@@ -389,6 +412,7 @@ async fn batch(
     let _ = shared
         .updates
         .send(Notification::Update(Arc::new(CollateralUpdate {
+            chain,
             block: head.id(),
             cause: if fan_out {
                 UpdateCause::PriceFanOut
@@ -444,17 +468,20 @@ async fn value(
         .iter()
         .filter_map(|a| memo.price(a).map(|p| (*a, p)))
         .collect();
+    // Prices from another chain's store are read each time (no delta tells the memo).
     let read_prices = if unknown.is_empty() {
-        Vec::new()
+        HashMap::new()
     } else {
-        reader.store().prices(&unknown).await?
+        reader.read_prices(&unknown).await?
     };
-    prices.extend(unknown.iter().copied().zip(read_prices.iter().copied()));
+    prices.extend(read_prices.iter().map(|(k, v)| (*k, *v)));
     let states = reader.store().asset_states().await?;
     let rates = reader.rates_of(&assets).await?;
     let valued = reader.value_many(users, held, &prices, &rates, &states, at);
-    for (asset, view) in unknown.into_iter().zip(read_prices) {
-        memo.insert_price(asset, view);
+    for (asset, view) in read_prices {
+        if !reader.remote_prices().any(|(key, _)| key == asset) {
+            memo.insert_price(asset, view);
+        }
     }
     Ok(valued)
 }

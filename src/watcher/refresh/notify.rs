@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 use tokio::sync::{broadcast, watch};
 
 use super::RefreshStatus;
+use crate::chains::ChainId;
 use crate::model::{AssetId, BlockRef, CachedCollateral, Quarantine, UserId};
 
 /// Why a batch of users was refreshed.
@@ -54,6 +55,9 @@ impl From<&CachedCollateral> for UserTotals {
 /// One refresh: the users whose collateral was recomputed, all valued at `block`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CollateralUpdate {
+    /// The chain of the watcher that refreshed (its source's chain id;
+    /// [`ChainId::UNSPECIFIED`] for a source without one): `block` is a block of it.
+    pub chain: ChainId,
     /// The head block every value reflects.
     pub block: BlockRef,
     /// Why these users were refreshed.

@@ -10,6 +10,7 @@ use reorg_collateral::testing::{Backends, conformance_tests};
 use support::redis::fresh_cache;
 
 mod atomicity;
+mod chains;
 mod fallback;
 mod flushall;
 mod layout;
