@@ -211,6 +211,15 @@ pub(super) async fn claim_chain(
     first: bool,
 ) -> Result<(), StoreError> {
     let what = format!("check {chain} against the chains catalog");
+    let catalog: Option<String> = sqlx::query_scalar("SELECT to_regclass('chains')::text")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db(what.as_str()))?;
+    if catalog.is_none() {
+        // A schema before migration 0014 (a store built over a pool the caller did not
+        // migrate): it has no catalog to check, as before.
+        return Ok(());
+    }
     let row: Option<(String, String)> = sqlx::query_as(
         "SELECT chain_id::text, schema_name FROM chains WHERE schema_name = current_schema()",
     )
