@@ -8,6 +8,12 @@
 //! every value that crosses chains names the chain it came from ([`ChainId`],
 //! [`ChainBlock`], [`ChainHeads`]).
 
+mod collateral;
+mod error;
 mod id;
+mod reader;
 
+pub use collateral::{ChainAsset, MultiCollateral, SymbolTotal};
+pub use error::ChainsError;
 pub use id::{ChainBlock, ChainHeads, ChainId};
+pub use reader::MultiChainReader;

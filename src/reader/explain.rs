@@ -20,6 +20,15 @@ use crate::valuation::Arithmetic;
 pub enum PriceOrigin {
     /// The asset's own feed (`Contract::Feed`), accepted by the engine from a block's log.
     Feed,
+    /// A feed of another chain, read from that chain's store
+    /// ([`CollateralReader::with_price_from`](super::CollateralReader::with_price_from)):
+    /// the price's block is a block of that chain.
+    OtherChain {
+        /// The other chain.
+        chain: crate::chains::ChainId,
+        /// The key the price is stored under there.
+        key: AssetId,
+    },
 }
 
 /// The price one side of an asset was valued with.

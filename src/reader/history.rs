@@ -1,8 +1,6 @@
 //! [`CollateralReader::explain`] and [`CollateralReader::collateral_at_block`]: the reads
 //! that answer "why is this user's collateral X" and "what was it at block N".
 
-use std::collections::HashMap;
-
 use super::explain::{AssetExplanation, Explanation, PriceOrigin, PriceUsed, SideExplanation};
 use super::{CollateralReader, SNAPSHOT_ATTEMPTS, ValuationPoint};
 use crate::error::{Error, StoreError, ValuationError};
@@ -31,14 +29,26 @@ impl CollateralReader {
         let mut last = None;
         for _ in 0..SNAPSHOT_ATTEMPTS {
             let before = self.store.head_state().await?;
-            let at = ValuationPoint::of(before.as_ref().map(|(head, _)| head));
+            let remote_before = self.remote_states().await?;
+            let mut at = ValuationPoint::of(before.as_ref().map(|(head, _)| head));
+            at.now = remote_before
+                .iter()
+                .filter_map(|(_, s)| s.map(|(time, _)| time))
+                .fold(at.now, u64::max);
             let held = self.store.user_balances(user).await?;
             let assets: Vec<AssetId> = held.iter().map(|(a, _)| *a).collect();
             // Each asset's price key (its own feed, its `SameAs` feed or its underlying's),
             // its vault rate if derived, and the quarantines, as `collateral` reads them.
             let registry = self.valuator.assets();
             let keys: Vec<AssetId> = assets.iter().map(|a| registry.price_key(a)).collect();
-            let views = self.store.prices(&keys).await?;
+            let mut distinct = keys.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            let prices = self.read_prices(&distinct).await?;
+            let views: Vec<PriceView> = keys
+                .iter()
+                .map(|k| prices.get(k).copied().unwrap_or_default())
+                .collect();
             let rates = self.rates_of(&assets).await?;
             let states = self.store.asset_states().await?;
             let mut logs = Vec::with_capacity(held.len());
@@ -52,13 +62,12 @@ impl CollateralReader {
                 logs.push((confirmed, pending));
             }
             let after = self.store.head_state().await?.map(|(_, state)| state);
-            if after != before.map(|(_, state)| state) {
+            let remote_after = self.remote_states().await?;
+            if after != before.map(|(_, state)| state) || remote_after != remote_before {
                 last = after;
                 tokio::task::yield_now().await;
                 continue;
             }
-            let prices: HashMap<AssetId, PriceView> =
-                keys.iter().copied().zip(views.iter().copied()).collect();
             let collateral = self
                 .value_many(&[user], [held.as_slice()], &prices, &rates, &states, at)
                 .pop()
@@ -76,6 +85,14 @@ impl CollateralReader {
                             asset: *asset_id,
                         })?;
                 let rate = rates.get(asset_id).copied().unwrap_or_default();
+                let key = registry.price_key(asset_id);
+                let origin = self.remote_prices().find(|(k, _)| *k == key).map_or(
+                    PriceOrigin::Feed,
+                    |(_, r)| PriceOrigin::OtherChain {
+                        chain: r.chain,
+                        key: r.key,
+                    },
+                );
                 // A derived asset's arithmetic is that of its underlying units (shares at
                 // the side's rate, rounded down) with the underlying's decimals.
                 let underlying = match registry.price_source(asset_id) {
@@ -109,7 +126,7 @@ impl CollateralReader {
                         price: price.map(|p| PriceUsed {
                             price: p,
                             age: at.now.abs_diff(p.updated_at),
-                            origin: PriceOrigin::Feed,
+                            origin,
                         }),
                         status: valued.map(|a| a.status),
                         value: valued.and_then(|a| a.value),
@@ -168,13 +185,26 @@ impl CollateralReader {
     /// block that is not final, below the store's first block, below a memory store's
     /// retained horizon, or below a migration backfill's high-water; a Postgres store
     /// without [`create_history_indexes`](crate::store::PostgresStore::create_history_indexes)
-    /// answers `Unsupported`.
+    /// answers `Unsupported`. So is a user holding an asset priced from another chain
+    /// ([`with_price_from`](Self::with_price_from)): two chains' blocks have no common past
+    /// point to read both at.
     pub async fn collateral_at_block(
         &self,
         user: UserId,
         block: BlockNumber,
     ) -> Result<Collateral, Error> {
         let h = self.store.history_at(user, block).await?;
+        let registry = self.valuator.assets();
+        if h.balances.iter().any(|(a, _)| {
+            let key = registry.price_key(a);
+            self.remote_prices().any(|(k, _)| k == key)
+        }) {
+            return Err(crate::traits::HistoryError::Unsupported {
+                backend: "cross-chain reader's",
+                what: "a price from another chain at a past block",
+            }
+            .into());
+        }
         let views: Vec<(AssetId, BalanceView)> = h
             .balances
             .iter()

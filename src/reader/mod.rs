@@ -22,6 +22,7 @@ mod cache_ops;
 mod cached;
 mod explain;
 mod history;
+mod remote_prices;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub use cache_ops::CacheMismatch;
 pub use cached::{CachedRead, FallbackReason, ReadSource};
 pub use explain::{AssetExplanation, Explanation, PriceOrigin, PriceUsed, SideExplanation};
 pub use history::DEFAULT_EXPLAIN_ROWS;
+pub use remote_prices::RemotePrice;
 
 use crate::error::{Error, StoreError, ValuationError};
 use crate::model::{
@@ -70,6 +72,7 @@ pub struct CollateralReader {
     store: Arc<dyn BalanceStore>,
     valuator: Valuator,
     cache: Option<Arc<dyn CollateralCache>>,
+    remote: remote_prices::RemotePrices,
 }
 
 impl CollateralReader {
@@ -79,6 +82,7 @@ impl CollateralReader {
             store,
             valuator,
             cache: None,
+            remote: Default::default(),
         }
     }
 
@@ -128,6 +132,10 @@ impl CollateralReader {
     /// are read again, up to [`SNAPSHOT_ATTEMPTS`] times, then [`StoreError::Moving`].
     /// (A store whose chain goes from a state to another and back between the two reads
     /// passes the check; the values of that state are then the same again.)
+    ///
+    /// With prices from other chains ([`with_price_from`](Self::with_price_from)), each
+    /// other store's state is checked the same way, and prices are aged against the latest
+    /// head timestamp of this chain and those chains.
     pub async fn collateral_snapshot(
         &self,
         users: &[UserId],
@@ -135,10 +143,16 @@ impl CollateralReader {
         let mut last = None;
         for _ in 0..SNAPSHOT_ATTEMPTS {
             let before = self.store.head_state().await?;
-            let at = ValuationPoint::of(before.as_ref().map(|(head, _)| head));
+            let remote_before = self.remote_states().await?;
+            let mut at = ValuationPoint::of(before.as_ref().map(|(head, _)| head));
+            at.now = remote_before
+                .iter()
+                .filter_map(|(_, s)| s.map(|(time, _)| time))
+                .fold(at.now, u64::max);
             let values = self.collateral_many(users, at).await?;
             let after = self.store.head_state().await?.map(|(_, state)| state);
-            if after == before.map(|(_, state)| state) {
+            let remote_after = self.remote_states().await?;
+            if after == before.map(|(_, state)| state) && remote_after == remote_before {
                 return Ok((after, values));
             }
             last = after;
@@ -165,8 +179,9 @@ impl CollateralReader {
 
     /// The collateral of many users, in the order asked: one balance read
     /// ([`user_balances_many`](crate::traits::BalanceReader::user_balances_many)) and one
-    /// price read for all of them, valued in memory. A user whose valuation fails gets its
-    /// own error; the others are valued.
+    /// price read for all of them (plus one per other store prices come from, see
+    /// [`with_price_from`](Self::with_price_from)), valued in memory. A user whose
+    /// valuation fails gets its own error; the others are valued.
     pub async fn collateral_many(
         &self,
         users: &[UserId],
@@ -178,9 +193,8 @@ impl CollateralReader {
         let balances = self.store.user_balances_many(users).await?;
         let assets: Vec<AssetId> = assets_of(balances.iter().map(Vec::as_slice));
         let keys = self.price_keys(&assets);
-        let views = self.store.prices(&keys).await?;
+        let prices = self.read_prices(&keys).await?;
         let states = self.store.asset_states().await?;
-        let prices: HashMap<AssetId, PriceView> = keys.into_iter().zip(views).collect();
         let rates = self.rates_of(&assets).await?;
         Ok(self.value_many(
             users,

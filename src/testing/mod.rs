@@ -6,6 +6,7 @@
 mod backends;
 pub mod conformance;
 pub mod harness;
+pub mod multichain;
 pub mod oracle;
 pub mod recorder;
 pub mod strategy;

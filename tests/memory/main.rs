@@ -6,6 +6,7 @@ mod flaky;
 mod health;
 mod history;
 mod metrics;
+mod multichain;
 mod openings;
 mod property;
 mod rejections;
