@@ -389,6 +389,20 @@ pub enum StoreError {
         /// The store's current epoch (the newer claim's).
         current: i64,
     },
+    /// A chain of the Postgres chains catalog cannot be given or claimed: its schema name
+    /// is refused, the catalog maps it elsewhere, or a claim names another chain than the
+    /// one the schema holds. Nothing was committed.
+    #[error("{backend} store: {chain} (schema {schema}): {reason}; nothing was committed")]
+    Chain {
+        /// Which backend.
+        backend: &'static str,
+        /// The chain asked for or claimed.
+        chain: crate::chains::ChainId,
+        /// The schema concerned.
+        schema: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// Whether an operation that failed may have committed something.

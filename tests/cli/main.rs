@@ -4,6 +4,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod chains;
 mod docs;
 mod explain;
 mod migration;

@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod chains;
 mod conformance;
 mod corrections;
 mod faults;

@@ -50,6 +50,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use reorg_collateral::chains::ChainId;
 use reorg_collateral::error::StoreError;
 use reorg_collateral::migration::MigrationError;
 use reorg_collateral::store::{PostgresConfig, PostgresStore, cancel_sessions, ping};
@@ -107,6 +108,12 @@ struct Cli {
     /// schema that is behind this build.
     #[arg(long, default_value = "public")]
     schema: String,
+    /// Run against this chain's schema, looked up in the chains catalog of --schema (the
+    /// base): the base's own chain is the base itself. `migrate`, `simulate`, `backfill`
+    /// and `run` add a chain missing from the catalog (schema `<base>_c<id>`); the other
+    /// commands refuse it. Without it, commands run on --schema as before.
+    #[arg(long, global = true)]
+    chain: Option<u64>,
     /// Server-side cap on each statement, in seconds (0: none). Raise it for a full verify
     /// of a very large log.
     #[arg(long, default_value_t = 120)]
@@ -221,7 +228,7 @@ async fn run(
             println!("migrations applied (schema {})", cli.schema);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Simulate(args) => args.run(store, stop).await,
+        Command::Simulate(args) => args.run(store, cli.chain, stop).await,
         Command::Backfill(args) => args.run(&store).await,
         Command::Verify(args) => args.run(&store, &cli.schema).await,
         Command::Cutover(args) => args.run(&store).await,
@@ -234,6 +241,40 @@ async fn run(
         Command::Run(_) => unreachable!("`run` connects by itself"),
         Command::Follow(_) => unreachable!("`follow` needs no store"),
     }
+}
+
+/// The schema of `chain` in the chains catalog of schema `base`: added when the command
+/// `migrates`, else refused when missing (exit code 2).
+async fn chain_schema(
+    url: &str,
+    base: &str,
+    migrates: bool,
+    config: &PostgresConfig,
+    chain: ChainId,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let store = if migrates {
+        PostgresStore::connect_with(url, Some(base), config).await?
+    } else {
+        PostgresStore::open_existing(url, Some(base), config).await?
+    };
+    let base_store = store;
+    let found = match base_store.chain_schema(chain).await? {
+        Some(schema) => Some(schema),
+        None if migrates => {
+            let store = base_store.chain(chain).await?;
+            store.pool().close().await;
+            base_store.chain_schema(chain).await?
+        }
+        None => None,
+    };
+    base_store.pool().close().await;
+    found.ok_or_else(|| {
+        Usage(format!(
+            "{chain} is not in the chains catalog of schema {base} (add it with `migrate --chain {}`)",
+            chain.0
+        ))
+        .into()
+    })
 }
 
 /// Exit code 2 for refused input (usage, a refused configuration value), else 1.
@@ -312,15 +353,37 @@ async fn main() -> ExitCode {
     // The handler is in place before the first connection.
     tokio::task::yield_now().await;
     let work = async {
+        let mut cli = cli;
         if let Command::Follow(args) = cli.command {
             return args.run().await;
         }
         if let Command::Run(args) = cli.command {
             // The service's configuration is checked before anything connects.
-            args.load()?;
+            let service = args.load()?;
+            let chain = match cli.chain {
+                // The base is the configuration's schema, when it names one.
+                Some(chain) => {
+                    let base = service.schema.as_deref().unwrap_or(&cli.schema);
+                    let url = &cli.database_url;
+                    Some(chain_schema(url, base, true, &config, ChainId(chain)).await?)
+                }
+                None => None,
+            };
             return args
-                .run(&cli.database_url, &cli.schema, &config, stop.clone())
+                .run(
+                    &cli.database_url,
+                    &cli.schema,
+                    chain.as_deref(),
+                    &config,
+                    stop.clone(),
+                )
                 .await;
+        }
+        if let Some(chain) = cli.chain {
+            let migrates = cli.command.migrates();
+            cli.schema =
+                chain_schema(&cli.database_url, &cli.schema, migrates, &config, ChainId(chain))
+                    .await?;
         }
         let store = if cli.command.migrates() {
             PostgresStore::connect_with(&cli.database_url, Some(&cli.schema), &config).await?

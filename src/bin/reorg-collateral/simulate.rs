@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use clap::Args;
 use reorg_collateral::model::AssetRegistry;
-use reorg_collateral::source::ScriptedChain;
+use alloy_primitives::B256;
+use reorg_collateral::model::{Block, BlockNumber};
+use reorg_collateral::source::{ScriptedChain, SimulatedChain};
+use reorg_collateral::{BlockSource, SourceError};
 use reorg_collateral::store::PostgresStore;
 use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
 use tokio_util::sync::CancellationToken;
@@ -56,6 +59,7 @@ impl SimulateArgs {
     pub(crate) async fn run(
         self,
         store: Arc<PostgresStore>,
+        chain: Option<u64>,
         stop: CancellationToken,
     ) -> Result<ExitCode, Box<dyn std::error::Error>> {
         let Self {
@@ -80,14 +84,20 @@ impl SimulateArgs {
         if stop.is_cancelled() {
             return Err(STOPPED.into());
         }
+        // `--chain N` (N > 0): the scripted chain reports chain id N, so its store is
+        // claimed for that chain; otherwise no chain id, as without `--chain`.
+        let source: Arc<dyn BlockSource> = Arc::new(OnChain {
+            chain: script.chain.clone(),
+            id: chain.filter(|id| *id != 0),
+        });
         let mut watcher = if standby {
             let retry = Duration::from_millis(50);
             let watcher =
-                Watcher::standby(config, script.chain.clone(), store.clone(), retry).await?;
+                Watcher::standby(config, source, store.clone(), retry).await?;
             println!("claimed the writer");
             watcher
         } else {
-            Watcher::new(config, script.chain.clone(), store.clone()).await?
+            Watcher::new(config, source, store.clone()).await?
         };
         watcher.stop_on(stop.clone());
         // Every step raises the head by one. After a crash, replay the script without
@@ -129,5 +139,31 @@ impl SimulateArgs {
             stats
         );
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// The scripted chain reporting the chain id given with `--chain`.
+#[derive(Debug)]
+struct OnChain {
+    chain: Arc<SimulatedChain>,
+    id: Option<u64>,
+}
+
+#[async_trait::async_trait]
+impl BlockSource for OnChain {
+    async fn head(&self) -> Result<BlockNumber, SourceError> {
+        self.chain.head().await
+    }
+    async fn block_by_number(&self, n: BlockNumber) -> Result<Option<Block>, SourceError> {
+        self.chain.block_by_number(n).await
+    }
+    async fn block_by_hash(&self, h: B256) -> Result<Option<Block>, SourceError> {
+        self.chain.block_by_hash(h).await
+    }
+    async fn chain_id(&self) -> Result<Option<u64>, SourceError> {
+        Ok(self.id)
+    }
+    async fn finalized(&self) -> Result<Option<BlockNumber>, SourceError> {
+        self.chain.finalized().await
     }
 }

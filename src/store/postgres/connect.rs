@@ -336,7 +336,7 @@ const CREATE_SCHEMA_LOCK_CLASS: i32 = 1_919_118_190;
 /// them failing with a unique violation of `pg_namespace` (`CREATE SCHEMA IF NOT EXISTS`
 /// alone races). An existing schema is left alone, so a role without the database's CREATE
 /// privilege can connect to it.
-async fn create_schema(
+pub(super) async fn create_schema(
     conn: &mut PgConnection,
     schema: &str,
     target: &str,

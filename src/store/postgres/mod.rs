@@ -5,6 +5,7 @@
 mod append;
 mod apply;
 mod asset_state;
+mod chains;
 mod codec;
 mod connect;
 mod deadline;
@@ -139,6 +140,9 @@ pub struct PostgresStore {
     /// The client-side deadline of each operation
     /// ([`PostgresConfig::operation_deadline`]).
     deadline: Option<std::time::Duration>,
+    /// The base schema whose `chains` catalog this store uses, for a store
+    /// [`chain`](Self::chain) returned; `None`: its own schema's.
+    catalog: Option<std::sync::Arc<str>>,
 }
 
 impl PostgresStore {
@@ -151,6 +155,7 @@ impl PostgresStore {
             hook: None,
             claim: Default::default(),
             deadline: PostgresConfig::default().operation_deadline,
+            catalog: None,
         }
     }
 

@@ -1,4 +1,6 @@
 //! One writer per store, one chain per store: [`StoreWriter::claim_writer`] for Postgres.
+//! With several chains in one database (the `chains` catalog, see `chains`), each chain's
+//! schema is a store of its own: claims and fencing are per schema, hence per chain.
 //!
 //! The claim takes a session-level advisory lock on a connection dedicated to it and held
 //! for the store handle's lifetime (shared by its clones; dropped, and the lock released,
@@ -25,6 +27,7 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 use super::codec::{BACKEND, b256, db};
 use super::deadline::Progress;
 use super::{PostgresStore, SCHEMA_LOCK_KEY_SQL};
+use crate::chains::ChainId;
 use crate::error::StoreError;
 use crate::model::StoreIdentity;
 
@@ -228,26 +231,30 @@ async fn holder(conn: &mut PgConnection) -> Result<String, StoreError> {
 }
 
 /// Records `identity` if the store has none; [`StoreError::IdentityMismatch`] if it has
-/// another.
+/// another. In the same transaction, the chain is checked against the schema's row of the
+/// chains catalog (migration 0014): a never-claimed store (chain 0) becomes the chain of
+/// its first claim, a schema the catalog gives to another chain refuses the claim
+/// ([`StoreError::Chain`]).
 async fn check_identity(
     conn: &mut PgConnection,
     identity: &StoreIdentity,
     progress: &Progress,
 ) -> Result<(), StoreError> {
     let chain_id = identity.chain_id.map(|id| id.to_string());
-    // An autocommit statement: past the deadline, the identity may have been recorded.
-    progress.committing();
-    sqlx::query(
+    let mut tx = conn.begin().await.map_err(db("begin the claim"))?;
+    let first = sqlx::query(
         "INSERT INTO store_identity (chain_id, registry) VALUES ($1::numeric, $2)
          ON CONFLICT (singleton) DO NOTHING",
     )
     .bind(chain_id.as_deref())
     .bind(identity.registry.as_slice())
-    .execute(&mut *conn)
+    .execute(&mut *tx)
     .await
-    .map_err(db("record the store identity"))?;
+    .map_err(db("record the store identity"))?
+    .rows_affected()
+        == 1;
     let row = sqlx::query("SELECT chain_id::text AS chain_id, registry FROM store_identity")
-        .fetch_one(&mut *conn)
+        .fetch_one(&mut *tx)
         .await
         .map_err(db("read the store identity"))?;
     let stored_chain: Option<String> = row.try_get("chain_id").map_err(db("read chain_id"))?;
@@ -265,13 +272,15 @@ async fn check_identity(
         chain_id: stored_chain,
         registry: b256(&registry, "registry")?,
     };
-    if stored == *identity {
-        Ok(())
-    } else {
-        Err(StoreError::IdentityMismatch {
+    if stored != *identity {
+        return Err(StoreError::IdentityMismatch {
             backend: BACKEND,
             stored,
             claimed: *identity,
-        })
+        });
     }
+    super::chains::claim_chain(&mut tx, ChainId::of(identity.chain_id), first).await?;
+    // Past the deadline from here, the identity may have been recorded.
+    progress.committing();
+    tx.commit().await.map_err(db("commit the claim"))
 }

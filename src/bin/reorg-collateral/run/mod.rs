@@ -47,18 +47,21 @@ impl RunArgs {
         Ok(config::parse(&file, &text).map_err(|e| crate::Usage(e.to_string()))?)
     }
 
-    /// Runs the service until `stop` is cancelled.
+    /// Runs the service until `stop` is cancelled, on `chain_schema` (`--chain`) when
+    /// given, else on the configuration's schema or `default_schema`.
     pub(crate) async fn run(
         self,
         database_url: &str,
         default_schema: &str,
+        chain_schema: Option<&str>,
         pg: &PostgresConfig,
         stop: CancellationToken,
     ) -> Result<ExitCode, Box<dyn std::error::Error>> {
         let config = self.load()?;
         let prometheus = PrometheusBuilder::new().install_recorder()?;
         reorg_collateral::metrics::describe();
-        let schema = Some(config.schema.as_deref().unwrap_or(default_schema));
+        // `--chain`'s schema (resolved in the configuration's schema's catalog) wins.
+        let schema = chain_schema.or(config.schema.as_deref()).or(Some(default_schema));
         let store = Arc::new(PostgresStore::connect_with(database_url, schema, pg).await?);
         let registry = config.assets.clone();
         store.register_assets(&registry).await?;
