@@ -1,6 +1,8 @@
 //! [`CollateralReader::explain`] and [`CollateralReader::collateral_at_block`]: the reads
 //! that answer "why is this user's collateral X" and "what was it at block N".
 
+use std::collections::HashMap;
+
 use super::explain::{AssetExplanation, Explanation, PriceOrigin, PriceUsed, SideExplanation};
 use super::{CollateralReader, SNAPSHOT_ATTEMPTS, ValuationPoint};
 use crate::error::{Error, StoreError, ValuationError};

@@ -21,7 +21,7 @@ mod reconcile;
 mod reconcile_cli;
 #[cfg(feature = "cli")]
 mod service;
-mod usdc;
-mod undecodable;
 mod two_chains;
+mod undecodable;
+mod usdc;
 mod weth9;

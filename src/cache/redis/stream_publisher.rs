@@ -89,7 +89,9 @@ async fn xadd(
     let (kind, block, chain) = match notification {
         Notification::Update(u) => ("update", u.block.number.to_string(), u.chain.0.to_string()),
         Notification::Quarantined(q) => ("quarantined", q.block.number.to_string(), "-".to_owned()),
-        Notification::Resumed { block, .. } => ("resumed", block.number.to_string(), "-".to_owned()),
+        Notification::Resumed { block, .. } => {
+            ("resumed", block.number.to_string(), "-".to_owned())
+        }
         Notification::Lagged { resync_from, .. } => (
             "lagged",
             resync_from.map_or_else(|| "-".to_owned(), |b| b.number.to_string()),
