@@ -62,11 +62,15 @@ impl ReconcileArgs {
                 d.user, d.asset, d.block.number, d.ours, d.chain_value, d.difference
             );
         }
+        for e in &report.unread {
+            println!("unread {e}");
+        }
         println!(
-            "compared {} balances of {} tokens at {at}: {} drifts",
+            "compared {} balances of {} tokens at {at}: {} drifts, {} unread",
             report.compared,
             tokens.len(),
-            report.drifts.len()
+            report.drifts.len(),
+            report.unread.len()
         );
         Ok(if report.is_clean() {
             ExitCode::SUCCESS
