@@ -111,5 +111,8 @@ async fn quarantine_resume_is_a_request_the_running_watcher_writes() {
     assert!(list.status.success(), "{}", cli::stderr(&list));
     let text = String::from_utf8_lossy(&list.stdout);
     assert_eq!(text.lines().count(), 1, "{text}");
-    assert!(text.contains(&format!("{A} confirmed quarantined")), "{text}");
+    assert!(
+        text.contains(&format!("{A} confirmed quarantined")),
+        "{text}"
+    );
 }
