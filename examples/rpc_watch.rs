@@ -312,6 +312,10 @@ async fn main() -> Result<(), Error> {
                         );
                     }
                 }
+                Notification::Quarantined(q) => eprintln!("{q}"),
+                Notification::Resumed { asset, block } => {
+                    eprintln!("asset {asset} resumed at #{}", block.number)
+                }
                 Notification::Lagged {
                     missed,
                     resync_from,

@@ -112,17 +112,21 @@ pub enum EngineError {
     /// A log of a [`FaultPolicy::Strict`](crate::model::FaultPolicy::Strict) asset could
     /// not be decoded ([`BalanceChange::Undecodable`](crate::model::BalanceChange::Undecodable)).
     /// Nothing was applied; every sync refuses the block the same way.
-    #[error("block {block}: log {log} of {asset} could not be decoded: {detail}")]
-    Undecodable {
-        /// The refused block.
-        block: BlockRef,
-        /// The undecodable log.
-        log: LogId,
-        /// The asset whose contract emitted it.
-        asset: AssetId,
-        /// What the decoder said.
-        detail: crate::model::DecodeDetail,
-    },
+    #[error("block {}: log {} of {} could not be decoded: {}", .0.block, .0.log, .0.asset, .0.detail)]
+    Undecodable(Box<UndecodableFault>),
+}
+
+/// The log behind an [`EngineError::Undecodable`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UndecodableFault {
+    /// The refused block.
+    pub block: BlockRef,
+    /// The undecodable log.
+    pub log: LogId,
+    /// The asset whose contract emitted it.
+    pub asset: AssetId,
+    /// What the decoder said.
+    pub detail: crate::model::DecodeDetail,
 }
 
 /// The event and balance behind a [`EngineError::BalanceOverflow`] or

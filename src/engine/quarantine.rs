@@ -1,7 +1,7 @@
 //! The fault rule of the fold: a log of an asset that cannot be applied either fails the
 //! step ([`FaultPolicy::Strict`]) or quarantines the asset ([`FaultPolicy::Quarantine`]).
 
-use crate::error::{BalanceFault, EngineError};
+use crate::error::{BalanceFault, EngineError, UndecodableFault};
 use crate::model::{BalanceEvent, BlockRef, DecodeDetail, FaultPolicy, FaultReason, Quarantine};
 
 /// What a fault of an asset with `policy` becomes: the step's error (strict), or the
@@ -57,12 +57,12 @@ pub(super) fn on_undecodable(
     detail: DecodeDetail,
 ) -> Result<Quarantine, EngineError> {
     if policy == FaultPolicy::Strict {
-        return Err(EngineError::Undecodable {
+        return Err(EngineError::Undecodable(Box::new(UndecodableFault {
             block,
             log: event.log,
             asset: event.asset,
             detail,
-        });
+        })));
     }
     Ok(Quarantine {
         asset: event.asset,

@@ -226,15 +226,15 @@ fn an_undecodable_log_of_a_strict_asset_refuses_the_step_naming_the_log() {
         )],
     };
     let err = e.build(t, BaseState::default(), None).unwrap_err();
-    let crate::error::EngineError::Undecodable {
+    let crate::error::EngineError::Undecodable(fault) = &err else {
+        panic!("{err}")
+    };
+    let crate::error::UndecodableFault {
         block,
         log,
         asset,
         detail,
-    } = &err
-    else {
-        panic!("{err}")
-    };
+    } = &**fault;
     assert_eq!((block.number, log.log_index, *asset), (1, 1, A));
     assert_eq!(detail.as_str(), "Deposit: short data");
     assert!(

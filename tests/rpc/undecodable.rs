@@ -194,12 +194,10 @@ async fn a_log_the_decoder_rejects_refuses_the_block_of_a_strict_token() {
     c.legacy_log().await;
     for _ in 0..2 {
         let err = watcher.sync().await.unwrap_err();
-        let Error::Engine(EngineError::Undecodable {
-            block, log, asset, ..
-        }) = &err
-        else {
+        let Error::Engine(EngineError::Undecodable(fault)) = &err else {
             panic!("{err}")
         };
+        let (block, log, asset) = (fault.block, fault.log, &fault.asset);
         assert_eq!(
             (block.number, *asset, log.log_index),
             (head + 1, c.legacy, 0)

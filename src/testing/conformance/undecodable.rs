@@ -107,7 +107,7 @@ pub async fn strict_undecodable_stalls(backends: Backends) {
     for _ in 0..2 {
         let err = h.watcher.sync().await.unwrap_err();
         assert!(
-            matches!(&err, Error::Engine(EngineError::Undecodable { asset: a, block, .. }) if *a == asset && block.number == head + 1),
+            matches!(&err, Error::Engine(EngineError::Undecodable(f)) if f.asset == asset && f.block.number == head + 1),
             "{err}"
         );
         assert_eq!(h.watcher.window().head().map(|b| b.number), Some(head));
