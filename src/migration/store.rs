@@ -318,6 +318,10 @@ impl StoreWriter for MigratingStore {
     async fn release_writer(&self) -> Result<(), StoreError> {
         self.inner.release_writer().await
     }
+
+    async fn take_resume_requests(&self) -> Result<Vec<crate::model::ResumeRequest>, StoreError> {
+        self.inner.take_resume_requests().await
+    }
 }
 
 #[async_trait]

@@ -147,6 +147,10 @@ impl StoreWriter for RecordingStore {
     async fn claim_writer(&self, identity: &StoreIdentity) -> Result<(), StoreError> {
         self.inner.claim_writer(identity).await
     }
+
+    async fn take_resume_requests(&self) -> Result<Vec<crate::model::ResumeRequest>, StoreError> {
+        self.inner.take_resume_requests().await
+    }
 }
 
 #[async_trait]
