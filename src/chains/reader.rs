@@ -257,7 +257,7 @@ impl MultiChainReader {
                 }
                 match failed {
                     Some(e) => Err(e),
-                    None => Ok(MultiCollateral::new(*user, heads.clone(), chains, &symbol)),
+                    None => Ok(MultiCollateral::new(*user, heads.clone(), chains, symbol)),
                 }
             })
             .collect()
