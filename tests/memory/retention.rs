@@ -190,7 +190,11 @@ async fn the_default_store_is_bounded_and_unbounded_keeps_everything() {
         bounded.retained(),
         unbounded.retained()
     );
-    assert!(unbounded.retained().history >= 51 + 49, "{:?}", unbounded.retained());
+    assert!(
+        unbounded.retained().history >= 51 + 49,
+        "{:?}",
+        unbounded.retained()
+    );
     // Balances are the same: retention drops only the log.
     let key = Address::repeat_byte(1);
     assert_eq!(

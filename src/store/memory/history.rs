@@ -215,8 +215,7 @@ impl Inner {
         {
             return Err(HistoryError::NotRetained { block, horizon });
         }
-        self
-            .history
+        self.history
             .headers
             .get(&block)
             .copied()

@@ -269,10 +269,11 @@ impl PostgresStore {
             )?;
             let n: i64 = r.try_get("n").map_err(db("read block_number"))?;
             let i: i64 = r.try_get("i").map_err(db("read log_index"))?;
-            if quarantines
-                .get(&asset)
-                .is_some_and(|spans| spans.iter().any(|(from, to)| *from <= (n, i) && (n, i) < *to))
-            {
+            if quarantines.get(&asset).is_some_and(|spans| {
+                spans
+                    .iter()
+                    .any(|(from, to)| *from <= (n, i) && (n, i) < *to)
+            }) {
                 // A row of a quarantined asset: the engine skipped it.
                 continue;
             }
@@ -496,7 +497,9 @@ async fn quarantines(
         let n: i64 = r.try_get("block_number").map_err(db("read block_number"))?;
         let state: i16 = r.try_get("state").map_err(db("read state"))?;
         let spans = out.entry(asset).or_default();
-        let open = spans.last().is_some_and(|(_, to)| *to == (i64::MAX, i64::MAX));
+        let open = spans
+            .last()
+            .is_some_and(|(_, to)| *to == (i64::MAX, i64::MAX));
         match (state, open) {
             (1, false) => {
                 let log: Option<i64> = r.try_get("log_index").map_err(db("read log_index"))?;

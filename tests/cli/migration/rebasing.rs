@@ -119,7 +119,10 @@ async fn a_rebasing_asset_through_backfill_verifies_as_shares() {
     assert_eq!(bad.mismatches, 1, "{bad:?}");
     assert_eq!(bad.samples[0].user, bob);
     assert_eq!(
-        (bad.samples[0].expected.as_str(), bad.samples[0].actual.as_str()),
+        (
+            bad.samples[0].expected.as_str(),
+            bad.samples[0].actual.as_str()
+        ),
         ("3620", "3621")
     );
 }
