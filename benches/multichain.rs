@@ -24,8 +24,7 @@ use reorg_collateral::source::SimulatedChain;
 use reorg_collateral::store::PostgresStore;
 use reorg_collateral::valuation::Valuator;
 use reorg_collateral::{
-    BalanceStore, BlockSource, CollateralReader, EngineConfig, SourceError, Watcher,
-    WatcherConfig,
+    BalanceStore, BlockSource, CollateralReader, EngineConfig, SourceError, Watcher, WatcherConfig,
 };
 use sqlx::{AssertSqlSafe, Executor};
 

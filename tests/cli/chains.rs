@@ -36,7 +36,10 @@ async fn commands_run_per_chain_and_without_chain_as_before() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("chain 10"), "{}", stderr(&out));
 
-    let text = ok(&run(&base, &["migrate", "--chain", "10"]), "migrate --chain 10");
+    let text = ok(
+        &run(&base, &["migrate", "--chain", "10"]),
+        "migrate --chain 10",
+    );
     assert!(text.contains(&format!("schema {c10}")), "{text}");
     ok(
         &run(
@@ -60,7 +63,10 @@ async fn commands_run_per_chain_and_without_chain_as_before() {
     );
 
     // The migration toolkit's verify, per chain and on the base without --chain.
-    let text = ok(&run(&base, &["verify", "--chain", "10"]), "verify --chain 10");
+    let text = ok(
+        &run(&base, &["verify", "--chain", "10"]),
+        "verify --chain 10",
+    );
     assert!(!text.is_empty());
     ok(&run(&base, &["verify", "--chain", "0"]), "verify --chain 0");
     ok(&run(&base, &["verify"]), "verify without --chain");

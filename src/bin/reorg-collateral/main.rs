@@ -379,9 +379,14 @@ async fn main() -> ExitCode {
         }
         if let Some(chain) = cli.chain {
             let migrates = cli.command.migrates();
-            cli.schema =
-                chain_schema(&cli.database_url, &cli.schema, migrates, &config, ChainId(chain))
-                    .await?;
+            cli.schema = chain_schema(
+                &cli.database_url,
+                &cli.schema,
+                migrates,
+                &config,
+                ChainId(chain),
+            )
+            .await?;
         }
         let store = if cli.command.migrates() {
             PostgresStore::connect_with(&cli.database_url, Some(&cli.schema), &config).await?

@@ -5,13 +5,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use alloy_primitives::B256;
 use clap::Args;
 use reorg_collateral::model::AssetRegistry;
-use alloy_primitives::B256;
 use reorg_collateral::model::{Block, BlockNumber};
 use reorg_collateral::source::{ScriptedChain, SimulatedChain};
-use reorg_collateral::{BlockSource, SourceError};
 use reorg_collateral::store::PostgresStore;
+use reorg_collateral::{BlockSource, SourceError};
 use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -92,8 +92,7 @@ impl SimulateArgs {
         });
         let mut watcher = if standby {
             let retry = Duration::from_millis(50);
-            let watcher =
-                Watcher::standby(config, source, store.clone(), retry).await?;
+            let watcher = Watcher::standby(config, source, store.clone(), retry).await?;
             println!("claimed the writer");
             watcher
         } else {

@@ -96,7 +96,10 @@ impl PostgresStore {
                     .map_err(db("read the current schema"))
             })
             .await?;
-        let base = self.catalog.as_deref().map_or_else(|| own.clone(), str::to_owned);
+        let base = self
+            .catalog
+            .as_deref()
+            .map_or_else(|| own.clone(), str::to_owned);
         Ok((own, base))
     }
 

@@ -162,7 +162,10 @@ async fn three_chains_write_and_read_at_once_without_conflicts() {
         "deadlocks or serialization failures seen by the clients: {all:#?}"
     );
     let writer_errors: Vec<_> = all.iter().filter(|e| e.starts_with("writer")).collect();
-    assert!(writer_errors.is_empty(), "writers failed: {writer_errors:#?}");
+    assert!(
+        writer_errors.is_empty(),
+        "writers failed: {writer_errors:#?}"
+    );
     let reader_db_errors: Vec<_> = all
         .iter()
         .filter(|e| e.starts_with("reader") && !e.ends_with("(sqlstate None)"))
@@ -174,7 +177,10 @@ async fn three_chains_write_and_read_at_once_without_conflicts() {
     assert!(reads >= READERS as u64 * MIN_READS);
 
     for ((id, store), (script, stats)) in ids.iter().zip(&stores).zip(&finished) {
-        assert!(stats.blocks_applied >= STEPS as u64, "chain {id}: {stats:?}");
+        assert!(
+            stats.blocks_applied >= STEPS as u64,
+            "chain {id}: {stats:?}"
+        );
         assert_oracle(store, script, &format!("chain {id}")).await;
     }
     // With the writers stopped, the multi-chain read is each chain's own.

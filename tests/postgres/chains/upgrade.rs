@@ -110,7 +110,10 @@ async fn second_chain_beside(store: &PostgresStore, schema: &str, first: ChainId
     let other_schema = format!("{schema}_c10");
     assert_eq!(
         store.chains().await.unwrap(),
-        vec![(first, schema.to_owned()), (ChainId(10), other_schema.clone())]
+        vec![
+            (first, schema.to_owned()),
+            (ChainId(10), other_schema.clone())
+        ]
     );
     assert_eq!(
         other.chains().await.unwrap(),
@@ -199,7 +202,9 @@ async fn a_never_claimed_store_becomes_the_chain_of_its_first_claim() {
         .await
         .expect_err("chain 8 is another schema's");
     match &refused {
-        StoreError::Chain { chain, schema: s, .. } => {
+        StoreError::Chain {
+            chain, schema: s, ..
+        } => {
             assert_eq!((*chain, s.as_str()), (ChainId(8), schema.as_str()));
         }
         other => panic!("expected StoreError::Chain, got {other}"),

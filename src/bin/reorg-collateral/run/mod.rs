@@ -61,7 +61,9 @@ impl RunArgs {
         let prometheus = PrometheusBuilder::new().install_recorder()?;
         reorg_collateral::metrics::describe();
         // `--chain`'s schema (resolved in the configuration's schema's catalog) wins.
-        let schema = chain_schema.or(config.schema.as_deref()).or(Some(default_schema));
+        let schema = chain_schema
+            .or(config.schema.as_deref())
+            .or(Some(default_schema));
         let store = Arc::new(PostgresStore::connect_with(database_url, schema, pg).await?);
         let registry = config.assets.clone();
         store.register_assets(&registry).await?;
