@@ -13,7 +13,7 @@ mod error;
 mod id;
 mod reader;
 
-pub use collateral::{ChainAsset, MultiCollateral, SymbolTotal};
+pub use collateral::{ChainAsset, LeftOut, MultiCollateral, SymbolTotal};
 pub use error::ChainsError;
 pub use id::{ChainBlock, ChainHeads, ChainId};
 pub use reader::MultiChainReader;
