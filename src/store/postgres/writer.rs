@@ -140,8 +140,12 @@ impl PostgresStore {
         let Some(mut conn) = self.claim.session.lock().await.take() else {
             return Ok(());
         };
-        sqlx::query("SELECT pg_advisory_unlock($1::int, hashtext(current_schema()))")
-            .bind(OWNER_LOCK_CLASS)
+        // The same key the claim locked (the schema's oid), so the lock is released here and
+        // not only when the session closes.
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT pg_advisory_unlock($1::int, {SCHEMA_LOCK_KEY_SQL})"
+        )))
+        .bind(OWNER_LOCK_CLASS)
             .execute(&mut conn)
             .await
             .map_err(db("release the writer ownership"))?;
