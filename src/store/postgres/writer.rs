@@ -146,9 +146,9 @@ impl PostgresStore {
             "SELECT pg_advisory_unlock($1::int, {SCHEMA_LOCK_KEY_SQL})"
         )))
         .bind(OWNER_LOCK_CLASS)
-            .execute(&mut conn)
-            .await
-            .map_err(db("release the writer ownership"))?;
+        .execute(&mut conn)
+        .await
+        .map_err(db("release the writer ownership"))?;
         // Closing the session would release the lock too; a failed close changes nothing.
         let _ = conn.close().await;
         Ok(())
