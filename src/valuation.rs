@@ -32,9 +32,11 @@ use crate::model::{
 mod arithmetic;
 mod derived;
 mod exact;
+mod sum;
 
 pub use arithmetic::{Arithmetic, Rounding};
 pub use derived::shares_to_units;
+pub use sum::ExactSum;
 
 /// Decimal places kept in each per-asset value.
 pub const VALUE_DECIMALS: u32 = 18;

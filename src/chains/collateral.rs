@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 
-use super::{ChainHeads, ChainId, ChainsError};
+use super::{ChainHeads, ChainId};
 use crate::model::{AssetId, AssetValuation, Collateral, UserId};
+use crate::valuation::ExactSum;
 
 /// One (chain, asset) line of a [`MultiCollateral`]: the asset's valuation on each side of
 /// that chain's collateral (`None` on a side where its balance is zero).
@@ -38,6 +39,25 @@ pub struct SymbolTotal {
     pub complete: bool,
 }
 
+/// The chains whose total on a side was left out of that side's sum over the chains: with
+/// it the sum would not fit a `Decimal` (each chain's own total does). Like an
+/// unrepresentable value on one chain, the rest is summed and the collateral is flagged
+/// incomplete.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LeftOut {
+    /// Chains left out of the confirmed sum, ascending.
+    pub confirmed: Vec<ChainId>,
+    /// Chains left out of the pending sum, ascending.
+    pub pending: Vec<ChainId>,
+}
+
+impl LeftOut {
+    /// Whether no chain was left out.
+    pub fn is_empty(&self) -> bool {
+        self.confirmed.is_empty() && self.pending.is_empty()
+    }
+}
+
 /// A user's collateral summed over every chain, read from one state of every chain.
 ///
 /// `confirmed` is the sum of every chain's confirmed total (each chain's confirmed side is
@@ -56,35 +76,40 @@ pub struct MultiCollateral {
     pub chains: BTreeMap<ChainId, Collateral>,
     /// Per (chain, asset) with a balance on either side, ascending by chain then asset.
     pub assets: Vec<ChainAsset>,
-    /// Σ every chain's confirmed total.
+    /// Σ every chain's confirmed total (in chain order, but those in `left_out`).
     pub confirmed: Decimal,
-    /// Σ every chain's pending total.
+    /// Σ every chain's pending total (in chain order, but those in `left_out`).
     pub pending: Decimal,
+    /// The chains whose total would have made a sum unrepresentable (almost always none).
+    pub left_out: LeftOut,
     /// Whether every chain's both sides are complete
     /// ([`Valuation::is_complete`](crate::model::Valuation::is_complete): no missing,
-    /// stale or unrepresentable price, no quarantined asset).
+    /// stale or unrepresentable price, no quarantined asset) and no chain was left out.
     pub complete: bool,
 }
 
 impl MultiCollateral {
     /// The collateral of `user` from each chain's `chains` collateral, read at `at`;
-    /// `symbol(chain, asset)` names each asset's symbol (its chain's registry's).
-    /// [`ChainsError::TotalOverflow`] if a total over the chains does not fit a `Decimal`.
+    /// `symbol(chain, asset)` names each asset's symbol (its chain's registry's). A
+    /// chain's total that would make a sum unrepresentable is left out of it (see
+    /// [`LeftOut`]).
     pub fn new(
         user: UserId,
         at: ChainHeads,
         chains: BTreeMap<ChainId, Collateral>,
         symbol: impl Fn(ChainId, &AssetId) -> String,
-    ) -> Result<Self, ChainsError> {
-        let overflow = || ChainsError::TotalOverflow { user };
-        let (mut confirmed, mut pending) = (Decimal::ZERO, Decimal::ZERO);
+    ) -> Self {
+        let (mut confirmed, mut pending) = (ExactSum::default(), ExactSum::default());
+        let mut left_out = LeftOut::default();
         let mut complete = true;
         let mut assets = Vec::new();
         for (chain, c) in &chains {
-            confirmed = confirmed
-                .checked_add(c.confirmed.total)
-                .ok_or_else(overflow)?;
-            pending = pending.checked_add(c.pending.total).ok_or_else(overflow)?;
+            if !confirmed.try_add(c.confirmed.total) {
+                left_out.confirmed.push(*chain);
+            }
+            if !pending.try_add(c.pending.total) {
+                left_out.pending.push(*chain);
+            }
             complete &= c.confirmed.is_complete() && c.pending.is_complete();
             let mut lines: BTreeMap<AssetId, (Option<AssetValuation>, Option<AssetValuation>)> =
                 BTreeMap::new();
@@ -102,39 +127,51 @@ impl MultiCollateral {
                 pending: p,
             }));
         }
-        Ok(Self {
+        complete &= left_out.is_empty();
+        Self {
             user,
             at,
             chains,
             assets,
-            confirmed,
-            pending,
+            confirmed: confirmed.total(),
+            pending: pending.total(),
+            left_out,
             complete,
-        })
+        }
     }
 
     /// The lines grouped by symbol: assets with the same symbol on different chains (USDC
     /// on Ethereum and on Base) are one line, each keeping its own factor and decimals.
-    /// Every sum is a part of a total (values are not negative), so none overflows.
+    /// Values are added exactly; a value that would make a symbol's sum unrepresentable
+    /// (possible only for sums near a `Decimal`'s limit) is left out and the line marked
+    /// incomplete.
     pub fn by_symbol(&self) -> BTreeMap<String, SymbolTotal> {
-        let mut out: BTreeMap<String, SymbolTotal> = BTreeMap::new();
+        let mut sums: BTreeMap<&str, (ExactSum, ExactSum, SymbolTotal)> = BTreeMap::new();
         let fresh = |a: &Option<AssetValuation>| {
             a.is_none_or(|a| a.status == crate::model::PriceStatus::Fresh)
         };
+        let value = |a: &Option<AssetValuation>| a.and_then(|a| a.value).unwrap_or_default();
         for line in &self.assets {
-            let entry = out
-                .entry(line.symbol.clone())
-                .or_insert_with(|| SymbolTotal {
-                    complete: true,
-                    ..SymbolTotal::default()
+            let (confirmed, pending, entry) =
+                sums.entry(line.symbol.as_str()).or_insert_with(|| {
+                    let total = SymbolTotal {
+                        complete: true,
+                        ..SymbolTotal::default()
+                    };
+                    (ExactSum::default(), ExactSum::default(), total)
                 });
-            let value = |a: &Option<AssetValuation>| a.and_then(|a| a.value).unwrap_or_default();
-            entry.confirmed = entry.confirmed.saturating_add(value(&line.confirmed));
-            entry.pending = entry.pending.saturating_add(value(&line.pending));
+            let fits =
+                confirmed.try_add(value(&line.confirmed)) & pending.try_add(value(&line.pending));
             entry.assets.push((line.chain, line.asset));
-            entry.complete &= fresh(&line.confirmed) && fresh(&line.pending);
+            entry.complete &= fits && fresh(&line.confirmed) && fresh(&line.pending);
         }
-        out
+        sums.into_iter()
+            .map(|(symbol, (confirmed, pending, mut total))| {
+                total.confirmed = confirmed.total();
+                total.pending = pending.total();
+                (symbol.to_owned(), total)
+            })
+            .collect()
     }
 
     /// The line of `asset` on `chain`, if the user has a balance of it.

@@ -3,7 +3,7 @@
 
 use crate::chains::ChainId;
 use crate::error::{StoreError, ValuationError};
-use crate::model::{AssetId, PriceSource, StateRef, UserId};
+use crate::model::{AssetId, PriceSource, StateRef};
 
 /// Why a multi-chain read or reader could not be made. Every variant names the chain (or
 /// the asset) at fault; none of them wrote anything (reads only).
@@ -47,12 +47,6 @@ pub enum ChainsError {
         /// The valuation's error.
         #[source]
         source: ValuationError,
-    },
-    /// A user's total over every chain does not fit a `Decimal` (each chain's does).
-    #[error("collateral of {user} summed over every chain overflows")]
-    TotalOverflow {
-        /// The user.
-        user: UserId,
     },
     /// [`CollateralReader::with_price_from`](crate::reader::CollateralReader::with_price_from)
     /// named an asset the reader does not track; the reader was not changed.

@@ -17,7 +17,7 @@ mod id;
 mod reader;
 
 pub use cache::{ChainCacheEntry, MultiCachedEntry, MultiChainCache, is_current};
-pub use collateral::{ChainAsset, MultiCollateral, SymbolTotal};
+pub use collateral::{ChainAsset, LeftOut, MultiCollateral, SymbolTotal};
 #[cfg(feature = "rpc")]
 pub use defaults::ChainDefaults;
 pub use error::ChainsError;

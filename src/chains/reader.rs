@@ -95,9 +95,12 @@ impl MultiChainReader {
             .await?
             .pop()
             .unwrap_or_else(|| {
-                MultiCollateral::new(user, ChainHeads::new(), BTreeMap::new(), |_, _| {
-                    String::new()
-                })
+                Ok(MultiCollateral::new(
+                    user,
+                    ChainHeads::new(),
+                    BTreeMap::new(),
+                    |_, _| String::new(),
+                ))
             })
     }
 
@@ -254,7 +257,7 @@ impl MultiChainReader {
                 }
                 match failed {
                     Some(e) => Err(e),
-                    None => MultiCollateral::new(*user, heads.clone(), chains, &symbol),
+                    None => Ok(MultiCollateral::new(*user, heads.clone(), chains, symbol)),
                 }
             })
             .collect()

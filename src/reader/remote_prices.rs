@@ -146,3 +146,7 @@ impl CollateralReader {
         Ok(out)
     }
 }
+
+#[cfg(all(test, feature = "testing"))]
+#[path = "remote_prices_tests.rs"]
+mod tests;

@@ -13,6 +13,7 @@ mod history;
 mod injection;
 mod lock_keys;
 mod migrations;
+mod multichain;
 mod read_path;
 mod replicas;
 mod tenants;

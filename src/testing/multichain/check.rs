@@ -6,9 +6,11 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 
 use super::MultiHarness;
+use crate::chains::SymbolTotal;
 use crate::chains::{ChainHeads, ChainId};
 use crate::model::{BalanceKey, Collateral, UserId};
 use crate::testing::oracle::Expected;
+use crate::valuation::ExactSum;
 
 impl MultiHarness {
     /// Asserts that every user's multi-chain collateral equals the per-chain oracle
@@ -40,22 +42,37 @@ impl MultiHarness {
                 assert_eq!(got.chains.get(id), Some(c), "collateral of {user} on {id}");
             }
             assert_eq!(got.chains.len(), want.len(), "chains of {user}");
+            // The sums over the chains, in chain order, exact, leaving out a total that
+            // would not fit (written again here).
             let sum = |side: fn(&Collateral) -> Decimal| {
-                want.values().map(side).fold(Decimal::ZERO, |a, b| a + b)
+                let (mut sum, mut out) = (ExactSum::default(), Vec::new());
+                for (id, c) in &want {
+                    if !sum.try_add(side(c)) {
+                        out.push(*id);
+                    }
+                }
+                (sum.total(), out)
             };
+            let (confirmed, left_confirmed) = sum(|c| c.confirmed.total);
+            let (pending, left_pending) = sum(|c| c.pending.total);
+            assert_eq!(got.confirmed, confirmed, "confirmed of {user}");
+            assert_eq!(got.pending, pending, "pending of {user}");
             assert_eq!(
-                got.confirmed,
-                sum(|c| c.confirmed.total),
-                "confirmed of {user}"
+                (&got.left_out.confirmed, &got.left_out.pending),
+                (&left_confirmed, &left_pending),
+                "chains left out of the sums of {user}"
             );
-            assert_eq!(got.pending, sum(|c| c.pending.total), "pending of {user}");
-            let complete = want
-                .values()
-                .all(|c| c.confirmed.is_complete() && c.pending.is_complete());
+            let complete = left_confirmed.is_empty()
+                && left_pending.is_empty()
+                && want
+                    .values()
+                    .all(|c| c.confirmed.is_complete() && c.pending.is_complete());
             assert_eq!(got.complete, complete, "completeness of {user}");
-            let by_symbol = got.by_symbol();
-            let confirmed: Decimal = by_symbol.values().map(|s| s.confirmed).sum();
-            assert_eq!(confirmed, got.confirmed, "by-symbol lines of {user} add up");
+            assert_eq!(
+                got.by_symbol(),
+                by_symbol(self, &want),
+                "by-symbol lines of {user}"
+            );
         }
     }
 
@@ -109,4 +126,58 @@ impl MultiHarness {
         }
         out
     }
+}
+
+/// The by-symbol lines of per-chain collateral `want`, written again: per symbol of each
+/// chain's registry, the exact sums of the values on each side.
+fn by_symbol(
+    harness: &MultiHarness,
+    want: &BTreeMap<ChainId, Collateral>,
+) -> BTreeMap<String, SymbolTotal> {
+    let mut sums: BTreeMap<String, (ExactSum, ExactSum, SymbolTotal)> = BTreeMap::new();
+    for (id, h) in &harness.chains {
+        let Some(c) = want.get(id) else { continue };
+        let registry = h.watcher.valuator().assets();
+        let mut held: Vec<_> = c
+            .confirmed
+            .assets
+            .iter()
+            .chain(&c.pending.assets)
+            .map(|a| a.asset)
+            .collect();
+        held.sort_unstable();
+        held.dedup();
+        for asset in held {
+            let symbol = registry.get(&asset).expect("tracked").symbol.clone();
+            let side =
+                |v: &crate::model::Valuation| v.assets.iter().find(|a| a.asset == asset).copied();
+            let (conf, pend) = (side(&c.confirmed), side(&c.pending));
+            let e = sums.entry(symbol).or_insert_with(|| {
+                (
+                    ExactSum::default(),
+                    ExactSum::default(),
+                    SymbolTotal {
+                        complete: true,
+                        ..SymbolTotal::default()
+                    },
+                )
+            });
+            let value = |a: Option<crate::model::AssetValuation>| {
+                a.and_then(|a| a.value).unwrap_or_default()
+            };
+            let fresh = |a: Option<crate::model::AssetValuation>| {
+                a.is_none_or(|a| a.status == crate::model::PriceStatus::Fresh)
+            };
+            let fits = e.0.try_add(value(conf)) & e.1.try_add(value(pend));
+            e.2.assets.push((*id, asset));
+            e.2.complete &= fits && fresh(conf) && fresh(pend);
+        }
+    }
+    sums.into_iter()
+        .map(|(s, (c, p, mut t))| {
+            t.confirmed = c.total();
+            t.pending = p.total();
+            (s, t)
+        })
+        .collect()
 }
