@@ -125,7 +125,7 @@ impl MultiChainCache {
 
     /// `user`'s entry and watermark of every chain, each marked current or not against
     /// `store`, the state of each chain's store (what
-    /// [`BalanceStore::window`](crate::traits::BalanceStore::window) says; read it before
+    /// [`StoreWriter::window`](crate::traits::StoreWriter::window) says; read it before
     /// this call, so that a watermark at or past it holds every change up to it). A chain
     /// absent from `store` has nothing applied: its entry counts as current.
     ///

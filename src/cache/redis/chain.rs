@@ -155,8 +155,11 @@ impl RedisCollateralCache {
     }
 }
 
+/// A hash field and its value, as the reply holds them.
+type Pair<'a> = (&'a [u8], &'a [u8]);
+
 /// The field/value pairs of an `HGETALL` reply (a flat array in RESP2, a map in RESP3).
-fn hash_pairs(user: UserId, reply: &Value) -> Result<Vec<(&[u8], &[u8])>, CacheError> {
+fn hash_pairs(user: UserId, reply: &Value) -> Result<Vec<Pair<'_>>, CacheError> {
     let corrupt = |detail: String| CacheError::Corrupt {
         backend: BACKEND,
         user,
