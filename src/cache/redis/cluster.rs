@@ -39,6 +39,9 @@ use crate::traits::CollateralCache;
 /// them over one connection per node, so this is a pipelining depth, not a pool size).
 const IN_FLIGHT: usize = 64;
 
+/// The slot owners last read, with the number of the connection they were read on.
+type KnownOwners = (u64, Arc<SlotOwners>);
+
 /// How many times [`get_many`](CollateralCache::get_many) reads again to get a consistent
 /// snapshot before it returns an inconsistent one.
 const SNAPSHOT_ATTEMPTS: usize = 3;
@@ -88,7 +91,7 @@ pub struct RedisClusterCache {
     prefix: String,
     /// The slot owners a write groups its transactions by, with the number of the
     /// connection they were read on (read again on a new connection or after a `MOVED`).
-    owners: Arc<Mutex<Option<(u64, Arc<SlotOwners>)>>>,
+    owners: Arc<Mutex<Option<KnownOwners>>>,
     /// The key of each slot's mark (the watermark per slot).
     marks: Arc<SlotMarks>,
 }

@@ -45,6 +45,9 @@ pub(super) struct Read {
 /// One user's reply of a slot read: its index in the request, the user, the `HGETALL`.
 type Reply = (usize, UserId, Value);
 
+/// A slot read: the slot, its mark (`0` when not read) and its users' replies.
+type SlotRead = (u16, u64, Vec<Reply>);
+
 /// A number stored as a string (`0` for none or anything else).
 fn number(value: &Value) -> u64 {
     match value {
@@ -183,53 +186,52 @@ impl RedisClusterCache {
     /// read in one transaction.
     async fn read_marked(&self, users: &[UserId], with_marks: bool) -> Result<Read, CacheError> {
         let indexed = by_slot(users.iter().copied().enumerate(), |(_, u)| self.key(u));
-        let replies: Vec<Result<(u16, u64, Vec<Reply>), CacheError>> =
-            futures::stream::iter(indexed)
-                .map(|group| {
-                    let mut pipe = redis::Pipeline::with_capacity(group.len() + 1);
-                    pipe.atomic().ignore_errors();
-                    for (_, user) in &group {
-                        pipe.cmd("HGETALL").arg(self.key(user));
+        let replies: Vec<Result<SlotRead, CacheError>> = futures::stream::iter(indexed)
+            .map(|group| {
+                let mut pipe = redis::Pipeline::with_capacity(group.len() + 1);
+                pipe.atomic().ignore_errors();
+                for (_, user) in &group {
+                    pipe.cmd("HGETALL").arg(self.key(user));
+                }
+                let link = &self.link;
+                let key = self.key(&group[0].1);
+                let slot = slot(key.as_bytes());
+                if with_marks {
+                    pipe.get(self.slot_mark_key(slot));
+                }
+                let replies = group.len() + usize::from(with_marks);
+                async move {
+                    let operation = format!("get {} entries of one slot", group.len());
+                    let what = || operation.clone();
+                    let mut values = read_transaction(link, &pipe, &key, &what)
+                        .await
+                        .map_err(cluster(operation.clone()))?;
+                    if values.len() != replies {
+                        return Err(CacheError::Backend {
+                            backend: BACKEND,
+                            operation,
+                            source: format!("{} replies", values.len()).into(),
+                        });
                     }
-                    let link = &self.link;
-                    let key = self.key(&group[0].1);
-                    let slot = slot(key.as_bytes());
-                    if with_marks {
-                        pipe.get(self.slot_mark_key(slot));
-                    }
-                    let replies = group.len() + usize::from(with_marks);
-                    async move {
-                        let operation = format!("get {} entries of one slot", group.len());
-                        let what = || operation.clone();
-                        let mut values = read_transaction(link, &pipe, &key, &what)
-                            .await
-                            .map_err(cluster(operation.clone()))?;
-                        if values.len() != replies {
-                            return Err(CacheError::Backend {
-                                backend: BACKEND,
-                                operation,
-                                source: format!("{} replies", values.len()).into(),
-                            });
-                        }
-                        let mark = if with_marks {
-                            values.pop().map_or(0, |v| number(&v))
-                        } else {
-                            0
-                        };
-                        Ok((
-                            slot,
-                            mark,
-                            group
-                                .into_iter()
-                                .zip(values)
-                                .map(|((i, user), value)| (i, user, value))
-                                .collect(),
-                        ))
-                    }
-                })
-                .buffer_unordered(IN_FLIGHT)
-                .collect()
-                .await;
+                    let mark = if with_marks {
+                        values.pop().map_or(0, |v| number(&v))
+                    } else {
+                        0
+                    };
+                    Ok((
+                        slot,
+                        mark,
+                        group
+                            .into_iter()
+                            .zip(values)
+                            .map(|((i, user), value)| (i, user, value))
+                            .collect(),
+                    ))
+                }
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
         let mut entries = vec![None; users.len()];
         let mut marks = Vec::new();
         for group in replies {
