@@ -322,10 +322,6 @@ async fn main() -> Result<(), Error> {
                 } => {
                     eprintln!("missed {missed} updates; resync from {resync_from:?}")
                 }
-                Notification::Quarantined(q) => eprintln!("quarantined: {q}"),
-                Notification::Resumed { asset, block } => {
-                    eprintln!("asset {asset} resumed at {block}")
-                }
             }
         }
         tokio::select! {
