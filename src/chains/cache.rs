@@ -12,11 +12,11 @@ use crate::traits::CollateralCache;
 ///
 /// Two backings: any per-chain [`CollateralCache`]s (a
 /// [`MemoryCache`](crate::cache::MemoryCache) per chain, a
-/// [`RedisChainCache`](crate::cache::RedisChainCache) per chain, a user's own), read chain
+/// `RedisChainCache` per chain, a user's own), read chain
 /// by chain with [`get_with_watermark`](CollateralCache::get_with_watermark); or, with the
 /// `redis` feature, the multi-chain Redis layout read in one round trip (one `HGETALL` of
 /// the user's hash and one `MGET` of every chain's watermark, in one transaction:
-/// [`MultiChainCache::redis`]).
+/// `MultiChainCache::redis`).
 #[derive(Clone, Debug)]
 pub struct MultiChainCache {
     backing: Backing,

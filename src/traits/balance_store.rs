@@ -135,7 +135,7 @@ pub trait StoreWriter: Send + Sync + Debug {
 
     /// Takes the resumes of quarantined assets that another process asked for
     /// (`reorg-collateral quarantine resume`, through
-    /// [`PostgresStore::request_resume`](crate::store::PostgresStore)): each request is
+    /// `PostgresStore::request_resume`): each request is
     /// returned once, and the watcher queues it. A store without such requests returns
     /// none (the default); a decorator forwards it.
     async fn take_resume_requests(&self) -> Result<Vec<crate::model::ResumeRequest>, StoreError> {
