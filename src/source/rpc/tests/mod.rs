@@ -189,17 +189,33 @@ async fn too_many_results_halves_the_range_and_is_not_retried_by_the_layer() {
     assert!(asserter.read_q().is_empty());
 }
 
+/// A tracked token's log that does not decode is not an error of the block (which would
+/// stall every asset): it becomes that asset's `Undecodable` event at the log's place, for
+/// the engine to quarantine the asset (or refuse the block, for a strict one).
 #[tokio::test]
-async fn malformed_log_names_block_tx_and_index() {
+async fn malformed_log_is_an_undecodable_event_at_its_place() {
     let asserter = Asserter::new();
     asserter.push_success(&header(5, token_bloom()));
     let mut log = transfer_log(5, 3);
     log["data"] = json!("0x01");
     asserter.push_success(&json!([log]));
-    let err = source(&asserter).block_by_number(5).await.unwrap_err();
+    let block = source(&asserter)
+        .block_by_number(5)
+        .await
+        .unwrap()
+        .expect("block 5");
+    assert_eq!(block.header.number, 5);
+    assert_eq!(block.events.len(), 1, "{:?}", block.events);
+    let event = &block.events[0];
+    assert_eq!(event.log.log_index, 3);
+    assert_eq!(event.asset, TOKEN);
     assert!(
-        matches!(err, SourceError::Malformed { log_index: 3, block, .. } if block.number == 5),
-        "{err}"
+        matches!(
+            event.change,
+            crate::model::BalanceChange::Undecodable { .. }
+        ),
+        "{:?}",
+        event.change
     );
 }
 
