@@ -1,4 +1,4 @@
-//! Several chains in one database, one schema each: the `chains` catalog (migration 0014)
+//! Several chains in one database, one schema each: the `chains` catalog (migration 0017)
 //! of the base schema maps each [`ChainId`] to the schema holding that chain's store.
 //!
 //! Each chain's store is a whole store of its own (its log, window, checkpoint, writer
@@ -219,7 +219,7 @@ pub(super) async fn claim_chain(
         .await
         .map_err(db(what.as_str()))?;
     if catalog.is_none() {
-        // A schema before migration 0014 (a store built over a pool the caller did not
+        // A schema before migration 0017 (a store built over a pool the caller did not
         // migrate): it has no catalog to check, as before.
         return Ok(());
     }

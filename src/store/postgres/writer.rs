@@ -236,7 +236,7 @@ async fn holder(conn: &mut PgConnection) -> Result<String, StoreError> {
 
 /// Records `identity` if the store has none; [`StoreError::IdentityMismatch`] if it has
 /// another. In the same transaction, the chain is checked against the schema's row of the
-/// chains catalog (migration 0014): a never-claimed store (chain 0) becomes the chain of
+/// chains catalog (migration 0017): a never-claimed store (chain 0) becomes the chain of
 /// its first claim, a schema the catalog gives to another chain refuses the claim
 /// ([`StoreError::Chain`]).
 async fn check_identity(

@@ -116,9 +116,11 @@ impl Code {
         if lone && !self.words.words.contains(bare) {
             problems.push(format!("`{span}`: no `{bare}` in the code"));
         }
-        // (A span starting with `/` is an HTTP route, `/health`, not a file of the repo.)
+        // (A span starting with `/` is an HTTP route, `/health`, not a file of the repo; one
+        // starting with `@` is an npm package, `@openzeppelin/contracts`, or a file in one.)
         let path_like = !span.contains(['<', '{', '…', ' ', '*', '|'])
             && !span.starts_with('/')
+            && !span.starts_with('@')
             && !span.contains("://")
             && !span.contains("NNNN")
             && (span.contains('/')

@@ -1,4 +1,4 @@
-//! Several chains in one database, one schema each (the `chains` catalog, migration 0014):
+//! Several chains in one database, one schema each (the `chains` catalog, migration 0017):
 //! upgrading a filled single-chain store, and three chains' writers and readers at once.
 
 mod load;

@@ -1,4 +1,4 @@
-//! Migration 0014 over a filled schema of the previous version (migrations up to 0013,
+//! Migration 0017 over a filled schema of the previous version (migrations up to 0016,
 //! filled through the writer: blocks, reorgs, finalization, prices): every row is kept, the
 //! catalog names the chain the store was claimed for (0 when claimed with no chain id),
 //! the writer resumes where it stopped, and a second chain's schema works beside it.
@@ -20,20 +20,20 @@ use crate::support::pg::{connect, database_url, fresh_schema, schema_options};
 /// Events per scripted block.
 const EVENTS: usize = 4;
 
-/// A schema migrated to 0013 and filled by a writer following `script` as chain `id`;
+/// A schema migrated to 0016 and filled by a writer following `script` as chain `id`;
 /// returns its name once the writer let go. The fill has reorgs, a finalized height and
 /// prices.
 async fn filled_previous_version(script: &mut ScriptedChain, id: Option<u64>) -> String {
     let schema = fresh_schema().await;
     let pool = connect(schema_options(&schema)).await;
     sqlx::migrate!("./migrations")
-        .run_to(13, &pool)
+        .run_to(16, &pool)
         .await
-        .expect("migrations 0001..=0013 apply");
+        .expect("migrations 0001..=0016 apply");
     let store = Arc::new(PostgresStore::new(pool.clone()));
     let mut watcher = Watcher::new(config(), source(script, id), store.clone())
         .await
-        .expect("a writer claims the 0013 store");
+        .expect("a writer claims the 0016 store");
     for _ in 0..40 {
         script.step(EVENTS);
         watcher.sync().await.expect("sync");
@@ -49,7 +49,7 @@ async fn filled_previous_version(script: &mut ScriptedChain, id: Option<u64>) ->
         .await
         .unwrap();
     assert!(prices > 0, "the fill has prices");
-    assert_oracle(&store, script, "the 0013 store").await;
+    assert_oracle(&store, script, "the 0016 store").await;
     store.release_writer().await.expect("release");
     drop(watcher);
     drop(store);
@@ -57,7 +57,7 @@ async fn filled_previous_version(script: &mut ScriptedChain, id: Option<u64>) ->
     schema
 }
 
-/// Opens `schema` (applying 0014) and checks that every row of the 0013 tables is kept
+/// Opens `schema` (applying 0017) and checks that every row of the 0016 tables is kept
 /// and the catalog holds `(chain, schema)` alone; then a writer of that chain resumes
 /// without re-applying anything and follows three more blocks.
 async fn upgrade_and_resume(
@@ -72,7 +72,7 @@ async fn upgrade_and_resume(
 
     let store = PostgresStore::connect_in_schema(&database_url(), schema)
         .await
-        .expect("0014 applies over the filled schema");
+        .expect("0017 applies over the filled schema");
     assert_eq!(
         dump(store.pool(), &names).await,
         before,
