@@ -12,5 +12,5 @@ pub use self::redis::{
 #[cfg(feature = "redis")]
 pub use self::redis::{ChainEntries, RedisChainCache};
 #[cfg(feature = "redis-cluster")]
-pub use self::redis::{ClusterError, ClusterSnapshot, RedisClusterCache};
+pub use self::redis::{ClusterError, ClusterSnapshot, RedisClusterCache, RedisClusterChainCache};
 pub use memory::MemoryCache;

@@ -16,7 +16,9 @@ use crate::traits::CollateralCache;
 /// by chain with [`get_with_watermark`](CollateralCache::get_with_watermark); or, with the
 /// `redis` feature, the multi-chain Redis layout read in one round trip (one `HGETALL` of
 /// the user's hash and one `MGET` of every chain's watermark, in one transaction:
-/// `MultiChainCache::redis`).
+/// `MultiChainCache::redis`); or, with the `redis-cluster` feature, the same layout on a
+/// Redis Cluster (`MultiChainCache::redis_cluster`: three round trips, each chain's entry
+/// checked against that chain's watermark and slot marks).
 #[derive(Clone, Debug)]
 pub struct MultiChainCache {
     backing: Backing,
@@ -28,6 +30,11 @@ enum Backing {
     #[cfg(feature = "redis")]
     Redis {
         cache: crate::cache::RedisCollateralCache,
+        chains: Vec<ChainId>,
+    },
+    #[cfg(feature = "redis-cluster")]
+    RedisCluster {
+        cache: crate::cache::RedisClusterCache,
         chains: Vec<ChainId>,
     },
 }
@@ -114,12 +121,34 @@ impl MultiChainCache {
         }
     }
 
+    /// Over the multi-chain layout of a Redis Cluster cache's prefix (the hashes
+    /// [`RedisClusterCache::for_chain`](crate::cache::RedisClusterCache::for_chain) caches
+    /// write), for `chains`: each [`get`](Self::get) is
+    /// [`RedisClusterCache::get_chains`](crate::cache::RedisClusterCache::get_chains), three
+    /// round trips; a chain whose entry the cluster cannot show complete as of the chain's
+    /// watermark (a write of it under way, a slot that lost one) has no watermark, so it
+    /// is not current.
+    #[cfg(feature = "redis-cluster")]
+    pub fn redis_cluster(
+        cache: crate::cache::RedisClusterCache,
+        chains: impl IntoIterator<Item = ChainId>,
+    ) -> Self {
+        let mut chains: Vec<ChainId> = chains.into_iter().collect();
+        chains.sort();
+        chains.dedup();
+        Self {
+            backing: Backing::RedisCluster { cache, chains },
+        }
+    }
+
     /// The chains read, ascending.
     pub fn chains(&self) -> Vec<ChainId> {
         match &self.backing {
             Backing::Caches(caches) => caches.keys().copied().collect(),
             #[cfg(feature = "redis")]
             Backing::Redis { chains, .. } => chains.clone(),
+            #[cfg(feature = "redis-cluster")]
+            Backing::RedisCluster { chains, .. } => chains.clone(),
         }
     }
 
@@ -129,7 +158,8 @@ impl MultiChainCache {
     /// this call, so that a watermark at or past it holds every change up to it). A chain
     /// absent from `store` has nothing applied: its entry counts as current.
     ///
-    /// From one cache state for the Redis layout; chain by chain (each chain's entry with
+    /// From one cache state for the Redis layout; for the cluster layout each chain's entry
+    /// is checked against its own watermark; chain by chain (each chain's entry with
     /// its own watermark) over per-chain caches.
     pub async fn get(
         &self,
@@ -146,15 +176,32 @@ impl MultiChainCache {
             }
             #[cfg(feature = "redis")]
             Backing::Redis { cache, chains: ids } => {
-                let mut read = cache.get_chains(user, ids).await?;
-                for chain in ids {
-                    let entry = read.entries.remove(chain).flatten();
-                    let watermark = read.watermarks.remove(chain).flatten();
-                    chains.insert(*chain, part(entry, watermark, store.get(chain)));
-                }
+                let read = cache.get_chains(user, ids).await?;
+                parts(&mut chains, read, ids, store);
+            }
+            #[cfg(feature = "redis-cluster")]
+            Backing::RedisCluster { cache, chains: ids } => {
+                let read = cache.get_chains(user, ids).await?;
+                parts(&mut chains, read, ids, store);
             }
         }
         Ok(MultiCachedEntry { user, chains })
+    }
+}
+
+/// Each of `ids`' part of a [`get_chains`](crate::cache::RedisCollateralCache::get_chains)
+/// read.
+#[cfg(feature = "redis")]
+fn parts(
+    out: &mut BTreeMap<ChainId, ChainCacheEntry>,
+    mut read: crate::cache::ChainEntries,
+    ids: &[ChainId],
+    store: &ChainHeads,
+) {
+    for chain in ids {
+        let entry = read.entries.remove(chain).flatten();
+        let watermark = read.watermarks.remove(chain).flatten();
+        out.insert(*chain, part(entry, watermark, store.get(chain)));
     }
 }
 

@@ -53,8 +53,9 @@ impl std::fmt::Debug for RedisChainCache {
     }
 }
 
-/// The keys of `chain`'s watermark and session mark under `prefix`.
-fn watermark_key(prefix: &str, chain: ChainId) -> String {
+/// The key of `chain`'s watermark under `prefix`: `{<prefix>}:~watermark:c<chain id>` (also
+/// the Redis Cluster chain cache's).
+pub(super) fn watermark_key(prefix: &str, chain: ChainId) -> String {
     format!("{{{prefix}}}:~watermark:c{}", chain.0)
 }
 
@@ -63,7 +64,8 @@ fn watermark_key(prefix: &str, chain: ChainId) -> String {
 pub struct ChainEntries {
     /// Each asked chain's entry (`None`: the chain has none for the user).
     pub entries: BTreeMap<ChainId, Option<CachedCollateral>>,
-    /// Each asked chain's watermark (`None`: none recorded, or of an older layout).
+    /// Each asked chain's watermark (`None`: none recorded, or of an older layout; read
+    /// from a Redis Cluster, also when the chain's entry is not shown complete as of it).
     pub watermarks: BTreeMap<ChainId, Option<StateRef>>,
 }
 
@@ -156,10 +158,10 @@ impl RedisCollateralCache {
 }
 
 /// A hash field and its value, as the reply holds them.
-type Pair<'a> = (&'a [u8], &'a [u8]);
+pub(super) type Pair<'a> = (&'a [u8], &'a [u8]);
 
 /// The field/value pairs of an `HGETALL` reply (a flat array in RESP2, a map in RESP3).
-fn hash_pairs(user: UserId, reply: &Value) -> Result<Vec<Pair<'_>>, CacheError> {
+pub(super) fn hash_pairs(user: UserId, reply: &Value) -> Result<Vec<Pair<'_>>, CacheError> {
     let corrupt = |detail: String| CacheError::Corrupt {
         backend: BACKEND,
         user,

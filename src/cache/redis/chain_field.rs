@@ -22,7 +22,25 @@ pub(super) fn field(chain: ChainId) -> String {
 
 /// The chain a field names (`None`: not a `c<chain id>` field).
 pub(super) fn chain_of(field: &[u8]) -> Option<ChainId> {
-    let digits = field.strip_prefix(b"c")?;
+    numbered(field, b"c")
+}
+
+/// The field of the generation of `chain`'s entry in the cluster's multi-chain layout:
+/// `g<chain id>` (decimal).
+#[cfg_attr(not(feature = "redis-cluster"), allow(dead_code))]
+pub(super) fn generation_field(chain: ChainId) -> String {
+    format!("g{}", chain.0)
+}
+
+/// The chain a generation field names (`None`: not a `g<chain id>` field).
+#[cfg_attr(not(feature = "redis-cluster"), allow(dead_code))]
+pub(super) fn chain_of_generation(field: &[u8]) -> Option<ChainId> {
+    numbered(field, b"g")
+}
+
+/// The chain id after `tag` in `field` (`None`: not `<tag><decimal>`).
+fn numbered(field: &[u8], tag: &[u8]) -> Option<ChainId> {
+    let digits = field.strip_prefix(tag)?;
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
@@ -150,6 +168,10 @@ mod tests {
         assert_eq!(chain_of(b"c"), None);
         assert_eq!(chain_of(b"~total"), None);
         assert_eq!(chain_of(b"0xab"), None);
+        assert_eq!(generation_field(ChainId(10)), "g10");
+        assert_eq!(chain_of_generation(b"g10"), Some(ChainId(10)));
+        assert_eq!(chain_of_generation(b"c10"), None);
+        assert_eq!(chain_of(b"g10"), None);
     }
 
     #[test]

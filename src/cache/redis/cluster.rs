@@ -1,6 +1,8 @@
 //! [`RedisClusterCache`]: the collateral cache on a Redis Cluster (feature `redis-cluster`).
 //! The contract it keeps and the one it weakens are in `docs/redis.md` in the repository.
 
+mod chain;
+mod chain_read;
 mod error;
 mod fan_out;
 mod link;
@@ -18,6 +20,7 @@ use redis::AsyncCommands;
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 
+pub use self::chain::RedisClusterChainCache;
 pub use self::error::ClusterError;
 use self::fan_out::Block;
 use self::link::Link;
@@ -453,7 +456,6 @@ impl CollateralCache for RedisClusterCache {
     /// per slot ever written), so generations keep increasing and no mark is ever above
     /// a later write's.
     async fn clear(&self) -> Result<(), CacheError> {
-        use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo};
         let key = self.watermark_key();
         let expected = self.expected_marks_key();
         self.command("delete", &key, |mut c| {
@@ -461,6 +463,30 @@ impl CollateralCache for RedisClusterCache {
             async move { c.del::<_, ()>(&keys).await }
         })
         .await?;
+        let found = self.entry_keys().await?;
+        let results: Vec<Result<(), CacheError>> =
+            futures::stream::iter(by_slot(found, String::clone))
+                .map(|group| async move {
+                    let first = group[0].clone();
+                    self.command("delete the entries of the slot of", &first, |mut c| {
+                        let group = group.clone();
+                        async move { c.unlink::<_, ()>(group).await }
+                    })
+                    .await
+                })
+                .buffer_unordered(IN_FLIGHT)
+                .collect()
+                .await;
+        results.into_iter().collect()
+    }
+}
+
+impl RedisClusterCache {
+    /// The key of every user's hash under the prefix: `KEYS` on each master (it blocks
+    /// that master for a scan of its key space: for [`clear`](CollateralCache::clear), an
+    /// operator's action, not a hot path).
+    async fn entry_keys(&self) -> Result<Vec<String>, CacheError> {
+        use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo};
         let pattern = format!("{{{}:0x{}}}", self.prefix, "?".repeat(40));
         let mut keys = redis::cmd("KEYS");
         keys.arg(&pattern);
@@ -477,22 +503,8 @@ impl CollateralCache for RedisClusterCache {
             })
             .await
             .map_err(cluster(operation()))?;
-        let found: Vec<String> = redis::from_redis_value(found)
-            .map_err(|e| backend(format!("list the keys {pattern}"))(e.into()))?;
-        let results: Vec<Result<(), CacheError>> =
-            futures::stream::iter(by_slot(found, String::clone))
-                .map(|group| async move {
-                    let first = group[0].clone();
-                    self.command("delete the entries of the slot of", &first, |mut c| {
-                        let group = group.clone();
-                        async move { c.unlink::<_, ()>(group).await }
-                    })
-                    .await
-                })
-                .buffer_unordered(IN_FLIGHT)
-                .collect()
-                .await;
-        results.into_iter().collect()
+        redis::from_redis_value(found)
+            .map_err(|e| backend(format!("list the keys {pattern}"))(e.into()))
     }
 }
 

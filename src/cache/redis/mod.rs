@@ -18,7 +18,7 @@ use redis::{AsyncCommands, Value};
 
 pub use self::chain::{ChainEntries, RedisChainCache};
 #[cfg(feature = "redis-cluster")]
-pub use self::cluster::{ClusterError, ClusterSnapshot, RedisClusterCache};
+pub use self::cluster::{ClusterError, ClusterSnapshot, RedisClusterCache, RedisClusterChainCache};
 use self::config::backend;
 pub use self::config::{RedisCacheConfig, redact_redis_url};
 use self::layout::{

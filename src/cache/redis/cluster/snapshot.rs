@@ -49,7 +49,7 @@ type Reply = (usize, UserId, Value);
 type SlotRead = (u16, u64, Vec<Reply>);
 
 /// A number stored as a string (`0` for none or anything else).
-fn number(value: &Value) -> u64 {
+pub(super) fn number(value: &Value) -> u64 {
     match value {
         Value::BulkString(b) => std::str::from_utf8(b)
             .ok()
@@ -64,7 +64,7 @@ fn number(value: &Value) -> u64 {
 /// Runs the read transaction `pipe` (its errors ignored, so a user's `WRONGTYPE` comes back
 /// as that user's reply) as [`Link::run`] does; a reply that is a redirection or a cluster
 /// state (the transaction refused) counts as the attempt's error, so it is retried.
-async fn read_transaction(
+pub(super) async fn read_transaction(
     link: &Link,
     pipe: &redis::Pipeline,
     key: &str,
