@@ -312,9 +312,15 @@ async fn main() -> Result<(), Error> {
                         );
                     }
                 }
-                Notification::Quarantined(q) => eprintln!("{q}"),
-                Notification::Resumed { asset, block } => {
-                    eprintln!("asset {asset} resumed at #{}", block.number)
+                Notification::Quarantined { chain, quarantine } => {
+                    eprintln!("{chain}: {quarantine}")
+                }
+                Notification::Resumed {
+                    chain,
+                    asset,
+                    block,
+                } => {
+                    eprintln!("{chain}: asset {asset} resumed at #{}", block.number)
                 }
                 Notification::Lagged {
                     missed,

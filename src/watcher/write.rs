@@ -67,12 +67,20 @@ impl Watcher {
         let (state_assets, quarantined, resumed) = self.after_write(&changes).await;
         if refresh {
             // Under the gate, like the touched users: sent before the updates they cause.
+            let chain = crate::chains::ChainId(self.chain_id);
             let mut q = self.shared.queue();
             for quarantine in &quarantined {
-                q.add_notice(refresh::Notification::Quarantined(quarantine.clone()));
+                q.add_notice(refresh::Notification::Quarantined {
+                    chain,
+                    quarantine: quarantine.clone(),
+                });
             }
             for &(asset, block) in &resumed {
-                q.add_notice(refresh::Notification::Resumed { asset, block });
+                q.add_notice(refresh::Notification::Resumed {
+                    chain,
+                    asset,
+                    block,
+                });
             }
         }
         report.quarantined = quarantined;

@@ -27,7 +27,7 @@ async fn drain(watcher: &Watcher, subscription: &mut Subscription) -> Vec<Notifi
 fn block_of(n: &Notification) -> BlockNumber {
     match n {
         Notification::Update(u) => u.block.number,
-        Notification::Quarantined(q) => q.block.number,
+        Notification::Quarantined { quarantine: q, .. } => q.block.number,
         Notification::Resumed { block, .. } => block.number,
         Notification::Lagged { .. } => panic!("lagged: {n:?}"),
     }
@@ -74,7 +74,7 @@ async fn quarantines_and_resumes_are_notified_in_order_with_the_updates() {
     let quarantined: Vec<_> = got
         .iter()
         .filter_map(|n| match n {
-            Notification::Quarantined(q) => Some(q.clone()),
+            Notification::Quarantined { quarantine: q, .. } => Some(q.clone()),
             _ => None,
         })
         .collect();
@@ -97,7 +97,7 @@ async fn quarantines_and_resumes_are_notified_in_order_with_the_updates() {
     let resumed: Vec<_> = got
         .iter()
         .filter_map(|n| match n {
-            Notification::Resumed { asset, block } => Some((*asset, block.number)),
+            Notification::Resumed { asset, block, .. } => Some((*asset, block.number)),
             _ => None,
         })
         .collect();
@@ -107,7 +107,7 @@ async fn quarantines_and_resumes_are_notified_in_order_with_the_updates() {
     let blocks: Vec<_> = got.iter().map(block_of).collect();
     assert!(blocks.windows(2).all(|w| w[0] <= w[1]), "{got:?}");
     let at = |pred: &dyn Fn(&Notification) -> bool| got.iter().position(pred).unwrap();
-    let first_q = at(&|n| matches!(n, Notification::Quarantined(_)));
+    let first_q = at(&|n| matches!(n, Notification::Quarantined { .. }));
     let flagged = at(&|n| matches!(n, Notification::Update(u) if u.block.number == faulting));
     assert!(first_q < flagged, "{got:?}");
     let Notification::Update(u) = &got[flagged] else {

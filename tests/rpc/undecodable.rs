@@ -165,7 +165,7 @@ async fn a_log_the_decoder_rejects_quarantines_its_token_and_the_other_follows_b
     watcher.flush().await;
     let mut told = Vec::new();
     while let Some(n) = subscription.try_recv() {
-        if let Notification::Quarantined(q) = n {
+        if let Notification::Quarantined { quarantine: q, .. } = n {
             told.push(q);
         }
     }

@@ -71,7 +71,7 @@ pub fn encode(notification: &Notification) -> String {
                 );
             }
         }
-        Notification::Quarantined(q) => {
+        Notification::Quarantined { quarantine: q, .. } => {
             let reason = q.reason.to_string().replace(['\n', '\r'], " ");
             let _ = write!(
                 out,
@@ -79,7 +79,7 @@ pub fn encode(notification: &Notification) -> String {
                 q.asset, q.block.number, q.block.hash, q.log
             );
         }
-        Notification::Resumed { asset, block } => {
+        Notification::Resumed { asset, block, .. } => {
             let _ = write!(out, "resumed|{asset:#x}|{}|{}", block.number, block.hash);
         }
         Notification::Lagged {

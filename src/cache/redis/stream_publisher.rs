@@ -11,8 +11,8 @@ use crate::watcher::{Notification, Subscription};
 /// Appends a watcher's notifications to a Redis stream, one entry per notification:
 /// `XADD <key> MAXLEN ~ <max_len> * seq <n> kind <update|lagged|quarantined|resumed> block
 /// <number|-> message <text> chain <chain id|->` (`chain`: the decimal chain id of the
-/// update's watcher, `-` for a lag, a quarantine or a resume; added last, so a consumer that
-/// does not know it reads the entry as before), where `seq` numbers the entries without a gap (a counter at `<key>:seq`, taken
+/// watcher of the update, quarantine or resume ([`Notification::chain`]), `-` for a lag;
+/// added last, so a consumer that does not know it reads the entry as before), where `seq` numbers the entries without a gap (a counter at `<key>:seq`, taken
 /// in the same script as the `XADD`, so a consumer can tell that entries were trimmed
 /// before it read them) and `message` is the text [`RedisPublisher`](super::RedisPublisher) publishes (the
 /// update's block, cause and users, the lag, or the asset's quarantine or resume: a
@@ -86,18 +86,20 @@ async fn xadd(
     max_len: usize,
     notification: &Notification,
 ) -> redis::RedisResult<()> {
-    let (kind, block, chain) = match notification {
-        Notification::Update(u) => ("update", u.block.number.to_string(), u.chain.0.to_string()),
-        Notification::Quarantined(q) => ("quarantined", q.block.number.to_string(), "-".to_owned()),
-        Notification::Resumed { block, .. } => {
-            ("resumed", block.number.to_string(), "-".to_owned())
+    let (kind, block) = match notification {
+        Notification::Update(u) => ("update", u.block.number.to_string()),
+        Notification::Quarantined { quarantine, .. } => {
+            ("quarantined", quarantine.block.number.to_string())
         }
+        Notification::Resumed { block, .. } => ("resumed", block.number.to_string()),
         Notification::Lagged { resync_from, .. } => (
             "lagged",
             resync_from.map_or_else(|| "-".to_owned(), |b| b.number.to_string()),
-            "-".to_owned(),
         ),
     };
+    let chain = notification
+        .chain()
+        .map_or_else(|| "-".to_owned(), |c| c.0.to_string());
     redis::Script::new(APPEND)
         .key(key)
         .key(sequence_key(key))

@@ -89,15 +89,37 @@ pub enum Notification {
     /// order with the updates: after every update of an earlier state, before the updates
     /// that revalue its holders. A reorg that removes the block lifts the quarantine (the
     /// holders' next updates say so); a fault mined again is a new notification.
-    Quarantined(Quarantine),
+    Quarantined {
+        /// The chain of the watcher (its source's chain id; [`ChainId::UNSPECIFIED`] for
+        /// a source without one): the quarantine's block is a block of it.
+        chain: ChainId,
+        /// The quarantine: asset, block, log and reason.
+        quarantine: Quarantine,
+    },
     /// A quarantined asset was resumed in the committed block `block` (a
     /// [`Watcher::resume`](crate::Watcher::resume)); delivered like [`Quarantined`](Self::Quarantined).
     Resumed {
+        /// The chain of the watcher, as in [`Quarantined`](Self::Quarantined).
+        chain: ChainId,
         /// The resumed asset.
         asset: AssetId,
         /// The block that carries the resume.
         block: BlockRef,
     },
+}
+
+impl Notification {
+    /// The chain the notification is about: the watcher's, for an update, a quarantine or
+    /// a resume (`None` for a lag, which the subscription itself reports).
+    pub fn chain(&self) -> Option<ChainId> {
+        match self {
+            Notification::Update(u) => Some(u.chain),
+            Notification::Quarantined { chain, .. } | Notification::Resumed { chain, .. } => {
+                Some(*chain)
+            }
+            Notification::Lagged { .. } => None,
+        }
+    }
 }
 
 /// A subscriber's end of the watcher's notifications

@@ -280,15 +280,17 @@ impl reorg_collateral::traits::BlockSource for Named {
     }
 }
 
-/// Stream entries name the chain of the update (`chain <id>`, added after the fields a
-/// consumer knew), the consumer reads it, and an entry without it (an older publisher)
-/// still reads, as of no chain.
+/// Stream entries name the chain of the update, the quarantine and the resume (`chain
+/// <id>`, added after the fields a consumer knew; in-process, `Notification::chain`), the
+/// consumer reads it, and an entry without it (an older publisher) still reads, as of no
+/// chain.
 #[tokio::test]
 async fn stream_entries_name_the_chain() {
     use reorg_collateral::cache::{
         RedisStreamConsumer, RedisStreamPublisher, StreamEvent, StreamId,
     };
     use reorg_collateral::model::{Asset, AssetRegistry};
+    use reorg_collateral::watcher::Notification;
     use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
 
     let cache = fresh_cache("streamchain").await;
@@ -306,24 +308,54 @@ async fn stream_entries_name_the_chain() {
         .unwrap();
     let publisher =
         RedisStreamPublisher::spawn(watcher.subscribe(), cache.connection(), key.clone(), 1_000);
+    let mut subscription = watcher.subscribe();
+    let holder = Address::repeat_byte(1);
     source.0.mine(|b| {
-        b.deposit(
-            token,
-            Address::repeat_byte(1),
-            alloy_primitives::U256::from(5),
-        );
+        b.deposit(token, holder, alloy_primitives::U256::from(5));
     });
     watcher.sync().await.unwrap();
     watcher.flush().await;
+    // An overdraw quarantines the token at block 2; a resume at block 3 lifts it.
+    source.0.mine(|b| {
+        b.withdraw(token, holder, alloy_primitives::U256::from(6));
+    });
+    watcher.sync().await.unwrap();
+    watcher.flush().await;
+    assert!(watcher.resume(token).await.unwrap());
+    source.0.mine(|_| {});
+    watcher.sync().await.unwrap();
+    watcher.flush().await;
     drop(watcher);
-    assert_eq!(publisher.await.unwrap(), 1, "one update appended");
+    let appended = publisher.await.unwrap();
+    let mut told = Vec::new();
+    while let Some(n) = subscription.recv().await {
+        told.push(n);
+    }
+    assert_eq!(told.len() as u64, appended, "every notification appended");
+    let kinds: Vec<_> = told
+        .iter()
+        .map(|n| match n {
+            Notification::Update(u) => ("update", u.block.number, Some(u.chain)),
+            Notification::Quarantined { chain, quarantine } => {
+                ("quarantined", quarantine.block.number, Some(*chain))
+            }
+            Notification::Resumed { chain, block, .. } => ("resumed", block.number, Some(*chain)),
+            Notification::Lagged { .. } => ("lagged", 0, None),
+        })
+        .collect();
+    assert!(kinds.contains(&("quarantined", 2, Some(BASE))), "{kinds:?}");
+    assert!(kinds.contains(&("resumed", 3, Some(BASE))), "{kinds:?}");
+    assert!(
+        told.iter().all(|n| n.chain() == Some(BASE)),
+        "every notification names the watcher's chain: {told:?}"
+    );
     // An entry of an older publisher: no `chain` field.
     let mut conn = cache.connection();
     redis::cmd("XADD")
         .arg(&key)
         .arg("*")
         .arg("seq")
-        .arg(2)
+        .arg(appended + 1)
         .arg("kind")
         .arg("update")
         .arg("block")
@@ -340,14 +372,28 @@ async fn stream_entries_name_the_chain() {
         .unwrap();
     let mut consumer = RedisStreamConsumer::after(cache.connection(), key.clone(), StreamId::ZERO);
     let events = consumer.next().await.unwrap();
-    let chains: Vec<_> = events
+    let read: Vec<_> = events
         .iter()
         .map(|e| match e {
-            StreamEvent::Update(u) => (u.block, u.chain),
+            StreamEvent::Update(u) => ("update", u.block, u.chain),
+            StreamEvent::AssetState(s) => (
+                if s.message.starts_with("quarantined|") {
+                    "quarantined"
+                } else {
+                    "resumed"
+                },
+                s.block,
+                s.chain,
+            ),
             other => panic!("{other:?}"),
         })
         .collect();
-    assert_eq!(chains, vec![(1, Some(BASE)), (7, None)]);
+    let mut want: Vec<_> = kinds.iter().map(|(k, b, c)| (*k, *b, *c)).collect();
+    want.push(("update", 7, None));
+    assert_eq!(
+        read, want,
+        "the stream says what the subscription said, chains included"
+    );
     redis::AsyncCommands::del::<_, ()>(&mut conn, &[key.clone(), format!("{key}:seq")])
         .await
         .unwrap();

@@ -12,6 +12,7 @@ use reorg_collateral::testing::{Backends, conformance};
 use support::redis::unique_prefix;
 use support::redis_cluster::PrivateRedisCluster;
 
+mod chains;
 mod consistency;
 mod failover;
 mod lost_write;

@@ -186,7 +186,11 @@ pub(crate) fn update_json(n: &Notification) -> String {
             })).collect::<Vec<_>>(),
         })
         .to_string(),
-        Notification::Quarantined(q) => json!({
+        Notification::Quarantined {
+            chain,
+            quarantine: q,
+        } => json!({
+            "chain": chain.0,
             "quarantined": q.asset.to_string(),
             "block": q.block.number,
             "hash": q.block.hash.to_string(),
@@ -194,7 +198,12 @@ pub(crate) fn update_json(n: &Notification) -> String {
             "reason": q.reason.to_string(),
         })
         .to_string(),
-        Notification::Resumed { asset, block } => json!({
+        Notification::Resumed {
+            chain,
+            asset,
+            block,
+        } => json!({
+            "chain": chain.0,
             "resumed": asset.to_string(),
             "block": block.number,
             "hash": block.hash.to_string(),
