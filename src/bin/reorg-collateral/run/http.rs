@@ -219,3 +219,52 @@ pub(crate) fn update_json(n: &Notification) -> String {
         .to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use alloy_primitives::{Address, B256};
+    use reorg_collateral::chains::ChainId;
+    use reorg_collateral::model::{BlockRef, FaultReason, LogId, Quarantine};
+
+    use super::*;
+
+    #[test]
+    fn quarantine_and_resume_events_name_the_chain() {
+        let block = BlockRef {
+            number: 7,
+            hash: B256::repeat_byte(1),
+        };
+        let asset = Address::repeat_byte(0xa1);
+        let quarantined = Notification::Quarantined {
+            chain: ChainId(8453),
+            quarantine: Quarantine {
+                asset,
+                block,
+                log: LogId {
+                    tx_hash: B256::repeat_byte(2),
+                    log_index: 3,
+                },
+                reason: FaultReason::Undecodable {
+                    detail: "short".into(),
+                },
+            },
+        };
+        let resumed = Notification::Resumed {
+            chain: ChainId(10),
+            asset,
+            block,
+        };
+        let json = |n| serde_json::from_str::<Value>(&update_json(n)).unwrap();
+        let q = json(&quarantined);
+        assert_eq!(
+            (q["chain"].as_u64(), q["block"].as_u64()),
+            (Some(8453), Some(7))
+        );
+        assert_eq!(q["quarantined"], asset.to_string());
+        let r = json(&resumed);
+        assert_eq!(
+            (r["chain"].as_u64(), r["resumed"].as_str()),
+            (Some(10), Some(asset.to_string().as_str()))
+        );
+    }
+}
