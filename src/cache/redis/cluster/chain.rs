@@ -28,7 +28,7 @@ use crate::traits::CollateralCache;
 /// | `{<prefix>:0x<user>}` field `g<chain>` | the generation of the chain's write that stored it |
 /// | `{<prefix>}:~watermark:c<chain>` | the chain's watermark, `number\|0x<hash>\|finalized\|<generation>` |
 /// | `{<prefix>}:~gen:c<chain>` | the chain's write counter |
-/// | `{<prefix>:~s<n>}:c<chain>` | the chain's mark of slot `n`'s slot: the generation of its last write there |
+/// | `{<prefix>:~s<n>}:c<chain>` | the chain's mark of the slot of its hash tag (the single-chain mark key's, [`RedisClusterCache::slot_mark_key`]): the generation of the chain's last write there |
 /// | `{<prefix>}:~slots:c<chain>` | the chain's expected slot marks, hash `slot → generation` |
 ///
 /// The contract is the cluster cache's ([`RedisClusterCache`]), for each chain on its own:
