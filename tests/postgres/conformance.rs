@@ -8,6 +8,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use reorg_collateral::cache::MemoryCache;
+use reorg_collateral::chains::ChainId;
 use reorg_collateral::error::StoreError;
 use reorg_collateral::model::{AssetRegistry, StoreIdentity};
 use reorg_collateral::prelude::*;
@@ -20,8 +21,28 @@ async fn backends() -> Backends {
     let store = fresh_store().await;
     // The history reads (explain, collateral_at_block) need the history index.
     store.create_history_indexes().await.expect("history index");
+    let base = store.clone();
     let store = Arc::new(store);
-    Backends::new(store).with_cache(Arc::new(MemoryCache::new()))
+    // The multi-chain scenarios: one schema per chain, from the chains catalog of this
+    // scenario's schema.
+    Backends::new(store)
+        .with_cache(Arc::new(MemoryCache::new()))
+        .with_chains(move |id| chain_backends(base.clone(), id))
+}
+
+/// The backends of chain `id`: its schema in `base`'s chains catalog, a memory cache.
+///
+/// `PostgresStore::chain`'s future is not provably `Send` to the compiler (a higher-ranked
+/// lifetime of its connection closures), and an opener's must be: it runs on a blocking
+/// thread driven by this test's runtime, whose thread keeps driving the connections' IO
+/// while it awaits the result.
+async fn chain_backends(base: PostgresStore, id: ChainId) -> Backends {
+    let runtime = tokio::runtime::Handle::current();
+    let store = tokio::task::spawn_blocking(move || runtime.block_on(base.chain(id)))
+        .await
+        .expect("the opener's thread")
+        .expect("the chain's schema");
+    Backends::new(Arc::new(store)).with_cache(Arc::new(MemoryCache::new()))
 }
 
 conformance_tests!(async || backends().await, random_walks: 1..=3, steps: 60);
