@@ -10,13 +10,14 @@ use rust_decimal::Decimal;
 
 use super::{Backends, deposit, mine, priced};
 use crate::chains::MultiChainReader;
-use crate::error::StoreError;
+use crate::error::{Error, StoreError};
 use crate::model::{AssetRegistry, PriceSource, StoreIdentity};
 use crate::reader::CollateralReader;
 use crate::testing::harness::default_assets;
 use crate::testing::multichain::{CHAIN_IDS, MultiHarness};
 use crate::testing::strategy::{BlockSpec, Op};
 use crate::valuation::Valuator;
+use crate::watcher::Watcher;
 
 /// USDC (`0xA1…`, asset 0) is tracked on two chains at one address: user 0 holds 1 USDC
 /// on chain 0 (at $1) and 2 on chain 1 (at $0.99, chain 1's own feed). They are two
@@ -174,8 +175,16 @@ pub async fn writer_claims_per_chain(chains: Vec<Backends>) {
     if let Some(second) = &second {
         match second.store.claim_writer(&identity(0)).await {
             Err(StoreError::WriterTaken { .. }) => {}
-            got => panic!("a second writer of {}: {got:?}", CHAIN_IDS[0]),
+            got => panic!("a second claim of {}: {got:?}", CHAIN_IDS[0]),
         }
+        let h = &m.chains[0].1;
+        let writer = Watcher::new(h.config.clone(), h.source(), second.store.clone()).await;
+        assert!(
+            matches!(writer, Err(Error::Store(StoreError::WriterTaken { .. }))),
+            "a second writer of {}: {:?}",
+            CHAIN_IDS[0],
+            writer.err()
+        );
     }
     for c in 0..n as u8 {
         m.step(c, &mine(vec![deposit(c, 0, 10)])).await;
