@@ -15,12 +15,16 @@ use crate::source::rpc::{FinalityTag, RpcConfig};
 ///
 /// | chain id | chain | finality | confirmations | `max_log_range` | source |
 /// |---|---|---|---|---|---|
-/// | 1 | Ethereum | `finalized` | 96 | 2,000 | Gasper finality: a block is finalized two epochs (2 × 32 slots of 12 s) after its epoch starts, so the tag trails the head by 64–95 blocks (consensus specs, `ethereum.org/developers/docs/consensus-mechanisms/pos/#finality`) |
-/// | 10, 8453 | OP Mainnet, Base (OP Stack) | `finalized` (`safe` optional) | 1,800 | 2,000 | OP Stack: `finalized` = derived from finalized L1 data, `safe` = derived from L1 data not yet finalized (OP Stack specs, "Safe and finalized L2 blocks"); 2 s blocks, the tag trails by L1 finality plus batch submission (~15–30 min), 1,800 blocks = 1 h |
-/// | 42161 | Arbitrum One | `finalized` (`safe` optional) | 14,400 | 10,000 | Arbitrum: `finalized` = the L2 block whose batch is in a finalized L1 block (Arbitrum docs, "Block numbers and time"); 0.25 s blocks, 14,400 = 1 h; sparse logs per block, so wider ranges |
-/// | 137 | Polygon PoS | `finalized` | 256 (depth floor) | 2,000 | Polygon PoS: milestones finalize blocks through the `finalized` tag (Polygon docs, "Finality"); reorgs of 100+ blocks happened before milestones (157 blocks, February 2023), so the depth is kept at 256 even with the tag |
-/// | 31337, 1337 | Hardhat/Anvil, Ganache/`geth --dev` | depth | 12 | 10,000 | dev chains: their tags name the latest block ([`DEV_CHAIN_IDS`](crate::source::rpc::DEV_CHAIN_IDS); a tag there is refused), local nodes answer wide ranges |
+/// | 1 | Ethereum | `finalized` | 96 | 2,000 | Casper FFG: the first block of each epoch (32 slots of 12 s) is a checkpoint; a justified checkpoint is finalized when the next one is justified, at an epoch boundary, so the tag trails the head by 64–95 slots (at most that many blocks) when every epoch justifies (ethereum.org, "Proof-of-stake", Finality) |
+/// | 10 | OP Mainnet (OP Stack) | `finalized` (`safe` optional) | 3,600 | 2,000 | OP docs, "Transaction finality": `safe` once the batch is in an L1 block (5–10 min), `finalized` once that L1 block is final (about 2 epochs more); 3,600 blocks are 1 h at 1 s blocks, 2 h at 2 s (OP Mainnet's block time was not verified in OP's docs) |
+/// | 8453 | Base (OP Stack) | `finalized` (`safe` optional) | 1,800 | 2,000 | Base docs, "Transaction finality": ~2 s blocks, batch on L1 after ~2 min, L1 batch final after ~20 min; 1,800 blocks = 1 h |
+/// | 42161 | Arbitrum One | `finalized` (`safe` optional) | 14,400 | 10,000 | Arbitrum docs, "Finality and chain reorganizations", and Nitro v2.0.10: `safe`/`finalized` = the latest L2 block posted to L1 whose batch is safe/finalized there; ~0.25 s blocks, 14,400 = 1 h; sparse logs per block, so wider ranges |
+/// | 137 | Polygon PoS | `finalized` | 256 (depth floor) | 2,000 | Polygon docs, "Finality": milestones finalize blocks deterministically and the `finalized` tag returns the latest; a 157-block reorg happened before milestones (February 2023), so the depth is kept at 256 even with the tag |
+/// | 31337, 1337 | Hardhat/Anvil, Ganache/`geth --dev` | depth | 12 | 10,000 | dev chains: their tags are no consensus finality (Anvil answers fixed depths behind the head; [`DEV_CHAIN_IDS`](crate::source::rpc::DEV_CHAIN_IDS): a tag at the latest block is refused), local nodes answer wide ranges |
 /// | other | unknown | depth | 64 | 2,000 | no tag is assumed; 2,000 blocks is [`RpcConfig::new`]'s range |
+///
+/// The pages each row was checked against (and what could not be) are listed in
+/// `docs/chain-defaults.md`.
 ///
 /// The 2,000-block `max_log_range` is [`RpcConfig::new`]'s default, which the source halves
 /// by itself when an endpoint answers "too many results"; the wider ranges are this crate's
@@ -46,7 +50,8 @@ impl ChainDefaults {
         let chain = chain.into();
         let (finality, confirmations, max_log_range) = match chain.0 {
             1 => (FinalityTag::Finalized, 96, 2_000),
-            10 | 8453 => (FinalityTag::Finalized, 1_800, 2_000),
+            10 => (FinalityTag::Finalized, 3_600, 2_000),
+            8453 => (FinalityTag::Finalized, 1_800, 2_000),
             42_161 => (FinalityTag::Finalized, 14_400, 10_000),
             137 => (FinalityTag::Finalized, 256, 2_000),
             31_337 | 1_337 => (FinalityTag::Depth, 12, 10_000),
@@ -114,6 +119,10 @@ mod tests {
             ChainDefaults::for_chain(137).confirmations >= 157,
             "deeper than 2023's reorg"
         );
+        // OP Stack: the tag trails by 20–30 min; the depth covers an hour at 1 s blocks
+        // (OP Mainnet) and at 2 s blocks (Base).
+        assert!(ChainDefaults::for_chain(10).confirmations >= 3_600);
+        assert!(ChainDefaults::for_chain(8453).confirmations >= 1_800);
         for dev in crate::source::rpc::DEV_CHAIN_IDS {
             assert_eq!(ChainDefaults::for_chain(dev).finality, FinalityTag::Depth);
         }

@@ -18,6 +18,13 @@
 //! .await;
 //! # }
 //! ```
+//!
+//! The multi-chain scenarios (`chains`, `chain_values`: independent reorgs, a head moving
+//! back, finality and restarts on one chain, the same token on two chains, a price from
+//! another chain, writer claims per chain) take the backends of 2 or 3 chains: fresh
+//! backends from the factory per chain, or, for backends that open their chains' stores
+//! themselves ([`Backends::with_chains`], Postgres: a schema per chain of the chains
+//! catalog), the chains the first backends open ([`open_chains`]).
 
 use std::future::Future;
 
@@ -29,6 +36,8 @@ use super::strategy::{BlockSpec, EventSpec, Op, PriceSpec, RateSpec};
 pub use edges::{claim_writer_identity, log_of_a_block_that_comes_back, one_unrepresentable_user};
 
 mod cache_states;
+mod chain_values;
+mod chains;
 mod edges;
 mod history;
 mod load;
@@ -39,6 +48,13 @@ mod undecodable;
 
 pub use cache_states::{
     cached_reads_during_syncs, finality_by_tag_alone, restarts_with_unflushed_refreshes,
+};
+pub use chain_values::{
+    price_from_another_chain, same_token_on_two_chains, writer_claims_per_chain,
+};
+pub use chains::{
+    finality_and_restart_on_one_chain_leave_the_others, head_back_on_one_chain_leaves_the_others,
+    reorg_on_one_chain_leaves_the_others,
 };
 pub use history::{collateral_at_block_matches_replay, explain_equals_collateral};
 pub use load::watermark_advances_under_sustained_load;
@@ -405,6 +421,15 @@ macro_rules! conformance_tests {
             }
         }
 
+        $crate::conformance_tests!(@chains $new_backends;
+            reorg_on_one_chain_leaves_the_others: 3,
+            head_back_on_one_chain_leaves_the_others: 2,
+            finality_and_restart_on_one_chain_leave_the_others: 3,
+            same_token_on_two_chains: 2,
+            price_from_another_chain: 2,
+            writer_claims_per_chain: 3,
+        );
+
         $crate::conformance_tests!(@seeded $new_backends; $seeds; $steps;
             cached_reads_during_syncs,
             finality_by_tag_alone,
@@ -423,6 +448,24 @@ macro_rules! conformance_tests {
                     $crate::testing::conformance::$scenario(($new_backends)().await, seed, $steps)
                         .await;
                 }
+            }
+        )*
+    };
+    (@chains $new_backends:expr; $($scenario:ident: $n:expr),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $scenario() {
+                let first = ($new_backends)().await;
+                let chains = if first.opens_chains() {
+                    $crate::testing::conformance::open_chains(&first, $n).await
+                } else {
+                    let mut chains = vec![first];
+                    while chains.len() < $n {
+                        chains.push(($new_backends)().await);
+                    }
+                    chains
+                };
+                $crate::testing::conformance::$scenario(chains).await;
             }
         )*
     };
@@ -462,6 +505,12 @@ where
     strict_asset_stalls(new_backends().await).await;
     undecodable_log_quarantines_one_asset(new_backends().await).await;
     strict_undecodable_stalls(new_backends().await).await;
+    reorg_on_one_chain_leaves_the_others(chains(&mut new_backends, 3).await).await;
+    head_back_on_one_chain_leaves_the_others(chains(&mut new_backends, 2).await).await;
+    finality_and_restart_on_one_chain_leave_the_others(chains(&mut new_backends, 3).await).await;
+    same_token_on_two_chains(chains(&mut new_backends, 2).await).await;
+    price_from_another_chain(chains(&mut new_backends, 2).await).await;
+    writer_claims_per_chain(chains(&mut new_backends, 3).await).await;
     for seed in 1..=4 {
         random_walk(new_backends().await, seed, 60).await;
         cached_reads_during_syncs(new_backends().await, seed, 40).await;
@@ -472,4 +521,42 @@ where
         explain_equals_collateral(new_backends().await, seed, 30).await;
         collateral_at_block_matches_replay(new_backends().await, seed, 30).await;
     }
+}
+
+/// The backends of the first `n` chains of
+/// [`CHAIN_IDS`](super::multichain::CHAIN_IDS) opened by `first`
+/// ([`Backends::with_chains`]: on Postgres, one schema per chain of `first`'s chains
+/// catalog), as a multi-chain scenario takes them.
+///
+/// # Panics
+/// If `first` does not open chains, or `n` is above the number of chain ids.
+pub async fn open_chains(first: &Backends, n: usize) -> Vec<Backends> {
+    let mut chains = Vec::with_capacity(n);
+    for id in &super::multichain::CHAIN_IDS[..n] {
+        chains.push(
+            first
+                .open_chain(*id)
+                .await
+                .expect("backends that open chains"),
+        );
+    }
+    chains
+}
+
+/// The backends of a multi-chain scenario of `n` chains: opened by the first backends if
+/// they open chains ([`open_chains`]), else fresh backends per chain.
+async fn chains<F, Fut>(new_backends: &mut F, n: usize) -> Vec<Backends>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Backends>,
+{
+    let first = new_backends().await;
+    if first.opens_chains() {
+        return open_chains(&first, n).await;
+    }
+    let mut chains = vec![first];
+    while chains.len() < n {
+        chains.push(new_backends().await);
+    }
+    chains
 }

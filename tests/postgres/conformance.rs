@@ -8,23 +8,69 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use reorg_collateral::cache::MemoryCache;
+use reorg_collateral::chains::ChainId;
 use reorg_collateral::error::StoreError;
 use reorg_collateral::model::{AssetRegistry, StoreIdentity};
 use reorg_collateral::prelude::*;
 use reorg_collateral::store::PostgresStore;
 use reorg_collateral::testing::harness::default_assets;
-use reorg_collateral::testing::{Backends, Harness, conformance_tests, strategy};
+use reorg_collateral::testing::{Backends, Harness, conformance, conformance_tests, strategy};
 use support::pg::{database_url, fresh_pool_named, fresh_store, schema_of};
 
 async fn backends() -> Backends {
     let store = fresh_store().await;
     // The history reads (explain, collateral_at_block) need the history index.
     store.create_history_indexes().await.expect("history index");
+    let base = store.clone();
     let store = Arc::new(store);
-    Backends::new(store).with_cache(Arc::new(MemoryCache::new()))
+    // The multi-chain scenarios: one schema per chain, from the chains catalog of this
+    // scenario's schema.
+    Backends::new(store)
+        .with_cache(Arc::new(MemoryCache::new()))
+        .with_chains(move |id| chain_backends(base.clone(), id))
+}
+
+/// The backends of chain `id`: its schema in `base`'s chains catalog, a memory cache.
+///
+/// `PostgresStore::chain`'s future is not provably `Send` to the compiler (a higher-ranked
+/// lifetime of its connection closures), and an opener's must be: it runs on a blocking
+/// thread driven by this test's runtime, whose thread keeps driving the connections' IO
+/// while it awaits the result.
+async fn chain_backends(base: PostgresStore, id: ChainId) -> Backends {
+    let runtime = tokio::runtime::Handle::current();
+    let store = tokio::task::spawn_blocking(move || runtime.block_on(base.chain(id)))
+        .await
+        .expect("the opener's thread")
+        .expect("the chain's schema");
+    Backends::new(Arc::new(store)).with_cache(Arc::new(MemoryCache::new()))
 }
 
 conformance_tests!(async || backends().await, random_walks: 1..=3, steps: 60);
+
+/// The multi-chain scenarios on Postgres run on one schema per chain of the scenario
+/// schema's chains catalog: after one, the catalog lists the (never claimed) base and the
+/// three chains' schemas `<base>_c<id>`.
+#[tokio::test]
+async fn multi_chain_scenarios_use_the_chains_catalog() {
+    let base = fresh_store().await;
+    let schema = schema_of(base.pool()).await;
+    let opener = base.clone();
+    let backends = Backends::new(Arc::new(base.clone()))
+        .with_chains(move |id| chain_backends(opener.clone(), id));
+    let chains = conformance::open_chains(&backends, 3).await;
+    conformance::writer_claims_per_chain(chains).await;
+    let want: Vec<(ChainId, String)> = [0, 1, 10, 8453]
+        .into_iter()
+        .map(|id| {
+            let name = match id {
+                0 => schema.clone(),
+                _ => format!("{schema}_c{id}"),
+            };
+            (ChainId(id), name)
+        })
+        .collect();
+    assert_eq!(base.chains().await.expect("catalog"), want);
+}
 
 /// One writer per schema: a second handle's claim fails naming the holder (its pid and
 /// `application_name`); once the first handle (and its clone) is dropped, a claim with

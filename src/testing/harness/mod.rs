@@ -6,6 +6,7 @@
 
 mod check;
 mod mine;
+mod on_chain;
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ pub(crate) use check::expected_collateral;
 use super::backends::Backends;
 use super::oracle::{Expected, replay};
 use super::strategy::{BlockSpec, Op};
+use crate::chains::ChainId;
 use crate::engine::EngineConfig;
 use crate::error::{EngineError, Error};
 use crate::model::{Asset, AssetRegistry, Block, BlockHeader, BlockNumber, PriceSource};
@@ -46,6 +48,8 @@ pub struct Harness {
     tag: Option<BlockNumber>,
     /// Where the watcher wrote resumes: (block hash, asset), in order.
     resumes: Vec<(B256, crate::model::AssetId)>,
+    /// The chain id the source reports (`None`: a simulation's, none).
+    chain_id: Option<ChainId>,
 }
 
 /// The assets every harness tracks: 6, 18 and 8 decimals, various collateral factors,
@@ -103,6 +107,24 @@ impl Harness {
         users: usize,
         tweak: impl FnOnce(&mut WatcherConfig),
     ) -> Self {
+        Self::build(backends, confirmations, users, None, tweak).await
+    }
+
+    /// A harness with 5 users whose chain reports `chain` as its chain id, so its writer
+    /// claims the store for that chain (a Postgres chain schema of the chains catalog
+    /// refuses a writer of another chain). One chain of a
+    /// [`MultiHarness`](crate::testing::multichain::MultiHarness).
+    pub async fn on_chain(backends: Backends, confirmations: u64, chain: ChainId) -> Self {
+        Self::build(backends, confirmations, 5, Some(chain), |_| {}).await
+    }
+
+    async fn build(
+        backends: Backends,
+        confirmations: u64,
+        users: usize,
+        chain_id: Option<ChainId>,
+        tweak: impl FnOnce(&mut WatcherConfig),
+    ) -> Self {
         let assets = default_assets();
         let registry = default_registry();
         let mut config = WatcherConfig::new(EngineConfig::new(registry, confirmations));
@@ -110,7 +132,7 @@ impl Harness {
         config.max_price_age = 600;
         tweak(&mut config);
         let chain = Arc::new(SimulatedChain::new(START));
-        let watcher = Self::watcher(&config, &chain, &backends).await;
+        let watcher = Self::watcher(&config, &Self::source_of(&chain, chain_id), &backends).await;
         let mut harness = Self {
             chain,
             watcher,
@@ -121,18 +143,40 @@ impl Harness {
             max_head: START,
             tag: None,
             resumes: Vec::new(),
+            chain_id,
         };
         harness.sync().await;
         harness
     }
 
+    fn source_of(chain: &Arc<SimulatedChain>, id: Option<ChainId>) -> Arc<dyn BlockSource> {
+        match id {
+            Some(id) => Arc::new(on_chain::OnChain {
+                chain: chain.clone(),
+                id,
+            }),
+            None => chain.clone(),
+        }
+    }
+
+    /// The source the harness's watcher reads: its chain, reporting the harness's chain id
+    /// (see [`on_chain`](Self::on_chain)). Another writer of the same chain starts from it.
+    pub fn source(&self) -> Arc<dyn BlockSource> {
+        Self::source_of(&self.chain, self.chain_id)
+    }
+
+    /// The chain id the harness's chain reports (`None` unless built
+    /// [`on_chain`](Self::on_chain)).
+    pub fn chain_id(&self) -> Option<ChainId> {
+        self.chain_id
+    }
+
     async fn watcher(
         config: &WatcherConfig,
-        chain: &Arc<SimulatedChain>,
+        source: &Arc<dyn BlockSource>,
         backends: &Backends,
     ) -> Watcher {
-        let source: Arc<dyn BlockSource> = chain.clone();
-        let w = Watcher::new(config.clone(), source, backends.store.clone())
+        let w = Watcher::new(config.clone(), source.clone(), backends.store.clone())
             .await
             .expect("watcher starts from the store's checkpoint");
         match &backends.cache {
@@ -143,7 +187,7 @@ impl Harness {
 
     /// Drops the watcher and starts a new one from the store's checkpoint, as after a crash.
     pub async fn restart(&mut self) {
-        self.watcher = Self::watcher(&self.config, &self.chain, &self.backends).await;
+        self.watcher = Self::watcher(&self.config, &self.source(), &self.backends).await;
     }
 
     /// Syncs the watcher with the chain; panics on error.

@@ -58,7 +58,8 @@ pub struct MultiHarness {
 }
 
 impl MultiHarness {
-    /// One chain per backends (2 or 3), confirming at depth `confirmations`, with 5 users.
+    /// One chain per backends (2 or 3), confirming at depth `confirmations`, with 5 users;
+    /// each chain's writer claims its store for its id of [`CHAIN_IDS`].
     ///
     /// # Panics
     /// With fewer than 2 or more than 3 backends, or if the chains' anchors do not share
@@ -70,7 +71,7 @@ impl MultiHarness {
         );
         let mut chains = Vec::with_capacity(backends.len());
         for (id, b) in CHAIN_IDS.iter().zip(backends) {
-            chains.push((*id, Harness::new(b, confirmations).await));
+            chains.push((*id, Harness::on_chain(b, confirmations, *id).await));
         }
         let anchors: Vec<_> = chains
             .iter()
