@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use super::SimulatedChain;
 use crate::error::SourceError;
 use crate::model::{Block, BlockNumber};
-use crate::traits::BlockSource;
+use crate::traits::{BlockSource, ChainBalances};
 
 /// A shared [`SimulatedChain`] (blocks mined on it show here) whose
 /// [`chain_id`](BlockSource::chain_id) is `id` instead of none, so that the store's claim
@@ -52,5 +52,13 @@ impl BlockSource for SimulatedOnChain {
 
     async fn finalized(&self) -> Result<Option<BlockNumber>, SourceError> {
         self.chain.finalized().await
+    }
+
+    fn chain_balances(&self) -> Option<&dyn ChainBalances> {
+        self.chain.chain_balances()
+    }
+
+    async fn blocks(&self, from: BlockNumber, to: BlockNumber) -> Result<Vec<Block>, SourceError> {
+        self.chain.blocks(from, to).await
     }
 }
