@@ -319,8 +319,15 @@ impl StoreWriter for MigratingStore {
         self.inner.release_writer().await
     }
 
-    async fn take_resume_requests(&self) -> Result<Vec<crate::model::ResumeRequest>, StoreError> {
-        self.inner.take_resume_requests().await
+    async fn resume_requests(&self) -> Result<Vec<crate::model::ResumeRequest>, StoreError> {
+        self.inner.resume_requests().await
+    }
+
+    async fn remove_resume_request(
+        &self,
+        request: &crate::model::ResumeRequest,
+    ) -> Result<(), StoreError> {
+        self.inner.remove_resume_request(request).await
     }
 }
 

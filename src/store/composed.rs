@@ -116,8 +116,15 @@ where
         self.writer.release_writer().await
     }
 
-    async fn take_resume_requests(&self) -> Result<Vec<crate::model::ResumeRequest>, StoreError> {
-        self.writer.take_resume_requests().await
+    async fn resume_requests(&self) -> Result<Vec<crate::model::ResumeRequest>, StoreError> {
+        self.writer.resume_requests().await
+    }
+
+    async fn remove_resume_request(
+        &self,
+        request: &crate::model::ResumeRequest,
+    ) -> Result<(), StoreError> {
+        self.writer.remove_resume_request(request).await
     }
 }
 

@@ -133,13 +133,29 @@ pub trait StoreWriter: Send + Sync + Debug {
         Ok(())
     }
 
-    /// Takes the resumes of quarantined assets that another process asked for
-    /// (`reorg-collateral quarantine resume`, through
-    /// `PostgresStore::request_resume`): each request is
-    /// returned once, and the watcher queues it. A store without such requests returns
-    /// none (the default); a decorator forwards it.
-    async fn take_resume_requests(&self) -> Result<Vec<crate::model::ResumeRequest>, StoreError> {
+    /// The resumes of quarantined assets that another process asked for
+    /// (`reorg-collateral quarantine resume`, through `PostgresStore::request_resume` or
+    /// `MemoryStore::request_resume`), oldest first. Reading does not remove them: a
+    /// request stays stored until the watcher
+    /// [removes](Self::remove_resume_request) it after the block carrying its resume
+    /// commits (or after dropping it), so a crash between the read and that write loses
+    /// none. A store without such requests returns none (the default); a decorator
+    /// forwards it.
+    async fn resume_requests(&self) -> Result<Vec<crate::model::ResumeRequest>, StoreError> {
         Ok(Vec::new())
+    }
+
+    /// Removes `request` (one returned by [`resume_requests`](Self::resume_requests)) once
+    /// its resume is committed or the watcher dropped it. Idempotent: a request no longer
+    /// stored is no error, and a newer request for the asset with another `at_block` is
+    /// left stored. A store without such requests does nothing (the default); a decorator
+    /// forwards it.
+    async fn remove_resume_request(
+        &self,
+        request: &crate::model::ResumeRequest,
+    ) -> Result<(), StoreError> {
+        let _ = request;
+        Ok(())
     }
 }
 

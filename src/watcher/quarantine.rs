@@ -7,7 +7,7 @@ use crate::engine::Transition;
 use crate::error::{Error, StoreError};
 use crate::model::{
     AssetId, AssetState, AssetStateView, BalanceChange, BalanceEvent, BlockNumber, BlockRef,
-    Changeset, Quarantine, resume_log,
+    Changeset, Quarantine, ResumeRequest, resume_log,
 };
 
 /// The watcher's quarantine bookkeeping.
@@ -82,12 +82,23 @@ impl Watcher {
     }
 
     /// Queues the resumes asked for in the store by another process (`reorg-collateral
-    /// quarantine resume`; see [`StoreWriter::take_resume_requests`](crate::traits::StoreWriter::take_resume_requests)).
-    /// A request for an asset this watcher does not track is logged and dropped.
-    pub(super) async fn take_resume_requests(&mut self) -> Result<(), Error> {
-        for request in self.store.take_resume_requests().await? {
+    /// quarantine resume`; see [`StoreWriter::resume_requests`](crate::traits::StoreWriter::resume_requests)).
+    /// A request stays stored until the block carrying its resume commits
+    /// ([`after_write`](Self::after_write) removes it), so a failure or a crash before that
+    /// loses none; one already queued is not read again. A request for an asset this
+    /// watcher does not track, or that is not quarantined (e.g. its resume committed just
+    /// before a crash), is logged and removed.
+    pub(super) async fn read_resume_requests(&mut self) -> Result<(), Error> {
+        for request in self.store.resume_requests().await? {
+            if self
+                .quarantines
+                .resumes
+                .contains(&(request.asset, request.at_block))
+            {
+                continue;
+            }
             match self.resume_at(request.asset, request.at_block).await {
-                Ok(true) => {}
+                Ok(true) => continue,
                 Ok(false) => {
                     tracing::warn!(asset = %request.asset, "resume requested for an asset that is not quarantined; dropped")
                 }
@@ -96,8 +107,20 @@ impl Watcher {
                 }
                 Err(e) => return Err(e),
             }
+            self.store.remove_resume_request(&request).await?;
         }
         Ok(())
+    }
+
+    /// Removes the store's requests of the resumes a committed write carried (a store
+    /// without them does nothing). A failure is logged: the next sync reads the request
+    /// again, finds the asset resumed and removes it then.
+    async fn remove_written_requests(&self, written: &[ResumeRequest]) {
+        for request in written {
+            if let Err(error) = self.store.remove_resume_request(request).await {
+                tracing::warn!(asset = %request.asset, %error, "removing a written resume request failed; it is dropped at the next sync");
+            }
+        }
     }
 
     /// Every asset quarantined at the head or at the finalized tip, as the store says.
@@ -172,7 +195,8 @@ impl Watcher {
         }
     }
 
-    /// After a committed write: forgets the resumes it carried, and returns the assets
+    /// After a committed write: forgets the resumes it carried (and removes their requests
+    /// from the store), and returns the assets
     /// whose state on either side changed (their holders are revalued) and the new
     /// quarantines of its blocks.
     pub(super) async fn after_write(
@@ -180,9 +204,16 @@ impl Watcher {
         changes: &Changeset,
     ) -> (Vec<AssetId>, Vec<Quarantine>, Vec<(AssetId, BlockRef)>) {
         let resumed = std::mem::take(&mut self.quarantines.injected);
-        self.quarantines
+        let carried = |a: &AssetId| resumed.iter().any(|(r, _)| r == a);
+        let written: Vec<ResumeRequest> = self
+            .quarantines
             .resumes
-            .retain(|(a, _)| !resumed.iter().any(|(r, _)| r == a));
+            .iter()
+            .filter(|(a, _)| carried(a))
+            .map(|&(asset, at_block)| ResumeRequest { asset, at_block })
+            .collect();
+        self.quarantines.resumes.retain(|(a, _)| !carried(a));
+        self.remove_written_requests(&written).await;
         let new: Vec<Quarantine> = changes
             .blocks
             .iter()

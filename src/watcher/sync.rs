@@ -52,7 +52,7 @@ impl Watcher {
 
     async fn sync_into(&mut self, report: &mut StepReport) -> Result<(), Error> {
         self.prepare().await?;
-        self.take_resume_requests().await?;
+        self.read_resume_requests().await?;
         let source_head = self.source.head().await?;
         self.last_source_head = Some(source_head);
         self.progress.send_modify(|p| p.target = Some(source_head));

@@ -7,10 +7,9 @@ use reorg_collateral::StoreWriter;
 use reorg_collateral::chains::ChainId;
 use reorg_collateral::model::{AssetRegistry, StoreIdentity};
 use reorg_collateral::store::PostgresStore;
-use sqlx::{AssertSqlSafe, Executor};
 
 use crate::support::cli::{run, stderr};
-use crate::support::pg::{database_url, unique_schema_name};
+use crate::support::pg::{database_url, drop_schema_with_chains, unique_schema_name};
 
 fn ok(out: &std::process::Output, what: &str) -> String {
     assert!(out.status.success(), "{what}: {}", stderr(out));
@@ -85,10 +84,5 @@ async fn commands_run_per_chain_and_without_chain_as_before() {
         .await;
     assert!(refused.is_err());
 
-    for schema in [c10, base] {
-        let _ = store
-            .pool()
-            .execute(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-            .await;
-    }
+    drop_schema_with_chains(store.pool(), &base).await;
 }

@@ -11,6 +11,7 @@ mod migration;
 mod promises;
 mod quarantine;
 mod quarantine_resume;
+mod quarantine_setup;
 mod read_only;
 mod streams;
 mod subcommands;

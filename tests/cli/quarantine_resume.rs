@@ -1,50 +1,23 @@
 //! `reorg-collateral quarantine resume <asset> [--at-block N]`: the CLI process does not
 //! write the resume (the running watcher is the store's single writer); it stores a
-//! request the watcher takes at its next sync and writes in the first block at or above
+//! request the watcher reads at its next sync and writes in the first block at or above
 //! `N` it applies. An asset that is not quarantined is refused (exit 1, nothing stored).
 
-use crate::support;
+use alloy_primitives::U256;
+use reorg_collateral::model::ResumeRequest;
+use reorg_collateral::traits::StoreWriter;
 
-use std::sync::Arc;
-
-use alloy_primitives::{Address, U256};
-use reorg_collateral::model::{Asset, AssetRegistry};
-use reorg_collateral::source::SimulatedChain;
-use reorg_collateral::store::PostgresStore;
-use reorg_collateral::traits::AssetStateReader;
-use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
-use support::cli;
-use support::pg::{database_url, unique_schema_name};
-
-const A: Address = Address::repeat_byte(0xA1);
-const B: Address = Address::repeat_byte(0xB2);
-const USER: Address = Address::repeat_byte(0x01);
-
-async fn quarantined_at_head(store: &PostgresStore) -> Vec<Address> {
-    let states = store.asset_states().await.expect("asset states");
-    states
-        .iter()
-        .filter(|v| v.pending.is_quarantined())
-        .map(|v| v.asset)
-        .collect()
-}
+use crate::quarantine_setup::{A, Running, USER, quarantined_at_head, running_watcher, watcher_of};
+use crate::support::cli;
 
 #[tokio::test]
 async fn quarantine_resume_is_a_request_the_running_watcher_writes() {
-    let schema = unique_schema_name();
-    let store = Arc::new(
-        PostgresStore::connect_in_schema(&database_url(), &schema)
-            .await
-            .expect("store"),
-    );
-    let assets =
-        AssetRegistry::new([Asset::new(A, "A", 6, 9_000), Asset::new(B, "B", 6, 9_000)]).unwrap();
-    let mut config = WatcherConfig::new(EngineConfig::new(assets, 3));
-    config.start_block = 1;
-    let chain = Arc::new(SimulatedChain::new(1));
-    let mut watcher = Watcher::new(config, chain.clone(), store.clone())
-        .await
-        .expect("watcher");
+    let Running {
+        schema,
+        store,
+        chain,
+        mut watcher,
+    } = running_watcher().await;
     chain.mine(|blk| {
         blk.deposit(A, USER, U256::from(5));
     });
@@ -100,7 +73,7 @@ async fn quarantine_resume_is_a_request_the_running_watcher_writes() {
         quarantined_at_head(&store).await.is_empty(),
         "resumed at #{at}"
     );
-    // Folds again from the block after it; the request was taken once.
+    // Folds again from the block after it; the request was written once.
     chain.mine(|blk| {
         blk.deposit(A, USER, U256::from(2));
     });
@@ -114,5 +87,59 @@ async fn quarantine_resume_is_a_request_the_running_watcher_writes() {
     assert!(
         text.contains(&format!("{A} confirmed quarantined")),
         "{text}"
+    );
+}
+
+/// The request stays stored until the block carrying its resume commits: a watcher that
+/// read it and is stopped before that block (a crash) leaves it to the next watcher.
+#[tokio::test]
+async fn a_resume_request_survives_a_failure_between_reading_and_writing() {
+    let Running {
+        store,
+        chain,
+        mut watcher,
+        ..
+    } = running_watcher().await;
+    chain.mine(|blk| {
+        blk.deposit(A, USER, U256::from(5));
+    });
+    chain.mine(|blk| {
+        blk.withdraw(A, USER, U256::from(6));
+    });
+    watcher.sync().await.expect("a quarantine is not a stall");
+    assert_eq!(quarantined_at_head(&store).await, vec![A]);
+
+    let at = chain.head_number() + 2;
+    let request = ResumeRequest {
+        asset: A,
+        at_block: Some(at),
+    };
+    store.request_resume(request).await.expect("request");
+    chain.mine(|_| {});
+    // Read and queued; the block written is below `at`, so it carries no resume.
+    let report = watcher.sync().await.expect("sync");
+    assert!(report.resumed.is_empty());
+    drop(watcher);
+    assert_eq!(
+        store.resume_requests().await.expect("requests"),
+        vec![request],
+        "read, not removed"
+    );
+
+    let mut watcher = watcher_of(&store, &chain).await;
+    chain.mine(|_| {});
+    let report = watcher.sync().await.expect("sync after the restart");
+    assert_eq!(
+        report
+            .resumed
+            .iter()
+            .map(|(a, b)| (*a, b.number))
+            .collect::<Vec<_>>(),
+        vec![(A, at)]
+    );
+    assert!(quarantined_at_head(&store).await.is_empty());
+    assert!(
+        store.resume_requests().await.expect("requests").is_empty(),
+        "removed once the resume committed"
     );
 }

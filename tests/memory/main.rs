@@ -12,5 +12,6 @@ mod openings;
 mod property;
 mod quarantine_notifications;
 mod rejections;
+mod resume_requests;
 mod retention;
 mod shutdown;

@@ -45,11 +45,12 @@ fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Drops test schemas (`t<created unix secs>_<pid>_<n>`) created more than an hour ago, so
-/// concurrent test processes never drop each other's live schemas.
+/// Drops test schemas (`t<created unix secs>_<pid>_<n>`, and the per-chain schemas
+/// `<schema>_c<chain id>` that `PostgresStore::chain` creates beside one) created more than
+/// an hour ago, so concurrent test processes never drop each other's live schemas.
 async fn clean_old_schemas(admin: &mut PgConnection) {
     let names: Vec<String> = sqlx::query_scalar(
-        "SELECT nspname FROM pg_namespace WHERE nspname ~ '^t[0-9]+_[0-9]+_[0-9]+$'",
+        "SELECT nspname FROM pg_namespace WHERE nspname ~ '^t[0-9]+_[0-9]+_[0-9]+(_c[0-9]+)?$'",
     )
     .fetch_all(&mut *admin)
     .await
@@ -214,4 +215,26 @@ pub async fn schema_of(pool: &PgPool) -> String {
 #[allow(dead_code)]
 pub async fn fresh_store() -> PostgresStore {
     PostgresStore::new(fresh_pool().await)
+}
+
+/// Drops a test's schema `schema` and the per-chain schemas beside it
+/// (`<schema>_c<chain id>`, created by `PostgresStore::chain`), ignoring errors: the end of
+/// a test that made any. A schema name is `[a-z0-9_]` only, so it is safe in the pattern.
+#[allow(dead_code)]
+pub async fn drop_schema_with_chains(pool: &PgPool, schema: &str) {
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT nspname::text FROM pg_namespace
+         WHERE nspname = $1 OR nspname ~ ('^' || $1 || '_c[0-9]+$')",
+    )
+    .bind(schema)
+    .fetch_all(pool)
+    .await
+    .unwrap_or_default();
+    for name in names {
+        let _ = pool
+            .execute(AssertSqlSafe(format!(
+                "DROP SCHEMA IF EXISTS {name} CASCADE"
+            )))
+            .await;
+    }
 }

@@ -5,13 +5,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use alloy_primitives::B256;
 use clap::Args;
+use reorg_collateral::BlockSource;
 use reorg_collateral::model::AssetRegistry;
-use reorg_collateral::model::{Block, BlockNumber};
-use reorg_collateral::source::{ScriptedChain, SimulatedChain};
+use reorg_collateral::source::{ScriptedChain, SimulatedOnChain};
 use reorg_collateral::store::PostgresStore;
-use reorg_collateral::{BlockSource, SourceError};
 use reorg_collateral::{EngineConfig, Watcher, WatcherConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -86,10 +84,10 @@ impl SimulateArgs {
         }
         // `--chain N` (N > 0): the scripted chain reports chain id N, so its store is
         // claimed for that chain; otherwise no chain id, as without `--chain`.
-        let source: Arc<dyn BlockSource> = Arc::new(OnChain {
-            chain: script.chain.clone(),
-            id: chain.filter(|id| *id != 0),
-        });
+        let source: Arc<dyn BlockSource> = Arc::new(SimulatedOnChain::new(
+            script.chain.clone(),
+            chain.filter(|id| *id != 0),
+        ));
         let mut watcher = if standby {
             let retry = Duration::from_millis(50);
             let watcher = Watcher::standby(config, source, store.clone(), retry).await?;
@@ -138,31 +136,5 @@ impl SimulateArgs {
             stats
         );
         Ok(ExitCode::SUCCESS)
-    }
-}
-
-/// The scripted chain reporting the chain id given with `--chain`.
-#[derive(Debug)]
-struct OnChain {
-    chain: Arc<SimulatedChain>,
-    id: Option<u64>,
-}
-
-#[async_trait::async_trait]
-impl BlockSource for OnChain {
-    async fn head(&self) -> Result<BlockNumber, SourceError> {
-        self.chain.head().await
-    }
-    async fn block_by_number(&self, n: BlockNumber) -> Result<Option<Block>, SourceError> {
-        self.chain.block_by_number(n).await
-    }
-    async fn block_by_hash(&self, h: B256) -> Result<Option<Block>, SourceError> {
-        self.chain.block_by_hash(h).await
-    }
-    async fn chain_id(&self) -> Result<Option<u64>, SourceError> {
-        Ok(self.id)
-    }
-    async fn finalized(&self) -> Result<Option<BlockNumber>, SourceError> {
-        self.chain.finalized().await
     }
 }

@@ -9,6 +9,7 @@ use redis::{AsyncCommands, Value};
 
 use super::config::backend;
 use super::layout::{BadState, parse_watermark};
+use super::user_keys::UserKeys;
 use super::{BACKEND, RedisCollateralCache, SESSION_SCRIPT, chain_field, state_text};
 use crate::chains::ChainId;
 use crate::error::CacheError;
@@ -435,35 +436,20 @@ impl CollateralCache for RedisChainCache {
         conn.del::<_, ()>(&[self.watermark_key(), self.session_key()])
             .await
             .map_err(backend("delete the watermark and the session mark"))?;
-        let pattern = format!("{{{}:0x{}}}", self.base.prefix, "?".repeat(40));
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
+        let mut keys = UserKeys::new(&self.base.prefix);
+        while let Some(batch) = keys.next(&mut conn).await? {
+            let mut pipe = redis::Pipeline::with_capacity(batch.len());
+            for key in &batch {
+                pipe.cmd("HDEL").arg(key).arg(&self.field).ignore();
+            }
+            pipe.query_async::<()>(&mut conn)
                 .await
-                .map_err(backend(format!("scan {pattern}")))?;
-            if !keys.is_empty() {
-                let mut pipe = redis::Pipeline::with_capacity(keys.len());
-                for key in &keys {
-                    pipe.cmd("HDEL").arg(key).arg(&self.field).ignore();
-                }
-                pipe.query_async::<()>(&mut conn)
-                    .await
-                    .map_err(backend(format!(
-                        "delete {} of {} keys",
-                        self.field,
-                        keys.len()
-                    )))?;
-            }
-            if next == 0 {
-                return Ok(());
-            }
-            cursor = next;
+                .map_err(backend(format!(
+                    "delete {} of {} keys",
+                    self.field,
+                    batch.len()
+                )))?;
         }
+        Ok(())
     }
 }

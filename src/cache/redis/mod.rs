@@ -11,6 +11,7 @@ mod publisher;
 mod stream_consumer;
 mod stream_id;
 mod stream_publisher;
+mod user_keys;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -425,29 +426,12 @@ impl CollateralCache for RedisCollateralCache {
         conn.del::<_, ()>(&[self.watermark_key(), self.session_key()])
             .await
             .map_err(backend("delete the watermark and the session mark"))?;
-        // Exactly `{<prefix>:0x<40 hex>}`: a bare `*` would also match the keys of a cache
-        // whose prefix extends this one (`p` and `p:v2`).
-        let pattern = format!("{{{}:0x{}}}", self.prefix, "?".repeat(40));
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
+        let mut keys = user_keys::UserKeys::new(&self.prefix);
+        while let Some(batch) = keys.next(&mut conn).await? {
+            conn.del::<_, ()>(&batch)
                 .await
-                .map_err(backend(format!("scan {pattern}")))?;
-            if !keys.is_empty() {
-                conn.del::<_, ()>(&keys)
-                    .await
-                    .map_err(backend(format!("delete {} keys", keys.len())))?;
-            }
-            if next == 0 {
-                return Ok(());
-            }
-            cursor = next;
+                .map_err(backend(format!("delete {} keys", batch.len())))?;
         }
+        Ok(())
     }
 }

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use crate::error::StoreError;
 use crate::model::{
     AssetId, AssetIndex, AssetState, AssetStateView, BalanceKey, BlockNumber, Changeset, Price,
-    StoreIdentity, UserId, Window,
+    ResumeRequest, StoreIdentity, UserId, Window,
 };
 use crate::traits::{AssetStateReader, StoreWriter, Touched};
 
@@ -24,6 +24,7 @@ mod indexes;
 mod log;
 mod rates;
 mod read;
+mod resume;
 mod retention;
 mod state;
 
@@ -80,6 +81,8 @@ struct Inner {
     asset_states: asset_state::AssetStates,
     /// Per-user log positions and finalized balance and price points (`history_at`).
     history: history::History,
+    /// Resume requests not yet written, oldest first (see `resume`).
+    resume_requests: Vec<ResumeRequest>,
 }
 
 impl MemoryStore {
@@ -209,6 +212,15 @@ impl StoreWriter for MemoryStore {
                 .extend(block.rate_assets.iter().copied());
         }
         Ok(touched)
+    }
+
+    async fn resume_requests(&self) -> Result<Vec<ResumeRequest>, StoreError> {
+        Ok(self.read_resumes())
+    }
+
+    async fn remove_resume_request(&self, request: &ResumeRequest) -> Result<(), StoreError> {
+        self.remove_resume(request);
+        Ok(())
     }
 }
 

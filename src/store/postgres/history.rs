@@ -9,8 +9,12 @@ use std::collections::BTreeMap;
 use alloy_primitives::U256;
 use sqlx::{AssertSqlSafe, Connection, Executor, Row};
 
+mod bounds;
+
+use bounds::{bound, finalized_with_prices};
+
 use super::PostgresStore;
-use super::codec::{BACKEND, address, bigint, db, number, u256};
+use super::codec::{BACKEND, address, db, number, u256};
 use super::deadline::FetchBounded;
 use super::read::{header, log_record, price};
 use crate::error::StoreError;
@@ -122,10 +126,7 @@ impl PostgresStore {
         block: BlockNumber,
     ) -> Result<HistoryAt, HistoryError> {
         let what = format!("read the history of {user} at #{block}");
-        let mut tx = self.pool().begin().await.map_err(db(what.clone()))?;
-        tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .await
-            .map_err(db(what.clone()))?;
+        let mut tx = self.history_snapshot(&what).await?;
         let has_index: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass($1) AND indisvalid)",
         )
@@ -149,24 +150,8 @@ impl PostgresStore {
         .fetch_one(&mut *tx)
         .await
         .map_err(db(what.clone()))?;
-        let get = |c: &'static str| -> Result<Option<i64>, StoreError> {
-            meta.try_get::<Option<i64>, _>(c)
-                .map_err(db(format!("read {c}")))
-        };
-        let finalized = get("finalized")?.map(|n| number(n, "number")).transpose()?;
-        if finalized.is_none_or(|f| block > f) {
-            return Err(HistoryError::NotFinal { block, finalized });
-        }
-        let at = bigint(block, "block_number")?;
-        if let Some(from) = get("prices_from")?
-            && at < from
-        {
-            return Err(HistoryError::PricesNotInLog {
-                block,
-                from: number(from, "prices_from")?,
-            });
-        }
-        if let Some(from) = get("state_from")?
+        let at = finalized_with_prices(&meta, block)?;
+        if let Some(from) = bound(&meta, "state_from")?
             && at < from
         {
             return Err(HistoryError::StateNotInLog {
@@ -177,7 +162,7 @@ impl PostgresStore {
         let phase: Option<i16> = meta
             .try_get("phase")
             .map_err(db("read the backfill phase"))?;
-        let high_water = get("high_water")?;
+        let high_water = bound(&meta, "high_water")?;
         if let Some(h) = high_water {
             if at < h {
                 return Err(HistoryError::NotInLog {
@@ -396,10 +381,7 @@ impl PostgresStore {
         block: BlockNumber,
     ) -> Result<Vec<Option<Price>>, HistoryError> {
         let what = format!("read the prices at #{block}");
-        let mut tx = self.pool().begin().await.map_err(db(what.clone()))?;
-        tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .await
-            .map_err(db(what.clone()))?;
+        let mut tx = self.history_snapshot(&what).await?;
         let meta = sqlx::query(
             "SELECT (SELECT b.number FROM checkpoint c JOIN blocks b ON b.hash = c.finalized_hash) AS finalized,
                     (SELECT prices_from FROM history_start) AS prices_from",
@@ -407,23 +389,7 @@ impl PostgresStore {
         .fetch_one(&mut *tx)
         .await
         .map_err(db(what.clone()))?;
-        let get = |c: &'static str| -> Result<Option<i64>, StoreError> {
-            meta.try_get::<Option<i64>, _>(c)
-                .map_err(db(format!("read {c}")))
-        };
-        let finalized = get("finalized")?.map(|n| number(n, "number")).transpose()?;
-        if finalized.is_none_or(|f| block > f) {
-            return Err(HistoryError::NotFinal { block, finalized });
-        }
-        let at = bigint(block, "block_number")?;
-        if let Some(from) = get("prices_from")?
-            && at < from
-        {
-            return Err(HistoryError::PricesNotInLog {
-                block,
-                from: number(from, "prices_from")?,
-            });
-        }
+        let at = finalized_with_prices(&meta, block)?;
         let prices = prices_at(&mut tx, assets, at, &what).await?;
         tx.commit().await.map_err(db(what))?;
         Ok(prices)

@@ -115,8 +115,15 @@ impl StoreWriter for PostgresStore {
         self.release().await
     }
 
-    async fn take_resume_requests(&self) -> Result<Vec<crate::model::ResumeRequest>, StoreError> {
-        self.take_resumes().await
+    async fn resume_requests(&self) -> Result<Vec<crate::model::ResumeRequest>, StoreError> {
+        self.read_resumes().await
+    }
+
+    async fn remove_resume_request(
+        &self,
+        request: &crate::model::ResumeRequest,
+    ) -> Result<(), StoreError> {
+        self.remove_resume(request).await
     }
 
     /// One statement: the finalized block (by the checkpoint's hash, a primary-key probe)

@@ -1,5 +1,6 @@
 //! Resume requests (`resume_request`, migration 0015): an operator's process asks, the
-//! running watcher (the single writer) takes them at its next sync and writes the resumes.
+//! running watcher (the single writer) reads them at its next sync, writes the resumes and
+//! only then removes them, so a crash in between loses none.
 
 use sqlx::Row;
 
@@ -12,8 +13,9 @@ use crate::model::ResumeRequest;
 impl PostgresStore {
     /// Stores a request that the running watcher resume `request.asset` (replacing an
     /// earlier request for it). Nothing else is written: the resume lands when the
-    /// watcher takes the request ([`take_resume_requests`](crate::traits::StoreWriter::take_resume_requests))
-    /// and applies its next block at or above `request.at_block`.
+    /// watcher reads the request ([`resume_requests`](crate::traits::StoreWriter::resume_requests))
+    /// and applies its next block at or above `request.at_block`; the request is removed
+    /// after that block commits.
     ///
     /// # Errors
     /// A database error, or a height past `i64::MAX`; nothing was stored then.
@@ -33,14 +35,13 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// Takes (deletes and returns) every stored resume request, oldest first.
-    pub(super) async fn take_resumes(&self) -> Result<Vec<ResumeRequest>, StoreError> {
-        let rows = sqlx::query(
-            "WITH taken AS (DELETE FROM resume_request RETURNING asset, at_block, requested_at)
-             SELECT asset, at_block FROM taken ORDER BY requested_at, asset",
-        )
-        .fetch_bounded(self, "take the resume requests")
-        .await?;
+    /// Every stored resume request, oldest first; they stay stored until
+    /// [`remove_resume`](Self::remove_resume).
+    pub(super) async fn read_resumes(&self) -> Result<Vec<ResumeRequest>, StoreError> {
+        let rows =
+            sqlx::query("SELECT asset, at_block FROM resume_request ORDER BY requested_at, asset")
+                .fetch_bounded(self, "read the resume requests")
+                .await?;
         rows.iter()
             .map(|row| {
                 let asset: Vec<u8> = row.try_get("asset").map_err(db("read a resume request"))?;
@@ -53,5 +54,22 @@ impl PostgresStore {
                 })
             })
             .collect()
+    }
+
+    /// Deletes `request` if it is still the asset's request (same `at_block`; a request
+    /// that replaced it stays). Deleting one that is gone does nothing.
+    pub(super) async fn remove_resume(&self, request: &ResumeRequest) -> Result<(), StoreError> {
+        let at = request
+            .at_block
+            .map(|n| bigint(n, "at_block"))
+            .transpose()?;
+        sqlx::query(
+            "DELETE FROM resume_request WHERE asset = $1 AND at_block IS NOT DISTINCT FROM $2",
+        )
+        .bind(request.asset.as_slice())
+        .bind(at)
+        .fetch_bounded(self, "remove a resume request")
+        .await?;
+        Ok(())
     }
 }

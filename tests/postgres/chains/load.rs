@@ -13,10 +13,9 @@ use reorg_collateral::source::ScriptedChain;
 use reorg_collateral::store::PostgresStore;
 use reorg_collateral::valuation::Valuator;
 use reorg_collateral::{CollateralReader, Watcher};
-use sqlx::{AssertSqlSafe, Executor};
 
 use super::{USERS, assert_oracle, config, script, source};
-use crate::support::pg::{database_url, unique_schema_name};
+use crate::support::pg::{database_url, drop_schema_with_chains, unique_schema_name};
 
 /// Steps each chain's script takes (blocks, sometimes a reorg).
 const STEPS: usize = 60;
@@ -197,14 +196,5 @@ async fn three_chains_write_and_read_at_once_without_conflicts() {
         }
     }
 
-    for schema in [
-        format!("{base_schema}_c10"),
-        format!("{base_schema}_c8453"),
-        base_schema,
-    ] {
-        let _ = base
-            .pool()
-            .execute(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-            .await;
-    }
+    drop_schema_with_chains(base.pool(), &base_schema).await;
 }

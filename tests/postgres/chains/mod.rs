@@ -7,45 +7,18 @@ mod upgrade;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use alloy_primitives::B256;
-use reorg_collateral::model::{AssetRegistry, BalanceKey, Block, BlockNumber};
+use reorg_collateral::model::{AssetRegistry, BalanceKey};
 use reorg_collateral::prelude::*;
-use reorg_collateral::source::{ScriptedChain, SimulatedChain};
+use reorg_collateral::source::{ScriptedChain, SimulatedOnChain};
 use reorg_collateral::store::PostgresStore;
 use reorg_collateral::testing::replay;
-use reorg_collateral::{EngineConfig, SourceError, WatcherConfig};
+use reorg_collateral::{EngineConfig, WatcherConfig};
 use sqlx::{AssertSqlSafe, PgPool};
 
 /// Users of every script.
 pub const USERS: usize = 5;
 /// Depth at which the watchers confirm.
 pub const DEPTH: u64 = 3;
-
-/// A simulated chain reporting `id` as its chain id (a [`SimulatedChain`] reports none).
-#[derive(Debug)]
-pub struct OnChain {
-    pub chain: Arc<SimulatedChain>,
-    pub id: Option<u64>,
-}
-
-#[async_trait::async_trait]
-impl BlockSource for OnChain {
-    async fn head(&self) -> Result<BlockNumber, SourceError> {
-        self.chain.head().await
-    }
-    async fn block_by_number(&self, n: BlockNumber) -> Result<Option<Block>, SourceError> {
-        self.chain.block_by_number(n).await
-    }
-    async fn block_by_hash(&self, h: B256) -> Result<Option<Block>, SourceError> {
-        self.chain.block_by_hash(h).await
-    }
-    async fn chain_id(&self) -> Result<Option<u64>, SourceError> {
-        Ok(self.id)
-    }
-    async fn finalized(&self) -> Result<Option<BlockNumber>, SourceError> {
-        self.chain.finalized().await
-    }
-}
 
 /// A script of `seed` over the demo users and assets, starting at block 1.
 pub fn script(seed: u64) -> ScriptedChain {
@@ -59,10 +32,7 @@ pub fn script(seed: u64) -> ScriptedChain {
 
 /// The source of `script` reporting chain `id`.
 pub fn source(script: &ScriptedChain, id: Option<u64>) -> Arc<dyn BlockSource> {
-    Arc::new(OnChain {
-        chain: script.chain.clone(),
-        id,
-    })
+    Arc::new(SimulatedOnChain::new(script.chain.clone(), id))
 }
 
 /// The watchers' configuration: the demo assets, confirmed at [`DEPTH`], from block 1.

@@ -12,10 +12,11 @@ use reorg_collateral::prelude::*;
 use reorg_collateral::source::ScriptedChain;
 use reorg_collateral::store::PostgresStore;
 use reorg_collateral::{Error, Watcher};
-use sqlx::{AssertSqlSafe, Executor};
 
 use super::{assert_oracle, config, dump, script, source, tables};
-use crate::support::pg::{connect, database_url, fresh_schema, schema_options};
+use crate::support::pg::{
+    connect, database_url, drop_schema_with_chains, fresh_schema, schema_options,
+};
 
 /// Events per scripted block.
 const EVENTS: usize = 4;
@@ -148,10 +149,7 @@ async fn second_chain_beside(store: &PostgresStore, schema: &str, first: ChainId
 }
 
 async fn drop_schema(store: &PostgresStore, schema: &str) {
-    let _ = store
-        .pool()
-        .execute(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-        .await;
+    drop_schema_with_chains(store.pool(), schema).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
