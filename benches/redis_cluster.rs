@@ -7,7 +7,8 @@
 //!   100,000 users (recompute and write every holder), single Redis vs the cluster.
 //!
 //! The ratios are printed at the end. `cargo bench --bench redis_cluster --features
-//! redis-cluster`
+//! redis-cluster`; `FAN_OUT_CHUNK=<users>` sets the watcher's `refresh_chunk` (users per
+//! cache write, default the watcher's) for both targets.
 
 // The test support's private servers (only the modules they need; `super::process` in
 // them is this crate root's).
@@ -110,6 +111,12 @@ async fn fan_out_watcher(cache: Arc<dyn CollateralCache>) -> (Watcher, Arc<Simul
     let assets = AssetRegistry::new([Asset::new(TOKEN, "TKN", 18, 8_000)]).unwrap();
     let mut config = WatcherConfig::new(EngineConfig::new(assets, 12));
     config.start_block = 1;
+    if let Some(chunk) = std::env::var("FAN_OUT_CHUNK")
+        .ok()
+        .and_then(|c| c.parse().ok())
+    {
+        config.refresh_chunk = chunk;
+    }
     let chain = Arc::new(SimulatedChain::new(1));
     chain.mine(|b| {
         b.price(TOKEN, I256::try_from(100_000_000i64).unwrap(), 8);

@@ -17,6 +17,7 @@ mod consistency;
 mod failover;
 mod lost_write;
 mod redirected;
+mod replaced;
 
 /// One private cluster at a time in this process: each is six `redis-server`s and a
 /// failover, whose timing a second cluster on the same two cores would decide.
