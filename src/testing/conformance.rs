@@ -35,6 +35,7 @@ mod load;
 mod quarantine;
 mod realtime;
 mod rebasing;
+mod reconcile;
 mod undecodable;
 
 pub use cache_states::{
@@ -48,6 +49,7 @@ pub use realtime::{
     head_moves_back_without_a_new_block, restart_refreshes_what_was_finalized_since_the_watermark,
 };
 pub use rebasing::{rebasing_through_reorgs, rebasing_walk};
+pub use reconcile::reconcile_fault_from_the_chain;
 pub use undecodable::{strict_undecodable_stalls, undecodable_log_quarantines_one_asset};
 
 fn deposit(user: u8, asset: u8, amount: u64) -> EventSpec {
@@ -395,6 +397,7 @@ macro_rules! conformance_tests {
             strict_asset_stalls,
             undecodable_log_quarantines_one_asset,
             strict_undecodable_stalls,
+            reconcile_fault_from_the_chain,
         );
 
         #[tokio::test]
@@ -462,6 +465,7 @@ where
     strict_asset_stalls(new_backends().await).await;
     undecodable_log_quarantines_one_asset(new_backends().await).await;
     strict_undecodable_stalls(new_backends().await).await;
+    reconcile_fault_from_the_chain(new_backends().await).await;
     for seed in 1..=4 {
         random_walk(new_backends().await, seed, 60).await;
         cached_reads_during_syncs(new_backends().await, seed, 40).await;
