@@ -23,6 +23,8 @@
 
 use std::collections::{BTreeSet, HashSet};
 
+use alloy_primitives::U256;
+
 use super::Watcher;
 use crate::engine::{BaseState, Transition};
 use crate::error::Error;
@@ -43,6 +45,9 @@ pub struct FaultRepair {
     /// Fault corrections written (one per holder read).
     pub holders: usize,
 }
+
+/// Holders and their `balanceOf`.
+type Holders = Vec<(UserId, U256)>;
 
 /// An asset to repair: the index of the new block read at, and its quarantine.
 struct Todo {
@@ -86,7 +91,7 @@ impl Watcher {
         let mut repairs: Vec<FaultRepair> = Vec::new();
         loop {
             let todo = next_faults(&base, &changes, &reconciling, &mut failed, &repairs);
-            let mut rows: Vec<(usize, Vec<(AssetId, UserId, alloy_primitives::U256)>)> = Vec::new();
+            let mut rows: Vec<(usize, AssetId, Holders)> = Vec::new();
             for t in todo {
                 let block = &changes.blocks[t.index].block;
                 match self.read_holders(&changes, &t, at).await? {
@@ -97,10 +102,7 @@ impl Watcher {
                             block: block.id(),
                             holders: values.len(),
                         });
-                        rows.push((
-                            t.index,
-                            values.into_iter().map(|(u, v)| (t.asset, u, v)).collect(),
-                        ));
+                        rows.push((t.index, t.asset, values));
                     }
                     None => {
                         failed.insert(t.asset);
@@ -112,8 +114,8 @@ impl Watcher {
             }
             let revert = std::mem::take(&mut changes.revert);
             let mut new: Vec<Block> = changes.blocks.into_iter().map(|b| b.block).collect();
-            for (index, values) in rows {
-                append(&mut new[index], self.chain_id, values);
+            for (index, asset, values) in rows {
+                append(&mut new[index], self.chain_id, asset, values);
             }
             let transition = if revert.is_empty() {
                 Transition::Commit { new }
@@ -133,7 +135,7 @@ impl Watcher {
         changes: &Changeset,
         t: &Todo,
         at: crate::model::BlockNumber,
-    ) -> Result<Option<Vec<(UserId, alloy_primitives::U256)>>, Error> {
+    ) -> Result<Option<Holders>, Error> {
         let block = changes.blocks[t.index].block.id();
         let source = self.source.clone();
         let Some(chain) = source.chain_balances().filter(|c| c.reads(t.asset)) else {
@@ -161,7 +163,7 @@ impl Watcher {
         }
         if users.is_empty() {
             // Nobody to read: the zero address's zero balance ends the quarantine.
-            return Ok(Some(vec![(UserId::ZERO, alloy_primitives::U256::ZERO)]));
+            return Ok(Some(vec![(UserId::ZERO, U256::ZERO)]));
         }
         let keys: Vec<crate::model::BalanceKey> = users
             .iter()
@@ -236,16 +238,16 @@ fn next_faults(
     todo
 }
 
-/// Appends the fault corrections `values` to the end of `block`, numbered after its
+/// Appends the fault corrections `values` of `asset` to the end of `block`, numbered after its
 /// existing ones.
-fn append(block: &mut Block, chain: u64, values: Vec<(AssetId, UserId, alloy_primitives::U256)>) {
+fn append(block: &mut Block, chain: u64, asset: AssetId, values: Holders) {
     let existing = block
         .events
         .iter()
         .filter(|e| e.log.is_fault_correction())
         .count() as u64;
     let number = block.header.number;
-    for (i, (asset, user, balance)) in values.into_iter().enumerate() {
+    for (i, (user, balance)) in values.into_iter().enumerate() {
         block.events.push(fault_correction(
             chain,
             number,

@@ -247,8 +247,7 @@ pub async fn reconcile_fault_from_the_chain(backends: Backends) {
     let rows = store.log(faulting..=faulting).await.expect("log");
     assert!(
         rows.iter()
-            .filter(|r| r.key.asset == TOKEN)
-            .last()
+            .rfind(|r| r.key.asset == TOKEN)
             .is_some_and(|r| r.log.is_fault_correction()),
         "the fault corrections end the block: {rows:?}"
     );
