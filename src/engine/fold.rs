@@ -10,7 +10,7 @@ use smallvec::SmallVec;
 use super::BaseState;
 use crate::error::{BalanceFault, EngineError};
 use crate::model::{AssetId, AssetIndex, BalanceKey, Block, Effect, Price};
-use crate::model::{AssetRegistry, AssetState, BalanceChange, BlockChanges};
+use crate::model::{AssetRegistry, AssetState, BalanceChange, BlockChanges, CorrectionOrigin};
 
 /// Running state while folding a transition's blocks: balances in a dense vector behind
 /// one hash index, so each effect costs one lookup.
@@ -73,7 +73,22 @@ impl Fold {
         let mut indexed = super::rebase::Touched::default();
         let mut asset_states: BTreeMap<AssetId, AssetState> = BTreeMap::new();
         let mut staged: SmallVec<[(usize, U256); 2]> = SmallVec::new();
+        // Assets quarantined before this block: a fault correction ends their quarantine
+        // here; one of a quarantine of this block undoes it.
+        let quarantined_before: SmallVec<[AssetId; 2]> = self.states.keys().copied().collect();
         for event in &block.events {
+            if let BalanceChange::Reconciled {
+                origin: CorrectionOrigin::Fault,
+                ..
+            } = event.change
+                && self.states.remove(&event.asset).is_some()
+            {
+                if quarantined_before.contains(&event.asset) {
+                    asset_states.insert(event.asset, AssetState::Active);
+                } else {
+                    asset_states.remove(&event.asset);
+                }
+            }
             if event.change == BalanceChange::Resume {
                 if self.states.remove(&event.asset).is_some() {
                     asset_states.insert(event.asset, AssetState::Active);
@@ -189,3 +204,7 @@ impl Fold {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "fault_correction_tests.rs"]
+mod fault_correction_tests;

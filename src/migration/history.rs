@@ -219,10 +219,12 @@ impl History {
         match self {
             History::CrateLog => {
                 // A correction row (kind 3) is absolute like kind 2, and applies before its
-                // block's events: its synthetic log index (from 2^62) is shifted below zero.
+                // block's events: its synthetic log index (2^62 up to the resume logs at
+                // 2^62 + 2^61) is shifted below zero. A fault correction (from
+                // 2^62 + 2^61 + 2^60) applies at the end of its block: kept as it is.
                 "(SELECT bu.user_address AS u, bu.asset AS a, LEAST(bu.kind, 2)::smallint AS k, bu.amount AS v,
                      bu.block_number AS n,
-                     CASE WHEN bu.log_index >= 4611686018427387904
+                     CASE WHEN bu.log_index >= 4611686018427387904 AND bu.log_index < 6917529027641081856
                           THEN bu.log_index - 9223372036854775807 ELSE bu.log_index END AS i,
                      bu.ordinal::int AS o
               FROM balance_updates bu JOIN blocks b ON b.hash = bu.block_hash AND b.status = 1)"

@@ -20,6 +20,11 @@ pub enum CorrectionOrigin {
     Drift,
     /// A balance read when a quarantined asset resumes.
     Resume,
+    /// A balance read at the block where an asset of
+    /// [`FaultPolicy::Reconcile`](super::FaultPolicy::Reconcile) is quarantined, written at
+    /// the end of that block with a [`fault_correction_log`](super::fault_correction_log)
+    /// id: the first of the block ends the asset's quarantine.
+    Fault,
 }
 
 impl CorrectionOrigin {
@@ -29,6 +34,7 @@ impl CorrectionOrigin {
             CorrectionOrigin::Opening => 0,
             CorrectionOrigin::Drift => 1,
             CorrectionOrigin::Resume => 2,
+            CorrectionOrigin::Fault => 3,
         }
     }
 }
@@ -39,6 +45,7 @@ impl fmt::Display for CorrectionOrigin {
             CorrectionOrigin::Opening => "opening",
             CorrectionOrigin::Drift => "drift",
             CorrectionOrigin::Resume => "resume",
+            CorrectionOrigin::Fault => "fault",
         })
     }
 }

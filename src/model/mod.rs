@@ -12,6 +12,7 @@ mod collateral;
 mod correction;
 mod decode_detail;
 mod event;
+mod fault_correction;
 mod identity;
 mod index;
 mod lag;
@@ -33,6 +34,7 @@ pub use correction::{
 };
 pub use decode_detail::{DECODE_DETAIL_MAX, DecodeDetail};
 pub use event::{AssetId, BalanceChange, BalanceEvent, BalanceKey, Effect, LogId, UserId};
+pub use fault_correction::{FAULT_CORRECTION_LOG_INDEX, fault_correction, fault_correction_log};
 pub use identity::StoreIdentity;
 pub use index::{AssetIndex, IndexFormula, IndexUpdate};
 pub use lag::Lag;

@@ -3,7 +3,10 @@
 //!
 //! An asset's [`FaultPolicy`] decides: [`FaultPolicy::Strict`] refuses the step (the
 //! watcher retries it forever, today's behaviour); [`FaultPolicy::Quarantine`] (the
-//! default) stops folding that asset at the faulting log and lets every other asset go on.
+//! default) stops folding that asset at the faulting log and lets every other asset go on;
+//! [`FaultPolicy::Reconcile`] quarantines it the same way, and the watcher then repairs it
+//! from the chain (see [`fault_correction_log`](super::fault_correction_log) and
+//! `docs/reconcile.md`).
 //! The quarantine is block-scoped state: a reorg of the faulting block lifts it,
 //! finalization confirms it, and a [`BalanceChange::Resume`](super::BalanceChange::Resume)
 //! event (emitted by [`Watcher::resume`](crate::Watcher::resume)) ends it.
@@ -15,10 +18,9 @@ use alloy_primitives::{B256, U256, keccak256};
 use super::{AssetId, BlockNumber, BlockRef, LogId, UserId};
 
 /// What the engine does when a log of an asset cannot be applied (a debit larger than the
-/// balance, a credit that overflows `U256`).
+/// balance, a credit that overflows `U256`, a log its decoder rejected).
 ///
-/// Room is left for a third policy (reconciling the asset from the chain, design §6); match
-/// with a wildcard arm.
+/// Match with a wildcard arm: more policies may come.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum FaultPolicy {
@@ -29,14 +31,26 @@ pub enum FaultPolicy {
     /// it); every other asset and user goes on. The default.
     #[default]
     Quarantine,
+    /// The chain is the truth after a fault: the engine quarantines the asset as
+    /// [`Quarantine`](Self::Quarantine) does, and the watcher then reads `balanceOf` at the
+    /// faulting block for every holder of the asset (the store's holders, and every user
+    /// the asset's logs named since the fault) through the source's
+    /// [`ChainBalances`](crate::traits::ChainBalances), and writes the values as
+    /// correction rows (`Reconciled { origin: Fault }`) at the end of that block: they end
+    /// the quarantine there, and the asset folds again from the next block. While the read
+    /// fails (a node down, a source without `ChainBalances`), the asset stays quarantined
+    /// and the read is tried again at the next block the watcher applies.
+    Reconcile,
 }
 
 impl FaultPolicy {
-    /// The tag stored in the registry fingerprint and shown in docs: `strict`, `quarantine`.
+    /// The tag stored in the registry fingerprint and shown in docs: `strict`,
+    /// `quarantine`, `reconcile`.
     pub fn tag(self) -> &'static str {
         match self {
             FaultPolicy::Strict => "strict",
             FaultPolicy::Quarantine => "quarantine",
+            FaultPolicy::Reconcile => "reconcile",
         }
     }
 }

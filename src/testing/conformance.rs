@@ -44,6 +44,7 @@ mod load;
 mod quarantine;
 mod realtime;
 mod rebasing;
+mod reconcile;
 mod undecodable;
 
 pub use cache_states::{
@@ -64,6 +65,7 @@ pub use realtime::{
     head_moves_back_without_a_new_block, restart_refreshes_what_was_finalized_since_the_watermark,
 };
 pub use rebasing::{rebasing_through_reorgs, rebasing_walk};
+pub use reconcile::reconcile_fault_from_the_chain;
 pub use undecodable::{strict_undecodable_stalls, undecodable_log_quarantines_one_asset};
 
 fn deposit(user: u8, asset: u8, amount: u64) -> EventSpec {
@@ -411,6 +413,7 @@ macro_rules! conformance_tests {
             strict_asset_stalls,
             undecodable_log_quarantines_one_asset,
             strict_undecodable_stalls,
+            reconcile_fault_from_the_chain,
         );
 
         #[tokio::test]
@@ -511,6 +514,7 @@ where
     same_token_on_two_chains(chains(&mut new_backends, 2).await).await;
     price_from_another_chain(chains(&mut new_backends, 2).await).await;
     writer_claims_per_chain(chains(&mut new_backends, 3).await).await;
+    reconcile_fault_from_the_chain(new_backends().await).await;
     for seed in 1..=4 {
         random_walk(new_backends().await, seed, 60).await;
         cached_reads_during_syncs(new_backends().await, seed, 40).await;

@@ -9,7 +9,9 @@
 //! Quarantine (design §6) is written again here: a debit larger than the balance or a
 //! credit past `U256::MAX` quarantines the event's asset (no effect of that event applies)
 //! and its later events are skipped until a `Resume` event of it; so does an `Undecodable`
-//! event (a log its decoder rejected), at its log. (A strict asset's fault
+//! event (a log its decoder rejected), at its log; a fault correction
+//! (`Reconciled { origin: Fault }`, written by the watcher for an asset of
+//! `FaultPolicy::Reconcile`) ends the quarantine and then applies. (A strict asset's fault
 //! never reaches a committed chain: the engine refuses the block, so every fault the
 //! oracle sees is a quarantine.)
 
@@ -19,8 +21,8 @@ use alloy_primitives::{Address, I256, U256, U512};
 
 use crate::model::{
     AssetId, AssetIndex, AssetState, AssetStateView, BalanceChange, BalanceKey, BalanceView, Block,
-    BlockNumber, FaultReason, MAX_PRICE_DECIMALS, Price, PriceView, Quarantine, RateUpdate,
-    RateView,
+    BlockNumber, CorrectionOrigin, FaultReason, MAX_PRICE_DECIMALS, Price, PriceView, Quarantine,
+    RateUpdate, RateView,
 };
 
 /// The state a canonical chain implies.
@@ -155,6 +157,14 @@ impl Fold {
             if e.change == BalanceChange::Resume {
                 self.quarantined.remove(&e.asset);
                 continue;
+            }
+            // A fault correction (FaultPolicy::Reconcile) ends the quarantine, then applies.
+            if let BalanceChange::Reconciled {
+                origin: CorrectionOrigin::Fault,
+                ..
+            } = e.change
+            {
+                self.quarantined.remove(&e.asset);
             }
             if self.quarantined.contains_key(&e.asset) {
                 continue;

@@ -44,8 +44,18 @@ impl Watcher {
                 .collect(),
             asset_states,
         };
-        let changes = self.engine.build(transition, base, self.known_final)?;
-        self.write(changes).await
+        let quarantined_at_base: Vec<_> = base.asset_states.iter().map(|(a, _)| *a).collect();
+        let (changes, repairs) = self.build_reconciling(transition, base).await?;
+        let first = changes.blocks.first().map(|b| b.block.id());
+        for r in &repairs {
+            // A quarantine the store holds ends with this block: reported as a resume.
+            if Some(r.block) == first && quarantined_at_base.contains(&r.asset) {
+                self.quarantines.note_lift(r.asset, r.block);
+            }
+        }
+        let mut report = self.write(changes).await?;
+        report.reconciled = repairs;
+        Ok(report)
     }
 
     /// The balances of `keys` at `at`: from the head memo where it has them, from the

@@ -27,6 +27,7 @@
 
 mod base;
 mod config;
+mod faults;
 mod fork;
 mod health;
 mod memo;
@@ -45,6 +46,7 @@ mod write;
 use std::sync::Arc;
 
 pub use config::WatcherConfig;
+pub use faults::FaultRepair;
 pub use openings::Openings;
 pub use reconciler::{
     Drift, ReconcileError, ReconcileReport, Reconciler, ReconcilerConfig, Sample,

@@ -38,6 +38,14 @@ impl Quarantines {
     }
 }
 
+impl Quarantines {
+    /// Records that the changeset being written ends `asset`'s quarantine at `block` by
+    /// other means than a queued resume (fault corrections): reported like a resume.
+    pub(super) fn note_lift(&mut self, asset: AssetId, block: BlockRef) {
+        self.injected.push((asset, block));
+    }
+}
+
 impl Watcher {
     /// Asks for `asset`'s quarantine to end: a resume event is written at the end of the
     /// next block the watcher applies (block-scoped: a reorg of that block puts the

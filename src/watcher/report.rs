@@ -24,6 +24,10 @@ pub struct StepReport {
     /// Resumes written by the step ([`Watcher::resume`](super::Watcher::resume)): each
     /// asset and the block whose end carries it.
     pub resumed: Vec<(AssetId, BlockRef)>,
+    /// Faults of assets of [`FaultPolicy::Reconcile`](crate::model::FaultPolicy::Reconcile)
+    /// repaired from the chain by the step's blocks, in order (a quarantine such a repair
+    /// ends is also in [`resumed`](Self::resumed)).
+    pub reconciled: Vec<super::FaultRepair>,
 }
 
 impl StepReport {
@@ -37,6 +41,7 @@ impl StepReport {
         self.finalized = other.finalized.or(self.finalized);
         self.quarantined.extend(other.quarantined.iter().cloned());
         self.resumed.extend(other.resumed.iter().copied());
+        self.reconciled.extend(other.reconciled.iter().copied());
     }
 
     /// Whether nothing was committed.

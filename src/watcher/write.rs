@@ -63,6 +63,7 @@ impl Watcher {
             refreshed_users: 0,
             quarantined: Vec::new(),
             resumed: Vec::new(),
+            reconciled: Vec::new(),
         };
         let (state_assets, quarantined, resumed) = self.after_write(&changes).await;
         if refresh {

@@ -12,6 +12,7 @@ mod dev_node;
 mod erc4626;
 mod erc4626_value;
 mod fallback;
+mod fault_reconcile;
 mod multicall3;
 mod node;
 mod published;

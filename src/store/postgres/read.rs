@@ -361,7 +361,7 @@ impl LogReader for PostgresStore {
                     u.amount::text AS amount, b.status
              FROM balance_updates u JOIN blocks b ON b.hash = u.block_hash
              WHERE u.block_number BETWEEN $1 AND $2
-             ORDER BY u.block_number, u.log_index < 4611686018427387904, u.log_index, u.ordinal, b.status DESC",
+             ORDER BY u.block_number, NOT (u.log_index >= 4611686018427387904 AND u.log_index < 6917529027641081856), u.log_index, u.ordinal, b.status DESC",
         )
         .bind(bigint(from, "block_number")?)
         .bind(bigint(to.min(i64::MAX as u64), "block_number")?)
