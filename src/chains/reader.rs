@@ -82,7 +82,7 @@ impl MultiChainReader {
 
     /// Whether [`collateral_many`](Self::collateral_many) is one statement: every store
     /// read (each chain's, and those prices come from) is a
-    /// [`PostgresStore`](crate::store::PostgresStore) (not a decorator of one), all of one
+    /// `PostgresStore` (feature `postgres`; not a decorator of one), all of one
     /// database, as the schemas of one chains catalog are. Otherwise each chain is read
     /// through its reader, every state checked before and after.
     pub fn reads_in_one_statement(&self) -> bool {

@@ -111,7 +111,7 @@ impl CollateralReader {
 
     /// Whether a collateral read is one statement: the store, and every store prices come
     /// from ([`with_price_from`](Self::with_price_from)), is a
-    /// [`PostgresStore`](crate::store::PostgresStore) (not a decorator of one), all of one
+    /// `PostgresStore` (feature `postgres`; not a decorator of one), all of one
     /// database. Otherwise the reads are separate, checked against the store's state before
     /// and after.
     pub fn reads_in_one_statement(&self) -> bool {
