@@ -21,7 +21,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use reorg_collateral::chains::{ChainId, MultiChainReader};
 use reorg_collateral::model::{Asset, AssetRegistry, Block, BlockNumber};
 use reorg_collateral::source::SimulatedChain;
-use reorg_collateral::store::PostgresStore;
+use reorg_collateral::store::{ComposedStore, PostgresStore};
 use reorg_collateral::valuation::Valuator;
 use reorg_collateral::{
     BalanceStore, BlockSource, CollateralReader, EngineConfig, SourceError, Watcher, WatcherConfig,
@@ -232,33 +232,45 @@ fn reads(c: &mut Criterion) {
         }
     });
     let registry = Arc::new(registry());
-    let reader_of = |i: usize| {
-        let store: Arc<dyn BalanceStore> = chains.stores[i].clone();
+    // The stores as they are (one statement), and through a decorator that forwards every
+    // call (the separate reads, each chain's state checked before and after: the read
+    // path before the one-statement read).
+    let reader_of = |i: usize, separate: bool| {
+        let pg = &chains.stores[i];
+        let store: Arc<dyn BalanceStore> = if separate {
+            Arc::new(ComposedStore::new((**pg).clone(), pg.clone()))
+        } else {
+            pg.clone()
+        };
         (
             ChainId(CHAINS[i]),
             CollateralReader::new(store, Valuator::new(registry.clone(), u64::MAX)),
         )
     };
-    let one = MultiChainReader::new([reader_of(0)]).expect("reader");
-    let three = MultiChainReader::new((0..CHAINS.len()).map(reader_of)).expect("reader");
-    let single = reader_of(0).1;
     let who = user(7);
     let mut group = c.benchmark_group("multichain_read");
-    group.bench_function("CollateralReader, 1 chain", |b| {
-        b.to_async_tokio(&rt, || async {
-            single.collateral(who).await.expect("read");
-        })
-    });
-    group.bench_function("MultiChainReader, 1 chain", |b| {
-        b.to_async_tokio(&rt, || async {
-            one.collateral(who).await.expect("read");
-        })
-    });
-    group.bench_function("MultiChainReader, 3 chains", |b| {
-        b.to_async_tokio(&rt, || async {
-            three.collateral(who).await.expect("read");
-        })
-    });
+    for (separate, path) in [(true, "separate reads"), (false, "one statement")] {
+        let single = reader_of(0, separate).1;
+        let one = MultiChainReader::new([reader_of(0, separate)]).expect("reader");
+        let three = MultiChainReader::new((0..CHAINS.len()).map(|i| reader_of(i, separate)))
+            .expect("reader");
+        assert_eq!(three.reads_in_one_statement(), !separate, "{path}");
+        group.bench_function(format!("CollateralReader, 1 chain, {path}"), |b| {
+            b.to_async_tokio(&rt, || async {
+                single.collateral(who).await.expect("read");
+            })
+        });
+        group.bench_function(format!("MultiChainReader, 1 chain, {path}"), |b| {
+            b.to_async_tokio(&rt, || async {
+                one.collateral(who).await.expect("read");
+            })
+        });
+        group.bench_function(format!("MultiChainReader, 3 chains, {path}"), |b| {
+            b.to_async_tokio(&rt, || async {
+                three.collateral(who).await.expect("read");
+            })
+        });
+    }
     group.finish();
     rt.block_on(chains.drop_schemas());
 }

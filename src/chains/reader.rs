@@ -12,6 +12,10 @@ use crate::model::{Collateral, StateRef, UserId};
 use crate::reader::{CollateralReader, SNAPSHOT_ATTEMPTS, ValuationPoint};
 use crate::traits::BalanceStore;
 
+#[cfg(feature = "postgres")]
+#[path = "one_statement.rs"]
+mod one_statement;
+
 /// Reads users' collateral over several chains: one [`CollateralReader`] per chain (its
 /// own store, registry, price age and, with
 /// [`with_price_from`](CollateralReader::with_price_from), prices from another chain's
@@ -76,6 +80,22 @@ impl MultiChainReader {
         self.chains.keys().copied()
     }
 
+    /// Whether [`collateral_many`](Self::collateral_many) is one statement: every store
+    /// read (each chain's, and those prices come from) is a
+    /// `PostgresStore` (feature `postgres`; not a decorator of one), all of one
+    /// database, as the schemas of one chains catalog are. Otherwise each chain is read
+    /// through its reader, every state checked before and after.
+    pub fn reads_in_one_statement(&self) -> bool {
+        #[cfg(feature = "postgres")]
+        {
+            let handles: Vec<&Arc<dyn BalanceStore>> =
+                self.watched.iter().map(|(_, s)| s).collect();
+            crate::reader::one_statement::one_database(&handles).is_some()
+        }
+        #[cfg(not(feature = "postgres"))]
+        false
+    }
+
     /// The reader of `chain`, if it is read.
     pub fn reader(&self, chain: ChainId) -> Option<&CollateralReader> {
         self.chains.get(&chain)
@@ -115,10 +135,20 @@ impl MultiChainReader {
     /// moving. A chain's prices are aged against the latest head timestamp of that chain
     /// and the chains its prices come from. A user whose valuation fails on a chain gets
     /// [`ChainsError::Valuation`] naming it; the others are valued.
+    ///
+    /// When every store is a Postgres store of one database (the chains' schemas of one
+    /// catalog: [`reads_in_one_statement`](Self::reads_in_one_statement)), every chain is
+    /// read in ONE statement instead, one snapshot of every schema: the same values, one
+    /// round trip whatever the number of chains, no check and no retry (a failed statement
+    /// is [`ChainsError::Store`] naming the first chain, whose pool ran it).
     pub async fn collateral_many(
         &self,
         users: &[UserId],
     ) -> Result<Vec<Result<MultiCollateral, ChainsError>>, ChainsError> {
+        #[cfg(feature = "postgres")]
+        if let Some(read) = self.many_in_one_statement(users).await {
+            return read;
+        }
         let mut moving = None;
         for _ in 0..SNAPSHOT_ATTEMPTS {
             let before = self.states().await?;

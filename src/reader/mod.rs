@@ -22,6 +22,8 @@ mod cache_ops;
 mod cached;
 mod explain;
 mod history;
+#[cfg(feature = "postgres")]
+pub(crate) mod one_statement;
 mod remote_prices;
 
 use std::collections::{BTreeSet, HashMap};
@@ -107,6 +109,18 @@ impl CollateralReader {
         &self.store
     }
 
+    /// Whether a collateral read is one statement: the store, and every store prices come
+    /// from ([`with_price_from`](Self::with_price_from)), is a
+    /// `PostgresStore` (feature `postgres`; not a decorator of one), all of one
+    /// database. Otherwise the reads are separate, checked against the store's state before
+    /// and after.
+    pub fn reads_in_one_statement(&self) -> bool {
+        #[cfg(feature = "postgres")]
+        return one_statement::one_database(&self.handles()).is_some();
+        #[cfg(not(feature = "postgres"))]
+        false
+    }
+
     /// The store's head (its checkpoint's latest block), if any block was applied:
     /// [`StoreWriter::head`](crate::traits::StoreWriter::head), one indexed probe on
     /// Postgres whatever the history.
@@ -116,7 +130,8 @@ impl CollateralReader {
 
     /// A user's collateral from the store, valued at the store's head, from one state of
     /// the store (see [`collateral_snapshot`](Self::collateral_snapshot)).
-    /// Cost: O(assets of the user), four reads.
+    /// Cost: O(assets of the user); on Postgres one statement, elsewhere the head state
+    /// read before and after four reads.
     pub async fn collateral(&self, user: UserId) -> Result<Collateral, Error> {
         let (state, mut all) = self.collateral_snapshot(&[user]).await?;
         let block = state.map_or(0, |s| s.head.number);
@@ -136,10 +151,19 @@ impl CollateralReader {
     /// With prices from other chains ([`with_price_from`](Self::with_price_from)), each
     /// other store's state is checked the same way, and prices are aged against the latest
     /// head timestamp of this chain and those chains.
+    ///
+    /// When every store involved is a Postgres store of one database
+    /// ([`reads_in_one_statement`](Self::reads_in_one_statement)), all of it (the states
+    /// included) is ONE statement, one snapshot of every schema: no check, no retry, one
+    /// round trip.
     pub async fn collateral_snapshot(
         &self,
         users: &[UserId],
     ) -> Result<(Option<StateRef>, Vec<Result<Collateral, ValuationError>>), Error> {
+        #[cfg(feature = "postgres")]
+        if let Some(read) = self.snapshot_in_one_statement(users).await {
+            return Ok(read?);
+        }
         let mut last = None;
         for _ in 0..SNAPSHOT_ATTEMPTS {
             let before = self.store.head_state().await?;
@@ -181,7 +205,9 @@ impl CollateralReader {
     /// ([`user_balances_many`](crate::traits::BalanceReader::user_balances_many)) and one
     /// price read for all of them (plus one per other store prices come from, see
     /// [`with_price_from`](Self::with_price_from)), valued in memory. A user whose
-    /// valuation fails gets its own error; the others are valued.
+    /// valuation fails gets its own error; the others are valued. On Postgres stores of one
+    /// database ([`reads_in_one_statement`](Self::reads_in_one_statement)) all of it is one
+    /// statement.
     pub async fn collateral_many(
         &self,
         users: &[UserId],
@@ -189,6 +215,10 @@ impl CollateralReader {
     ) -> Result<Vec<Result<Collateral, ValuationError>>, StoreError> {
         if users.is_empty() {
             return Ok(Vec::new());
+        }
+        #[cfg(feature = "postgres")]
+        if let Some(values) = self.many_in_one_statement(users, at).await {
+            return values;
         }
         let balances = self.store.user_balances_many(users).await?;
         let assets: Vec<AssetId> = assets_of(balances.iter().map(Vec::as_slice));

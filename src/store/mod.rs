@@ -9,6 +9,8 @@ mod postgres;
 pub use composed::ComposedStore;
 pub use memory::{DEFAULT_RETAINED_CONFIRMED_BLOCKS, MemoryStore, Retained, Retention};
 #[cfg(feature = "postgres")]
+pub(crate) use postgres::snapshot;
+#[cfg(feature = "postgres")]
 pub use postgres::{
     ChangesetHook, PostgresConfig, PostgresReplica, PostgresStore, ReplicaLag, ReplicaOptions,
     ReplicaRead, WRITER_LOCK_SQL, cancel_sessions, migrate, ping, redact_url,

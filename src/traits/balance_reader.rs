@@ -36,6 +36,18 @@ pub trait BalanceReader: Send + Sync + Debug {
         Ok(out)
     }
 
+    /// This store as a [`PostgresStore`](crate::store::PostgresStore), when it is one
+    /// (feature `postgres`). A [`CollateralReader`](crate::reader::CollateralReader), and a
+    /// [`MultiChainReader`](crate::chains::MultiChainReader), whose stores are all Postgres
+    /// stores of one database then read a collateral in one statement (one snapshot of
+    /// every schema) instead of this trait's separate reads. `None` (the default) keeps the
+    /// separate reads. Only the Postgres store answers `Some`: a decorator must not
+    /// forward it, or the one-statement read would go around the decorator.
+    #[cfg(feature = "postgres")]
+    fn as_postgres(&self) -> Option<&crate::store::PostgresStore> {
+        None
+    }
+
     /// One balance, confirmed and pending (zero if never set).
     async fn balance(&self, key: BalanceKey) -> Result<BalanceView, StoreError> {
         Ok(self

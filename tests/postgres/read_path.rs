@@ -170,10 +170,11 @@ async fn reads_touch_the_window_not_the_history() {
             state <= 3,
             "round {round}: reading the head and the finalized height touched {state} entries of blocks"
         );
-        // The state before and after the balances and prices (one state read, see
-        // `CollateralReader::collateral_snapshot`), nothing else of `blocks`.
+        // One statement (`CollateralReader::collateral_snapshot` on Postgres): the state
+        // read once, with the balances and prices, nothing else of `blocks`; the valuation
+        // at a given point reads no block.
         assert!(
-            collateral <= 6,
+            collateral <= 3,
             "round {round}: collateral(user) touched {collateral} entries of blocks"
         );
     }

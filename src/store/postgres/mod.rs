@@ -19,6 +19,7 @@ mod rates;
 mod read;
 mod replica;
 mod resume;
+pub(crate) mod snapshot;
 mod standby;
 mod views;
 mod writer;
@@ -143,6 +144,9 @@ pub struct PostgresStore {
     /// The base schema whose `chains` catalog this store uses, for a store
     /// [`chain`](Self::chain) returned; `None`: its own schema's.
     catalog: Option<std::sync::Arc<str>>,
+    /// The schema of the store's connections once read (shared by clones): what the
+    /// one-statement collateral read over several schemas qualifies tables with.
+    schema: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<str>>>,
 }
 
 impl PostgresStore {
@@ -156,6 +160,7 @@ impl PostgresStore {
             claim: Default::default(),
             deadline: PostgresConfig::default().operation_deadline,
             catalog: None,
+            schema: Default::default(),
         }
     }
 

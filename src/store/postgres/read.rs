@@ -332,6 +332,11 @@ impl BalanceReader for PostgresStore {
         self.views_many(users).await
     }
 
+    /// This store: the collateral readers read it in one statement.
+    fn as_postgres(&self) -> Option<&PostgresStore> {
+        Some(self)
+    }
+
     async fn holders(&self, asset: AssetId) -> Result<Vec<UserId>, StoreError> {
         let users: Vec<Vec<u8>> =
             // Confirmed holders by index (`ucb_confirmed_holders`), plus those with pending

@@ -14,7 +14,7 @@ use crate::error::StoreError;
 use crate::model::{AssetId, AssetIndex, BalanceView, UserId};
 
 /// A key's confirmed row and latest pending row, as read.
-type Rows = (Option<U256>, Option<U256>);
+pub(super) type Rows = (Option<U256>, Option<U256>);
 
 impl PostgresStore {
     /// Confirmed and pending views of each user's balances, by asset, in the order asked
@@ -99,12 +99,24 @@ pub(super) async fn views_on(
             entry.1 = Some(value);
         }
     }
+    Ok(views_of(users, &found, &indexes))
+}
+
+/// Each user's balance views (in `users` order, by asset) from the rows read: per user and
+/// asset the confirmed and latest pending balance (`found`), and the confirmed and latest
+/// pending index of each rebasing asset among them (`indexes`). A side without a row is
+/// zero (confirmed) or the confirmed balance (pending).
+pub(super) fn views_of(
+    users: &[UserId],
+    found: &HashMap<UserId, BTreeMap<AssetId, Rows>>,
+    indexes: &HashMap<AssetId, (Option<AssetIndex>, Option<AssetIndex>)>,
+) -> Vec<Vec<(AssetId, BalanceView)>> {
     // Shares as balances, each side with its own index (saturating, which a valid
     // UFragments index never needs).
     let convert = |index: Option<AssetIndex>, shares: U256| {
         index.map_or(shares, |i| i.balance(shares).unwrap_or(U256::MAX))
     };
-    Ok(users
+    users
         .iter()
         .map(|user| {
             found
@@ -127,5 +139,5 @@ pub(super) async fn views_on(
                 })
                 .collect()
         })
-        .collect())
+        .collect()
 }

@@ -31,6 +31,21 @@ impl MultiHarness {
             .await
             .expect("multi-chain read of a store nobody writes meanwhile");
         assert_eq!(all.len(), users.len(), "one collateral per user asked");
+        if let Some(reference) = &self.reference {
+            let other = reference
+                .collateral_many(&users)
+                .await
+                .expect("reference read of a store nobody writes meanwhile");
+            for ((user, got), want) in users.iter().zip(&all).zip(other) {
+                let (got, want) = (got.as_ref().ok(), want.ok());
+                assert!(got.is_some(), "valuation of {user}");
+                assert_eq!(
+                    got,
+                    want.as_ref(),
+                    "collateral of {user}: the two read paths"
+                );
+            }
+        }
         for (user, got) in users.iter().zip(all) {
             let got = got.expect("valuation");
             let want = self.expected_chains(&expected, *user);

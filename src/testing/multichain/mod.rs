@@ -18,6 +18,8 @@
 mod check;
 mod snapshot;
 
+use std::sync::Arc;
+
 use proptest::collection::vec;
 use proptest::prelude::*;
 
@@ -29,6 +31,7 @@ use super::strategy::{self, Op};
 use crate::chains::{ChainId, MultiChainReader};
 use crate::model::AssetId;
 use crate::reader::CollateralReader;
+use crate::traits::BalanceStore;
 
 /// The chain ids the harness gives its chains, in order (Ethereum, Optimism, Base).
 pub const CHAIN_IDS: [ChainId; 3] = [ChainId(1), ChainId(10), ChainId(8453)];
@@ -55,6 +58,9 @@ pub struct MultiHarness {
     pub reader: MultiChainReader,
     /// The cross-chain price the reader applies (chain 1's WETH from chain 0's WETH feed).
     pub cross: CrossPrice,
+    /// A reader of the same chains over other handles of their stores (see
+    /// [`compare_with`](Self::compare_with)), whose collateral must equal `reader`'s.
+    pub reference: Option<MultiChainReader>,
 }
 
 impl MultiHarness {
@@ -88,27 +94,43 @@ impl MultiHarness {
             from: 0,
             key: weth,
         };
-        let reader = Self::build_reader(&chains, cross);
+        let stores: Vec<_> = chains
+            .iter()
+            .map(|(_, h)| h.backends.store.clone())
+            .collect();
+        let reader = Self::build_reader(&chains, &stores, cross);
         Self {
             chains,
             reader,
             cross,
+            reference: None,
         }
     }
 
-    fn build_reader(chains: &[(ChainId, Harness)], cross: CrossPrice) -> MultiChainReader {
+    /// After every step, also compares every user's collateral with that of a reader built
+    /// the same way over `stores` (one per chain, in order: other handles of the same
+    /// stores, e.g. decorators, so that the two readers take different read paths, the
+    /// Postgres one-statement read and the separate reads).
+    ///
+    /// # Panics
+    /// Unless there is one store per chain.
+    pub fn compare_with(&mut self, stores: Vec<Arc<dyn BalanceStore>>) {
+        assert_eq!(stores.len(), self.chains.len(), "one store per chain");
+        self.reference = Some(Self::build_reader(&self.chains, &stores, self.cross));
+    }
+
+    fn build_reader(
+        chains: &[(ChainId, Harness)],
+        stores: &[Arc<dyn BalanceStore>],
+        cross: CrossPrice,
+    ) -> MultiChainReader {
         let readers = chains.iter().enumerate().map(|(i, (id, h))| {
             let valuator = h.watcher.valuator().clone();
-            let reader = CollateralReader::new(h.backends.store.clone(), valuator);
+            let reader = CollateralReader::new(stores[i].clone(), valuator);
             let reader = if i == cross.chain {
-                let (from_id, from) = &chains[cross.from];
+                let (from_id, _) = &chains[cross.from];
                 reader
-                    .with_price_from(
-                        cross.asset,
-                        from.backends.store.clone(),
-                        *from_id,
-                        cross.key,
-                    )
+                    .with_price_from(cross.asset, stores[cross.from].clone(), *from_id, cross.key)
                     .expect("WETH is its own price key")
             } else {
                 reader

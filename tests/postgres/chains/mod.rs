@@ -2,6 +2,7 @@
 //! upgrading a filled single-chain store, and three chains' writers and readers at once.
 
 mod load;
+mod one_statement;
 mod upgrade;
 
 use std::collections::BTreeMap;
