@@ -14,3 +14,4 @@ mod quarantine_notifications;
 mod rejections;
 mod retention;
 mod shutdown;
+mod spawned;
