@@ -20,6 +20,10 @@
 //! this process (watchers, engine, encoding, refresher) and of the Postgres backends serving
 //! it (read from `/proc` when the server is local), against the wall-clock time.
 //!
+//! Each chain's sync runs on a task of its own (`tokio::spawn`), as a service runs one
+//! watcher per chain; `ONE_TASK=1` joins them in one task instead (how this bench ran before
+//! the watcher's future was `Send` for any lifetime), for comparison.
+//!
 //! `cargo bench --bench multichain --features postgres,redis` (`DATABASE_URL`, default the
 //! local test server; `REDIS_URL`, default `redis://127.0.0.1:6379`).
 
