@@ -152,8 +152,14 @@ impl Watcher {
         if asks.is_empty() {
             return Ok(());
         }
-        let reads = futures::stream::iter(asks.iter())
+        // The reads are made before the stream takes them: a closure over `&asks` kept in
+        // the stream across the await made this future (and `Watcher::sync`'s) `Send` for
+        // one lifetime only, so a watcher could not run on a spawned task.
+        let reads: Vec<_> = asks
+            .iter()
             .map(|(_, parent, ask)| chain.balances_each(ask, *parent))
+            .collect();
+        let reads = futures::stream::iter(reads)
             .buffered(OPENING_READS_IN_FLIGHT)
             .try_collect::<Vec<_>>()
             .await?;

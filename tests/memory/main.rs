@@ -15,3 +15,4 @@ mod rejections;
 mod resume_requests;
 mod retention;
 mod shutdown;
+mod spawned;
