@@ -16,7 +16,9 @@ use crate::store::ident::{derived_name, ident_problem, quote_ident};
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum History {
-    /// This crate's `balance_updates`, confirmed rows (their block is finalized in `blocks`).
+    /// This crate's `balance_updates`, confirmed rows (their block is finalized in `blocks`),
+    /// without the rows of a quarantined asset the engine skipped (from its faulting log to
+    /// its resume, `asset_state_log`).
     CrateLog,
     /// A legacy log table with its own column names.
     Legacy(LegacyLog),
@@ -221,14 +223,15 @@ impl History {
                 // A correction row (kind 3) is absolute like kind 2, and applies before its
                 // block's events: its synthetic log index (2^62 up to the resume logs at
                 // 2^62 + 2^61) is shifted below zero. A fault correction (from
-                // 2^62 + 2^61 + 2^60) applies at the end of its block: kept as it is.
-                "(SELECT bu.user_address AS u, bu.asset AS a, LEAST(bu.kind, 2)::smallint AS k, bu.amount AS v,
+                // 2^62 + 2^61 + 2^60) applies at the end of its block: kept as it is. The
+                // rows the engine skipped (a quarantined asset's, up to its resume) are
+                // left out, so the relation folds to what the engine folded.
+                crate::store::without_quarantined("(SELECT bu.user_address AS u, bu.asset AS a, LEAST(bu.kind, 2)::smallint AS k, bu.amount AS v,
                      bu.block_number AS n,
                      CASE WHEN bu.log_index >= 4611686018427387904 AND bu.log_index < 6917529027641081856
                           THEN bu.log_index - 9223372036854775807 ELSE bu.log_index END AS i,
                      bu.ordinal::int AS o
-              FROM balance_updates bu JOIN blocks b ON b.hash = bu.block_hash AND b.status = 1)"
-                    .to_owned()
+              FROM balance_updates bu JOIN blocks b ON b.hash = bu.block_hash AND b.status = 1)")
             }
             History::Legacy(l) => {
                 let (k, v) = match &l.amount {

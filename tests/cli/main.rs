@@ -12,6 +12,7 @@ mod promises;
 mod quarantine;
 mod quarantine_resume;
 mod quarantine_setup;
+mod quarantine_verify;
 mod read_only;
 mod streams;
 mod subcommands;

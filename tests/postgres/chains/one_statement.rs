@@ -20,8 +20,8 @@ use reorg_collateral::{CollateralReader, EngineConfig, Watcher, WatcherConfig};
 
 use sqlx::{AssertSqlSafe, Executor};
 
-use super::OnChain;
 use crate::support::pg::{database_url, unique_schema_name};
+use reorg_collateral::source::SimulatedOnChain;
 
 const ETH: ChainId = ChainId(1);
 const OP: ChainId = ChainId(10);
@@ -47,10 +47,7 @@ impl Chain {
         let chain = Arc::new(SimulatedChain::new(1));
         let mut config = WatcherConfig::new(EngineConfig::new(default_registry(), 3));
         config.start_block = 1;
-        let source = Arc::new(OnChain {
-            chain: chain.clone(),
-            id: Some(id.0),
-        });
+        let source = Arc::new(SimulatedOnChain::new(chain.clone(), Some(id.0)));
         let watcher = Watcher::new(config, source, store).await.expect("claim");
         Self { chain, watcher }
     }
