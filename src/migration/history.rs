@@ -226,7 +226,7 @@ impl History {
                 // 2^62 + 2^61 + 2^60) applies at the end of its block: kept as it is. The
                 // rows the engine skipped (a quarantined asset's, up to its resume) are
                 // left out, so the relation folds to what the engine folded.
-                crate::store::without_quarantined("(SELECT bu.user_address AS u, bu.asset AS a, LEAST(bu.kind, 2)::smallint AS k, bu.amount AS v,
+                without_quarantined("(SELECT bu.user_address AS u, bu.asset AS a, LEAST(bu.kind, 2)::smallint AS k, bu.amount AS v,
                      bu.block_number AS n,
                      CASE WHEN bu.log_index >= 4611686018427387904 AND bu.log_index < 6917529027641081856
                           THEN bu.log_index - 9223372036854775807 ELSE bu.log_index END AS i,
@@ -330,6 +330,27 @@ pub(crate) fn fold_over(relation: &str, filter: &str) -> String {
                                                           ROWS UNBOUNDED PRECEDING) AS s
                FROM {relation} h WHERE {filter}) r
          GROUP BY u, a"
+    )
+}
+
+/// The rows of `relation` (normalized columns `u, a, k, v, n, i, o`) the engine folded:
+/// without the rows of an asset inside one of its quarantines, from the faulting log
+/// (included) to the resume, which sorts after every real log of its block (excluded), the
+/// spans `collateral_at_block` skips, of finalized blocks. A fault correction sorts after its
+/// block's resume, so the correction that ends a quarantine is folded. An asset never
+/// quarantined costs one probe of `asset_state_log`.
+fn without_quarantined(relation: &str) -> String {
+    let resume = crate::model::RESUME_LOG_INDEX;
+    format!(
+        "(SELECT h.u, h.a, h.k, h.v, h.n, h.i, h.o FROM {relation} h
+          WHERE NOT EXISTS (
+              SELECT 1 FROM asset_state_log q JOIN blocks qb ON qb.hash = q.block_hash AND qb.status = 1
+              WHERE q.asset = h.a AND q.state = 1
+                AND (q.block_number, COALESCE(q.log_index, 0)) <= (h.n, h.i)
+                AND NOT EXISTS (
+                    SELECT 1 FROM asset_state_log r JOIN blocks rb ON rb.hash = r.block_hash AND rb.status = 1
+                    WHERE r.asset = h.a AND r.state = 0 AND r.block_number >= q.block_number
+                      AND (r.block_number, {resume}::bigint) <= (h.n, h.i))))"
     )
 }
 

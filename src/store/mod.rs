@@ -16,6 +16,4 @@ pub use postgres::{
     ReplicaRead, WRITER_LOCK_SQL, cancel_sessions, migrate, ping, redact_url,
 };
 #[cfg(feature = "migration")]
-pub(crate) use postgres::{
-    classify_timeout, ident, in_shares, take_writer_lock, without_quarantined,
-};
+pub(crate) use postgres::{classify_timeout, ident, in_shares, take_writer_lock};

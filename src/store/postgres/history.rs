@@ -431,27 +431,6 @@ pub(crate) fn in_shares(relation: &str) -> String {
     )
 }
 
-/// The rows of `relation` (normalized columns `u, a, k, v, n, i, o`) the engine folded:
-/// without the rows of an asset inside one of its quarantines, from the faulting log
-/// (included) to the resume, which sorts after every real log of its block (excluded), the
-/// spans [`quarantines`] reads, of finalized blocks. A fault correction sorts after its
-/// block's resume, so the correction that ends a quarantine is folded. An asset never
-/// quarantined costs one probe of `asset_state_log`.
-pub(crate) fn without_quarantined(relation: &str) -> String {
-    let resume = RESUME_LOG_INDEX;
-    format!(
-        "(SELECT h.u, h.a, h.k, h.v, h.n, h.i, h.o FROM {relation} h
-          WHERE NOT EXISTS (
-              SELECT 1 FROM asset_state_log q JOIN blocks qb ON qb.hash = q.block_hash AND qb.status = 1
-              WHERE q.asset = h.a AND q.state = 1
-                AND (q.block_number, COALESCE(q.log_index, 0)) <= (h.n, h.i)
-                AND NOT EXISTS (
-                    SELECT 1 FROM asset_state_log r JOIN blocks rb ON rb.hash = r.block_hash AND rb.status = 1
-                    WHERE r.asset = h.a AND r.state = 0 AND r.block_number >= q.block_number
-                      AND (r.block_number, {resume}::bigint) <= (h.n, h.i))))"
-    )
-}
-
 /// `(block, log index)` positions: from a faulting log (included) to a resume (excluded).
 type Span = ((i64, i64), (i64, i64));
 

@@ -31,7 +31,7 @@ pub(crate) use connect::classify;
 pub(crate) use connect::classify_timeout;
 pub use connect::{PostgresConfig, cancel_sessions, ping, redact_url};
 #[cfg(feature = "migration")]
-pub(crate) use history::{in_shares, without_quarantined};
+pub(crate) use history::in_shares;
 
 use crate::error::StoreError;
 use crate::model::AssetRegistry;
