@@ -2,7 +2,8 @@
 //! (never hand-parsed topics).
 //!
 //! A [`Decoders`] registry maps each tracked contract address to what it is: an ERC-20
-//! token, canonical WETH9 ([`weth9`]), Tether's 2017 `TetherToken` ([`tether`]), an
+//! token, canonical WETH9 ([`weth9`]), Tether's 2017 `TetherToken` ([`tether`]), a rebasing
+//! token (Ampleforth's [`ufragments`], Lido's [`steth`]), an
 //! ERC-4626 vault's shares ([`erc4626`]), a contract emitting the crate's own
 //! `Deposit` / `Withdraw` / `BalanceSet` for an asset, a Chainlink-style price feed for an
 //! asset (with its decimals), or a user-supplied [`LogDecoder`] (`docs/tokens.md` says
@@ -18,6 +19,9 @@
 
 pub mod erc4626;
 mod round;
+pub mod steth;
+#[cfg(test)]
+mod steth_tests;
 #[cfg(test)]
 mod tests;
 pub mod tether;
@@ -158,14 +162,19 @@ pub enum Contract {
         /// The asset whose balances it reports.
         asset: AssetId,
     },
-    /// A rebasing token whose balances are shares × an index (see [`ufragments`]):
-    /// `Transfer` moves shares at the index in effect, a rebase sets the index. Decoded
-    /// with [`Decoders::decode_all`] (the initial mint is two events).
+    /// A rebasing token whose balances are shares × an index: with
+    /// [`IndexFormula::DivByIndex`], UFragments (see [`ufragments`]): `Transfer` moves
+    /// shares at the index in effect, a rebase sets the index; decoded with
+    /// [`Decoders::decode_all`] (the initial mint is two events). With
+    /// [`IndexFormula::SharesRatio`], Lido's stETH (see [`steth`]): `TransferShares` and
+    /// `SharesBurnt` move shares as they are, `TokenRebased` sets the index, `Transfer` is
+    /// ignored.
     Rebasing {
         /// The asset the token is (its own address).
         asset: AssetId,
         /// How a rebase becomes an index (UFragments: [`IndexFormula::DivByIndex`] with the
-        /// token's `TOTAL_GONS`, [`ufragments::total_gons`]).
+        /// token's `TOTAL_GONS`, [`ufragments::total_gons`]; stETH:
+        /// [`IndexFormula::SharesRatio`]).
         formula: IndexFormula,
     },
     /// A Chainlink-style aggregator pricing `asset` with `decimals` feed decimals.
@@ -229,6 +238,10 @@ impl Decoders {
         };
         let start = out.len();
         match contract {
+            Contract::Rebasing {
+                asset,
+                formula: IndexFormula::SharesRatio,
+            } => steth::decode(log, id, *asset, out).map_err(malformed)?,
             Contract::Rebasing { asset, formula } => {
                 ufragments::decode(log, id, *asset, *formula, out).map_err(malformed)?
             }

@@ -1,6 +1,7 @@
 //! Rebasing assets in the fold: a `Rebase` event sets the asset's index, and every other
 //! event of an asset with an index moves shares (its token amounts converted with the
-//! index in effect at that log). Balances of such an asset are shares; the block's events
+//! index in effect at that log; a `TransferShares` names shares and moves them as they
+//! are). Balances of such an asset are shares; the block's events
 //! (and so the log rows the stores write from them) keep the amounts the chain named.
 
 use std::collections::BTreeMap;
@@ -61,8 +62,9 @@ impl Touched {
     }
 }
 
-/// `effect` in shares under `index` (unchanged without one). A share count past
-/// `U256::MAX` is the balance's overflow.
+/// `effect` in shares under `index` (unchanged without one, and for an event that names
+/// shares, [`BalanceChange::TransferShares`]). A share count past `U256::MAX` is the
+/// balance's overflow.
 pub(super) fn to_shares(
     effect: Effect,
     index: Option<AssetIndex>,
@@ -73,6 +75,9 @@ pub(super) fn to_shares(
     let Some(index) = index else {
         return Ok(effect);
     };
+    if let BalanceChange::TransferShares { .. } = event.change {
+        return Ok(effect);
+    }
     let (amount, make): (_, fn(_) -> Effect) = match effect {
         Effect::Credit(a) => (a, Effect::Credit),
         Effect::Debit(a) => (a, Effect::Debit),

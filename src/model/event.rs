@@ -63,6 +63,20 @@ pub enum BalanceChange {
         /// Amount in the token's smallest unit.
         amount: U256,
     },
+    /// A move of shares of a rebasing asset whose events name shares (Lido stETH's
+    /// `TransferShares(from, to, sharesValue)`, and `SharesBurnt` as a move to the zero
+    /// address; see [`crate::decode::steth`]): debit `from`, credit `to`, by `shares` as
+    /// they are (not converted with the asset's index, unlike a `Transfer`). The zero
+    /// address on either side is a mint or a burn and is not tracked. The log rows it
+    /// writes carry the shares.
+    TransferShares {
+        /// Sender (zero address for a mint).
+        from: Address,
+        /// Recipient (zero address for a burn).
+        to: Address,
+        /// Shares moved.
+        shares: U256,
+    },
     /// A custom deposit event: credit `user`.
     Deposit {
         /// The credited user.
@@ -171,7 +185,12 @@ impl BalanceEvent {
         let asset = self.asset;
         let key = move |user| BalanceKey { user, asset };
         let pair = match self.change {
-            BalanceChange::Transfer { from, to, amount } => [
+            BalanceChange::Transfer { from, to, amount }
+            | BalanceChange::TransferShares {
+                from,
+                to,
+                shares: amount,
+            } => [
                 (!from.is_zero()).then(|| (key(from), Effect::Debit(amount))),
                 (!to.is_zero()).then(|| (key(to), Effect::Credit(amount))),
             ],

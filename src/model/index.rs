@@ -11,6 +11,11 @@
 //! see [`crate::decode::ufragments`]); before that its amounts are taken as they are.
 //! The index is chain state only, with no chain id in it: an `AssetId` that gains a chain
 //! carries it into the index's key unchanged.
+//!
+//! Lido's stETH ([`IndexFormula::SharesRatio`], see [`crate::decode::steth`]) is the other
+//! shape: its events name shares, which the fold moves as they are
+//! ([`BalanceChange::TransferShares`](super::BalanceChange::TransferShares)), and its index
+//! is `num = totalPooledEther`, `den = totalShares`.
 
 use alloy_primitives::{U256, U512};
 
@@ -22,6 +27,10 @@ use super::AssetId;
 /// UFragments ([`IndexFormula::DivByIndex`]) is `num = 1`, `den = gonsPerFragment`: a
 /// transfer of `value` moves `value × gonsPerFragment` gons exactly (as the token does),
 /// and a balance is `gons ÷ gonsPerFragment`, floored (as `balanceOf` is).
+///
+/// stETH ([`IndexFormula::SharesRatio`]) is `num = totalPooledEther`, `den = totalShares`:
+/// a balance is `shares × totalPooledEther ÷ totalShares`, floored, as `balanceOf` (through
+/// `getPooledEthByShares`) is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AssetIndex {
     /// Numerator of tokens per share (positive).
@@ -37,6 +46,17 @@ impl AssetIndex {
             num: U256::from(1),
             den: gons_per_fragment,
         }
+    }
+
+    /// stETH's index for `total_pooled_ether` and `total_shares` (`TokenRebased`'s
+    /// `postTotalEther` and `postTotalShares`, or `getTotalPooledEther()` and
+    /// `getTotalShares()`); `None` if either is zero (no index converts then).
+    pub fn shares_ratio(total_pooled_ether: U256, total_shares: U256) -> Option<Self> {
+        let index = Self {
+            num: total_pooled_ether,
+            den: total_shares,
+        };
+        index.is_valid().then_some(index)
     }
 
     /// Whether the index can convert (both parts positive).
@@ -81,16 +101,25 @@ pub enum IndexFormula {
         /// The token's `TOTAL_GONS` constant.
         total_gons: U256,
     },
+    /// Lido stETH: `balance = shares × totalPooledEther ÷ totalShares` (floor, as
+    /// `getPooledEthByShares` is). Its events name shares (`TransferShares`, `SharesBurnt`),
+    /// moved as they are, and `TokenRebased` carries the index's two parts
+    /// ([`AssetIndex::shares_ratio`]; see [`crate::decode::steth`]). It has no one-number
+    /// index: [`IndexFormula::index`] is `None` for it.
+    SharesRatio,
 }
 
 impl IndexFormula {
-    /// The index after a rebase to `total_supply`; `None` for a zero supply.
+    /// The index after a rebase to `total_supply`; `None` for a zero supply, and for
+    /// [`IndexFormula::SharesRatio`] (whose index is two numbers:
+    /// [`AssetIndex::shares_ratio`]).
     pub fn index(&self, total_supply: U256) -> Option<AssetIndex> {
         match self {
             IndexFormula::DivByIndex { total_gons } => {
                 let gpf = total_gons.checked_div(total_supply)?;
                 (!gpf.is_zero()).then(|| AssetIndex::div_by(gpf))
             }
+            IndexFormula::SharesRatio => None,
         }
     }
 }
@@ -140,5 +169,47 @@ mod tests {
         };
         assert_eq!(huge.balance(U256::from(2)), None);
         assert_eq!(huge.balance(U256::from(1)), Some(U256::MAX));
+    }
+
+    #[test]
+    fn steth_shares_ratio_rounding() {
+        // Mainnet-sized totals (about 9.4M ether over 8.0M shares); expected values from
+        // exact integer arithmetic (Python).
+        let pooled = U256::from(9_412_345_678_901_234_567_890_123u128);
+        let total = U256::from(7_987_654_321_098_765_432_109_877u128);
+        let i = AssetIndex::shares_ratio(pooled, total).unwrap();
+        assert_eq!((i.num, i.den), (pooled, total));
+        let one_ether = U256::from(10u64).pow(U256::from(18));
+        assert_eq!(
+            i.balance(one_ether),
+            Some(U256::from(1_178_361_669_212_356_638u64))
+        );
+        // Floored, as `getPooledEthByShares` is: 7 × 1.178… = 8.24… → 8.
+        assert_eq!(i.balance(U256::from(1)), Some(U256::from(1)));
+        assert_eq!(i.balance(U256::from(7)), Some(U256::from(8)));
+        // shares × pooled past 2^256 is still exact (512-bit product).
+        let big = U256::from(1) << 255;
+        let expected: U256 =
+            "68222479777635033965664775829787807692896066449467939002268746768261627242982"
+                .parse()
+                .unwrap();
+        assert_eq!(i.balance(big), Some(expected));
+        // A balance past U256::MAX is refused, not wrapped.
+        assert_eq!(i.balance(U256::MAX), None);
+        let below = AssetIndex::shares_ratio(total - U256::from(1), total).unwrap();
+        let expected: U256 =
+            "115792089237316195423570970512305793336818067717333858966841305900894878802208"
+                .parse()
+                .unwrap();
+        assert_eq!(below.balance(U256::MAX), Some(expected));
+        // Token amounts back to shares floor too; never more shares than were held.
+        for shares in [1u64, 7, 1_000_003, 10u64.pow(18)] {
+            let s = U256::from(shares);
+            assert!(i.shares(i.balance(s).unwrap()).unwrap() <= s);
+        }
+        // No index from a zero part; the formula has no one-number index.
+        assert_eq!(AssetIndex::shares_ratio(U256::ZERO, total), None);
+        assert_eq!(AssetIndex::shares_ratio(pooled, U256::ZERO), None);
+        assert_eq!(IndexFormula::SharesRatio.index(pooled), None);
     }
 }

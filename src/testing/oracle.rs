@@ -197,6 +197,12 @@ impl Fold {
                     to,
                     amount: self.shares(e.asset, amount),
                 },
+                // Already shares (stETH): moved as they are.
+                BalanceChange::TransferShares { from, to, shares } => BalanceChange::Transfer {
+                    from,
+                    to,
+                    amount: shares,
+                },
                 BalanceChange::Deposit { user, amount } => BalanceChange::Deposit {
                     user,
                     amount: self.shares(e.asset, amount),
@@ -230,7 +236,9 @@ impl Fold {
             let mut writes: Vec<(Address, U256)> = Vec::new();
             let mut fault = None;
             match change {
-                BalanceChange::Rebase { .. } => unreachable!("handled above"),
+                BalanceChange::Rebase { .. } | BalanceChange::TransferShares { .. } => {
+                    unreachable!("handled above")
+                }
                 BalanceChange::Transfer { from, to, amount } => {
                     let mut from_after = None;
                     if !from.is_zero() {
