@@ -45,6 +45,7 @@ mod quarantine;
 mod realtime;
 mod rebasing;
 mod reconcile;
+mod shares_ratio;
 mod undecodable;
 
 pub use cache_states::{
@@ -66,6 +67,7 @@ pub use realtime::{
 };
 pub use rebasing::{rebasing_through_reorgs, rebasing_walk};
 pub use reconcile::reconcile_fault_from_the_chain;
+pub use shares_ratio::{shares_ratio_through_reorgs, shares_ratio_walk};
 pub use undecodable::{strict_undecodable_stalls, undecodable_log_quarantines_one_asset};
 
 fn deposit(user: u8, asset: u8, amount: u64) -> EventSpec {
@@ -409,6 +411,7 @@ macro_rules! conformance_tests {
             restart_refreshes_what_was_finalized_since_the_watermark,
             watermark_advances_under_sustained_load,
             rebasing_through_reorgs,
+            shares_ratio_through_reorgs,
             quarantine_one_asset,
             strict_asset_stalls,
             undecodable_log_quarantines_one_asset,
@@ -438,6 +441,7 @@ macro_rules! conformance_tests {
             finality_by_tag_alone,
             restarts_with_unflushed_refreshes,
             rebasing_walk,
+            shares_ratio_walk,
             random_walk_with_faults,
             explain_equals_collateral,
             collateral_at_block_matches_replay,
@@ -504,6 +508,7 @@ where
     restart_refreshes_what_was_finalized_since_the_watermark(new_backends().await).await;
     watermark_advances_under_sustained_load(new_backends().await).await;
     rebasing_through_reorgs(new_backends().await).await;
+    shares_ratio_through_reorgs(new_backends().await).await;
     quarantine_one_asset(new_backends().await).await;
     strict_asset_stalls(new_backends().await).await;
     undecodable_log_quarantines_one_asset(new_backends().await).await;
@@ -521,6 +526,7 @@ where
         finality_by_tag_alone(new_backends().await, seed, 40).await;
         restarts_with_unflushed_refreshes(new_backends().await, seed, 40).await;
         rebasing_walk(new_backends().await, seed, 40).await;
+        shares_ratio_walk(new_backends().await, seed, 40).await;
         random_walk_with_faults(new_backends().await, seed, 40).await;
         explain_equals_collateral(new_backends().await, seed, 30).await;
         collateral_at_block_matches_replay(new_backends().await, seed, 30).await;
