@@ -28,31 +28,37 @@
 //!   `TransferShares`).
 //!
 //! So [`Contract::Rebasing`](super::Contract::Rebasing) with [`IndexFormula::SharesRatio`]
-//! keeps exact shares per holder; the balance it reads is exact at every `TokenRebased` and
-//! from then on as long as the chain's ratio stays the report's. What is **not** modeled
-//! (reads then differ from `balanceOf`; the [`Reconciler`](crate::watcher::Reconciler)
-//! corrects them):
+//! keeps every holder's shares exactly (they are `sharesOf`), and the index is exact at every
+//! `TokenRebased`: the balance read is `balanceOf` from a report until the chain's ratio
+//! moves without one. What moves it (not modeled; each is undone by the next
+//! `TokenRebased`, which carries the exact totals, as the shares never drift):
 //!
 //! - between reports, a `submit` adds `amount` ether and `floor(amount × totalShares ÷
-//!   totalPooledEther)` shares: the ratio does not change but for that floor, which raises
-//!   the chain's ratio by less than one share's worth per submit (reads may be a few wei
-//!   below `balanceOf` until the next `TokenRebased`);
-//! - ether that changes `totalPooledEther` without a report: `unsafeChangeDepositedValidators`
-//!   (`DepositedValidatorsChanged`, a DAO action) moves the transient balance; the ether of a
-//!   report's `ETHDistributed`, `ELRewardsReceived`, `WithdrawalsReceived` is in its
-//!   `TokenRebased` and needs nothing;
-//! - Lido V1 blocks (before May 2023) have no `TokenRebased` (their report is the legacy
-//!   oracle's `PostTotalShares`), and the first V1 blocks have no `TransferShares` either:
-//!   a watcher starts at a V2 block;
-//! - a `Reconciled` or opening row is a `balanceOf` reading, converted to shares with the
-//!   index in effect (`floor(balance × totalShares ÷ totalPooledEther)`): it may be one share
-//!   below `sharesOf`.
+//!   totalPooledEther)` shares: the ratio stays but for that floor, which raises the chain's
+//!   ratio by less than one share's worth per submit, so a read may be below `balanceOf` by
+//!   up to about one wei per submit since the report;
+//! - ether that changes `totalPooledEther` outside a report: `unsafeChangeDepositedValidators`
+//!   (`DepositedValidatorsChanged`, a DAO action) moves the transient balance. The ether of a
+//!   report (`ETHDistributed`, `ELRewardsReceived`, `WithdrawalsReceived`) is in its
+//!   `TokenRebased`, and `Unbuffered` (a deposit to the beacon chain) changes no total.
 //!
-//! Before the first `TokenRebased` it sees, the asset has no index and shares read 1:1,
-//! which is the ratio a fresh Lido starts at (the initial holder's bootstrap mints one share
-//! per wei); a watcher that starts after deployment must start at (or just before) a block
-//! with a `TokenRebased` and with openings off, until it reads the opening index and
-//! `sharesOf` from the chain (not yet, see `docs/tokens.md`).
+//! Where it cannot start:
+//!
+//! - Lido V1 blocks (before the V2 upgrade of May 2023) have no `TokenRebased` (a V1 report
+//!   is the legacy oracle's `PostTotalShares`), and the first V1 blocks have no
+//!   `TransferShares` either (added with `transferShares`, LIP-11);
+//! - before the first `TokenRebased` it sees, the asset has no index and shares read 1:1:
+//!   right from a fresh deployment (the initial holder's bootstrap mints one share per wei),
+//!   wrong by the ratio for a watcher that starts later. The watcher reads no opening index
+//!   (`getTotalPooledEther()` / `getTotalShares()`) and no opening shares (`sharesOf`) yet,
+//!   and the RPC source reads no `balanceOf` of a `Rebasing` asset
+//!   ([`ChainBalances::reads`](crate::traits::ChainBalances::reads) is false: no lazy
+//!   openings, no fault reads), so a stETH watcher must start at the token's deployment
+//!   block (see `docs/tokens.md`).
+//!
+//! A `Reconciled` row of the asset (a `balanceOf` reading another source supplies) is
+//! converted to shares with the index in effect, `floor(balance × totalShares ÷
+//! totalPooledEther)`, which may be a share below `sharesOf`.
 
 use alloy_primitives::{Log, U256};
 use alloy_sol_types::{SolEvent, sol};
