@@ -27,8 +27,9 @@
 //!   `Approval` and the rest: ignored (the shares `submit` mints come with their
 //!   `TransferShares`).
 //!
-//! So [`Contract::Rebasing`](super::Contract::Rebasing) with [`IndexFormula::SharesRatio`]
-//! keeps every holder's shares exactly (they are `sharesOf`), and the index is exact at every
+//! So [`Contract::Rebasing`](super::Contract::Rebasing) with
+//! [`IndexFormula::SharesRatio`](crate::model::IndexFormula::SharesRatio) keeps every
+//! holder's shares exactly (they are `sharesOf`), and the index is exact at every
 //! `TokenRebased`: the balance read is `balanceOf` from a report until the chain's ratio
 //! moves without one. What moves it (not modeled; each is undone by the next
 //! `TokenRebased`, which carries the exact totals, as the shares never drift):
