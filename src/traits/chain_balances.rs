@@ -4,7 +4,7 @@ use alloy_primitives::{Bytes, U256};
 use async_trait::async_trait;
 
 use crate::error::SourceError;
-use crate::model::{AssetId, BalanceKey, BlockRef};
+use crate::model::{AssetId, AssetIndex, BalanceKey, BlockRef};
 
 /// Balances read from the chain itself (`balanceOf`), for opening balances and the
 /// [`Reconciler`](crate::watcher::Reconciler).
@@ -17,6 +17,8 @@ use crate::model::{AssetId, BalanceKey, BlockRef};
 ///   by its **hash** (EIP-1898), so a reorg between the read and its use cannot mix two
 ///   forks. A block the node no longer knows (reorged away, pruned) is an error.
 /// - A failed read changes nothing; the caller may retry.
+/// - [`index_at`](Self::index_at) is a rebasing asset's index in the state after block
+///   `at` (by hash), or `None` when the reader has none for that asset.
 /// - [`balances_each`](Self::balances_each) answers the same keys one result each: a key
 ///   whose own `balanceOf` failed (the token reverted, or answered something that is not a
 ///   `uint256`) is that key's [`BalanceReadError`] and the others are still read; its outer
@@ -37,6 +39,23 @@ pub trait ChainBalances: Send + Sync + Debug {
         keys: &[BalanceKey],
         at: BlockRef,
     ) -> Result<Vec<U256>, SourceError>;
+
+    /// The index of the rebasing `asset` after block `at` (by hash), as
+    /// [`IndexFormula`](crate::model::IndexFormula) makes it: UFragments'
+    /// `TOTAL_GONS ÷ totalSupply()`, stETH's `getTotalPooledEther()` over `getTotalShares()`
+    /// ([`AssetIndex::shares_ratio`]). The watcher writes it at its start block, before the
+    /// opening balances (which it converts), when it starts after the token's deployment.
+    /// `Ok(None)`: not a rebasing asset, no index yet (a zero supply), or not one this
+    /// reader can read. Default: `Ok(None)` for every asset (`RpcBlockSource` reads none
+    /// yet).
+    async fn index_at(
+        &self,
+        asset: AssetId,
+        at: BlockRef,
+    ) -> Result<Option<AssetIndex>, SourceError> {
+        let _ = (asset, at);
+        Ok(None)
+    }
 
     /// `balanceOf(user)` of each key at block `at` (by hash), in the order asked, each
     /// key's own result. Default: [`balances_of`](Self::balances_of), every key `Ok`.

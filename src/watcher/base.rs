@@ -21,6 +21,7 @@ impl Watcher {
         } else {
             self.store.balances_at(&keys, at).await?
         };
+        self.add_opening_indexes(&mut transition).await?;
         self.add_openings(&mut transition, &keys, &balances).await?;
         let prices = self.store.prices_at(&assets, at).await?;
         let event_assets = transition.event_assets();

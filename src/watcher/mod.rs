@@ -31,6 +31,7 @@ mod faults;
 mod fork;
 mod health;
 mod memo;
+mod opening_index;
 mod openings;
 mod quarantine;
 mod reads;

@@ -8,6 +8,7 @@ mod health;
 mod history;
 mod metrics;
 mod multichain;
+mod opening_index;
 mod openings;
 mod property;
 mod quarantine_notifications;
