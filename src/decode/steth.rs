@@ -50,12 +50,14 @@
 //!   `TransferShares` either (added with `transferShares`, LIP-11);
 //! - before the first `TokenRebased` it sees, the asset has no index and shares read 1:1:
 //!   right from a fresh deployment (the initial holder's bootstrap mints one share per wei),
-//!   wrong by the ratio for a watcher that starts later. The watcher reads no opening index
-//!   (`getTotalPooledEther()` / `getTotalShares()`) and no opening shares (`sharesOf`) yet,
-//!   and the RPC source reads no `balanceOf` of a `Rebasing` asset
+//!   wrong by the ratio for a watcher that starts later. A watcher that starts later
+//!   writes the opening index a source's
+//!   [`ChainBalances::index_at`](crate::traits::ChainBalances::index_at) gives
+//!   (`getTotalPooledEther()` over `getTotalShares()`), but the RPC source reads none yet,
+//!   nor `sharesOf`, nor any `balanceOf` of a `Rebasing` asset
 //!   ([`ChainBalances::reads`](crate::traits::ChainBalances::reads) is false: no lazy
-//!   openings, no fault reads), so a stETH watcher must start at the token's deployment
-//!   block (see `docs/tokens.md`).
+//!   openings, no fault reads): over RPC, a stETH watcher must start at the token's
+//!   deployment block (see `docs/tokens.md`).
 //!
 //! A `Reconciled` row of the asset (a `balanceOf` reading another source supplies) is
 //! converted to shares with the index in effect, `floor(balance × totalShares ÷

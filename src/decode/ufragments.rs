@@ -15,7 +15,9 @@
 //! [`BalanceChange::Rebase`], a `Transfer` to a transfer (the fold moves it in gons), and the
 //! initial mint to *two* events, the index `initialize` sets and the mint ([`LogDecoder::decode_all`](super::LogDecoder::decode_all)'s
 //! several events per log). A watcher that starts after the deployment needs the index at
-//! its start block (`TOTAL_GONS / totalSupply()` there), which it does not read yet.
+//! its start block (`TOTAL_GONS / totalSupply()` there): it writes the one its source's
+//! [`ChainBalances::index_at`](crate::traits::ChainBalances::index_at) gives, which the RPC
+//! source does not read yet.
 //!
 //! Known inexactness: the later UFragments' `transferAll(to)` moves *all* the sender's gons but emits the floored
 //! fragment value; the fold moves `value × gonsPerFragment`, so the sender keeps a remainder
