@@ -59,6 +59,10 @@
 //!   openings, no fault reads): over RPC, a stETH watcher must start at the token's
 //!   deployment block (see `docs/tokens.md`).
 //!
+//! The log rows of a share move carry the shares; the Postgres store's
+//! [`LogReader::history_at`](crate::traits::LogReader::history_at), which converts every
+//! row of a rebasing asset as a token amount, is wrong for stETH for now.
+//!
 //! A `Reconciled` row of the asset (a `balanceOf` reading another source supplies) is
 //! converted to shares with the index in effect, `floor(balance × totalShares ÷
 //! totalPooledEther)`, which may be a share below `sharesOf`.
