@@ -386,7 +386,7 @@ fn submits_after_a_report_keep_shares_exact_and_balances_within_their_rounding()
 }
 
 #[test]
-fn decode_refuses_nothing_and_keeps_one_event_per_log() {
+fn decode_gives_the_one_event_of_a_log() {
     // `Decoders::decode` (one event per log) works for stETH: each log is at most one.
     let block = BlockRef {
         number: 1,
