@@ -323,10 +323,11 @@ async fn main() -> Result<(), Error> {
                     eprintln!("{chain}: asset {asset} resumed at #{}", block.number)
                 }
                 Notification::Lagged {
+                    chain,
                     missed,
                     resync_from,
                 } => {
-                    eprintln!("missed {missed} updates; resync from {resync_from:?}")
+                    eprintln!("{chain}: missed {missed} updates; resync from {resync_from:?}")
                 }
             }
         }

@@ -196,6 +196,7 @@ impl Watcher {
         Subscription::new(
             self.shared.updates.subscribe(),
             self.shared.status.subscribe(),
+            crate::chains::ChainId(self.chain_id),
         )
     }
 

@@ -185,6 +185,7 @@ async fn a_lagging_subscriber_is_told_where_to_resync() {
     let status = watcher.flush().await;
     let first = slow.recv().await.expect("a notification");
     let Notification::Lagged {
+        chain: lagged_chain,
         missed,
         resync_from,
     } = first
@@ -192,6 +193,11 @@ async fn a_lagging_subscriber_is_told_where_to_resync() {
         panic!("expected a lag, got {first:?}")
     };
     assert!(missed > 0);
+    assert_eq!(
+        lagged_chain,
+        slow.chain(),
+        "the lag names the watcher's chain"
+    );
     assert_eq!(resync_from, status.through, "resync from the watermark");
     // After the lag the subscriber gets the newest updates, in order.
     let Some(Notification::Update(next)) = slow.recv().await else {

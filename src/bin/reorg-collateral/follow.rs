@@ -93,7 +93,7 @@ impl FollowArgs {
                         let missed = missed.map_or_else(|| "?".to_owned(), |m| m.to_string());
                         writeln!(out, "resync trimmed {after} {next} {missed}")?;
                     }
-                    StreamEvent::Resync(Resync::Publisher { id, missed }) => {
+                    StreamEvent::Resync(Resync::Publisher { id, missed, .. }) => {
                         writeln!(out, "resync publisher {id} {missed}")?;
                     }
                 }

@@ -51,6 +51,9 @@ pub enum Resync {
         id: StreamId,
         /// Notifications not appended.
         missed: u64,
+        /// The chain of the publisher's watcher (`None`: an entry of a publisher older
+        /// than this field).
+        chain: Option<crate::chains::ChainId>,
     },
 }
 
@@ -402,14 +405,18 @@ impl RedisStreamConsumer {
             source: what.to_owned().into(),
         };
         let message = get("message").ok_or_else(|| bad("no message field"))?;
+        let chain = || match get("chain") {
+            None | Some("-") => Ok(None),
+            Some(c) => c
+                .parse()
+                .map(Some)
+                .map_err(|_| bad("a chain that is not a number")),
+        };
         let entry = || {
             let block = get("block")
                 .and_then(|b| b.parse().ok())
                 .ok_or_else(|| bad("no block number"))?;
-            let chain = match get("chain") {
-                None | Some("-") => None,
-                Some(c) => Some(c.parse().map_err(|_| bad("a chain that is not a number"))?),
-            };
+            let chain = chain()?;
             Ok(StreamEntry {
                 id,
                 block,
@@ -426,7 +433,11 @@ impl RedisStreamConsumer {
                     .nth(1)
                     .and_then(|m| m.parse().ok())
                     .ok_or_else(|| bad("a lag without a count"))?;
-                Ok(Some(StreamEvent::Resync(Resync::Publisher { id, missed })))
+                Ok(Some(StreamEvent::Resync(Resync::Publisher {
+                    id,
+                    missed,
+                    chain: chain()?,
+                })))
             }
             Some(kind) => {
                 tracing::debug!(stream = %self.key, %id, kind, "skipping an entry of a kind this version does not know");

@@ -23,7 +23,7 @@ use crate::watcher::{Notification, Subscription};
 ///
 /// An `XADD` that fails (Redis down) loses that entry, so the publisher then counts the
 /// notifications it could not append and, before the next entry it appends, appends a
-/// `lagged` entry (`lagged|<missed>|-`): a consumer never misses an update silently.
+/// `lagged` entry (`lagged|<missed>|-|<chain>`): a consumer never misses an update silently.
 #[derive(Debug)]
 pub struct RedisStreamPublisher;
 
@@ -41,6 +41,7 @@ impl RedisStreamPublisher {
             while let Some(notification) = subscription.recv().await {
                 if missed > 0 {
                     let lag = Notification::Lagged {
+                        chain: subscription.chain(),
                         missed,
                         resync_from: None,
                     };

@@ -79,6 +79,9 @@ pub enum Notification {
     /// [`CollateralReader`](crate::reader::CollateralReader)); every change up to
     /// `resync_from` is already in the cache, and updates after it follow.
     Lagged {
+        /// The chain of the watcher whose updates were dropped (its source's chain id;
+        /// [`ChainId::UNSPECIFIED`] for a source without one).
+        chain: ChainId,
         /// Updates dropped.
         missed: u64,
         /// The block up to which the refresh had completed when the lag was noticed.
@@ -109,15 +112,15 @@ pub enum Notification {
 }
 
 impl Notification {
-    /// The chain the notification is about: the watcher's, for an update, a quarantine or
-    /// a resume (`None` for a lag, which the subscription itself reports).
+    /// The chain the notification is about: the watcher's, for every kind (an update, a
+    /// lag of its subscription, a quarantine or a resume). Always `Some` from a watcher;
+    /// `None` is kept for notifications decoded from a publisher that did not name it.
     pub fn chain(&self) -> Option<ChainId> {
         match self {
             Notification::Update(u) => Some(u.chain),
-            Notification::Quarantined { chain, .. } | Notification::Resumed { chain, .. } => {
-                Some(*chain)
-            }
-            Notification::Lagged { .. } => None,
+            Notification::Quarantined { chain, .. }
+            | Notification::Resumed { chain, .. }
+            | Notification::Lagged { chain, .. } => Some(*chain),
         }
     }
 }
@@ -132,14 +135,26 @@ impl Notification {
 pub struct Subscription {
     updates: broadcast::Receiver<Notification>,
     status: watch::Receiver<RefreshStatus>,
+    chain: ChainId,
 }
 
 impl Subscription {
     pub(in crate::watcher) fn new(
         updates: broadcast::Receiver<Notification>,
         status: watch::Receiver<RefreshStatus>,
+        chain: ChainId,
     ) -> Self {
-        Self { updates, status }
+        Self {
+            updates,
+            status,
+            chain,
+        }
+    }
+
+    /// The chain of the watcher this subscription follows (named by every notification
+    /// it delivers, lags included).
+    pub fn chain(&self) -> ChainId {
+        self.chain
     }
 
     /// The next notification; `None` once the watcher is gone and every update was read.
@@ -147,6 +162,7 @@ impl Subscription {
         match self.updates.recv().await {
             Ok(notification) => Some(notification),
             Err(broadcast::error::RecvError::Lagged(missed)) => Some(Notification::Lagged {
+                chain: self.chain,
                 missed,
                 resync_from: self.status.borrow().through,
             }),
@@ -159,6 +175,7 @@ impl Subscription {
         match self.updates.try_recv() {
             Ok(notification) => Some(notification),
             Err(broadcast::error::TryRecvError::Lagged(missed)) => Some(Notification::Lagged {
+                chain: self.chain,
                 missed,
                 resync_from: self.status.borrow().through,
             }),

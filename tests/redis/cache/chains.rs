@@ -280,14 +280,14 @@ impl reorg_collateral::traits::BlockSource for Named {
     }
 }
 
-/// Stream entries name the chain of the update, the quarantine and the resume (`chain
+/// Stream entries name the chain of the update, the quarantine, the resume and the lag (`chain
 /// <id>`, added after the fields a consumer knew; in-process, `Notification::chain`), the
 /// consumer reads it, and an entry without it (an older publisher) still reads, as of no
 /// chain.
 #[tokio::test]
 async fn stream_entries_name_the_chain() {
     use reorg_collateral::cache::{
-        RedisStreamConsumer, RedisStreamPublisher, StreamEvent, StreamId,
+        RedisStreamConsumer, RedisStreamPublisher, Resync, StreamEvent, StreamId,
     };
     use reorg_collateral::model::{Asset, AssetRegistry};
     use reorg_collateral::watcher::Notification;
@@ -340,7 +340,7 @@ async fn stream_entries_name_the_chain() {
                 ("quarantined", quarantine.block.number, Some(*chain))
             }
             Notification::Resumed { chain, block, .. } => ("resumed", block.number, Some(*chain)),
-            Notification::Lagged { .. } => ("lagged", 0, None),
+            Notification::Lagged { chain, missed, .. } => ("lagged", *missed, Some(*chain)),
         })
         .collect();
     assert!(kinds.contains(&("quarantined", 2, Some(BASE))), "{kinds:?}");
@@ -365,8 +365,26 @@ async fn stream_entries_name_the_chain() {
         .query_async::<()>(&mut conn)
         .await
         .unwrap();
-    redis::cmd("INCR")
+    // A publisher's lag entry names its chain (here written as the publisher writes it).
+    redis::cmd("XADD")
+        .arg(&key)
+        .arg("*")
+        .arg("seq")
+        .arg(appended + 2)
+        .arg("kind")
+        .arg("lagged")
+        .arg("block")
+        .arg("-")
+        .arg("message")
+        .arg(format!("lagged|3|-|{}", BASE.0))
+        .arg("chain")
+        .arg(BASE.0)
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    redis::cmd("INCRBY")
         .arg(format!("{key}:seq"))
+        .arg(2)
         .query_async::<()>(&mut conn)
         .await
         .unwrap();
@@ -385,11 +403,15 @@ async fn stream_entries_name_the_chain() {
                 s.block,
                 s.chain,
             ),
+            StreamEvent::Resync(Resync::Publisher { missed, chain, .. }) => {
+                ("lagged", *missed, *chain)
+            }
             other => panic!("{other:?}"),
         })
         .collect();
     let mut want: Vec<_> = kinds.iter().map(|(k, b, c)| (*k, *b, *c)).collect();
     want.push(("update", 7, None));
+    want.push(("lagged", 3, Some(BASE)));
     assert_eq!(
         read, want,
         "the stream says what the subscription said, chains included"

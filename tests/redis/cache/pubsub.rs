@@ -46,6 +46,11 @@ async fn collateral_changes_are_published() {
         head[3], "step",
         "alice's own change comes before the price fan-out"
     );
+    assert_eq!(
+        head[5],
+        h.watcher.subscribe().chain().0.to_string(),
+        "the message names the watcher's chain, last on its first line"
+    );
     let user: Vec<&str> = lines
         .next()
         .expect("one line per user")

@@ -210,9 +210,11 @@ pub(crate) fn update_json(n: &Notification) -> String {
         })
         .to_string(),
         Notification::Lagged {
+            chain,
             missed,
             resync_from,
         } => json!({
+            "chain": chain.0,
             "lagged": missed,
             "resync_from": resync_from.map(|b| b.number),
         })
@@ -265,6 +267,21 @@ mod tests {
         assert_eq!(
             (r["chain"].as_u64(), r["resumed"].as_str()),
             (Some(10), Some(asset.to_string().as_str()))
+        );
+        let lagged = Notification::Lagged {
+            chain: ChainId(42161),
+            missed: 5,
+            resync_from: Some(block),
+        };
+        let l = json(&lagged);
+        assert_eq!(
+            (
+                l["chain"].as_u64(),
+                l["lagged"].as_u64(),
+                l["resync_from"].as_u64()
+            ),
+            (Some(42161), Some(5), Some(7)),
+            "a lag names the chain whose updates were dropped"
         );
     }
 }
