@@ -31,17 +31,8 @@ async fn backends() -> Backends {
 }
 
 /// The backends of chain `id`: its schema in `base`'s chains catalog, a memory cache.
-///
-/// `PostgresStore::chain`'s future is not provably `Send` to the compiler (a higher-ranked
-/// lifetime of its connection closures), and an opener's must be: it runs on a blocking
-/// thread driven by this test's runtime, whose thread keeps driving the connections' IO
-/// while it awaits the result.
 async fn chain_backends(base: PostgresStore, id: ChainId) -> Backends {
-    let runtime = tokio::runtime::Handle::current();
-    let store = tokio::task::spawn_blocking(move || runtime.block_on(base.chain(id)))
-        .await
-        .expect("the opener's thread")
-        .expect("the chain's schema");
+    let store = base.chain(id).await.expect("the chain's schema");
     Backends::new(Arc::new(store)).with_cache(Arc::new(MemoryCache::new()))
 }
 

@@ -17,6 +17,7 @@ mod migrations;
 mod multichain;
 mod read_path;
 mod replicas;
+mod send;
 mod tenants;
 mod timestamps;
 mod writer_fencing;

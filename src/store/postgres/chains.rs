@@ -13,6 +13,7 @@ use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool, Row};
 
 use super::codec::{BACKEND, db};
 use super::connect::{classify, create_schema};
+use super::deadline::Progress;
 use super::ident::{quote_ident, schema_problem};
 use super::{PostgresStore, migrate};
 use crate::chains::ChainId;
@@ -167,30 +168,7 @@ impl PostgresStore {
         let what = format!("record {chain} in the catalog of schema {schema}");
         let stored = self
             .bounded(&what, async |conn, progress| {
-                let mut tx = conn.begin().await.map_err(db(what.as_str()))?;
-                let claimed: Option<Option<String>> =
-                    sqlx::query_scalar("SELECT chain_id::text FROM store_identity")
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(db(what.as_str()))?;
-                let stored = match claimed {
-                    None => None,
-                    Some(None) => Some(ChainId::UNSPECIFIED),
-                    Some(Some(text)) => Some(parse_chain(&text)?),
-                };
-                if stored.is_none_or(|s| s == chain) {
-                    sqlx::query(
-                        "UPDATE chains SET chain_id = $1::numeric
-                         WHERE schema_name = current_schema() AND chain_id <> $1::numeric",
-                    )
-                    .bind(chain.0.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db(what.as_str()))?;
-                    progress.committing();
-                    tx.commit().await.map_err(db(what.as_str()))?;
-                }
-                Ok(stored)
+                record_chain(conn, progress, chain, &what).await
             })
             .await?;
         match stored {
@@ -203,6 +181,43 @@ impl PostgresStore {
             _ => Ok(()),
         }
     }
+}
+
+/// [`PostgresStore::adopt`]'s transaction on `conn`: the schema's claimed chain (`None`:
+/// never claimed), and its catalog row set to `chain` unless it holds another chain.
+/// A named function, not a closure, so that the future of
+/// [`PostgresStore::chain`] is `Send` (a closure's transaction borrows trip the
+/// compiler's higher-ranked `Send` check).
+async fn record_chain(
+    conn: &mut PgConnection,
+    progress: &Progress,
+    chain: ChainId,
+    what: &str,
+) -> Result<Option<ChainId>, StoreError> {
+    let mut tx = conn.begin().await.map_err(db(what))?;
+    let claimed: Option<Option<String>> =
+        sqlx::query_scalar("SELECT chain_id::text FROM store_identity")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db(what))?;
+    let stored = match claimed {
+        None => None,
+        Some(None) => Some(ChainId::UNSPECIFIED),
+        Some(Some(text)) => Some(parse_chain(&text)?),
+    };
+    if stored.is_none_or(|s| s == chain) {
+        sqlx::query(
+            "UPDATE chains SET chain_id = $1::numeric
+             WHERE schema_name = current_schema() AND chain_id <> $1::numeric",
+        )
+        .bind(chain.0.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(db(what))?;
+        progress.committing();
+        tx.commit().await.map_err(db(what))?;
+    }
+    Ok(stored)
 }
 
 /// Within a claim's transaction on `conn` (see `writer`): refuses a claim for another chain

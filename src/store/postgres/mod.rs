@@ -52,8 +52,12 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     conn.execute("SET statement_timeout = 0")
         .await
         .map_err(db("lift the statement timeout to migrate"))?;
+    // `run_direct` on the connection itself, not `run` through `Acquire`: `run`'s future
+    // is not provably `Send` (a higher-ranked `Acquire` bound), which made every caller's
+    // future not `Send` either (`PostgresStore::chain` among them). sqlx's own way around
+    // it; the same migrations, lock and checks.
     let result = MIGRATOR
-        .run(&mut *conn)
+        .run_direct(None, &mut *conn, false)
         .await
         .map_err(|e| db("migrate")(sqlx::Error::Migrate(Box::new(e))));
     // Back to the session default before the connection returns to the pool; a connection
