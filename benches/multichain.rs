@@ -1,7 +1,10 @@
 //! Several chains in one Postgres, one schema each (the chains catalog): one, two and three
 //! chains writing at once (total events/s; each chain's head latency, block available →
 //! committed, p50 / p99 printed per run), and the collateral read of a user holding assets
-//! on three chains against a one-chain user.
+//! on three chains against a one-chain user: the direct read from Postgres
+//! ([`MultiChainReader`], separate reads and one statement) and the production read path,
+//! the user's cached collateral of every chain from Redis ([`MultiChainCache::redis`], the
+//! entries the watchers' caches wrote, under a key prefix of the run).
 //!
 //! Each write iteration mines one block of `EVENTS` deposits on every chain and syncs every
 //! chain's watcher at once (their statements interleave on the server); throughput is the
@@ -34,7 +37,7 @@ use std::time::{Duration, Instant};
 use alloy_primitives::{Address, B256, I256, U256};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use reorg_collateral::cache::RedisCollateralCache;
-use reorg_collateral::chains::{ChainId, MultiChainReader};
+use reorg_collateral::chains::{ChainHeads, ChainId, MultiChainCache, MultiChainReader};
 use reorg_collateral::model::{Asset, AssetRegistry, Block, BlockNumber};
 use reorg_collateral::source::SimulatedChain;
 use reorg_collateral::store::{ComposedStore, PostgresConfig, PostgresStore};
@@ -42,7 +45,8 @@ use reorg_collateral::traits::CollateralCache;
 use reorg_collateral::valuation::Valuator;
 use reorg_collateral::watcher::{Notification, Subscription};
 use reorg_collateral::{
-    BalanceStore, BlockSource, CollateralReader, EngineConfig, SourceError, Watcher, WatcherConfig,
+    BalanceStore, BlockSource, CollateralReader, EngineConfig, SourceError, StoreWriter, Watcher,
+    WatcherConfig,
 };
 use sqlx::{AssertSqlSafe, Executor};
 
@@ -111,10 +115,6 @@ struct Chains {
 }
 
 impl Chains {
-    async fn new(n: usize) -> Self {
-        Self::build(n, None).await
-    }
-
     /// `n` chains; with `cache`, each watcher keeps its chain's cache
     /// ([`RedisCollateralCache::for_chain`]) and has a subscriber.
     async fn build(n: usize, cache: Option<&RedisCollateralCache>) -> Self {
@@ -524,12 +524,31 @@ fn reads(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
-    let mut chains = rt.block_on(Chains::new(CHAINS.len()));
+    // Each chain's watcher keeps its chain's cache in the multi-chain Redis layout (a key
+    // prefix of this run on the shared Redis), as in production.
+    let redis = rt.block_on(async {
+        let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let prefix = format!("bench_multichain_read_{}", std::process::id());
+        RedisCollateralCache::connect(&url, &prefix)
+            .await
+            .expect("Redis reachable")
+    });
+    let mut chains = rt.block_on(Chains::build(CHAINS.len(), Some(&redis)));
     let mut latencies = vec![Vec::new(); CHAINS.len()];
     rt.block_on(async {
         for _ in 0..20 {
             chains.step(&mut latencies).await;
         }
+    });
+    // The state of each chain's store, read once: what a risk engine knows from the
+    // watchers' notifications when it reads the cache.
+    let heads: ChainHeads = rt.block_on(async {
+        let mut heads = ChainHeads::new();
+        for (i, store) in chains.stores.iter().enumerate() {
+            let window = store.window().await.expect("window");
+            heads.insert(ChainId(CHAINS[i]), window.state().expect("a block applied"));
+        }
+        heads
     });
     let registry = Arc::new(registry());
     // The stores as they are (one statement), and through a decorator that forwards every
@@ -568,6 +587,21 @@ fn reads(c: &mut Criterion) {
         group.bench_function(format!("MultiChainReader, 3 chains, {path}"), |b| {
             b.to_async_tokio(&rt, || async {
                 three.collateral(who).await.expect("read");
+            })
+        });
+    }
+    // The production read path: the user's cached collateral of every chain, one round
+    // trip to Redis (`MultiChainCache::redis`), each chain's entry checked current.
+    let cache_one = MultiChainCache::redis(redis.clone(), [ChainId(CHAINS[0])]);
+    let cache_three = MultiChainCache::redis(redis.clone(), CHAINS.map(ChainId));
+    for (label, cache, n) in [("1 chain", &cache_one, 1), ("3 chains", &cache_three, 3)] {
+        let entry = rt.block_on(cache.get(who, &heads)).expect("cache read");
+        assert!(entry.is_current(), "{label}: every chain's entry current");
+        let held = entry.chains.values().filter(|c| c.entry.is_some()).count();
+        assert_eq!(held, n, "{label}: an entry on every chain");
+        group.bench_function(format!("MultiChainCache (Redis), {label}"), |b| {
+            b.to_async_tokio(&rt, || async {
+                cache.get(who, &heads).await.expect("cache read");
             })
         });
     }
