@@ -144,8 +144,22 @@ impl StoreWriter for RecordingStore {
         self.inner.touched(blocks).await
     }
 
+    async fn head(&self) -> Result<Option<crate::model::BlockHeader>, StoreError> {
+        self.inner.head().await
+    }
+
+    async fn head_state(
+        &self,
+    ) -> Result<Option<(crate::model::BlockHeader, crate::model::StateRef)>, StoreError> {
+        self.inner.head_state().await
+    }
+
     async fn claim_writer(&self, identity: &StoreIdentity) -> Result<(), StoreError> {
         self.inner.claim_writer(identity).await
+    }
+
+    async fn release_writer(&self) -> Result<(), StoreError> {
+        self.inner.release_writer().await
     }
 
     async fn resume_requests(&self) -> Result<Vec<crate::model::ResumeRequest>, StoreError> {

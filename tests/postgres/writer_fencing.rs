@@ -122,3 +122,44 @@ async fn a_writer_whose_claim_was_lost_and_retaken_is_fenced() {
         .execute(&mut admin)
         .await;
 }
+
+/// A decorator forwards the writer's release: a `RecordingStore` over a Postgres store
+/// frees the claim for a second writer (it fell back to the trait's no-op, so the claim
+/// stayed held until the session ended).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_store_forwards_the_writers_release() {
+    use reorg_collateral::testing::RecordingStore;
+    let url = support::pg::database_url();
+    let schema = unique_schema_name();
+    let registry = AssetRegistry::new(ScriptedChain::demo_assets()).expect("registry");
+    let identity = reorg_collateral::model::StoreIdentity::new(None, &registry);
+    let a = Arc::new(
+        PostgresStore::connect_in_schema(&url, &schema)
+            .await
+            .expect("store A"),
+    );
+    let b = PostgresStore::connect_in_schema(&url, &schema)
+        .await
+        .expect("store B");
+    let recorder = RecordingStore::new(a.clone());
+    recorder.claim_writer(&identity).await.expect("A claims");
+    let err = b
+        .claim_writer(&identity)
+        .await
+        .expect_err("A holds the store");
+    assert!(matches!(err, StoreError::WriterTaken { .. }), "{err:?}");
+    recorder.release_writer().await.expect("A releases");
+    b.claim_writer(&identity)
+        .await
+        .expect("B claims once A released through the recorder");
+    assert_eq!(
+        recorder.head().await.expect("head"),
+        a.head().await.expect("head"),
+        "the recorder's head is the store's"
+    );
+    b.release_writer().await.expect("B releases");
+    let mut admin = PgConnection::connect(&url).await.expect("admin");
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&mut admin)
+        .await;
+}
